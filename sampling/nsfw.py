@@ -1,0 +1,277 @@
+"""Score captions for toxicity / profanity so unfit ones never reach annotators.
+
+Two backends behind one small interface (`load_scorer` -> object with `labels` and
+`score(texts, batch_size)`), plus `filter_mask` that turns scores and per-label
+thresholds into a keep flag:
+
+- ``detoxify``: a Detoxify checkpoint (``{"config": ..., "state_dict": ...}``) loaded
+  strictly from local files. Detoxify's own loader calls
+  ``from_pretrained(config.arch.args.model_type)``, i.e. contacts the model hub; here
+  that field is replaced by a local Hugging Face config/tokenizer directory, and the
+  load fails loudly (`ScorerConfigError`) instead of silently using random weights or
+  an empty vocabulary.
+- ``profanity``: alt-profanity-check (its model ships inside the wheel); the default
+  when no Detoxify checkpoint is configured.
+"""
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping, Sequence
+from pathlib import Path
+from typing import Protocol
+
+import numpy as np
+import torch
+
+from sampling.device import resolve_device
+
+DEFAULT_THRESHOLD = 0.5
+DEFAULT_BATCH_SIZE = 64
+
+# Detoxify's checkpoints name some classes differently; Detoxify standardises them so.
+_DETOXIFY_LABEL_NAMES = {
+    "toxic": "toxicity",
+    "identity_hate": "identity_attack",
+    "severe_toxic": "severe_toxicity",
+}
+# Files a Hugging Face tokenizer can be built from; without one of them transformers
+# builds a tokenizer that maps every word to [UNK] instead of failing.
+_TOKENIZER_FILES = (
+    "tokenizer.json",
+    "vocab.txt",
+    "vocab.json",
+    "sentencepiece.bpe.model",
+    "spiece.model",
+)
+
+
+class ScorerConfigError(ValueError):
+    """The configured scorer cannot be loaded (missing/corrupt file, bad setting)."""
+
+
+class CaptionScorer(Protocol):
+    """What every backend provides."""
+
+    labels: tuple[str, ...]
+
+    def score(
+        self, texts: Sequence[str], batch_size: int = DEFAULT_BATCH_SIZE
+    ) -> dict[str, np.ndarray]:
+        """Per-label probabilities in [0, 1], float32 arrays of len(texts)."""
+        ...
+
+
+def _batches(n: int, batch_size: int):
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be >= 1, got {batch_size}")
+    for start in range(0, n, batch_size):
+        yield start, min(start + batch_size, n)
+
+
+class ProfanityScorer:
+    """alt-profanity-check: a linear model on word n-grams, fast, English only."""
+
+    labels = ("profanity",)
+
+    def __init__(self) -> None:
+        try:
+            from profanity_check import predict_prob
+        except Exception as exc:  # ImportError, or a model pickle that fails to load
+            raise ScorerConfigError(f"alt-profanity-check cannot be loaded: {exc}") from exc
+        self._predict_prob = predict_prob
+
+    def score(
+        self, texts: Sequence[str], batch_size: int = DEFAULT_BATCH_SIZE
+    ) -> dict[str, np.ndarray]:
+        texts = list(texts)
+        out = np.zeros(len(texts), dtype=np.float32)
+        for start, stop in _batches(len(texts), batch_size):
+            out[start:stop] = self._predict_prob(texts[start:stop])
+        return {"profanity": out}
+
+
+class DetoxifyScorer:
+    """A Detoxify checkpoint run with transformers, offline.
+
+    Texts are batched in order of length (less padding, several times faster on long
+    tails) and scattered back, so results do not depend on the input order.
+    """
+
+    def __init__(
+        self,
+        checkpoint: str | os.PathLike,
+        config_dir: str | os.PathLike,
+        device: str | torch.device | None = None,
+        max_length: int = 512,
+    ) -> None:
+        self.device = resolve_device(device)
+        self.model, self.tokenizer, labels = load_detoxify_checkpoint(checkpoint, config_dir)
+        self.model.to(self.device).eval()
+        self.labels = tuple(labels)
+        self.max_length = min(max_length, _max_positions(self.model.config))
+
+    @torch.inference_mode()
+    def score(
+        self, texts: Sequence[str], batch_size: int = DEFAULT_BATCH_SIZE
+    ) -> dict[str, np.ndarray]:
+        texts = list(texts)
+        probs = np.zeros((len(texts), len(self.labels)), dtype=np.float32)
+        order = sorted(range(len(texts)), key=lambda i: (len(texts[i]), i))
+        for start, stop in _batches(len(texts), batch_size):
+            idx = order[start:stop]
+            inputs = self.tokenizer(
+                [texts[i] for i in idx],
+                return_tensors="pt",
+                truncation=True,
+                padding=True,
+                max_length=self.max_length,
+            ).to(self.device)
+            logits = self.model(**inputs).logits
+            probs[idx] = torch.sigmoid(logits.float()).cpu().numpy()
+        return {label: probs[:, j].copy() for j, label in enumerate(self.labels)}
+
+
+def _max_positions(config) -> int:
+    n = getattr(config, "max_position_embeddings", 512) or 512
+    # RoBERTa reserves two positions for padding offsets.
+    return n - 2 if getattr(config, "model_type", "") in ("roberta", "xlm-roberta") else n
+
+
+def _read_checkpoint(path: Path) -> dict:
+    if not path.is_file():
+        raise ScorerConfigError(f"Detoxify checkpoint not found: {path}")
+    try:
+        loaded = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception:
+        try:
+            # Lightning checkpoints may hold pickled extras that weights_only refuses;
+            # the file is an operator-configured local path, as in Detoxify itself.
+            loaded = torch.load(path, map_location="cpu", weights_only=False)
+        except Exception as exc:
+            raise ScorerConfigError(f"Detoxify checkpoint {path} cannot be read: {exc}") from exc
+    if not isinstance(loaded, Mapping) or "config" not in loaded or "state_dict" not in loaded:
+        raise ScorerConfigError(
+            f"{path} is not a Detoxify checkpoint: it needs 'config' and 'state_dict' keys"
+        )
+    return loaded
+
+
+def _checkpoint_field(ckpt: Mapping, path: Path, *keys: str):
+    node = ckpt
+    for key in keys:
+        if not isinstance(node, Mapping) or key not in node:
+            raise ScorerConfigError(f"{path}: checkpoint config lacks {'.'.join(keys)}")
+        node = node[key]
+    return node
+
+
+def load_detoxify_checkpoint(checkpoint: str | os.PathLike, config_dir: str | os.PathLike):
+    """Load a Detoxify checkpoint offline -> (model, tokenizer, labels).
+
+    `config_dir` replaces ``config.arch.args.model_type`` (a hub name such as
+    ``bert-base-uncased``): it must hold that model's ``config.json`` and tokenizer
+    files. Every weight of the model must come from the checkpoint.
+    """
+    import transformers
+
+    path, config_dir = Path(checkpoint), Path(config_dir)
+    ckpt = _read_checkpoint(path)
+    arch = _checkpoint_field(ckpt, path, "config", "arch", "args")
+    classes = _checkpoint_field(ckpt, path, "config", "dataset", "args", "classes")
+    labels = [_DETOXIFY_LABEL_NAMES.get(c, c) for c in classes]
+    model_name = arch.get("model_name")
+    tokenizer_name = arch.get("tokenizer_name")
+    model_class = getattr(transformers, str(model_name), None)
+    tokenizer_class = getattr(transformers, str(tokenizer_name), None)
+    if model_class is None or tokenizer_class is None:
+        raise ScorerConfigError(
+            f"{path}: unknown model/tokenizer class {model_name!r}/{tokenizer_name!r}"
+        )
+    num_classes = int(arch.get("num_classes", len(labels)))
+    if num_classes != len(labels):
+        raise ScorerConfigError(f"{path}: {num_classes} outputs but {len(labels)} class names")
+
+    if not (config_dir / "config.json").is_file():
+        raise ScorerConfigError(f"config directory {config_dir} has no config.json")
+    if not any((config_dir / name).is_file() for name in _TOKENIZER_FILES):
+        raise ScorerConfigError(
+            f"config directory {config_dir} has no tokenizer files (one of {_TOKENIZER_FILES})"
+        )
+    try:
+        config = model_class.config_class.from_pretrained(
+            config_dir, num_labels=num_classes, local_files_only=True
+        )
+        tokenizer = tokenizer_class.from_pretrained(config_dir, local_files_only=True)
+    except Exception as exc:
+        raise ScorerConfigError(f"config directory {config_dir} cannot be loaded: {exc}") from exc
+    if len(tokenizer) <= len(tokenizer.all_special_tokens):
+        raise ScorerConfigError(f"tokenizer in {config_dir} has an empty vocabulary")
+
+    state_dict = ckpt["state_dict"]
+    try:
+        model, info = model_class.from_pretrained(
+            None, config=config, state_dict=state_dict, output_loading_info=True
+        )
+    except Exception as exc:
+        raise ScorerConfigError(f"{path}: weights do not fit {model_name}: {exc}") from exc
+    missing = sorted(info.get("missing_keys", ())) + sorted(info.get("mismatched_keys", ()))
+    if missing:
+        raise ScorerConfigError(
+            f"{path}: weights missing or mis-shaped for {model_name}: {missing[:5]}"
+        )
+    return model, tokenizer, labels
+
+
+BACKENDS = ("detoxify", "profanity")
+
+
+def load_scorer(backend: str | None = None, **settings) -> CaptionScorer:
+    """Build a scorer. `backend=None` picks detoxify if a checkpoint is set, else profanity.
+
+    detoxify settings: ``checkpoint`` (file), ``config_dir`` (HF config + tokenizer),
+    optional ``device``, ``max_length``. profanity takes none. Unknown settings and
+    missing required ones raise `ScorerConfigError`.
+    """
+    settings = {k: v for k, v in settings.items() if v is not None}
+    if backend is None:
+        backend = "detoxify" if settings.get("checkpoint") else "profanity"
+    if backend == "profanity":
+        extra = set(settings) - {"device"}
+        if extra:
+            raise ScorerConfigError(f"profanity backend takes no settings, got {sorted(extra)}")
+        return ProfanityScorer()
+    if backend == "detoxify":
+        allowed = {"checkpoint", "config_dir", "device", "max_length"}
+        if set(settings) - allowed:
+            raise ScorerConfigError(f"unknown detoxify settings {sorted(set(settings) - allowed)}")
+        for key in ("checkpoint", "config_dir"):
+            if not settings.get(key):
+                raise ScorerConfigError(f"detoxify backend needs the {key!r} setting")
+        return DetoxifyScorer(**settings)
+    raise ScorerConfigError(f"unknown backend {backend!r}; choose one of {BACKENDS}")
+
+
+def default_thresholds(labels: Sequence[str], value: float = DEFAULT_THRESHOLD) -> dict[str, float]:
+    return {label: float(value) for label in labels}
+
+
+def filter_mask(
+    scores: Mapping[str, np.ndarray], thresholds: Mapping[str, float]
+) -> np.ndarray:
+    """True = keep. A caption is dropped when any thresholded label scores above it.
+
+    Labels absent from `thresholds` are ignored; a threshold for a label the scorer
+    does not produce is a configuration mistake and raises `ScorerConfigError`.
+    """
+    unknown = set(thresholds) - set(scores)
+    if unknown:
+        raise ScorerConfigError(
+            f"thresholds for unknown labels {sorted(unknown)}; scorer has {sorted(scores)}"
+        )
+    if not scores:
+        raise ValueError("no scores given")
+    n = len(next(iter(scores.values())))
+    keep = np.ones(n, dtype=bool)
+    for label, limit in thresholds.items():
+        keep &= ~(np.asarray(scores[label]) > float(limit))
+    return keep
