@@ -1,0 +1,67 @@
+"""Django admin for every model; import runs show their progress."""
+from django.contrib import admin
+from django.utils.html import format_html
+
+from .models import Caption, CaptionVector, Dataset, EmbeddingSpace, ImportRun, Item, ItemVector, VectorShard
+
+
+@admin.register(Dataset)
+class DatasetAdmin(admin.ModelAdmin):
+    list_display = ["name", "description", "created_at"]
+    search_fields = ["name"]
+
+
+@admin.register(Item)
+class ItemAdmin(admin.ModelAdmin):
+    list_display = ["external_id", "modality", "dataset", "source_dataset", "license"]
+    list_filter = ["modality", "dataset"]
+    search_fields = ["external_id"]
+    list_select_related = ["dataset"]
+    show_full_result_count = False  # counting millions of rows on every page is slow
+
+
+@admin.register(Caption)
+class CaptionAdmin(admin.ModelAdmin):
+    list_display = ["external_id", "text", "source_modality", "dataset"]
+    list_filter = ["source_modality", "dataset"]
+    search_fields = ["external_id", "text"]
+    raw_id_fields = ["paired_item"]
+    list_select_related = ["dataset"]
+    show_full_result_count = False
+
+
+@admin.register(EmbeddingSpace)
+class EmbeddingSpaceAdmin(admin.ModelAdmin):
+    list_display = ["name", "model_name", "dim", "target_modality"]
+
+
+@admin.register(VectorShard)
+class VectorShardAdmin(admin.ModelAdmin):
+    list_display = ["path", "space", "side", "rows", "created_at"]
+    list_filter = ["space", "side"]
+
+
+@admin.register(ItemVector)
+class ItemVectorAdmin(admin.ModelAdmin):
+    list_display = ["item", "space", "shard", "row"]
+    raw_id_fields = ["item", "shard"]
+    show_full_result_count = False
+
+
+@admin.register(CaptionVector)
+class CaptionVectorAdmin(admin.ModelAdmin):
+    list_display = ["caption", "space", "shard", "row"]
+    raw_id_fields = ["caption", "shard"]
+    show_full_result_count = False
+
+
+@admin.register(ImportRun)
+class ImportRunAdmin(admin.ModelAdmin):
+    list_display = ["id", "dataset_name", "state", "progress_bar", "created_at", "finished_at"]
+    list_filter = ["state"]
+    readonly_fields = ["progress_bar", "counts", "errors"]
+
+    @admin.display(description="progress")
+    def progress_bar(self, run):
+        return format_html('<progress value="{}" max="100"></progress> {}%',
+                           int(run.progress * 100), int(run.progress * 100))

@@ -1,0 +1,131 @@
+"""Import a bundle: validate, stage files, write rows, all in one transaction.
+
+Order matters for all-or-nothing: everything that can be checked without the
+database is checked first (tables, vectors); references that need the database
+(paired items, vector ids) are checked inside the transaction, before commit; files
+reach media storage only as the last step inside it and are put back on failure.
+"""
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from django.conf import settings
+from django.db import transaction
+
+from ..models import Dataset, EmbeddingSpace, VectorShard
+from .bundle import ParsedBundle, parse_bundle
+from .errors import BundleError, RowError
+from .staging import MediaStaging
+from .vectors import PreparedShard, prepare_shard
+from .writers import writer_for
+
+logger = logging.getLogger(__name__)
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass
+class ImportSummary:
+    dataset: str
+    items: int = 0
+    captions: int = 0
+    media_files_copied: int = 0
+    vectors: dict[str, int] = field(default_factory=dict)
+    seconds: float = 0.0
+
+    def as_dict(self) -> dict:
+        return {"dataset": self.dataset, "items": self.items, "captions": self.captions,
+                "media_files_copied": self.media_files_copied, "vectors": self.vectors,
+                "seconds": round(self.seconds, 3)}
+
+
+def import_bundle(source: Path | str, dataset: str | None = None, media_mode: str | None = None,
+                  progress: Progress | None = None, using: str = "default") -> ImportSummary:
+    """Import (or re-import) a bundle; raises BundleError and changes nothing when invalid."""
+    started = time.perf_counter()
+    report = progress or (lambda stage, done, total: None)
+    report("reading tables", 0, 1)
+    bundle = parse_bundle(Path(source), dataset, media_mode)
+    report("reading tables", 1, 1)
+    summary = ImportSummary(bundle.dataset, items=len(bundle.items), captions=len(bundle.captions))
+    staging = MediaStaging(Path(settings.MEDIA_ROOT))
+    try:
+        shards = _prepare_vectors(bundle, staging, report)
+        for done, (source_file, relative) in enumerate(bundle.media_files, start=1):
+            summary.media_files_copied += staging.stage_copy(source_file, relative)
+            if done % 100 == 0 or done == len(bundle.media_files):
+                report("staging media", done, len(bundle.media_files))
+        with transaction.atomic(using=using):
+            _write_rows(bundle, shards, summary, report, using)
+            staging.commit()
+    except BaseException:
+        staging.rollback()
+        raise
+    staging.cleanup()
+    summary.seconds = time.perf_counter() - started
+    logger.info("import finished", extra={"import": summary.as_dict()})
+    return summary
+
+
+def _prepare_vectors(bundle: ParsedBundle, staging: MediaStaging, report: Progress):
+    shards: list[tuple[object, str, PreparedShard]] = []
+    for spec in bundle.embeddings:
+        for side in ("captions", "items"):
+            vector_file = getattr(spec, side)
+            if vector_file is None:
+                continue
+            relative = f"vectors/{spec.space}/{side}-{staging.dir.name}.npy"
+            prepared = prepare_shard(vector_file, spec.dim, staging.path_for(relative), report)
+            prepared.relative = relative
+            shards.append((spec, side, prepared))
+    return shards
+
+
+def _write_rows(bundle: ParsedBundle, shards, summary: ImportSummary, report: Progress, using: str) -> None:
+    writer = writer_for(using)
+    dataset, _ = Dataset.objects.using(using).update_or_create(
+        name=bundle.dataset, defaults={"description": bundle.description})
+    report("writing items", 0, len(bundle.items))
+    writer.upsert_items(dataset.id, bundle.items)
+    report("writing items", len(bundle.items), len(bundle.items))
+    errors = writer.upsert_captions(dataset.id, bundle.captions)
+    if errors:
+        raise BundleError(errors)
+    report("writing captions", len(bundle.captions), len(bundle.captions))
+    for spec, side, prepared in shards:
+        space = _space_for(spec, using)
+        shard = VectorShard.objects.using(using).create(
+            space=space, side=side, path=prepared.relative, rows=prepared.rows, sha256=prepared.sha256)
+        missing = writer.map_vectors(side, dataset.id, space, shard.id, prepared.ids)
+        if missing:
+            vector_file = getattr(spec, side)
+            kind = "caption" if side == "captions" else f"{space.target_modality} item"
+            raise BundleError([RowError(vector_file.ids_name, prepared.ids.index(m) + 1, None,
+                                        f"no {kind} with id {m!r} in dataset {bundle.dataset!r}")
+                               for m in missing])
+        summary.vectors[f"{spec.space}/{side}"] = prepared.rows
+        report(f"mapping vectors {spec.space}/{side}", prepared.rows, prepared.rows)
+    _drop_unused_shards(using)
+
+
+def _space_for(spec, using: str) -> EmbeddingSpace:
+    space, created = EmbeddingSpace.objects.using(using).get_or_create(
+        name=spec.space,
+        defaults={"model_name": spec.model, "dim": spec.dim, "target_modality": spec.target_modality})
+    if not created and (space.dim, space.target_modality, space.model_name) != (
+            spec.dim, spec.target_modality, spec.model):
+        raise BundleError([RowError("pairrate.json", None, "embeddings",
+                                    f"space {spec.space!r} exists as {space}; the bundle says "
+                                    f"{spec.model}, {spec.dim}-d, text-{spec.target_modality}")])
+    return space
+
+
+def _drop_unused_shards(using: str) -> None:
+    """A re-import re-points rows to its new shard; files of shards left empty go."""
+    unused = VectorShard.objects.using(using).filter(itemvector__isnull=True, captionvector__isnull=True)
+    paths = [shard.absolute_path for shard in unused]
+    unused.delete()
+    transaction.on_commit(lambda: [p.unlink(missing_ok=True) for p in paths], using=using)

@@ -1,0 +1,108 @@
+"""Validate embedding files and write them as unit-length float32 shards.
+
+Streams in row chunks from a memory-mapped `.npy`, so a 1M x 512 file never sits in
+RAM twice. Rejects wrong dimensions, NaN/inf, zero vectors and id/row mismatches.
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+
+from .bundle import VectorFile
+from .errors import BundleError, RowError
+
+CHUNK_ROWS = 65536
+Progress = Callable[[str, int, int], None]
+
+
+@dataclass
+class PreparedShard:
+    ids: list[str]
+    path: Path  # the normalised file, in staging
+    rows: int
+    sha256: str
+    relative: str = ""  # where commit puts it, relative to MEDIA_ROOT
+
+
+def read_ids(vector_file: VectorFile) -> list[str]:
+    try:
+        text = vector_file.ids.read_text(encoding="utf-8")
+    except UnicodeDecodeError as exc:
+        line = vector_file.ids.read_bytes().count(b"\n", 0, exc.start) + 1
+        raise BundleError([RowError(vector_file.ids_name, line, None, "not valid UTF-8")]) from None
+    ids = text.split("\n")
+    if ids and ids[-1] == "":
+        ids.pop()
+    seen: dict[str, int] = {}
+    errors = []
+    for line, external_id in enumerate(ids, start=1):
+        external_id = external_id.strip()
+        if not external_id:
+            errors.append(RowError(vector_file.ids_name, line, None, "empty id"))
+        elif external_id in seen:
+            errors.append(RowError(vector_file.ids_name, line, None,
+                                   f"duplicate id {external_id!r} (first on line {seen[external_id]})"))
+        seen.setdefault(external_id, line)
+    if errors:
+        raise BundleError(errors)
+    return [i.strip() for i in ids]
+
+
+def open_matrix(vector_file: VectorFile) -> np.ndarray:
+    try:
+        matrix = np.load(vector_file.vectors, mmap_mode="r", allow_pickle=False)
+    except Exception as exc:  # numpy raises ValueError/OSError/EOFError on corrupt files
+        raise BundleError([RowError(vector_file.vectors_name, None, None, f"not a readable .npy file: {exc}")]) from None
+    if not isinstance(matrix, np.ndarray) or matrix.ndim != 2:
+        shape = getattr(matrix, "shape", None)
+        raise BundleError([RowError(vector_file.vectors_name, None, None,
+                                    f"expected a 2-d matrix (rows x dim), found shape {shape}")])
+    if not np.issubdtype(matrix.dtype, np.floating):
+        raise BundleError([RowError(vector_file.vectors_name, None, None,
+                                    f"expected floating-point vectors, found dtype {matrix.dtype}")])
+    return matrix
+
+
+def prepare_shard(vector_file: VectorFile, dim: int, out_path: Path,
+                  progress: Progress | None = None) -> PreparedShard:
+    ids = read_ids(vector_file)
+    matrix = open_matrix(vector_file)
+    name = vector_file.vectors_name
+    if matrix.shape[1] != dim:
+        raise BundleError([RowError(name, None, "dim",
+                                    f"vectors have dimension {matrix.shape[1]}, the space expects {dim}")])
+    if matrix.shape[0] != len(ids):
+        raise BundleError([RowError(name, None, None,
+                                    f"{matrix.shape[0]} vectors but {len(ids)} ids in {vector_file.ids_name}")])
+    out_path.parent.mkdir(parents=True, exist_ok=True)
+    out = np.lib.format.open_memmap(out_path, mode="w+", dtype=np.float32, shape=matrix.shape)
+    for start in range(0, matrix.shape[0], CHUNK_ROWS):
+        chunk = np.asarray(matrix[start:start + CHUNK_ROWS], dtype=np.float32)
+        bad = ~np.isfinite(chunk).all(axis=1)
+        if bad.any():
+            row = start + int(np.argmax(bad))
+            raise BundleError([RowError(name, row + 1, None,
+                                        f"row {row + 1} (id {ids[row]!r}) holds NaN or infinity")])
+        norms = np.linalg.norm(chunk, axis=1, keepdims=True)
+        if (norms == 0).any():
+            row = start + int(np.argmax(norms[:, 0] == 0))
+            raise BundleError([RowError(name, row + 1, None,
+                                        f"row {row + 1} (id {ids[row]!r}) is a zero vector")])
+        out[start:start + len(chunk)] = chunk / norms
+        if progress:
+            progress(f"vectors {name}", start + len(chunk), matrix.shape[0])
+    out.flush()
+    del out
+    return PreparedShard(ids, out_path, matrix.shape[0], file_sha256(out_path))
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 22), b""):
+            digest.update(block)
+    return digest.hexdigest()

@@ -1,0 +1,180 @@
+"""Imported data: datasets, items of five modalities, captions, embedding spaces.
+
+Vectors never live in table rows: a space's vectors sit in `.npy` shards under media
+storage (memory-mapped when read) and the tables below only say which shard row
+belongs to which caption or item.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+from django.conf import settings
+from django.db import models
+
+
+class Modality(models.TextChoices):
+    TEXT = "text", "text"
+    IMAGE = "image", "image"
+    VIDEO = "video", "video"
+    AUDIO = "audio", "audio"
+    POINT_CLOUD = "point_cloud", "point cloud"
+
+
+MEDIA_MODALITIES = [m for m in Modality.values if m != Modality.TEXT]
+
+
+class Dataset(models.Model):
+    """One imported collection (a bundle or an E-MM1 release)."""
+
+    name = models.SlugField(max_length=100, unique=True)
+    description = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Item(models.Model):
+    """A piece of media a caption can be paired with."""
+
+    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="items")
+    modality = models.CharField(max_length=16, choices=[(m, m) for m in MEDIA_MODALITIES])
+    external_id = models.CharField(max_length=200)
+    # A path relative to MEDIA_ROOT, or an absolute http(s) URL.
+    media = models.CharField(max_length=1000, blank=True)
+    source_dataset = models.CharField(max_length=200, blank=True)
+    license = models.CharField(max_length=200, blank=True)
+    metadata = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["dataset", "external_id"], name="item_unique_external_id")
+        ]
+        indexes = [models.Index(fields=["dataset", "modality"])]
+
+    def __str__(self) -> str:
+        return f"{self.modality}:{self.external_id}"
+
+    @property
+    def media_is_url(self) -> bool:
+        return self.media.startswith(("http://", "https://"))
+
+
+class Caption(models.Model):
+    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="captions")
+    external_id = models.CharField(max_length=200)
+    text = models.TextField()
+    # Modality of the dataset the caption came from (an audio caption describes a sound);
+    # blank when the source does not say.
+    source_modality = models.CharField(max_length=16, choices=Modality.choices, blank=True)
+    paired_item = models.ForeignKey(
+        Item, null=True, blank=True, on_delete=models.SET_NULL, related_name="paired_captions"
+    )
+    source_dataset = models.CharField(max_length=200, blank=True)
+    license = models.CharField(max_length=200, blank=True)
+    metadata = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(
+                fields=["dataset", "external_id"], name="caption_unique_external_id"
+            )
+        ]
+        indexes = [models.Index(fields=["dataset", "source_modality"])]
+
+    def __str__(self) -> str:
+        return self.text[:80]
+
+
+class EmbeddingSpace(models.Model):
+    """Vectors of one bimodal model: captions and items of one target modality."""
+
+    name = models.SlugField(max_length=100, unique=True)
+    model_name = models.CharField(max_length=200)
+    dim = models.PositiveIntegerField()
+    target_modality = models.CharField(max_length=16, choices=[(m, m) for m in MEDIA_MODALITIES])
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.name} ({self.model_name}, {self.dim}-d, text-{self.target_modality})"
+
+
+class VectorShard(models.Model):
+    """One `.npy` file of unit-length float32 rows, written once by one import."""
+
+    class Side(models.TextChoices):
+        CAPTIONS = "captions"
+        ITEMS = "items"
+
+    space = models.ForeignKey(EmbeddingSpace, on_delete=models.CASCADE, related_name="shards")
+    side = models.CharField(max_length=8, choices=Side.choices)
+    path = models.CharField(max_length=500, help_text="relative to MEDIA_ROOT")
+    rows = models.PositiveIntegerField()
+    sha256 = models.CharField(max_length=64)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return self.path
+
+    @property
+    def absolute_path(self) -> Path:
+        return Path(settings.MEDIA_ROOT) / self.path
+
+    def load(self) -> np.ndarray:
+        """Memory-mapped: a shard of millions of rows costs no RAM until read."""
+        return np.load(self.absolute_path, mmap_mode="r")
+
+
+class ItemVector(models.Model):
+    """Item `item` has row `row` of `shard` in `space` (one vector per item per space)."""
+
+    space = models.ForeignKey(EmbeddingSpace, on_delete=models.CASCADE)
+    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="vectors")
+    shard = models.ForeignKey(VectorShard, on_delete=models.CASCADE)
+    row = models.PositiveIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["space", "item"], name="item_vector_unique"),
+        ]
+        indexes = [models.Index(fields=["shard", "row"])]
+
+
+class CaptionVector(models.Model):
+    space = models.ForeignKey(EmbeddingSpace, on_delete=models.CASCADE)
+    caption = models.ForeignKey(Caption, on_delete=models.CASCADE, related_name="vectors")
+    shard = models.ForeignKey(VectorShard, on_delete=models.CASCADE)
+    row = models.PositiveIntegerField()
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["space", "caption"], name="caption_vector_unique"),
+        ]
+        indexes = [models.Index(fields=["shard", "row"])]
+
+
+class ImportRun(models.Model):
+    """One import request (API or command line): its state, progress and errors."""
+
+    class State(models.TextChoices):
+        PENDING = "pending"
+        RUNNING = "running"
+        SUCCEEDED = "succeeded"
+        FAILED = "failed"
+
+    dataset_name = models.CharField(max_length=100)
+    source = models.CharField(max_length=1000, help_text="bundle path on the server")
+    state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING)
+    progress = models.FloatField(default=0.0)
+    counts = models.JSONField(default=dict, blank=True)
+    errors = models.JSONField(default=list, blank=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    def __str__(self) -> str:
+        return f"import {self.dataset_name} ({self.state})"

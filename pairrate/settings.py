@@ -1,0 +1,173 @@
+"""Django settings, all from environment variables (12-factor).
+
+The defaults are the embedded demo: a SQLite file under var/ and Celery tasks run
+in-process, so `./run demo` needs no server. Production sets DATABASE_URL,
+CELERY_BROKER_URL, PAIRRATE_SECRET_KEY, PAIRRATE_DEBUG=0 and PAIRRATE_ALLOWED_HOSTS.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+import dj_database_url
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(os.environ.get("PAIRRATE_VAR_DIR", BASE_DIR / "var"))
+
+
+def env_bool(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None:
+        return default
+    return value.strip().lower() in {"1", "true", "yes", "on"}
+
+
+def env_list(name: str, default: str) -> list[str]:
+    return [part.strip() for part in os.environ.get(name, default).split(",") if part.strip()]
+
+
+DEBUG = env_bool("PAIRRATE_DEBUG", True)
+SECRET_KEY = os.environ.get("PAIRRATE_SECRET_KEY", "insecure-demo-key-change-me" if DEBUG else "")
+if not SECRET_KEY:
+    raise RuntimeError("PAIRRATE_SECRET_KEY must be set when PAIRRATE_DEBUG=0")
+ALLOWED_HOSTS = env_list("PAIRRATE_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1],testserver")
+CSRF_TRUSTED_ORIGINS = env_list("PAIRRATE_CSRF_TRUSTED_ORIGINS", "")
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "rest_framework",
+    "rest_framework.authtoken",
+    "drf_spectacular",
+    "annotation",
+    "frontend",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "whitenoise.middleware.WhiteNoiseMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+]
+
+ROOT_URLCONF = "pairrate.urls"
+WSGI_APPLICATION = "pairrate.wsgi.application"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+            ],
+        },
+    },
+]
+
+DATABASES = {
+    "default": dj_database_url.parse(
+        os.environ.get("DATABASE_URL", f"sqlite:///{VAR_DIR / 'demo.sqlite3'}"),
+        conn_max_age=int(os.environ.get("PAIRRATE_DB_CONN_MAX_AGE", "60")),
+    )
+}
+if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
+    # The demo serves requests from threads: wait for the write lock rather than fail.
+    DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 30
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": "django.contrib.auth.password_validation.MinimumLengthValidator"},
+    {"NAME": "django.contrib.auth.password_validation.CommonPasswordValidator"},
+]
+
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+
+STATIC_URL = "static/"
+STATIC_ROOT = Path(os.environ.get("PAIRRATE_STATIC_ROOT", VAR_DIR / "static"))
+STATICFILES_DIRS = [d for d in [BASE_DIR / "frontend" / "dist"] if d.is_dir()]
+
+# Media storage: original media copied in by imports, derived files (renders, posters),
+# embedding vector shards and exports. One shared volume in docker-compose.
+MEDIA_URL = "media/"
+MEDIA_ROOT = Path(os.environ.get("PAIRRATE_MEDIA_ROOT", VAR_DIR / "media"))
+# Largest bundle upload the import endpoint accepts.
+PAIRRATE_MAX_UPLOAD_BYTES = int(os.environ.get("PAIRRATE_MAX_UPLOAD_BYTES", str(2 * 1024**3)))
+DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
+
+REST_FRAMEWORK = {
+    "DEFAULT_AUTHENTICATION_CLASSES": [
+        "rest_framework.authentication.SessionAuthentication",
+        "rest_framework.authentication.TokenAuthentication",
+    ],
+    "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
+    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "PAGE_SIZE": 100,
+}
+SPECTACULAR_SETTINGS = {
+    "TITLE": "pairrate API",
+    "DESCRIPTION": "Import multimodal datasets, launch rating projects, rate pairs, export.",
+    "VERSION": "0.1.0",
+}
+
+# Celery. An empty broker URL means the embedded demo: tasks run in-process.
+CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "")
+CELERY_RESULT_BACKEND = os.environ.get("CELERY_RESULT_BACKEND", "")
+CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
+CELERY_TASK_EAGER_PROPAGATES = True
+
+# sampling/ settings used by the pipeline's NSFW stage.
+PAIRRATE_DETOXIFY_CHECKPOINT = os.environ.get("PAIRRATE_DETOXIFY_CHECKPOINT", "")
+PAIRRATE_DETOXIFY_CONFIG_DIR = os.environ.get("PAIRRATE_DETOXIFY_CONFIG_DIR", "")
+
+if not DEBUG:
+    SECURE_SSL_REDIRECT = env_bool("PAIRRATE_SSL_REDIRECT", True)
+    SESSION_COOKIE_SECURE = True
+    CSRF_COOKIE_SECURE = True
+    SECURE_HSTS_SECONDS = int(os.environ.get("PAIRRATE_HSTS_SECONDS", "31536000"))
+    SECURE_HSTS_INCLUDE_SUBDOMAINS = True
+    SECURE_HSTS_PRELOAD = True
+    SECURE_PROXY_SSL_HEADER = ("HTTP_X_FORWARDED_PROTO", "https")
+    STORAGES = {
+        "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+        "staticfiles": {"BACKEND": "whitenoise.storage.CompressedManifestStaticFilesStorage"},
+    }
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "formatters": {
+        "json": {"()": "pairrate.logging.JsonFormatter"},
+        "plain": {"format": "%(asctime)s %(levelname)s %(name)s %(message)s"},
+    },
+    "handlers": {
+        "console": {
+            "class": "logging.StreamHandler",
+            "formatter": os.environ.get("PAIRRATE_LOG_FORMAT", "plain" if DEBUG else "json"),
+        },
+    },
+    "root": {"handlers": ["console"], "level": os.environ.get("PAIRRATE_LOG_LEVEL", "INFO")},
+    "loggers": {"django.db.backends": {"level": "WARNING"}},
+}
+
+# Server folders an admin may import from by path, and where uploaded bundles unpack.
+# Both must be visible to the workers (the shared volume in docker-compose).
+PAIRRATE_UPLOAD_ROOT = Path(os.environ.get("PAIRRATE_UPLOAD_ROOT", VAR_DIR / "uploads"))
+PAIRRATE_IMPORT_ROOTS = [
+    Path(p) for p in env_list("PAIRRATE_IMPORT_ROOTS", str(VAR_DIR / "imports"))
+] + [PAIRRATE_UPLOAD_ROOT]
