@@ -10,6 +10,7 @@ from .datasets import (
     Modality,
     VectorShard,
 )
+from .projects import PipelineStage, Project, ProjectMember, Task, TaskCandidate
 
 __all__ = [
     "Caption",
@@ -20,5 +21,10 @@ __all__ = [
     "Item",
     "ItemVector",
     "Modality",
+    "PipelineStage",
+    "Project",
+    "ProjectMember",
+    "Task",
+    "TaskCandidate",
     "VectorShard",
 ]

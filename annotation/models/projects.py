@@ -1,0 +1,150 @@
+"""Rating projects, their pipeline stages, and the tasks the pipeline creates.
+
+A task is one caption with `candidates_per_task` candidates of the project's target
+modality; annotators rate each (caption, candidate) pair.
+"""
+from __future__ import annotations
+
+from django.conf import settings
+from django.core.validators import MaxValueValidator, MinValueValidator
+from django.db import models
+
+from .datasets import MEDIA_MODALITIES, Caption, Dataset, EmbeddingSpace, Item
+
+
+def default_curation() -> dict:
+    """Hierarchical k-means settings (sampling.curation); the pipeline scales clusters to the pool."""
+    return {"clusters": [], "resampling_steps": 2, "sample_size": 10, "iterations": 10,
+            "pick": "random"}
+
+
+class Project(models.Model):
+    class State(models.TextChoices):
+        DRAFT = "draft"
+        LAUNCHING = "launching"
+        READY = "ready"
+        FAILED = "failed"
+        CANCELLED = "cancelled"
+
+    class ConsensusRule(models.TextChoices):
+        UNANIMOUS = "unanimous"
+        MAJORITY = "majority"
+
+    class ContestedRoute(models.TextChoices):
+        ADJUDICATE = "adjudicate", "admin adjudication queue"
+        EXTRA_ANNOTATORS = "extra_annotators", "extra annotators until the rule holds"
+        EXCLUDE = "exclude", "excluded from exports"
+
+    name = models.CharField(max_length=200, unique=True)
+    instructions = models.TextField(blank=True)
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
+                                   on_delete=models.SET_NULL, related_name="created_projects")
+    created_at = models.DateTimeField(auto_now_add=True)
+    state = models.CharField(max_length=16, choices=State.choices, default=State.DRAFT)
+    launched_at = models.DateTimeField(null=True, blank=True)
+
+    # Caption pool
+    caption_datasets = models.ManyToManyField(Dataset, related_name="+")
+    caption_source_modalities = models.JSONField(
+        default=list, blank=True, help_text="source modalities to draw captions from; empty = all")
+    caption_source_datasets = models.JSONField(
+        default=list, blank=True, help_text="source dataset names to draw from; empty = all")
+
+    # Targets and curation
+    target_modality = models.CharField(max_length=16, choices=[(m, m) for m in MEDIA_MODALITIES])
+    space = models.ForeignKey(EmbeddingSpace, on_delete=models.PROTECT, related_name="projects")
+    sample_size = models.PositiveIntegerField(validators=[MinValueValidator(1)])
+    curation = models.JSONField(default=default_curation, blank=True)
+    nsfw_backend = models.CharField(max_length=16, default="auto",
+                                    help_text="auto (detoxify when configured, else profanity), detoxify, profanity, none")
+    nsfw_thresholds = models.JSONField(default=dict, blank=True, help_text="label -> max score kept")
+    k = models.PositiveSmallIntegerField(default=16, validators=[MinValueValidator(1), MaxValueValidator(256)])
+    candidates_per_task = models.PositiveSmallIntegerField(default=3, validators=[MinValueValidator(1), MaxValueValidator(16)])
+    item_cap = models.PositiveIntegerField(help_text="max tasks one item may appear in (heavy hitters)",
+                                           validators=[MinValueValidator(1)])
+
+    # Rating
+    annotators_per_task = models.PositiveSmallIntegerField(default=1, choices=[(1, "1"), (3, "3 (consensus)")])
+    consensus_rule = models.CharField(max_length=16, choices=ConsensusRule.choices, default=ConsensusRule.MAJORITY)
+    contested_route = models.CharField(max_length=20, choices=ContestedRoute.choices,
+                                       default=ContestedRoute.ADJUDICATE)
+    max_extra_annotators = models.PositiveSmallIntegerField(default=2)
+    lease_seconds = models.PositiveIntegerField(default=600, validators=[MinValueValidator(10)])
+    gold_rate = models.FloatField(default=0.0, validators=[MinValueValidator(0.0), MaxValueValidator(0.5)])
+    gold_pause_threshold = models.FloatField(
+        null=True, blank=True, help_text="pause annotators whose gold accuracy falls below this")
+    seed = models.BigIntegerField(default=0)
+
+    members = models.ManyToManyField(settings.AUTH_USER_MODEL, through="ProjectMember",
+                                     related_name="rating_projects")
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class ProjectMember(models.Model):
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="memberships")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
+    paused = models.BooleanField(default=False)
+    added_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["project", "user"], name="member_unique")]
+
+
+class PipelineStage(models.Model):
+    """One stage of a project's launch pipeline: state, progress, counts, timing, error."""
+
+    class State(models.TextChoices):
+        PENDING = "pending"
+        RUNNING = "running"
+        SUCCEEDED = "succeeded"
+        FAILED = "failed"
+        CANCELLED = "cancelled"
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="stages")
+    name = models.CharField(max_length=32)
+    order = models.PositiveSmallIntegerField()
+    state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING)
+    progress = models.FloatField(default=0.0)
+    counts = models.JSONField(default=dict, blank=True)
+    error = models.TextField(blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    started_at = models.DateTimeField(null=True, blank=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["project", "order"]
+        constraints = [models.UniqueConstraint(fields=["project", "name"], name="stage_unique")]
+
+
+class Task(models.Model):
+    """One caption and its chosen candidates, to be rated by `annotators_per_task` people."""
+
+    project = models.ForeignKey(Project, on_delete=models.CASCADE, related_name="tasks")
+    caption = models.ForeignKey(Caption, on_delete=models.PROTECT, related_name="tasks")
+    # Shown for context (the item the caption originally described), as in E-MM1.
+    paired_item = models.ForeignKey(Item, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
+    position = models.PositiveIntegerField(help_text="order of creation; stable for a given seed")
+    nsfw_scores = models.JSONField(default=dict, blank=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["project", "caption"], name="task_unique_caption"),
+            models.UniqueConstraint(fields=["project", "position"], name="task_unique_position"),
+        ]
+
+
+class TaskCandidate(models.Model):
+    task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="candidates")
+    item = models.ForeignKey(Item, on_delete=models.PROTECT, related_name="+")
+    slot = models.PositiveSmallIntegerField(help_text="0-based position shown to annotators")
+    retrieval_rank = models.PositiveSmallIntegerField(help_text="0-based rank among the caption's top-k")
+    similarity = models.FloatField()
+
+    class Meta:
+        ordering = ["task", "slot"]
+        constraints = [
+            models.UniqueConstraint(fields=["task", "item"], name="candidate_unique_item"),
+            models.UniqueConstraint(fields=["task", "slot"], name="candidate_unique_slot"),
+        ]
