@@ -89,7 +89,7 @@ class ImportRunViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
         try:
             source = unpack_upload(data["bundle"]) if data.get("bundle") else allowed_source(data["path"])
         except UploadError as exc:
-            raise serializers.ValidationError({"bundle" if data.get("bundle") else "path": str(exc)})
+            raise serializers.ValidationError({"bundle" if data.get("bundle") else "path": [str(exc)]})
         run = ImportRun.objects.create(dataset_name=data.get("dataset", ""), source=str(source),
                                        created_by=request.user)
         from tasks.cpu import import_dataset

@@ -1,0 +1,110 @@
+"""The admin import endpoint: uploads and server paths, run by a real Celery worker."""
+from __future__ import annotations
+
+import io
+import shutil
+import time
+import zipfile
+
+import pytest
+from django.contrib.auth.models import User
+from rest_framework.test import APIClient
+
+from annotation.models import Dataset, ImportRun, Item
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+@pytest.fixture
+def admin_client():
+    user = User.objects.create_user("admin", password="pw", is_staff=True)
+    client = APIClient()
+    client.force_authenticate(user)
+    return client
+
+
+@pytest.fixture
+def annotator_client():
+    client = APIClient()
+    client.force_authenticate(User.objects.create_user("annotator", password="pw"))
+    return client
+
+
+def zipped(folder) -> io.BytesIO:
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for path in folder.rglob("*"):
+            if path.is_file():
+                archive.write(path, f"bundle/{path.relative_to(folder)}")
+    buffer.seek(0)
+    buffer.name = "bundle.zip"
+    return buffer
+
+
+def wait_for(run_id: int, timeout: float = 60) -> ImportRun:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        run = ImportRun.objects.get(pk=run_id)
+        if run.state in (ImportRun.State.SUCCEEDED, ImportRun.State.FAILED):
+            return run
+        time.sleep(0.2)
+    raise AssertionError(f"import run {run_id} still {run.state} after {timeout} s")
+
+
+def test_upload_is_imported_by_the_worker(admin_client, make_bundle, celery_worker):
+    response = admin_client.post("/api/imports/", {"bundle": zipped(make_bundle("csv"))}, format="multipart")
+    assert response.status_code == 202, response.content
+    run = wait_for(response.json()["id"])
+    assert run.state == "succeeded", run.errors
+    assert run.counts["items"] == 4 and run.progress == 1.0
+    assert Item.objects.filter(dataset__name="demo-set").count() == 4
+    # The worker wrote media into its own storage: the shared volume in a deployment.
+    assert (celery_worker.media_root / "datasets/demo-set/media/img0.jpg").is_file()
+    status = admin_client.get(f"/api/imports/{run.id}/").json()
+    assert status["state"] == "succeeded"
+
+
+def test_bad_bundle_reports_file_line_column(admin_client, make_bundle, celery_worker, tmp_path):
+    root = make_bundle("csv")
+    (root / "items.csv").write_text((root / "items.csv").read_text().replace(",image,", ",smell,", 1))
+    target = tmp_path.parent / f"api-path-{tmp_path.name}"
+    shutil.copytree(root, target)
+    response = admin_client.post("/api/imports/", {"path": str(target)}, format="json")
+    assert response.status_code == 202
+    run = wait_for(response.json()["id"])
+    assert run.state == "failed"
+    assert run.errors[0] == {"file": "items.csv", "line": 2, "column": "modality",
+                             "message": "unknown modality 'smell'; expected one of "
+                                        "['image', 'video', 'audio', 'point_cloud']"}
+    assert not Dataset.objects.exists()
+
+
+def test_rejections_change_nothing(admin_client, annotator_client, settings, make_bundle):
+    root = make_bundle("csv")
+    assert annotator_client.post("/api/imports/", {"path": str(root)}, format="json").status_code == 403
+    assert APIClient().post("/api/imports/", {"path": str(root)}, format="json").status_code in (401, 403)
+
+    outside = admin_client.post("/api/imports/", {"path": "/etc"}, format="json")
+    assert outside.status_code == 400 and "outside the import folders" in outside.json()["path"][0]
+
+    settings.PAIRRATE_MAX_UPLOAD_BYTES = 100
+    big = admin_client.post("/api/imports/", {"bundle": zipped(root)}, format="multipart")
+    assert big.status_code == 400 and "exceeds the limit" in str(big.json())
+
+    corrupt = io.BytesIO(b"PK\x03\x04 not really a zip")
+    corrupt.name = "bundle.zip"
+    settings.PAIRRATE_MAX_UPLOAD_BYTES = 10**9
+    response = admin_client.post("/api/imports/", {"bundle": corrupt}, format="multipart")
+    assert response.status_code == 400 and "corrupt archive" in response.json()["bundle"][0]
+
+    assert not ImportRun.objects.exists() and not Dataset.objects.exists()
+    assert not any(settings.PAIRRATE_UPLOAD_ROOT.iterdir())
+
+
+def test_datasets_listing_is_admin_only(admin_client, annotator_client, make_bundle):
+    from annotation.importing import import_bundle
+
+    import_bundle(make_bundle("csv"))
+    listing = admin_client.get("/api/datasets/").json()["results"]
+    assert listing[0]["name"] == "demo-set" and listing[0]["items"] == {"image": 4}
+    assert annotator_client.get("/api/datasets/").status_code == 403
