@@ -67,6 +67,12 @@ def _splat_offsets(radius: int) -> list[tuple[int, int]]:
             if dy * dy + dx * dx <= radius * radius]
 
 
+def _as_float_tensor(values) -> torch.Tensor:
+    if torch.is_tensor(values):
+        return values.float()
+    return torch.from_numpy(np.ascontiguousarray(values, dtype=np.float32))
+
+
 def _as_color(value, name: str) -> tuple[float, float, float]:
     values = tuple(float(v) for v in value)
     if len(values) != 3:
@@ -145,7 +151,7 @@ def render_batch(
     point_color = _as_color(point_color, "point_color")
     tensors = []
     for i, cloud in enumerate(clouds):
-        pts = torch.as_tensor(np.asarray(cloud) if not torch.is_tensor(cloud) else cloud, dtype=torch.float32)
+        pts = _as_float_tensor(cloud)
         if pts.ndim != 2 or pts.shape[1] != 3 or pts.shape[0] == 0:
             raise ValueError(f"cloud {i}: expected points [N>0, 3], got {tuple(pts.shape)}")
         tensors.append(pts)
@@ -169,7 +175,7 @@ def render_batch(
 def _cloud_colors(colors, n: int, default: tuple[float, float, float], index: int) -> torch.Tensor:
     if colors is None:
         return torch.tensor(default, dtype=torch.float32).expand(n, 3)
-    c = torch.as_tensor(np.asarray(colors) if not torch.is_tensor(colors) else colors, dtype=torch.float32)
+    c = _as_float_tensor(colors)
     if c.shape != (n, 3):
         raise ValueError(f"cloud {index}: colours {tuple(c.shape)} do not match {n} points")
     return c.clamp(0, 1)
