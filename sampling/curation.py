@@ -1,0 +1,146 @@
+"""Diverse caption sampling: hierarchical k-means + balanced hierarchical sampling.
+
+Our implementation of Vo et al. 2024 ("Automatic Data Curation for
+Self-Supervised Learning: A Clustering-Based Approach"). Level 1 clusters the
+embeddings, each next level clusters the previous level's centroids; since
+centroids spread over concepts far more evenly than raw points do, sampling
+equal shares top-down yields a sample balanced across concepts.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from sampling.kmeans import KMeansResult, assign, kmeans
+from sampling.rows import as_float32_rows
+
+STRATEGIES = ("closest", "random")
+
+
+@dataclass
+class Level:
+    centroids: np.ndarray  # [K_l, d]
+    labels: np.ndarray  # [size of the level below]: its rows' cluster in this level
+    sq_distances: np.ndarray  # squared distance of those rows to their centroid
+
+
+def _per_level(value, n_levels: int, name: str) -> list[int]:
+    values = [int(value)] * n_levels if np.isscalar(value) else [int(v) for v in value]
+    if len(values) != n_levels:
+        raise ValueError(f"{name} needs one value per level ({n_levels}), got {len(values)}")
+    return values
+
+
+def _check_strategy(strategy: str) -> None:
+    if strategy not in STRATEGIES:
+        raise ValueError(f"strategy must be one of {STRATEGIES}, got {strategy!r}")
+
+
+def select_per_cluster(labels: np.ndarray, sq_distances: np.ndarray, quota, strategy: str,
+                       rng: np.random.Generator) -> np.ndarray:
+    """Sorted row indices: `quota` rows of each cluster (scalar or per-cluster array),
+    the ones closest to the centroid or a random subset."""
+    _check_strategy(strategy)
+    key = sq_distances if strategy == "closest" else rng.random(len(labels))
+    order = np.lexsort((np.arange(len(labels)), key, labels))
+    sorted_labels = labels[order]
+    rank = np.arange(len(labels)) - np.searchsorted(sorted_labels, sorted_labels, side="left")
+    limit = quota if np.isscalar(quota) else np.asarray(quota)[sorted_labels]
+    return np.sort(order[rank < limit])
+
+
+def _resample_level(x, result: KMeansResult, k: int, sample_size: int, strategy: str,
+                    rng: np.random.Generator, kmeans_args: dict) -> KMeansResult:
+    """One resampling step: k-means on `sample_size` rows per cluster, then re-assign all."""
+    rows = select_per_cluster(result.labels, result.sq_distances, sample_size, strategy, rng)
+    if len(rows) < k:  # empty clusters left too few rows: top up at random
+        extra = rng.choice(np.setdiff1d(np.arange(x.shape[0]), rows), k - len(rows), replace=False)
+        rows = np.sort(np.concatenate([rows, extra]))
+    sample = np.ascontiguousarray(x[rows], dtype=np.float32)
+    centroids = kmeans(sample, k, init_centroids=result.centroids, relabel=False, **kmeans_args).centroids
+    progress = kmeans_args.get("progress")
+    labels, sq = assign(x, centroids, device=kmeans_args["device"], precision=kmeans_args["precision"],
+                        progress=progress)
+    return KMeansResult(centroids, labels, sq, float(sq.astype(np.float64).sum()))
+
+
+def hierarchical_kmeans(data, clusters: Sequence[int], resampling_steps=0, sample_sizes=10,
+                        iterations: int = 10, strategy: str = "closest", seed: int = 0, device=None,
+                        precision: str | None = None,
+                        progress: Callable[[int], None] | None = None) -> list[Level]:
+    """Cluster `data`, then the centroids, level by level (`clusters` per level).
+
+    `resampling_steps` and `sample_sizes` are per level (or one value for all).
+    """
+    data = as_float32_rows(data)
+    _check_strategy(strategy)
+    n_levels = len(clusters)
+    steps = _per_level(resampling_steps, n_levels, "resampling_steps")
+    sizes = _per_level(sample_sizes, n_levels, "sample_sizes")
+    rng = np.random.default_rng(seed)
+    levels: list[Level] = []
+    x = data
+    for level, k in enumerate(clusters):
+        kmeans_args = dict(iterations=iterations, seed=seed + level, device=device, precision=precision,
+                           progress=progress if level == 0 else None)
+        result = kmeans(x, int(k), relabel=steps[level] == 0, **kmeans_args)
+        for _ in range(steps[level]):
+            result = _resample_level(x, result, int(k), sizes[level], strategy, rng, kmeans_args)
+        levels.append(Level(result.centroids, result.labels, result.sq_distances))
+        x = result.centroids
+    return levels
+
+
+def water_fill(sizes: np.ndarray, groups: np.ndarray, group_quota: np.ndarray) -> np.ndarray:
+    """Split each group's quota over its members: members smaller than the
+    common cap are taken whole, the rest get the cap (remainder to the largest).
+
+    sizes, groups: per member; group_quota: per group id. Returns int64 quotas.
+    """
+    sizes = np.asarray(sizes, dtype=np.int64)
+    order = np.lexsort((np.arange(len(sizes)), sizes, groups))
+    s, g = sizes[order], groups[order]
+    starts = np.flatnonzero(np.r_[True, g[1:] != g[:-1]])
+    counts = np.diff(np.r_[starts, len(s)])
+    group_start = np.repeat(starts, counts)
+    rank = np.arange(len(s)) - group_start
+    members = np.repeat(counts, counts)
+    quota = np.minimum(np.asarray(group_quota, dtype=np.int64)[g], np.add.reduceat(s, starts)[np.repeat(np.arange(len(starts)), counts)])
+    before = np.cumsum(s) - s - np.cumsum(np.r_[0, s])[group_start]  # sizes of smaller members
+    # first rank j where capping everyone from j on at s_j already reaches the quota
+    reaches = s * (members - rank) + before >= quota
+    first = np.minimum.reduceat(np.where(reaches, rank, members), starts)
+    first_m = np.repeat(first, counts)
+    first_before = before[np.minimum(group_start + first_m, len(s) - 1)]
+    remaining = np.maximum(members - first_m, 1)
+    cap, remainder = np.divmod(np.maximum(quota - first_before, 0), remaining)
+    capped = rank >= first_m
+    allocation = np.where(capped, cap + (rank >= members - remainder), s)
+    result = np.empty_like(sizes)
+    result[order] = allocation
+    return result
+
+
+def cluster_sizes(levels: list[Level]) -> list[np.ndarray]:
+    """Number of data points under each cluster of each level."""
+    sizes = [np.bincount(levels[0].labels, minlength=len(levels[0].centroids))]
+    for level in levels[1:]:
+        sizes.append(np.bincount(level.labels, weights=sizes[-1], minlength=len(level.centroids)).astype(np.int64))
+    return sizes
+
+
+def balanced_sample(levels: list[Level], target_size: int, strategy: str = "random", seed: int = 0) -> np.ndarray:
+    """Sorted row indices of a sample of `target_size` points, balanced top-down."""
+    _check_strategy(strategy)
+    sizes = cluster_sizes(levels)
+    total = int(sizes[0].sum())
+    if not 0 <= target_size <= total:
+        raise ValueError(f"target_size must be between 0 and the number of points ({total}), got {target_size}")
+    top = sizes[-1]
+    quota = water_fill(top, np.zeros(len(top), dtype=np.int64), np.array([target_size]))
+    for level in range(len(levels) - 1, 0, -1):
+        quota = water_fill(sizes[level - 1], levels[level].labels, quota)
+    rng = np.random.default_rng(seed)
+    return select_per_cluster(levels[0].labels, levels[0].sq_distances, quota, strategy, rng)
