@@ -53,14 +53,11 @@ class InputError(ValueError):
     """The captions file cannot be read as described in --help."""
 
 
+PARSER_OPTIONS = dict(description=DESCRIPTION, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+
+
 def register(subparsers) -> argparse.ArgumentParser:
-    parser = subparsers.add_parser(
-        "nsfw",
-        help="score captions for toxicity/profanity and flag which to keep",
-        description=DESCRIPTION,
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = subparsers.add_parser("nsfw", help="score captions for toxicity/profanity and flag which to keep", **PARSER_OPTIONS)
     add_arguments(parser)
     parser.set_defaults(func=run)
     return parser
@@ -182,8 +179,7 @@ def run(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Run without the other subcommands: `python -m sampling.cli_nsfw ...`."""
-    parser = argparse.ArgumentParser(prog="python -m sampling nsfw", description=DESCRIPTION, epilog=EPILOG,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(prog="python -m sampling nsfw", **PARSER_OPTIONS)
     add_arguments(parser)
     return run(parser.parse_args(argv))
 

@@ -35,14 +35,11 @@ examples:
 """
 
 
+PARSER_OPTIONS = dict(description=DESCRIPTION, epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+
+
 def register(subparsers) -> argparse.ArgumentParser:
-    parser = subparsers.add_parser(
-        "render",
-        help="render point clouds / meshes to view images and a contact sheet",
-        description=DESCRIPTION,
-        epilog=EPILOG,
-        formatter_class=argparse.RawDescriptionHelpFormatter,
-    )
+    parser = subparsers.add_parser("render", help="render point clouds / meshes to view images and a contact sheet", **PARSER_OPTIONS)
     add_arguments(parser)
     parser.set_defaults(func=run)
     return parser
@@ -146,8 +143,7 @@ def run(args: argparse.Namespace) -> int:
 
 def main(argv: list[str] | None = None) -> int:
     """Run without the other subcommands: `python -m sampling.cli_render ...`."""
-    parser = argparse.ArgumentParser(prog="python -m sampling render", description=DESCRIPTION, epilog=EPILOG,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(prog="python -m sampling render", **PARSER_OPTIONS)
     add_arguments(parser)
     return run(parser.parse_args(argv))
 
