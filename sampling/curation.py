@@ -59,11 +59,16 @@ def _resample_level(x, result: KMeansResult, k: int, sample_size: int, strategy:
         extra = rng.choice(np.setdiff1d(np.arange(x.shape[0]), rows), k - len(rows), replace=False)
         rows = np.sort(np.concatenate([rows, extra]))
     sample = np.ascontiguousarray(x[rows], dtype=np.float32)
-    centroids = kmeans(sample, k, init_centroids=result.centroids, relabel=False, **kmeans_args).centroids
-    progress = kmeans_args.get("progress")
+    sample_args = {**kmeans_args, "progress": None}  # progress counts full sweeps only
+    centroids = kmeans(sample, k, init_centroids=result.centroids, relabel=False, **sample_args).centroids
     labels, sq = assign(x, centroids, device=kmeans_args["device"], precision=kmeans_args["precision"],
-                        progress=progress)
+                        progress=kmeans_args["progress"])
     return KMeansResult(centroids, labels, sq, float(sq.astype(np.float64).sum()))
+
+
+def level_one_sweeps(iterations: int, resampling_steps: int) -> int:
+    """Full passes over the data that level 1 makes (for progress totals)."""
+    return iterations + resampling_steps + (1 if resampling_steps == 0 else 0)
 
 
 def hierarchical_kmeans(data, clusters: Sequence[int], resampling_steps=0, sample_sizes=10,

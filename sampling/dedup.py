@@ -10,10 +10,13 @@ proposals. This needs no sequential pass over all n*k pairs.
 """
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass, field
 
 import numpy as np
 
+DEFAULT_M = 3
+DEFAULT_CAP = 5
 NO_KEY = np.iinfo(np.int64).max
 MAX_PAIRS = 1 << 31
 
@@ -130,7 +133,8 @@ class _Items:
         return self.pairs[np.arange(self.width) < self.fill[:, None]]
 
 
-def _deferred_acceptance(items: np.ndarray, keys: np.ndarray, n_items: int, m: int, cap: int) -> np.ndarray:
+def _deferred_acceptance(items: np.ndarray, keys: np.ndarray, n_items: int, m: int, cap: int,
+                         progress: Callable[[int], None] | None = None) -> np.ndarray:
     """Sorted flat pair ids (caption*k + rank) of the greedy assignment."""
     n, k = items.shape
     flat_items, flat_keys = items.ravel(), keys.ravel()
@@ -139,9 +143,13 @@ def _deferred_acceptance(items: np.ndarray, keys: np.ndarray, n_items: int, m: i
     pointer = np.zeros(n, dtype=np.int64)
     held = np.zeros(n, dtype=np.int64)
     active = np.arange(n)
+    settled_before = 0
     while active.size:
         count = np.minimum(m - held[active], k - pointer[active])
         active, count = active[count > 0], count[count > 0]
+        if progress:  # captions that need nothing more are settled
+            progress((n - active.size) - settled_before)
+            settled_before = n - active.size
         if not active.size:
             break
         within = np.arange(count.sum()) - np.repeat(np.cumsum(count) - count, count)
@@ -156,6 +164,8 @@ def _deferred_acceptance(items: np.ndarray, keys: np.ndarray, n_items: int, m: i
             lost = pool.merge(prop_items, flat_keys[proposals], proposals)
             _add(held, lost // k, -1)
             active = _unique_ids(np.concatenate([active, lost // k]), n)
+    if progress:
+        progress(n - settled_before)
     return np.sort(pool.held_pairs())
 
 
@@ -182,12 +192,14 @@ def _statistics(chosen: np.ndarray, chosen_rank: np.ndarray, cap: int) -> dict:
     }
 
 
-def greedy_dedup(indices, scores, m: int = 3, cap: int = 1) -> DedupResult:
+def greedy_dedup(indices, scores, m: int = DEFAULT_M, cap: int = DEFAULT_CAP,
+                 progress: Callable[[int], None] | None = None) -> DedupResult:
     """Choose up to `m` candidates per caption so that no item is used more than `cap` times.
 
     indices: [n, k] item ids ranked per caption (-1 = no candidate);
     scores: [n, k] similarities. Captions that cannot get `m` candidates keep
     fewer (-1 padded) and are listed in stats["dropped_caption_ids"].
+    `progress(count)` reports captions whose choice became final.
     """
     indices = np.asarray(indices, dtype=np.int64)
     scores = np.asarray(scores, dtype=np.float32)
@@ -195,7 +207,7 @@ def greedy_dedup(indices, scores, m: int = 3, cap: int = 1) -> DedupResult:
     n, k = indices.shape
     ranked_items, ranked_scores = _rank_rows(indices, scores)
     compact, n_items = _compact_items(ranked_items)
-    pairs = _deferred_acceptance(compact, _order_keys(ranked_scores), n_items, m, cap)
+    pairs = _deferred_acceptance(compact, _order_keys(ranked_scores), n_items, m, cap, progress)
     captions, ranks = pairs // k, pairs % k
     slot = np.arange(len(pairs)) - np.searchsorted(captions, captions, side="left")
     chosen = np.full((n, m), -1, dtype=np.int64)

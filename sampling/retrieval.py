@@ -1,0 +1,153 @@
+"""Candidate retrieval: top-k items per caption by inner product in one embedding space.
+
+Exact search is faiss IndexFlatIP on the CPU and chunked GEMM + top-k on the
+GPU; an IVF index is the approximate option for pools too big to scan. Big
+pools can be split into shards searched separately (e.g. one per worker) and
+combined with `merge_topk`.
+"""
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import torch
+
+from sampling.device import resolve_device
+from sampling.gemm_topk import KeySet
+from sampling.rows import RowChunks, as_float32_rows, check_finite, to_tensor
+
+DEFAULT_K = 16
+METHODS = ("exact", "ivf")
+Progress = Callable[[int], None]
+
+
+def _validate(queries: np.ndarray, items: np.ndarray, k: int) -> None:
+    if queries.shape[1] != items.shape[1]:
+        raise ValueError(f"dimension mismatch: queries have {queries.shape[1]}, items {items.shape[1]}")
+    if not 1 <= k <= items.shape[0]:
+        raise ValueError(f"k must be between 1 and the pool size ({items.shape[0]}), got {k}")
+    check_finite(queries, "queries")
+    check_finite(items, "items")
+
+
+def merge_topk(results: Sequence[tuple[np.ndarray, np.ndarray]], k: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Combine per-shard (scores [n,k_i], global ids [n,k_i]) into the overall top-k.
+
+    Ties go to the smaller id, missing entries (id -1) last, so the result does
+    not depend on how the pool was split.
+    """
+    if not results:
+        raise ValueError("merge_topk needs at least one (scores, ids) pair")
+    k = k or results[0][0].shape[1]
+    scores = np.concatenate([np.asarray(s, dtype=np.float32) for s, _ in results], axis=1)
+    ids = np.concatenate([np.asarray(i, dtype=np.int64) for _, i in results], axis=1)
+    scores = np.where(ids < 0, -np.inf, scores).astype(np.float32)
+    order = np.lexsort((np.where(ids < 0, np.iinfo(np.int64).max, ids), -scores), axis=-1)[:, :k]
+    return np.take_along_axis(scores, order, axis=1), np.take_along_axis(ids, order, axis=1)
+
+
+class _FaissSearcher:
+    def __init__(self, items: np.ndarray, method: str, nlist: int | None, nprobe: int, seed: int):
+        import faiss
+
+        d = items.shape[1]
+        if method == "exact":
+            self.index = faiss.IndexFlatIP(d)
+        else:
+            nlist = nlist or max(1, int(4 * np.sqrt(items.shape[0])))
+            self.index = faiss.IndexIVFFlat(faiss.IndexFlatIP(d), d, nlist, faiss.METRIC_INNER_PRODUCT)
+            rng = np.random.default_rng(seed)
+            train_rows = np.sort(rng.choice(items.shape[0], min(items.shape[0], 64 * nlist), replace=False))
+            self.index.train(np.ascontiguousarray(items[train_rows], dtype=np.float32))
+            self.index.nprobe = nprobe
+        for start in range(0, items.shape[0], 1 << 16):
+            self.index.add(np.ascontiguousarray(items[start : start + (1 << 16)], dtype=np.float32))
+
+    def __call__(self, queries: torch.Tensor, k: int):
+        scores, ids = self.index.search(queries.numpy(), k)
+        return np.where(ids < 0, -np.inf, scores).astype(np.float32), ids
+
+
+class _TorchSearcher:
+    def __init__(self, items: np.ndarray, device: torch.device, precision: str, key_bias: np.ndarray | None):
+        bias = None if key_bias is None else torch.from_numpy(key_bias).to(device)
+        self.keys = KeySet(to_tensor(items, device), bias, precision)
+
+    def __call__(self, queries: torch.Tensor, k: int):
+        scores, ids = self.keys.topk(queries, k)
+        return scores.cpu().numpy(), ids.cpu().numpy()
+
+
+def _with_bias_column(rows: np.ndarray, column) -> np.ndarray:
+    """Append a column: inner products of [q, 1] and [x, b] equal q.x + b."""
+    out = np.empty((rows.shape[0], rows.shape[1] + 1), dtype=np.float32)
+    out[:, :-1] = rows
+    out[:, -1] = column
+    return out
+
+
+def _run(queries: np.ndarray, searcher, k: int, device: torch.device, chunk_rows: int,
+         query_scale: float, progress: Progress | None, append_one: bool):
+    n = queries.shape[0]
+    scores = np.empty((n, k), dtype=np.float32)
+    ids = np.empty((n, k), dtype=np.int64)
+    for start, chunk in RowChunks(queries, device, chunk_rows):
+        if append_one:
+            chunk = torch.from_numpy(_with_bias_column(chunk.numpy(), 1.0))
+        if query_scale != 1.0:
+            chunk = chunk * query_scale
+        s, i = searcher(chunk, k)
+        scores[start : start + len(s)], ids[start : start + len(s)] = s, i
+        if progress:
+            progress(len(s))
+    return scores, ids
+
+
+def item_hubness(queries, items, k: int = DEFAULT_K, **kwargs) -> np.ndarray:
+    """Per item: mean similarity to its k nearest queries (the CSLS penalty r_item)."""
+    scores, _ = search(items, queries, k=min(k, as_float32_rows(queries).shape[0]), **kwargs)
+    return scores.mean(axis=1, dtype=np.float64).astype(np.float32)
+
+
+def search(queries, items, k: int = DEFAULT_K, device=None, method: str = "exact",
+           nlist: int | None = None, nprobe: int = 16, hubness_correction: bool = False,
+           hubness_k: int = DEFAULT_K, precision: str | None = None, chunk_rows: int = 1 << 14,
+           seed: int = 0, progress: Progress | None = None) -> tuple[np.ndarray, np.ndarray]:
+    """Top-k items per query by inner product: (scores float32 [n,k], ids int64 [n,k]).
+
+    With `hubness_correction`, scores are 2*s - r_item (CSLS), which demotes
+    items that are close to everything. `method="ivf"` (CPU, faiss) is approximate.
+    """
+    queries, items = as_float32_rows(queries), as_float32_rows(items)
+    _validate(queries, items, k)
+    if method not in METHODS:
+        raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+    device = resolve_device(device)
+    bias = None
+    if hubness_correction:
+        bias = -item_hubness(queries, items, k=hubness_k, device=device, method=method, nlist=nlist,
+                             nprobe=nprobe, precision=precision, chunk_rows=chunk_rows, seed=seed)
+    scale = 2.0 if hubness_correction else 1.0
+    if device.type == "cpu" or method == "ivf":
+        # [2q, 2] . [x, -r/2] = 2 q.x - r: the bias rides along as an extra dimension
+        pool = items if bias is None else _with_bias_column(items, bias / scale)
+        searcher = _FaissSearcher(pool, method, nlist, nprobe, seed)
+        run_device = torch.device("cpu")
+    else:
+        searcher = _TorchSearcher(items, device, precision or "fp32", bias)
+        run_device = device
+    append_one = bias is not None and run_device.type == "cpu"
+    return _run(queries, searcher, k, run_device, chunk_rows, scale, progress, append_one)
+
+
+def search_shards(queries, shards: Sequence, k: int = DEFAULT_K, **kwargs) -> tuple[np.ndarray, np.ndarray]:
+    """Exact top-k over a pool given as consecutive shards; ids index the concatenated pool."""
+    results, offset = [], 0
+    for shard in shards:
+        shard = as_float32_rows(shard)
+        scores, ids = search(queries, shard, k=min(k, shard.shape[0]), **kwargs)
+        results.append((scores, np.where(ids < 0, -1, ids + offset)))
+        offset += shard.shape[0]
+    if k > offset:
+        raise ValueError(f"k must be between 1 and the pool size ({offset}), got {k}")
+    return merge_topk(results, k)
