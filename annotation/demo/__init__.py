@@ -1,0 +1,1 @@
+"""The demo dataset: real captions and media found on this machine, no downloads."""
