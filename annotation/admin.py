@@ -65,3 +65,43 @@ class ImportRunAdmin(admin.ModelAdmin):
     def progress_bar(self, run):
         return format_html('<progress value="{}" max="100"></progress> {}%',
                            int(run.progress * 100), int(run.progress * 100))
+
+
+# ---- rating workflow
+from .models import Adjudication, Assignment, GoldPair, PairResult, Rating  # noqa: E402
+
+
+@admin.register(Assignment)
+class AssignmentAdmin(admin.ModelAdmin):
+    list_display = ["id", "project", "task", "annotator", "state", "gold", "leased_until", "submitted_at"]
+    list_filter = ["state", "gold", "project"]
+    raw_id_fields = ["task", "annotator"]
+    show_full_result_count = False
+
+
+@admin.register(Rating)
+class RatingAdmin(admin.ModelAdmin):
+    list_display = ["id", "assignment", "candidate", "label"]
+    list_filter = ["label"]
+    raw_id_fields = ["assignment", "candidate"]
+    show_full_result_count = False
+
+
+@admin.register(PairResult)
+class PairResultAdmin(admin.ModelAdmin):
+    list_display = ["id", "project", "task", "candidate", "state", "label", "votes"]
+    list_filter = ["state", "label", "project"]
+    raw_id_fields = ["task", "candidate"]
+    show_full_result_count = False
+
+
+@admin.register(GoldPair)
+class GoldPairAdmin(admin.ModelAdmin):
+    list_display = ["id", "project", "candidate", "label", "created_by"]
+    raw_id_fields = ["candidate"]
+
+
+@admin.register(Adjudication)
+class AdjudicationAdmin(admin.ModelAdmin):
+    list_display = ["id", "result", "label", "admin", "created_at"]
+    raw_id_fields = ["result"]

@@ -2,14 +2,20 @@ from django.urls import include, path
 from rest_framework.authtoken.views import obtain_auth_token
 from rest_framework.routers import DefaultRouter
 
+from ..media_urls import serve_signed
+from .assignments import AssignmentViewSet
 from .datasets import DatasetViewSet, EmbeddingSpaceViewSet, ImportRunViewSet
+from .projects import ProjectViewSet
 
 router = DefaultRouter()
 router.register("datasets", DatasetViewSet)
 router.register("spaces", EmbeddingSpaceViewSet)
 router.register("imports", ImportRunViewSet)
+router.register("projects", ProjectViewSet)
+router.register("assignments", AssignmentViewSet, basename="assignment")
 
 urlpatterns = [
     path("auth/token/", obtain_auth_token, name="api-token"),
+    path("media/<str:token>/", serve_signed, name="signed-media"),
     path("", include(router.urls)),
 ]

@@ -11,8 +11,15 @@ from .datasets import (
     VectorShard,
 )
 from .projects import PipelineStage, Project, ProjectMember, Task, TaskCandidate
+from .rating import Adjudication, Assignment, GoldPair, Label, PairResult, Rating
 
 __all__ = [
+    "Adjudication",
+    "Assignment",
+    "GoldPair",
+    "Label",
+    "PairResult",
+    "Rating",
     "Caption",
     "CaptionVector",
     "Dataset",

@@ -74,6 +74,8 @@ class Project(models.Model):
     gold_pause_threshold = models.FloatField(
         null=True, blank=True, help_text="pause annotators whose gold accuracy falls below this")
     seed = models.BigIntegerField(default=0)
+    gold_min_answers = models.PositiveSmallIntegerField(
+        db_default=5, help_text="gold answers an annotator gives before auto-pause may apply")
 
     members = models.ManyToManyField(settings.AUTH_USER_MODEL, through="ProjectMember",
                                      related_name="rating_projects")
@@ -87,9 +89,20 @@ class ProjectMember(models.Model):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
     paused = models.BooleanField(default=False)
     added_at = models.DateTimeField(auto_now_add=True)
+    # Kept in the claim/submit transactions (annotation.assignment) so next-task never counts rows.
+    paused_reason = models.CharField(max_length=16, blank=True, db_default="",
+                                     help_text="'gold' when paused automatically for low gold accuracy")
+    served = models.PositiveIntegerField(db_default=0, help_text="assignments handed out")
+    gold_served = models.PositiveIntegerField(db_default=0)
+    gold_answered = models.PositiveIntegerField(db_default=0, help_text="gold pairs rated")
+    gold_correct = models.PositiveIntegerField(db_default=0)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["project", "user"], name="member_unique")]
+
+    @property
+    def gold_accuracy(self) -> float | None:
+        return self.gold_correct / self.gold_answered if self.gold_answered else None
 
 
 class PipelineStage(models.Model):
@@ -127,11 +140,25 @@ class Task(models.Model):
     paired_item = models.ForeignKey(Item, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     position = models.PositiveIntegerField(help_text="order of creation; stable for a given seed")
     nsfw_scores = models.JSONField(default=dict, blank=True)
+    # Rating workflow (annotation.assignment). NULL open_slots means "untouched": the claim
+    # reads it as annotators_per_task, so the pipeline can bulk-create tasks without it.
+    open_slots = models.SmallIntegerField(null=True, blank=True,
+                                          help_text="slots not held by a live lease or a submission")
+    extra_slots = models.PositiveSmallIntegerField(db_default=0, help_text="slots reopened for contested pairs")
+    rating_count = models.PositiveSmallIntegerField(db_default=0, help_text="submitted assignments")
+    is_gold = models.BooleanField(db_default=False, help_text="holds gold pairs; served to everyone at gold_rate")
 
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["project", "caption"], name="task_unique_caption"),
             models.UniqueConstraint(fields=["project", "position"], name="task_unique_position"),
+        ]
+        indexes = [
+            # The claim query walks this index in order: partly taken tasks first, then fresh ones.
+            models.Index(models.F("project"), models.F("open_slots").asc(nulls_last=True), models.F("position"),
+                         name="task_claim",
+                         condition=models.Q(open_slots__gt=0) | models.Q(open_slots__isnull=True)),
+            models.Index(fields=["project", "position"], name="task_gold", condition=models.Q(is_gold=True)),
         ]
 
 

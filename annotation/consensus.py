@@ -1,0 +1,99 @@
+"""Consensus per (caption, candidate) pair, recomputed in the submit transaction.
+
+Rules, with `n` = annotators_per_task and votes from everyone who submitted:
+- unanimous: a label holds once `n` annotators chose it (with the base three, all three);
+- majority: a label holds once more than half of the votes chose it (two of three).
+A pair whose task has all its ratings but no holding label is contested and goes where
+the project says: the admin queue (state contested), extra annotators (one more slot on
+the task per round, up to max_extra_annotators; still contested after that, so it lands in
+the admin queue), or excluded. Projects with one annotator per task yield `single`.
+Adjudicated results are final and never overwritten.
+"""
+from __future__ import annotations
+
+from collections import Counter, defaultdict
+
+from django.db import transaction
+
+from .models import Assignment, PairResult, Project, Rating, Task, TaskCandidate
+
+
+def decide(votes: Counter, rule: str, per_task: int) -> str | None:
+    """The label the rule accepts, or None (contested)."""
+    if not votes:
+        return None
+    (label, top), *rest = votes.most_common()
+    if rest and rest[0][1] == top:
+        return None  # a tie never holds
+    if rule == Project.ConsensusRule.UNANIMOUS:
+        return label if top >= per_task else None
+    return label if top * 2 > sum(votes.values()) else None
+
+
+def needed(project: Project, task: Task) -> int:
+    return project.annotators_per_task + task.extra_slots
+
+
+def update_task(project: Project, task: Task) -> None:
+    """Write the task's PairResults (caller holds the task row lock, inside a transaction)."""
+    candidates = list(TaskCandidate.objects.filter(task=task).values_list("pk", "item__modality"))
+    adjudicated = set(PairResult.objects.filter(task=task, state=PairResult.State.ADJUDICATED)
+                      .values_list("candidate_id", flat=True))
+    if task.rating_count < needed(project, task):
+        # Not complete (or an undo made it incomplete): no result yet, except final ones.
+        PairResult.objects.filter(task=task).exclude(state=PairResult.State.ADJUDICATED).delete()
+        return
+    votes: dict[int, Counter] = defaultdict(Counter)
+    for candidate_id, label in Rating.objects.filter(
+            assignment__task=task, assignment__state=Assignment.State.SUBMITTED
+    ).values_list("candidate_id", "label"):
+        votes[candidate_id][label] += 1
+    caption_modality = task.caption.source_modality
+    results, contested = [], False
+    for candidate_id, item_modality in candidates:
+        if candidate_id in adjudicated:
+            continue
+        state, label = _result(project, votes[candidate_id])
+        contested |= state == PairResult.State.CONTESTED
+        results.append(PairResult(project=project, task=task, candidate_id=candidate_id, state=state,
+                                  label=label or "", votes=dict(votes[candidate_id]),
+                                  caption_modality=caption_modality, item_modality=item_modality))
+    PairResult.objects.bulk_create(results, update_conflicts=True, unique_fields=["candidate"],
+                                   update_fields=["state", "label", "votes", "updated_at"])
+    if (contested and project.contested_route == Project.ContestedRoute.EXTRA_ANNOTATORS
+            and task.extra_slots < project.max_extra_annotators):
+        _reopen_slot(task)
+
+
+def _result(project: Project, votes: Counter) -> tuple[str, str | None]:
+    if project.annotators_per_task == 1:
+        (label, _), = votes.most_common(1)
+        return PairResult.State.SINGLE, label
+    label = decide(votes, project.consensus_rule, project.annotators_per_task)
+    if label is not None:
+        return PairResult.State.AGREED, label
+    if project.contested_route == Project.ContestedRoute.EXCLUDE:
+        return PairResult.State.EXCLUDED, None
+    return PairResult.State.CONTESTED, None
+
+
+def _reopen_slot(task: Task) -> None:
+    task.extra_slots += 1
+    task.open_slots = (task.open_slots or 0) + 1
+    Task.objects.filter(pk=task.pk).update(extra_slots=task.extra_slots, open_slots=task.open_slots)
+
+
+def adjudicate(result_id: int, project: Project, admin, label: str, note: str = "") -> PairResult:
+    """An admin settles a contested pair: the result becomes `adjudicated` with that label."""
+    from .models import Adjudication
+
+    with transaction.atomic():
+        result = PairResult.objects.select_for_update().get(pk=result_id, project=project)
+        if result.state not in (PairResult.State.CONTESTED, PairResult.State.ADJUDICATED):
+            from .assignment import WorkflowError
+
+            raise WorkflowError("not_contested", f"this pair is {result.state}, not contested", 409)
+        result.state, result.label = PairResult.State.ADJUDICATED, label
+        result.save(update_fields=["state", "label", "updated_at"])
+        Adjudication.objects.create(result=result, admin=admin, label=label, note=note)
+    return result

@@ -1,0 +1,60 @@
+"""Signed, expiring media URLs for annotators.
+
+Annotators never get raw storage paths: `signed_url` wraps a MEDIA_ROOT path (or an
+external URL) in a token signed with SECRET_KEY; `serve_signed` checks the signature and
+age, then streams the file or redirects to the external URL. The token is the
+authorisation, so `<img>`/`<video>` tags work without credentials.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from django.conf import settings
+from django.core import signing
+from django.http import FileResponse, Http404, HttpResponseForbidden, HttpResponseRedirect
+from django.urls import reverse
+from django.utils._os import safe_join
+
+SALT = "pairrate.media"
+
+
+def max_age() -> int:
+    return int(getattr(settings, "PAIRRATE_MEDIA_URL_SECONDS", 3600))
+
+
+def signed_url(media: str) -> str:
+    """URL for a MEDIA_ROOT-relative path or an absolute http(s) URL; '' for no media."""
+    if not media:
+        return ""
+    token = signing.dumps(media, salt=SALT, compress=True)
+    return reverse("signed-media", args=[token])
+
+
+def render_urls(item_id: int) -> dict:
+    """Point-cloud renders the pipeline stored under renders/<item_id>/ (views and contact sheet)."""
+    folder = Path(settings.MEDIA_ROOT) / "renders" / str(item_id)
+    if not folder.is_dir():
+        return {}
+    views = sorted(p.name for p in folder.glob("view_*.webp"))
+    out = {"views": [signed_url(f"renders/{item_id}/{name}") for name in views]}
+    if (folder / "sheet.webp").is_file():
+        out["sheet"] = signed_url(f"renders/{item_id}/sheet.webp")
+    return out if views or "sheet" in out else {}
+
+
+def serve_signed(request, token: str):
+    try:
+        media = signing.loads(token, salt=SALT, max_age=max_age())
+    except signing.SignatureExpired:
+        return HttpResponseForbidden("media link expired")
+    except signing.BadSignature:
+        return HttpResponseForbidden("bad media link")
+    if media.startswith(("http://", "https://")):
+        return HttpResponseRedirect(media)
+    try:
+        path = Path(safe_join(settings.MEDIA_ROOT, media))
+    except Exception:  # SuspiciousFileOperation: a path outside MEDIA_ROOT
+        raise Http404("no such media")
+    if not path.is_file():
+        raise Http404("no such media")
+    return FileResponse(open(path, "rb"))
