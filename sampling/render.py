@@ -33,6 +33,8 @@ FORMATS = ("webp", "png")
 _EMPTY = torch.iinfo(torch.int64).max
 _DEPTH_STEPS = 1 << 30  # depth quantisation; key = depth << 32 | index stays < 2**63
 _INDEX_MASK = 0xFFFFFFFF
+_SHADE_LEVELS = 256
+_LEVEL_SHIFT = 32 + 30 - 8  # key >> this = depth in 256 steps
 
 
 def view_rotations(
@@ -80,8 +82,9 @@ def _as_color(value, name: str) -> tuple[float, float, float]:
     return values
 
 
-def _render_chunk(points, colors, cloud_ids, n_clouds, rot, size, radius, fill, background, point_color):
-    """Render clouds concatenated in `points` ([M,3], cloud of each point in `cloud_ids`)."""
+def _zbuffer(points, cloud_ids, n_clouds, rot, size, radius, fill) -> torch.Tensor:
+    """Nearest-point keys (depth << 32 | point index) per pixel, flat over
+    [clouds, views, size, size]; `_EMPTY` where no point lands."""
     device = points.device
     n_views, m = rot.shape[0], points.shape[0]
     cam = torch.einsum("vij,mj->vmi", rot, points)  # [V, M, 3]
@@ -89,25 +92,48 @@ def _render_chunk(points, colors, cloud_ids, n_clouds, rot, size, radius, fill, 
     col = torch.floor(half + cam[..., 0] * (half * fill)).long()
     row = torch.floor(half - cam[..., 1] * (half * fill)).long()
     depth = ((cam[..., 2].clamp(-1, 1) + 1) * (_DEPTH_STEPS / 2)).long()
-    key = (depth << 32) | torch.arange(m, device=device)[None]
-    pixel_base = (cloud_ids[None] * n_views + torch.arange(n_views, device=device)[:, None]) * (size * size)
+    key = ((depth << 32) | torch.arange(m, device=device)[None]).reshape(-1)
+    flat = (cloud_ids[None] * n_views + torch.arange(n_views, device=device)[:, None]) * (size * size)
+    flat += row * size + col
     n_pixels = n_clouds * n_views * size * size
     zbuf = torch.full((n_pixels + 1,), _EMPTY, dtype=torch.int64, device=device)  # last = off-image
-    key = key.reshape(-1)
+    # Usually every splat lies wholly inside the image (the sphere leaves a margin), and
+    # the per-offset bounds checks, most of the work on CPU, can be skipped.
+    margin = radius
+    all_inside = bool(((row >= margin) & (row < size - margin) & (col >= margin) & (col < size - margin)).all())
     for dy, dx in _splat_offsets(radius):
-        r, c = row + dy, col + dx
-        inside = (r >= 0) & (r < size) & (c >= 0) & (c < size)
-        flat = torch.where(inside, pixel_base + r * size + c, n_pixels)
-        zbuf.scatter_reduce_(0, flat.reshape(-1), key, reduce="amin")
-    zbuf = zbuf[:n_pixels]
+        if all_inside:
+            target = flat + (dy * size + dx)
+        else:
+            inside = (row >= -dy) & (row < size - dy) & (col >= -dx) & (col < size - dx)
+            target = torch.where(inside, flat + (dy * size + dx), n_pixels)
+        zbuf.scatter_reduce_(0, target.reshape(-1), key, reduce="amin")
+    return zbuf[:n_pixels]
+
+
+def _shade(zbuf, colors, background, point_color) -> torch.Tensor:
+    """Keys -> uint8 RGB [P, 3]: colour x brightness falling from 1 (nearest) to MIN_SHADE
+    (farthest), in 256 steps so uncoloured clouds are a table look-up."""
+    device = zbuf.device
     hit = zbuf != _EMPTY
-    nearest = (zbuf & _INDEX_MASK).clamp_(max=m - 1)
-    shade = 1.0 - (1.0 - MIN_SHADE) * ((zbuf >> 32).float() / _DEPTH_STEPS)
-    base = colors[nearest] if colors is not None else torch.tensor(point_color, device=device)
-    rgb = base * shade[:, None] * 255.0
-    bg = torch.tensor(background, dtype=torch.float32, device=device)
-    image = torch.where(hit[:, None], rgb, bg).round_().clamp_(0, 255).to(torch.uint8)
-    return image.view(n_clouds, n_views, size, size, 3)
+    level = torch.where(hit, (zbuf >> _LEVEL_SHIFT).clamp_(max=_SHADE_LEVELS - 1), _SHADE_LEVELS)
+    shade = 1.0 - (1.0 - MIN_SHADE) * (torch.arange(_SHADE_LEVELS, device=device) + 0.5) / _SHADE_LEVELS
+    palette = torch.cat([shade[:, None] * torch.tensor(point_color, device=device) * 255.0,
+                         torch.tensor([background], dtype=torch.float32, device=device)])
+    image = palette.round_().clamp_(0, 255).to(torch.uint8)[level]
+    if colors is not None:
+        pixels = hit.nonzero().squeeze(1)
+        nearest = zbuf[pixels] & _INDEX_MASK
+        rgb = colors[nearest] * (shade[level[pixels]] * 255.0)[:, None]
+        image[pixels] = rgb.round_().clamp_(0, 255).to(torch.uint8)
+    return image
+
+
+def _render_chunk(points, colors, cloud_ids, n_clouds, rot, size, radius, fill, background, point_color):
+    """Render clouds concatenated in `points` ([M,3], cloud of each point in `cloud_ids`)."""
+    zbuf = _zbuffer(points, cloud_ids, n_clouds, rot, size, radius, fill)
+    image = _shade(zbuf, colors, background, point_color)
+    return image.view(n_clouds, rot.shape[0], size, size, 3)
 
 
 def _chunks(sizes: list[int], n_views: int, size: int, device: torch.device):
@@ -159,9 +185,9 @@ def render_batch(
     rot = view_rotations(views, elevation, up).to(device)
     out = []
     for start, stop in _chunks([len(t) for t in tensors], views, size, device):
-        pts = torch.cat(tensors[start:stop]).to(device)
-        ids = torch.cat([torch.full((len(t),), j, dtype=torch.int64)
-                         for j, t in enumerate(tensors[start:stop])]).to(device)
+        pts = torch.cat([t.to(device) for t in tensors[start:stop]])
+        counts = torch.tensor([len(t) for t in tensors[start:stop]], device=device)
+        ids = torch.repeat_interleave(torch.arange(stop - start, device=device), counts)
         cols = None
         if any_colors:
             cols = torch.cat([_cloud_colors(colors[k], len(tensors[k]), point_color, k)
