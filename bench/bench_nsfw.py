@@ -1,0 +1,101 @@
+"""Throughput of sampling.nsfw: captions/s per backend and batch size.
+
+The detoxify backend is measured with a BERT-base-sized model (12 layers, hidden 768,
+vocabulary 30,522, 7 'unbiased' labels) with random weights, written locally in
+Detoxify's checkpoint format and loaded through `load_scorer`: no real checkpoint can be
+downloaded here, and speed does not depend on the weights. (The real 'unbiased' model
+is RoBERTa-base, the same size class.) Captions are synthetic, 6-20 words.
+
+Run: `python bench/bench_nsfw.py [--device cuda] [--detoxify-captions 4096]`.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import numpy as np
+import torch
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+from bench_render import machine  # noqa: E402
+from sampling.device import resolve_device  # noqa: E402
+from sampling.nsfw import load_scorer  # noqa: E402
+
+WORDS = ("a the dog cat man woman child car red blue green small large old young running sitting on in "
+         "under near beside street park beach table sofa grill chicken breast playing with ball window "
+         "snow water tree house city night sunny photo of two three people").split()
+LABELS = ["toxicity", "severe_toxicity", "obscene", "identity_attack", "insult", "threat", "sexual_explicit"]
+
+
+def synthetic_captions(count: int, seed: int = 0) -> list[str]:
+    rng = np.random.default_rng(seed)
+    return [" ".join(rng.choice(WORDS, size=rng.integers(6, 21))) for _ in range(count)]
+
+
+def write_bert_base_checkpoint(root: Path) -> tuple[Path, Path]:
+    from transformers import BertConfig, BertForSequenceClassification
+
+    config_dir = root / "bert-base"
+    config_dir.mkdir()
+    specials = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    vocab = specials + sorted(set(WORDS))
+    vocab += [f"tok{i}" for i in range(30522 - len(vocab))]
+    (config_dir / "vocab.txt").write_text("\n".join(vocab) + "\n")
+    config = BertConfig(vocab_size=len(vocab), num_labels=len(LABELS))  # defaults are BERT-base
+    config.save_pretrained(config_dir)
+    torch.manual_seed(0)
+    checkpoint = root / "toxic_bert_base_random.ckpt"
+    torch.save({"config": {"arch": {"args": {"model_type": "bert-base-uncased",
+                                             "model_name": "BertForSequenceClassification",
+                                             "tokenizer_name": "BertTokenizer", "num_classes": len(LABELS)}},
+                           "dataset": {"args": {"classes": LABELS}}},
+                "state_dict": BertForSequenceClassification(config).state_dict()}, checkpoint)
+    return checkpoint, config_dir
+
+
+def measure(scorer, captions: list[str], batch_size: int, device: torch.device) -> float:
+    scorer.score(captions[: batch_size], batch_size)  # warm-up
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    start = time.perf_counter()
+    scorer.score(captions, batch_size)
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    return len(captions) / (time.perf_counter() - start)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--device", default=None, help="device for detoxify: cpu or cuda (default: auto)")
+    parser.add_argument("--profanity-captions", type=int, default=20_000)
+    parser.add_argument("--profanity-batch", type=int, nargs="+", default=[64, 1024, 8192])
+    parser.add_argument("--detoxify-captions", type=int, default=None, help="default: 256 on CPU, 8192 on GPU")
+    parser.add_argument("--detoxify-batch", type=int, nargs="+", default=None,
+                        help="default: 16 64 on CPU, 64 256 on GPU")
+    args = parser.parse_args()
+    device = resolve_device(args.device)
+    gpu = device.type == "cuda"
+    print(machine(device))
+
+    captions = synthetic_captions(args.profanity_captions)
+    profanity = load_scorer("profanity")
+    for batch in args.profanity_batch:
+        rate = measure(profanity, captions, batch, torch.device("cpu"))
+        print(f"profanity  batch {batch:5d}: {rate:10.0f} captions/s  ({len(captions)} captions, CPU)")
+
+    count = args.detoxify_captions or (8192 if gpu else 256)
+    captions = synthetic_captions(count, seed=1)
+    with tempfile.TemporaryDirectory() as tmp:
+        checkpoint, config_dir = write_bert_base_checkpoint(Path(tmp))
+        detoxify = load_scorer("detoxify", checkpoint=checkpoint, config_dir=config_dir, device=device)
+        for batch in args.detoxify_batch or ([64, 256] if gpu else [16, 64]):
+            rate = measure(detoxify, captions, batch, device)
+            print(f"detoxify   batch {batch:5d}: {rate:10.1f} captions/s  ({count} captions, BERT-base "
+                  f"random weights, {device})")
+
+
+if __name__ == "__main__":
+    main()
