@@ -73,11 +73,14 @@ def level_one_sweeps(iterations: int, resampling_steps: int) -> int:
 
 def hierarchical_kmeans(data, clusters: Sequence[int], resampling_steps=0, sample_sizes=10,
                         iterations: int = 10, strategy: str = "closest", seed: int = 0, device=None,
-                        precision: str | None = None,
+                        precision: str | None = None, level1_init: str = "auto",
                         progress: Callable[[int], None] | None = None) -> list[Level]:
     """Cluster `data`, then the centroids, level by level (`clusters` per level).
 
     `resampling_steps` and `sample_sizes` are per level (or one value for all).
+    `level1_init` picks the first level's seeding (see kmeans.INIT_METHODS);
+    the small upper levels always use exact greedy k-means++, which keeps
+    small concepts from being merged at the top.
     """
     data = as_float32_rows(data)
     _check_strategy(strategy)
@@ -90,7 +93,8 @@ def hierarchical_kmeans(data, clusters: Sequence[int], resampling_steps=0, sampl
     for level, k in enumerate(clusters):
         kmeans_args = dict(iterations=iterations, seed=seed + level, device=device, precision=precision,
                            progress=progress if level == 0 else None)
-        result = kmeans(x, int(k), relabel=steps[level] == 0, **kmeans_args)
+        init = level1_init if level == 0 else "auto"
+        result = kmeans(x, int(k), init=init, relabel=steps[level] == 0, **kmeans_args)
         for _ in range(steps[level]):
             result = _resample_level(x, result, int(k), sizes[level], strategy, rng, kmeans_args)
         levels.append(Level(result.centroids, result.labels, result.sq_distances))

@@ -5,7 +5,8 @@ GPU/CPU parity and memory-mapped input. Assignment uses faiss on the CPU (its
 fused BLAS search beats torch+MKL there) and torch GEMM on the GPU; centroid
 sums are one vectorised scatter per chunk. The default initialisation is
 k-means++ drawn in doubling batches on a subsample: log2(k) GEMM rounds instead
-of k sequential passes, with the same D^2 weighting.
+of k sequential passes, with the same D^2 weighting (as good as classic
+k-means++ in our tests); small problems get sequential greedy k-means++.
 """
 from __future__ import annotations
 
@@ -19,8 +20,9 @@ from sampling.device import resolve_device
 from sampling.gemm_topk import KeySet
 from sampling.rows import RowChunks, as_float32_rows, to_tensor
 
-INIT_METHODS = ("auto", "kmeans++batched", "kmeans++", "random")
-# "auto" runs exact (sequential) greedy k-means++ below this many distance evaluations
+INIT_METHODS = ("auto", "kmeans++batched", "kmeans++greedy", "kmeans++", "random")
+# "auto" runs sequential greedy k-means++ below this many distance evaluations,
+# batched k-means++ on a subsample above
 EXACT_INIT_MAX_WORK = 1 << 27
 INIT_SAMPLE_PER_CLUSTER = 20
 SPLIT_EPS = 1.0 / 1024
@@ -184,15 +186,16 @@ def _greedy_pick(sample, sq_norms, min_sq, candidates: np.ndarray) -> int:
     return int(candidates[int(torch.argmin(potentials))])
 
 
-def _init_kmeanspp(sample: torch.Tensor, k: int, rng: np.random.Generator, batched: bool) -> torch.Tensor:
-    """D^2 seeding. Exact mode is greedy k-means++ (best of 2+log k draws per
-    centre), which keeps small isolated groups from being skipped; batched mode
-    draws as many new centres per round as already exist (doubling)."""
+def _init_kmeanspp(sample: torch.Tensor, k: int, rng: np.random.Generator, mode: str) -> torch.Tensor:
+    """D^2 seeding. "plain": classic k-means++, one draw per centre; "greedy":
+    best of 2+log k draws per centre, which keeps small isolated groups from
+    being skipped; "batched": as many new centres per round as already exist."""
+    batched = mode == "batched"
     sq_norms = (sample * sample).sum(dim=1)
     chosen = [int(rng.integers(sample.shape[0]))]
     min_sq = torch.full((sample.shape[0],), float("inf"), device=sample.device)
     _update_min_sq_distance(min_sq, sample, sq_norms, sample[chosen])
-    trials = 2 + int(np.log(k))
+    trials = 2 + int(np.log(k)) if mode == "greedy" else 1
     while len(chosen) < k:
         count = min(len(chosen) if batched else 1, k - len(chosen))
         weights = min_sq.double().cpu().numpy()
@@ -209,12 +212,14 @@ def initial_centroids(data, k: int, method: str, rng: np.random.Generator, devic
     if method not in INIT_METHODS:
         raise ValueError(f"init must be one of {INIT_METHODS}, got {method!r}")
     if method == "auto":
-        method = "kmeans++" if data.shape[0] * k <= EXACT_INIT_MAX_WORK else "kmeans++batched"
+        method = "kmeans++greedy" if data.shape[0] * k <= EXACT_INIT_MAX_WORK else "kmeans++batched"
     if method == "random":
         return to_tensor(_sample_rows(data, k, rng), device)
-    sample_size = data.shape[0] if method == "kmeans++" else INIT_SAMPLE_PER_CLUSTER * k
+    batched = method == "kmeans++batched"
+    sample_size = INIT_SAMPLE_PER_CLUSTER * k if batched else data.shape[0]
     sample = to_tensor(_sample_rows(data, sample_size, rng), device)
-    return _init_kmeanspp(sample, k, rng, batched=method == "kmeans++batched")
+    mode = {"kmeans++batched": "batched", "kmeans++greedy": "greedy", "kmeans++": "plain"}[method]
+    return _init_kmeanspp(sample, k, rng, mode)
 
 
 def kmeans(data, k: int, iterations: int = 10, seed: int = 0, init: str = "auto",
