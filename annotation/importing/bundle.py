@@ -192,24 +192,28 @@ def _text(value) -> str:
     return "" if value is None else str(value).strip()
 
 
-def _metadata(table: Table, index: int, known: set[str], errors: ErrorCollector) -> dict:
-    """Extra columns become metadata; a `metadata` column holds a JSON object."""
-    meta: dict = {}
-    raw = table.columns.get("metadata", [None] * len(table))[index]
-    if isinstance(raw, str) and raw.strip():
-        try:
-            raw = json.loads(raw)
-        except json.JSONDecodeError:
-            errors.add(table.name, table.lines[index], "metadata", "not a JSON object")
-            raw = {}
-    if isinstance(raw, dict):
-        meta.update(raw)
-    elif raw not in (None, ""):
-        errors.add(table.name, table.lines[index], "metadata", "not a JSON object")
-    for name, values in table.columns.items():
-        if name not in known and name != "metadata" and values[index] not in (None, ""):
-            meta[name] = values[index]
-    return meta
+def metadata_rows(table: Table, known: set[str], errors: ErrorCollector) -> list[dict]:
+    """Per row: extra columns, merged over a `metadata` column holding a JSON object."""
+    extra = [(name, values) for name, values in table.columns.items() if name not in known and name != "metadata"]
+    raw_column = table.columns.get("metadata")
+    rows = []
+    for index, line in enumerate(table.lines):
+        meta: dict = {}
+        raw = raw_column[index] if raw_column is not None else None
+        if isinstance(raw, str) and raw.strip():
+            try:
+                raw = json.loads(raw)
+            except json.JSONDecodeError:
+                raw = "invalid"
+        if isinstance(raw, dict):
+            meta.update(raw)
+        elif raw not in (None, ""):
+            errors.add(table.name, line, "metadata", "not a JSON object")
+        for name, values in extra:
+            if values[index] not in (None, ""):
+                meta[name] = values[index]
+        rows.append(meta)
+    return rows
 
 
 def check_unique_ids(table: Table, ids: list[str], column: str, errors: ErrorCollector) -> None:
@@ -237,14 +241,14 @@ def add_item_rows(bundle: ParsedBundle, table: Table, errors: ErrorCollector) ->
     modalities = table.column("modality")
     media = table.column("media")
     sources, licenses = table.column("source_dataset"), table.column("license")
+    metadata = metadata_rows(table, ITEM_COLUMNS, errors)
     for index, line in enumerate(table.lines):
         modality = _text(modalities[index])
         if modality not in MEDIA_MODALITIES:
             errors.add(table.name, line, "modality",
                        f"unknown modality {modality!r}; expected one of {MEDIA_MODALITIES}")
         add_item(bundle, table, index, ids[index], modality, _text(media[index]), "media",
-                 _text(sources[index]), _text(licenses[index]),
-                 _metadata(table, index, ITEM_COLUMNS, errors), errors)
+                 _text(sources[index]), _text(licenses[index]), metadata[index], errors)
         if errors.full:
             return
 
@@ -284,10 +288,11 @@ def add_caption_rows(bundle: ParsedBundle, table: Table, errors: ErrorCollector)
     texts, modalities = table.column("text"), table.column("source_modality")
     paired = table.column("paired_item")
     sources, licenses = table.column("source_dataset"), table.column("license")
-    for index, line in enumerate(table.lines):
+    metadata = metadata_rows(table, CAPTION_COLUMNS, errors)
+    for index in range(len(table)):
         add_caption(bundle, table, index, ids[index], texts[index], "text", _text(modalities[index]),
                     _text(paired[index]), _text(sources[index]), _text(licenses[index]),
-                    _metadata(table, index, CAPTION_COLUMNS, errors), errors)
+                    metadata[index], errors)
         if errors.full:
             return
 

@@ -39,7 +39,8 @@ class Dataset(models.Model):
 class Item(models.Model):
     """A piece of media a caption can be paired with."""
 
-    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="items")
+    # No separate index: the unique (dataset, external_id) index serves dataset lookups.
+    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="items", db_index=False)
     modality = models.CharField(max_length=16, choices=[(m, m) for m in MEDIA_MODALITIES])
     external_id = models.CharField(max_length=200)
     # A path relative to MEDIA_ROOT, or an absolute http(s) URL.
@@ -63,7 +64,7 @@ class Item(models.Model):
 
 
 class Caption(models.Model):
-    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="captions")
+    dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="captions", db_index=False)
     external_id = models.CharField(max_length=200)
     text = models.TextField()
     # Modality of the dataset the caption came from (an audio caption describes a sound);
@@ -130,9 +131,10 @@ class VectorShard(models.Model):
 class ItemVector(models.Model):
     """Item `item` has row `row` of `shard` in `space` (one vector per item per space)."""
 
-    space = models.ForeignKey(EmbeddingSpace, on_delete=models.CASCADE)
+    # space and shard lookups use the composite indexes below, not single-column ones.
+    space = models.ForeignKey(EmbeddingSpace, on_delete=models.CASCADE, db_index=False)
     item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="vectors")
-    shard = models.ForeignKey(VectorShard, on_delete=models.CASCADE)
+    shard = models.ForeignKey(VectorShard, on_delete=models.CASCADE, db_index=False)
     row = models.PositiveIntegerField()
 
     class Meta:
@@ -143,9 +145,9 @@ class ItemVector(models.Model):
 
 
 class CaptionVector(models.Model):
-    space = models.ForeignKey(EmbeddingSpace, on_delete=models.CASCADE)
+    space = models.ForeignKey(EmbeddingSpace, on_delete=models.CASCADE, db_index=False)
     caption = models.ForeignKey(Caption, on_delete=models.CASCADE, related_name="vectors")
-    shard = models.ForeignKey(VectorShard, on_delete=models.CASCADE)
+    shard = models.ForeignKey(VectorShard, on_delete=models.CASCADE, db_index=False)
     row = models.PositiveIntegerField()
 
     class Meta:
