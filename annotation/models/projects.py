@@ -75,7 +75,7 @@ class Project(models.Model):
         null=True, blank=True, help_text="pause annotators whose gold accuracy falls below this")
     seed = models.BigIntegerField(default=0)
     gold_min_answers = models.PositiveSmallIntegerField(
-        db_default=5, help_text="gold answers an annotator gives before auto-pause may apply")
+        default=5, db_default=5, help_text="gold answers an annotator gives before auto-pause may apply")
 
     members = models.ManyToManyField(settings.AUTH_USER_MODEL, through="ProjectMember",
                                      related_name="rating_projects")
@@ -90,12 +90,12 @@ class ProjectMember(models.Model):
     paused = models.BooleanField(default=False)
     added_at = models.DateTimeField(auto_now_add=True)
     # Kept in the claim/submit transactions (annotation.assignment) so next-task never counts rows.
-    paused_reason = models.CharField(max_length=16, blank=True, db_default="",
+    paused_reason = models.CharField(max_length=16, blank=True, default="", db_default="",
                                      help_text="'gold' when paused automatically for low gold accuracy")
-    served = models.PositiveIntegerField(db_default=0, help_text="assignments handed out")
-    gold_served = models.PositiveIntegerField(db_default=0)
-    gold_answered = models.PositiveIntegerField(db_default=0, help_text="gold pairs rated")
-    gold_correct = models.PositiveIntegerField(db_default=0)
+    served = models.PositiveIntegerField(default=0, db_default=0, help_text="assignments handed out")
+    gold_served = models.PositiveIntegerField(default=0, db_default=0)
+    gold_answered = models.PositiveIntegerField(default=0, db_default=0, help_text="gold pairs rated")
+    gold_correct = models.PositiveIntegerField(default=0, db_default=0)
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["project", "user"], name="member_unique")]
@@ -144,9 +144,9 @@ class Task(models.Model):
     # reads it as annotators_per_task, so the pipeline can bulk-create tasks without it.
     open_slots = models.SmallIntegerField(null=True, blank=True,
                                           help_text="slots not held by a live lease or a submission")
-    extra_slots = models.PositiveSmallIntegerField(db_default=0, help_text="slots reopened for contested pairs")
-    rating_count = models.PositiveSmallIntegerField(db_default=0, help_text="submitted assignments")
-    is_gold = models.BooleanField(db_default=False, help_text="holds gold pairs; served to everyone at gold_rate")
+    extra_slots = models.PositiveSmallIntegerField(default=0, db_default=0, help_text="slots reopened for contested pairs")
+    rating_count = models.PositiveSmallIntegerField(default=0, db_default=0, help_text="submitted assignments")
+    is_gold = models.BooleanField(default=False, db_default=False, help_text="holds gold pairs; served to everyone at gold_rate")
 
     class Meta:
         constraints = [
