@@ -84,31 +84,37 @@ def _as_color(value, name: str) -> tuple[float, float, float]:
 
 def _zbuffer(points, cloud_ids, n_clouds, rot, size, radius, fill) -> torch.Tensor:
     """Nearest-point keys (depth << 32 | point index) per pixel, flat over
-    [clouds, views, size, size]; `_EMPTY` where no point lands."""
+    [clouds, views, size, size]; `_EMPTY` where no point lands.
+
+    Points are scattered once into a buffer padded by `radius`; the splat is then a
+    min-filter over the disc of offsets, which equals scattering every point to every
+    offset but costs per pixel instead of per point x offset.
+    """
     device = points.device
     n_views, m = rot.shape[0], points.shape[0]
+    padded = size + 2 * radius
     cam = torch.einsum("vij,mj->vmi", rot, points)  # [V, M, 3]
     half = size / 2
-    col = torch.floor(half + cam[..., 0] * (half * fill)).long()
-    row = torch.floor(half - cam[..., 1] * (half * fill)).long()
+    col = torch.floor(half + cam[..., 0] * (half * fill)).long() + radius
+    row = torch.floor(half - cam[..., 1] * (half * fill)).long() + radius
     depth = ((cam[..., 2].clamp(-1, 1) + 1) * (_DEPTH_STEPS / 2)).long()
     key = ((depth << 32) | torch.arange(m, device=device)[None]).reshape(-1)
-    flat = (cloud_ids[None] * n_views + torch.arange(n_views, device=device)[:, None]) * (size * size)
-    flat += row * size + col
-    n_pixels = n_clouds * n_views * size * size
+    image_index = cloud_ids[None] * n_views + torch.arange(n_views, device=device)[:, None]
+    n_pixels = n_clouds * n_views * padded * padded
+    inside = (row >= 0) & (row < padded) & (col >= 0) & (col < padded)
+    target = torch.where(inside, image_index * (padded * padded) + row * padded + col, n_pixels)
     zbuf = torch.full((n_pixels + 1,), _EMPTY, dtype=torch.int64, device=device)  # last = off-image
-    # Usually every splat lies wholly inside the image (the sphere leaves a margin), and
-    # the per-offset bounds checks, most of the work on CPU, can be skipped.
-    margin = radius
-    all_inside = bool(((row >= margin) & (row < size - margin) & (col >= margin) & (col < size - margin)).all())
+    zbuf.scatter_reduce_(0, target.reshape(-1), key, reduce="amin")
+    zbuf = zbuf[:n_pixels].view(n_clouds * n_views, padded, padded)
+
+    def window(dy: int, dx: int) -> torch.Tensor:  # the pixels whose point lies at offset (dy, dx)
+        return zbuf[:, radius - dy:radius - dy + size, radius - dx:radius - dx + size]
+
+    out = window(0, 0).clone()
     for dy, dx in _splat_offsets(radius):
-        if all_inside:
-            target = flat + (dy * size + dx)
-        else:
-            inside = (row >= -dy) & (row < size - dy) & (col >= -dx) & (col < size - dx)
-            target = torch.where(inside, flat + (dy * size + dx), n_pixels)
-        zbuf.scatter_reduce_(0, target.reshape(-1), key, reduce="amin")
-    return zbuf[:n_pixels]
+        if dy or dx:
+            torch.minimum(out, window(dy, dx), out=out)
+    return out.reshape(-1)
 
 
 def _shade(zbuf, colors, background, point_color) -> torch.Tensor:
@@ -120,11 +126,11 @@ def _shade(zbuf, colors, background, point_color) -> torch.Tensor:
     shade = 1.0 - (1.0 - MIN_SHADE) * (torch.arange(_SHADE_LEVELS, device=device) + 0.5) / _SHADE_LEVELS
     palette = torch.cat([shade[:, None] * torch.tensor(point_color, device=device) * 255.0,
                          torch.tensor([background], dtype=torch.float32, device=device)])
-    image = palette.round_().clamp_(0, 255).to(torch.uint8)[level]
+    image = palette.round_().clamp_(0, 255).to(torch.uint8).index_select(0, level)
     if colors is not None:
         pixels = hit.nonzero().squeeze(1)
         nearest = zbuf[pixels] & _INDEX_MASK
-        rgb = colors[nearest] * (shade[level[pixels]] * 255.0)[:, None]
+        rgb = colors.index_select(0, nearest) * (shade[level[pixels]] * 255.0)[:, None]
         image[pixels] = rgb.round_().clamp_(0, 255).to(torch.uint8)
     return image
 
