@@ -6,8 +6,6 @@ import time
 import numpy as np
 
 from sampling.cli_io import add_device_flag, load_rows, save_npy, write_json
-from sampling.curation import balanced_sample, cluster_sizes, hierarchical_kmeans, level_one_sweeps
-from sampling.device import resolve_device
 from sampling.progress import add_progress_flag, progress_bar
 
 
@@ -38,6 +36,10 @@ def _per_level(values: list[int], n_levels: int) -> list[int]:
 
 
 def run(args) -> int:
+    # torch-backed modules load here, not at registration: `--help` and other subcommands stay fast
+    from sampling.curation import balanced_sample, cluster_sizes, hierarchical_kmeans, level_one_sweeps
+    from sampling.device import resolve_device
+
     data = load_rows(args.embeddings)
     levels_n = len(args.clusters)
     steps = _per_level(args.resampling_steps, levels_n)

@@ -6,9 +6,10 @@ import time
 import numpy as np
 
 from sampling.cli_io import add_device_flag, load_rows, write_json
-from sampling.device import resolve_device
 from sampling.progress import add_progress_flag, progress_bar
-from sampling.retrieval import DEFAULT_K, METHODS, search
+
+DEFAULT_K = 16  # = sampling.retrieval.DEFAULT_K; not imported so that registration needs no torch
+METHODS = ("exact", "ivf")
 
 
 def register(subparsers) -> None:
@@ -31,6 +32,9 @@ def register(subparsers) -> None:
 
 
 def run(args) -> int:
+    from sampling.device import resolve_device
+    from sampling.retrieval import search
+
     captions, items = load_rows(args.captions), load_rows(args.items)
     device = resolve_device(args.device)
     started = time.perf_counter()
