@@ -133,7 +133,10 @@ def _sample_mesh(mesh, n_points: int, seed: int) -> PointCloud:
     if mesh.visual.kind in ("vertex", "face", "texture"):
         try:
             points, _, colors = trimesh.sample.sample_surface(mesh, n_points, sample_color=True, seed=seed)
-            return PointCloud(np.asarray(points), _colors_to_unit(colors))
+            colors = np.asarray(colors)
+            # UVs without a texture image come back as trimesh's flat placeholder grey.
+            placeholder = mesh.visual.kind == "texture" and np.ptp(colors[:, :3]) == 0
+            return PointCloud(np.asarray(points), None if placeholder else _colors_to_unit(colors))
         except Exception:
             pass  # textures that cannot be sampled (missing image): render uncoloured
     points, _ = trimesh.sample.sample_surface(mesh, n_points, seed=seed)

@@ -186,6 +186,8 @@ def test_assimp_test_models():
         assert cloud.points.shape[1] == 3 and len(cloud.points) > 0, name
         assert np.linalg.norm(cloud.points, axis=1).max() == pytest.approx(1.0, abs=1e-5), name
     assert load_point_cloud(ASSIMP_MODELS / "OBJ/cube_with_vertexcolors.obj", n_points=100).colors is not None
+    # UV coordinates but no texture image: no colours rather than trimesh's flat placeholder grey.
+    assert load_point_cloud(ASSIMP_MODELS / "PLY/Wuson.ply", n_points=100).colors is None
     for name in ["invalid/empty.off", "invalid/empty.ply", "invalid/empty.obj", "invalid/malformed.obj",
                  "invalid/OutOfMemory.off", "PLY/pond.0.ply"]:
         with pytest.raises(PointCloudError):
