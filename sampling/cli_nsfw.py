@@ -8,6 +8,8 @@ from pathlib import Path
 
 import numpy as np
 
+from sampling.progress import add_progress_flag, progress_bar
+
 DESCRIPTION = """\
 Score captions for toxicity / profanity and decide which to keep.
 
@@ -82,7 +84,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE,
                         help=f"captions per model call (default: {DEFAULT_BATCH_SIZE})")
     parser.add_argument("--device", default=None, help="torch device for detoxify: cpu, cuda, cuda:1 (default: auto)")
-    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    add_progress_flag(parser)
 
 
 def parse_thresholds(items: list[str]) -> dict[str, float]:
@@ -146,8 +148,6 @@ def write_scores(path: Path, numbers, ids, scores: dict[str, np.ndarray], keep: 
 
 
 def run(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
     from sampling.nsfw import ScorerConfigError, default_thresholds, filter_mask, load_scorer
 
     try:
@@ -162,11 +162,11 @@ def run(args: argparse.Namespace) -> int:
         thresholds = {**default_thresholds(scorer.labels, args.default_threshold), **overrides}
         chunk = args.batch_size * 8
         parts: dict[str, list[np.ndarray]] = {label: [] for label in scorer.labels}
-        with tqdm(total=len(texts), unit="caption", desc="nsfw", disable=args.no_progress or None) as bar:
+        with progress_bar(len(texts), "nsfw", not args.no_progress, unit="captions") as advance:
             for start in range(0, len(texts), chunk):
                 for label, values in scorer.score(texts[start:start + chunk], args.batch_size).items():
                     parts[label].append(values)
-                bar.update(min(chunk, len(texts) - start))
+                advance(min(chunk, len(texts) - start))
         scores = {label: np.concatenate(v) if v else np.zeros(0, np.float32) for label, v in parts.items()}
         keep = filter_mask(scores, thresholds)
     except (InputError, ScorerConfigError) as exc:

@@ -6,6 +6,8 @@ import json
 import sys
 from pathlib import Path
 
+from sampling.progress import add_progress_flag, progress_bar
+
 DESCRIPTION = """\
 Render point clouds and meshes to still images for annotators.
 
@@ -66,7 +68,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--background", default="#ffffff", help="background colour, #rrggbb or R,G,B (default: #ffffff)")
     parser.add_argument("--batch", type=int, default=8, help="files rendered together in one pass (default: 8)")
     parser.add_argument("--device", default=None, help="torch device: cpu, cuda, cuda:1 (default: auto)")
-    parser.add_argument("--no-progress", action="store_true", help="hide the progress bar")
+    add_progress_flag(parser)
 
 
 def parse_color(text: str) -> tuple[int, int, int]:
@@ -93,8 +95,6 @@ def _output_dirs(files: list[Path], out_dir: Path) -> list[Path]:
 
 
 def run(args: argparse.Namespace) -> int:
-    from tqdm import tqdm
-
     from sampling.pointcloud_io import PointCloudError, iter_supported_files, load_point_cloud
     from sampling.render import render_batch, save_views
 
@@ -112,7 +112,7 @@ def run(args: argparse.Namespace) -> int:
         return 2
     outputs, errors = [], []
     targets = _output_dirs(files, args.out_dir)
-    with tqdm(total=len(files), unit="file", desc="render", disable=args.no_progress or None) as bar:
+    with progress_bar(len(files), "render", not args.no_progress, unit="files") as advance:
         for start in range(0, len(files), args.batch):
             batch = []
             for path, target in zip(files[start:start + args.batch], targets[start:start + args.batch]):
@@ -128,7 +128,7 @@ def run(args: argparse.Namespace) -> int:
                     written = save_views(views, target, args.format, args.quality)
                     outputs.append({"input": str(path), "dir": str(target), "points": len(cloud.points),
                                     "views": [str(p) for p in written[:-1]], "sheet": str(written[-1])})
-            bar.update(min(args.batch, len(files) - start))
+            advance(min(args.batch, len(files) - start))
     settings = {k: getattr(args, k) for k in ("views", "size", "format", "quality", "points", "seed",
                                                 "elevation", "up", "point_radius")}
     settings["background"] = list(background)

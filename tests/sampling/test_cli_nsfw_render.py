@@ -55,6 +55,7 @@ def test_nsfw_profanity_txt_to_jsonl(tmp_path):
     result = run_cli("nsfw", tmp_path / "captions.txt", "-o", tmp_path / "scores.jsonl",
                      "--threshold", "profanity=0.3", "--batch-size", "2")
     assert result.returncode == 0, result.stderr
+    assert "nsfw: 100%" in result.stderr  # the progress bar ran to the end
     rows = [json.loads(line) for line in (tmp_path / "scores.jsonl").read_text().splitlines()]
     assert [r["line"] for r in rows] == [1, 2, 4]
     assert [r["keep"] for r in rows] == [True, False, False]
@@ -103,6 +104,7 @@ def test_render_directory_with_a_corrupt_file(tmp_path):
     result = run_cli("render", src, "-o", tmp_path / "out", "--views", "3", "--size", "40", "--format", "png",
                      "--points", "3000", "--background", "#000000")
     assert result.returncode == 1, result.stderr
+    assert "render: 100%" in result.stderr
     manifest = json.loads((tmp_path / "out" / "manifest.json").read_text())
     assert [Path(o["input"]).name for o in manifest["outputs"]] == ["ball.off", "blob.npy"]
     assert [Path(e["input"]).name for e in manifest["errors"]] == ["broken.ply"]
