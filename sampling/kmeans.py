@@ -181,8 +181,8 @@ def _update_min_sq_distance(min_sq, sample, sample_sq_norms, new_centers):
 def _greedy_pick(sample, sq_norms, min_sq, candidates: np.ndarray) -> int:
     """The candidate whose addition lowers the D^2 potential most."""
     centers = sample[torch.as_tensor(candidates, device=sample.device)]
-    sq = (sq_norms[:, None] - 2 * sample @ centers.T + (centers * centers).sum(dim=1)).clamp_(min=0)
-    potentials = torch.minimum(sq, min_sq[:, None]).double().sum(dim=0)
+    sq = torch.addmm(sq_norms[:, None], sample, centers.T, alpha=-2).add_((centers * centers).sum(dim=1))
+    potentials = torch.minimum(sq, min_sq[:, None]).sum(dim=0)
     return int(candidates[int(torch.argmin(potentials))])
 
 

@@ -1,0 +1,70 @@
+"""Machine description and sgemm speed for the sampling benchmarks (curate, match, dedup)."""
+from __future__ import annotations
+
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
+from common import machine  # noqa: E402  (bench/common.py: CPU model, cores, RAM)
+
+
+def machine_summary(device: str = "cpu") -> str:
+    import faiss
+    import torch
+
+    gpu = torch.cuda.get_device_name() if device.startswith("cuda") and torch.cuda.is_available() else "none"
+    return (f"machine: {machine()}; torch {torch.__version__} "
+            f"({torch.get_num_threads()} threads), faiss {faiss.__version__}, numpy {np.__version__}, gpu: {gpu}")
+
+
+def sgemm_gflops(device: str = "cpu", m: int = 8192, k: int = 256, n: int = 2048, repeats: int = 5) -> dict:
+    """Measured fp32 GEMM speed: torch.mm on `device`, and numpy (OpenBLAS, which faiss also uses)."""
+    import torch
+
+    flops = 2.0 * m * k * n
+    a, b = torch.randn(m, k, device=device), torch.randn(k, n, device=device)
+    results = {}
+    torch.mm(a, b)
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+    start = time.perf_counter()
+    for _ in range(repeats):
+        torch.mm(a, b)
+    if device.startswith("cuda"):
+        torch.cuda.synchronize()
+    results["torch"] = flops * repeats / (time.perf_counter() - start) / 1e9
+    if device == "cpu":
+        a_np, b_np = a.numpy(), b.numpy()
+        a_np @ b_np
+        start = time.perf_counter()
+        for _ in range(repeats):
+            a_np @ b_np
+        results["numpy"] = flops * repeats / (time.perf_counter() - start) / 1e9
+    return results
+
+
+def synthetic_embeddings(rows: int, dim: int, concepts: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+    """Unit vectors around `concepts` centres with Zipf-like (strongly imbalanced) concept sizes."""
+    rng = np.random.default_rng(seed)
+    weights = 1.0 / np.arange(1, concepts + 1)
+    concept = rng.choice(concepts, size=rows, p=weights / weights.sum())
+    centres = rng.normal(size=(concepts, dim)).astype(np.float32)
+    x = np.empty((rows, dim), dtype=np.float32)
+    for start in range(0, rows, 1 << 16):
+        part = concept[start : start + (1 << 16)]
+        x[start : start + len(part)] = centres[part] + 0.6 * rng.normal(size=(len(part), dim)).astype(np.float32)
+    x /= np.linalg.norm(x, axis=1, keepdims=True)
+    return x, concept
+
+
+class Timer:
+    def __enter__(self):
+        self.start = time.perf_counter()
+        return self
+
+    def __exit__(self, *exc):
+        self.seconds = time.perf_counter() - self.start

@@ -1,0 +1,90 @@
+"""Benchmark `curate`: hierarchical k-means + balanced sampling vs faiss.Kmeans and the sgemm bound.
+
+Quick:  python bench/bench_curate.py --rows 200000 --clusters 2000 200 20
+Large:  python bench/bench_curate.py --rows 1000000 --clusters 10000 1000 100 --iteration-only
+GPU:    python bench/bench_curate.py --rows 6700000 --dim 768 --device cuda
+"""
+from __future__ import annotations
+
+import argparse
+
+import numpy as np
+from bench_common import Timer, machine_summary, sgemm_gflops, synthetic_embeddings
+
+from sampling.curation import balanced_sample, hierarchical_kmeans
+from sampling.kmeans import kmeans
+
+
+def normalised_entropy(concepts: np.ndarray, n_concepts: int) -> float:
+    p = np.bincount(concepts, minlength=n_concepts) / len(concepts)
+    p = p[p > 0]
+    return float(-(p * np.log(p)).sum() / np.log(n_concepts))
+
+
+def faiss_flat_kmeans(x: np.ndarray, k: int, iterations: int, seed: int) -> tuple[float, float]:
+    import faiss
+
+    with Timer() as timer:
+        flat = faiss.Kmeans(x.shape[1], k, niter=iterations, seed=seed, max_points_per_centroid=10**9)
+        flat.train(x)
+    return timer.seconds, float(flat.index.search(x, 1)[0].astype(np.float64).sum())
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--rows", type=int, default=200_000)
+    parser.add_argument("--dim", type=int, default=256)
+    parser.add_argument("--concepts", type=int, default=5000)
+    parser.add_argument("--clusters", type=int, nargs="+", default=[2000, 200, 20])
+    parser.add_argument("--resampling-steps", type=int, default=2)
+    parser.add_argument("--sample-sizes", type=int, nargs="+", default=[10, 5, 5])
+    parser.add_argument("--iterations", type=int, default=10)
+    parser.add_argument("--target-fraction", type=float, default=0.1)
+    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--iteration-only", action="store_true",
+                        help="only time single k-means sweeps against the 2*N*K*d bound (for the 1M run)")
+    parser.add_argument("--skip-baseline", action="store_true")
+    args = parser.parse_args()
+
+    print(machine_summary(args.device))
+    gflops = sgemm_gflops(args.device)
+    best_gflops = max(gflops.values())
+    print("sgemm GFLOP/s: " + ", ".join(f"{name} {value:.1f}" for name, value in gflops.items()))
+    x, concept = synthetic_embeddings(args.rows, args.dim, args.concepts)
+    n, d, k1 = args.rows, args.dim, args.clusters[0]
+    bound = 2.0 * n * k1 * d / (best_gflops * 1e9)
+
+    start_centroids = x[np.random.default_rng(0).choice(n, k1, replace=False)]
+    with Timer() as sweep:
+        kmeans(x, k1, iterations=2, init_centroids=start_centroids, relabel=False, device=args.device)
+    per_iteration = sweep.seconds / 2
+    print(f"k-means iteration (N={n}, K={k1}, d={d}): {per_iteration:.2f} s; 2NKd bound at "
+          f"{best_gflops:.0f} GFLOP/s: {bound:.2f} s; ratio {per_iteration / bound:.2f}x")
+    if args.iteration_only:
+        if not args.skip_baseline:
+            seconds, _ = faiss_flat_kmeans(x, k1, 1, 0)
+            print(f"faiss.Kmeans 1 iteration (incl. its init): {seconds:.2f} s")
+        return
+
+    with Timer() as ours:
+        levels = hierarchical_kmeans(x, args.clusters, args.resampling_steps, args.sample_sizes[: len(args.clusters)],
+                                     args.iterations, seed=0, device=args.device)
+        selected = balanced_sample(levels, int(args.target_fraction * n), seed=0)
+    inertia = float(levels[0].sq_distances.astype(np.float64).sum())
+    random_sample = np.random.default_rng(0).choice(n, len(selected), replace=False)
+    print(f"curate {n}x{d} clusters {args.clusters}, {args.resampling_steps} resampling steps, "
+          f"{args.iterations} iterations: {ours.seconds:.2f} s (sample {len(selected)} rows)")
+    print(f"concept coverage (normalised entropy over {args.concepts} concepts): curated "
+          f"{normalised_entropy(concept[selected], args.concepts):.4f}, random "
+          f"{normalised_entropy(concept[random_sample], args.concepts):.4f}")
+    if not args.skip_baseline:
+        seconds, faiss_inertia = faiss_flat_kmeans(x, k1, args.iterations, 0)
+        print(f"faiss.Kmeans flat K={k1}, {args.iterations} iterations: {seconds:.2f} s, inertia {faiss_inertia:.1f}")
+        print(f"ours level-1 inertia {inertia:.1f} ({inertia / faiss_inertia:.4f}x faiss); "
+              f"whole curate run / faiss flat k-means time: {ours.seconds / seconds:.2f}x")
+    else:
+        print(f"ours level-1 inertia {inertia:.1f}")
+
+
+if __name__ == "__main__":
+    main()
