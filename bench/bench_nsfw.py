@@ -71,7 +71,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default=None, help="device for detoxify: cpu or cuda (default: auto)")
     parser.add_argument("--profanity-captions", type=int, default=20_000)
-    parser.add_argument("--profanity-batch", type=int, nargs="+", default=[64, 1024, 8192])
+    parser.add_argument("--profanity-batch", type=int, nargs="+", default=[64, 1024, 4096, 8192])
     parser.add_argument("--detoxify-captions", type=int, default=None, help="default: 256 on CPU, 8192 on GPU")
     parser.add_argument("--detoxify-batch", type=int, nargs="+", default=None,
                         help="default: 16 64 on CPU, 64 256 on GPU")

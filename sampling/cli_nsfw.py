@@ -66,7 +66,7 @@ def register(subparsers) -> argparse.ArgumentParser:
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    from sampling.nsfw import BACKENDS, DEFAULT_BATCH_SIZE, DEFAULT_THRESHOLD
+    from sampling.nsfw import BACKENDS, DEFAULT_THRESHOLD
 
     parser.add_argument("input", type=Path, help="captions: .jsonl or .txt")
     parser.add_argument("-o", "--output", type=Path, required=True, help="scores: .jsonl or .npz")
@@ -81,8 +81,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="drop captions whose LABEL score is above VALUE (repeatable)")
     parser.add_argument("--default-threshold", type=float, default=DEFAULT_THRESHOLD,
                         help=f"threshold for labels without --threshold (default: {DEFAULT_THRESHOLD})")
-    parser.add_argument("--batch-size", type=int, default=DEFAULT_BATCH_SIZE,
-                        help=f"captions per model call (default: {DEFAULT_BATCH_SIZE})")
+    parser.add_argument("--batch-size", type=int, default=None,
+                        help="captions per model call (default: 64 for detoxify, 4096 for profanity)")
     parser.add_argument("--device", default=None, help="torch device for detoxify: cpu, cuda, cuda:1 (default: auto)")
     add_progress_flag(parser)
 
@@ -153,18 +153,19 @@ def run(args: argparse.Namespace) -> int:
     try:
         if args.output.suffix.lower() not in (".jsonl", ".npz"):
             raise InputError(f"{args.output}: output must be .jsonl or .npz")
-        if args.batch_size < 1:
+        if args.batch_size is not None and args.batch_size < 1:
             raise InputError("--batch-size must be >= 1")
         overrides = parse_thresholds(args.threshold)
         numbers, texts, ids = read_captions(args.input, args.field, args.id_field)
         scorer = load_scorer(args.backend, checkpoint=args.checkpoint, config_dir=args.config_dir,
                              device=args.device)
         thresholds = {**default_thresholds(scorer.labels, args.default_threshold), **overrides}
-        chunk = args.batch_size * 8
+        batch_size = scorer.default_batch_size if args.batch_size is None else args.batch_size
+        chunk = batch_size * 8
         parts: dict[str, list[np.ndarray]] = {label: [] for label in scorer.labels}
         with progress_bar(len(texts), "nsfw", not args.no_progress, unit="captions") as advance:
             for start in range(0, len(texts), chunk):
-                for label, values in scorer.score(texts[start:start + chunk], args.batch_size).items():
+                for label, values in scorer.score(texts[start:start + chunk], batch_size).items():
                     parts[label].append(values)
                 advance(min(chunk, len(texts) - start))
         scores = {label: np.concatenate(v) if v else np.zeros(0, np.float32) for label, v in parts.items()}

@@ -26,7 +26,6 @@ import torch
 from sampling.device import resolve_device
 
 DEFAULT_THRESHOLD = 0.5
-DEFAULT_BATCH_SIZE = 64
 
 # Detoxify's checkpoints name some classes differently; Detoxify standardises them so.
 _DETOXIFY_LABEL_NAMES = {
@@ -53,11 +52,11 @@ class CaptionScorer(Protocol):
     """What every backend provides."""
 
     labels: tuple[str, ...]
+    default_batch_size: int
 
-    def score(
-        self, texts: Sequence[str], batch_size: int = DEFAULT_BATCH_SIZE
-    ) -> dict[str, np.ndarray]:
-        """Per-label probabilities in [0, 1], float32 arrays of len(texts)."""
+    def score(self, texts: Sequence[str], batch_size: int | None = None) -> dict[str, np.ndarray]:
+        """Per-label probabilities in [0, 1], float32 arrays of len(texts);
+        `batch_size` None means the backend's `default_batch_size`."""
         ...
 
 
@@ -72,6 +71,7 @@ class ProfanityScorer:
     """alt-profanity-check: a linear model on word n-grams, fast, English only."""
 
     labels = ("profanity",)
+    default_batch_size = 4096  # one vectoriser call has a fixed cost; see bench/bench_nsfw.py
 
     def __init__(self) -> None:
         try:
@@ -80,12 +80,10 @@ class ProfanityScorer:
             raise ScorerConfigError(f"alt-profanity-check cannot be loaded: {exc}") from exc
         self._predict_prob = predict_prob
 
-    def score(
-        self, texts: Sequence[str], batch_size: int = DEFAULT_BATCH_SIZE
-    ) -> dict[str, np.ndarray]:
+    def score(self, texts: Sequence[str], batch_size: int | None = None) -> dict[str, np.ndarray]:
         texts = list(texts)
         out = np.zeros(len(texts), dtype=np.float32)
-        for start, stop in _batches(len(texts), batch_size):
+        for start, stop in _batches(len(texts), self.default_batch_size if batch_size is None else batch_size):
             out[start:stop] = self._predict_prob(texts[start:stop])
         return {"profanity": out}
 
@@ -96,6 +94,8 @@ class DetoxifyScorer:
     Texts are batched in order of length (less padding, several times faster on long
     tails) and scattered back, so results do not depend on the input order.
     """
+
+    default_batch_size = 64
 
     def __init__(
         self,
@@ -111,13 +111,11 @@ class DetoxifyScorer:
         self.max_length = min(max_length, _max_positions(self.model.config))
 
     @torch.inference_mode()
-    def score(
-        self, texts: Sequence[str], batch_size: int = DEFAULT_BATCH_SIZE
-    ) -> dict[str, np.ndarray]:
+    def score(self, texts: Sequence[str], batch_size: int | None = None) -> dict[str, np.ndarray]:
         texts = list(texts)
         probs = np.zeros((len(texts), len(self.labels)), dtype=np.float32)
         order = sorted(range(len(texts)), key=lambda i: (len(texts[i]), i))
-        for start, stop in _batches(len(texts), batch_size):
+        for start, stop in _batches(len(texts), self.default_batch_size if batch_size is None else batch_size):
             idx = order[start:stop]
             inputs = self.tokenizer(
                 [texts[i] for i in idx],
