@@ -76,7 +76,7 @@ def main() -> None:
 
     work = Path(tempfile.mkdtemp(prefix="pairrate-bench-import-"))
     os.environ["PAIRRATE_MEDIA_ROOT"] = str(work / "media")
-    setup_django()
+    setup_django("pairrate_bench_import")
     from annotation.importing import import_bundle
     from annotation.models import Dataset, EmbeddingSpace
 

@@ -27,7 +27,7 @@ def machine() -> str:
     return f"{cpu}, {os.cpu_count()} cores{memory}, {platform.system()} {platform.release()}, Python {platform.python_version()}"
 
 
-def setup_django(database: str = "pairrate_bench") -> None:
+def setup_django(database: str) -> None:
     """Point Django at a dedicated PostgreSQL database (created if missing) and migrate it."""
     import psycopg
 

@@ -125,11 +125,19 @@ SPECTACULAR_SETTINGS = {
     "VERSION": "0.1.0",
 }
 
-# Celery. An empty broker URL means the embedded demo: tasks run in-process.
-CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL", "")
-CELERY_RESULT_BACKEND = os.environ.get("CELERY_RESULT_BACKEND", "")
-CELERY_TASK_ALWAYS_EAGER = not CELERY_BROKER_URL
+# Celery. No CELERY_BROKER_URL means the embedded demo: tasks run in-process.
+CELERY_TASK_ALWAYS_EAGER = not os.environ.get("CELERY_BROKER_URL")
+CELERY_BROKER_URL = os.environ.get("CELERY_BROKER_URL") or "memory://"
+CELERY_RESULT_BACKEND = os.environ.get("CELERY_RESULT_BACKEND") or None
 CELERY_TASK_EAGER_PROPAGATES = True
+# Redis re-delivers a task whose worker died (acks_late) once it has been unacknowledged
+# for visibility_timeout seconds; workers look for such tasks about every
+# restore_interval x restore_throttle seconds.
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": int(os.environ.get("PAIRRATE_BROKER_VISIBILITY_TIMEOUT", "3600")),
+    "unacked_restore_interval": int(os.environ.get("PAIRRATE_BROKER_RESTORE_INTERVAL", "10")),
+    "unacked_restore_throttle": int(os.environ.get("PAIRRATE_BROKER_RESTORE_THROTTLE", "10")),
+}
 
 # sampling/ settings used by the pipeline's NSFW stage.
 PAIRRATE_DETOXIFY_CHECKPOINT = os.environ.get("PAIRRATE_DETOXIFY_CHECKPOINT", "")

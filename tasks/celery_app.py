@@ -23,7 +23,6 @@ app.conf.update(
     worker_prefetch_multiplier=1,
     task_track_started=True,
     broker_connection_retry_on_startup=True,
-    broker_transport_options={"visibility_timeout": 3600},
 )
 app.autodiscover_tasks(["tasks"], related_name="cpu")
 app.autodiscover_tasks(["tasks"], related_name="gpu")

@@ -16,3 +16,19 @@ def import_dataset(run_id: int) -> str:
     from annotation.importing.runs import execute_run
 
     return execute_run(run_id).state
+
+
+@app.task(name="tasks.cpu.run_stage")
+def run_stage(project_id: int, stage: str) -> None:
+    """Run one launch stage (or fan it out into parts); see annotation.pipeline.runner."""
+    from annotation.pipeline import runner
+
+    runner.run_stage(project_id, stage)
+
+
+@app.task(name="tasks.cpu.run_part")
+def run_part(project_id: int, stage: str, index: int) -> None:
+    """A CPU part of a fanned-out stage (video posters, audio waveforms)."""
+    from annotation.pipeline import runner
+
+    runner.run_part(project_id, stage, index)

@@ -10,3 +10,12 @@ def device_info() -> dict:
     from sampling.device import resolve_device
 
     return {"device": str(resolve_device())}
+
+
+@app.task(name="tasks.gpu.run_part")
+def run_part(project_id: int, stage: str, index: int) -> None:
+    """A GPU part of a fanned-out stage: top-k matching of one item chunk, or a batch of
+    point-cloud renders. Runs on the CPU when the worker has no GPU."""
+    from annotation.pipeline import runner
+
+    runner.run_part(project_id, stage, index)

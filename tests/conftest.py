@@ -21,56 +21,101 @@ def media_root(tmp_path_factory, settings) -> Path:
     return root
 
 
+class WorkerProcess:
+    """A real `celery -A tasks worker` process on Redis, consuming both queues."""
+
+    def __init__(self, env: dict, log_path: Path, name: str):
+        self.env, self.log_path, self.name = env, log_path, name
+        self.process = None
+
+    def start(self, timeout: float = 60) -> "WorkerProcess":
+        import subprocess
+        import sys
+        import time
+
+        from tasks.celery_app import app
+
+        log = open(self.log_path, "a")
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "tasks", "worker", "-Q", "cpu,gpu", "--pool", "solo",
+             "--loglevel", "INFO", "--hostname", f"{self.name}@%h", "--without-heartbeat",
+             "--without-gossip", "--without-mingle"],
+            cwd=Path(__file__).resolve().parent.parent, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise RuntimeError(f"celery worker exited:\n{self.log_path.read_text()[-3000:]}")
+            replies = app.control.ping(timeout=0.5)
+            if any(self.name in name for reply in replies for name in reply):
+                return self
+        self.kill()
+        raise RuntimeError("celery worker did not answer pings within the timeout")
+
+    def kill(self) -> None:
+        """SIGKILL: the worker dies mid-task without acknowledging it."""
+        import signal
+
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGKILL)
+            self.process.wait()
+
+    def stop(self) -> None:
+        import signal
+        import subprocess
+
+        if self.process and self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
 @pytest.fixture(scope="session")
-def celery_worker(django_db_setup, django_db_blocker, tmp_path_factory):
-    """A real Celery worker process on Redis, consuming both queues, using the test database.
-
-    Tests using it need `@pytest.mark.django_db(transaction=True)` so their rows are
-    committed and visible to the worker.
-    """
-    import signal
-    import subprocess
-    import sys
-    import time
-
+def worker_env(django_db_setup, tmp_path_factory) -> dict:
+    """Environment for worker processes: the test database, the broker, a shared media root."""
     from django.conf import settings as django_settings
     from django.db import connection
 
-    from tasks.celery_app import app
-
-    media = tmp_path_factory.mktemp("worker-media")
     database = connection.settings_dict
     env = dict(os.environ)
     env.update({
         "DATABASE_URL": f"postgres://{database['USER']}@{database['HOST']}:{database['PORT']}/{database['NAME']}",
         "CELERY_BROKER_URL": django_settings.CELERY_BROKER_URL,
-        "PAIRRATE_MEDIA_ROOT": str(media),
+        "PAIRRATE_MEDIA_ROOT": str(tmp_path_factory.mktemp("worker-media")),
         "PAIRRATE_IMPORT_ROOTS": "/tmp",
         "PAIRRATE_UPLOAD_ROOT": str(tmp_path_factory.mktemp("worker-uploads")),
+        # A killed worker's task comes back within seconds, not the production hour.
+        "PAIRRATE_BROKER_VISIBILITY_TIMEOUT": "4",
+        "PAIRRATE_BROKER_RESTORE_INTERVAL": "1",
+        "PAIRRATE_BROKER_RESTORE_THROTTLE": "1",
     })
+    return env
+
+
+@pytest.fixture(scope="session")
+def celery_worker(worker_env, tmp_path_factory):
+    """One shared worker for the session (restarted if a test stopped it).
+
+    Tests using it need `@pytest.mark.django_db(transaction=True)` so their rows are
+    committed and visible to the worker, and must write media under its media root.
+    """
+    from tasks.celery_app import app
+
     app.control.purge()
-    log = open(tmp_path_factory.mktemp("worker-log") / "worker.log", "w+")
-    process = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "tasks", "worker", "-Q", "cpu,gpu", "--pool", "solo",
-         "--loglevel", "INFO", "--hostname", f"test-{os.getpid()}@%h", "--without-heartbeat",
-         "--without-gossip", "--without-mingle"],
-        cwd=Path(__file__).resolve().parent.parent, env=env, stdout=log, stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        if process.poll() is not None:
-            log.seek(0)
-            raise RuntimeError(f"celery worker exited:\n{log.read()}")
-        if app.control.ping(timeout=1.0):
-            break
-    else:
-        process.kill()
-        raise RuntimeError("celery worker did not answer pings within 60 s")
-    worker = type("Worker", (), {"process": process, "media_root": media, "log": log, "env": env})
+    worker = WorkerProcess(worker_env, tmp_path_factory.mktemp("worker-log") / "worker.log", f"test-{os.getpid()}")
+    worker.media_root = Path(worker_env["PAIRRATE_MEDIA_ROOT"])
+    worker.start()
     yield worker
-    os.killpg(process.pid, signal.SIGTERM)
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        os.killpg(process.pid, signal.SIGKILL)
+    worker.stop()
+
+
+@pytest.fixture
+def running_worker(celery_worker, settings):
+    """The shared worker, running, with this test's media storage pointed at its own."""
+    if celery_worker.process.poll() is not None:
+        celery_worker.start()
+    settings.MEDIA_ROOT = celery_worker.media_root
+    return celery_worker

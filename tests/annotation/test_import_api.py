@@ -51,7 +51,7 @@ def wait_for(run_id: int, timeout: float = 60) -> ImportRun:
     raise AssertionError(f"import run {run_id} still {run.state} after {timeout} s")
 
 
-def test_upload_is_imported_by_the_worker(admin_client, make_bundle, celery_worker):
+def test_upload_is_imported_by_the_worker(admin_client, make_bundle, running_worker):
     response = admin_client.post("/api/imports/", {"bundle": zipped(make_bundle("csv"))}, format="multipart")
     assert response.status_code == 202, response.content
     run = wait_for(response.json()["id"])
@@ -59,12 +59,12 @@ def test_upload_is_imported_by_the_worker(admin_client, make_bundle, celery_work
     assert run.counts["items"] == 4 and run.progress == 1.0
     assert Item.objects.filter(dataset__name="demo-set").count() == 4
     # The worker wrote media into its own storage: the shared volume in a deployment.
-    assert (celery_worker.media_root / "datasets/demo-set/media/img0.jpg").is_file()
+    assert (running_worker.media_root / "datasets/demo-set/media/img0.jpg").is_file()
     status = admin_client.get(f"/api/imports/{run.id}/").json()
     assert status["state"] == "succeeded"
 
 
-def test_bad_bundle_reports_file_line_column(admin_client, make_bundle, celery_worker, tmp_path):
+def test_bad_bundle_reports_file_line_column(admin_client, make_bundle, running_worker, tmp_path):
     root = make_bundle("csv")
     (root / "items.csv").write_text((root / "items.csv").read_text().replace(",image,", ",smell,", 1))
     target = tmp_path.parent / f"api-path-{tmp_path.name}"

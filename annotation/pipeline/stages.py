@@ -1,0 +1,275 @@
+"""What each launch stage computes. Thin over sampling/; outputs go to artifacts.
+
+Every stage is a deterministic function of the project (its seed included) and the
+previous stage's artifact, so a redelivered or retried stage recomputes the same
+result and overwrites it: nothing is duplicated.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+import numpy as np
+from django.conf import settings
+from django.db import transaction
+
+from sampling import curation, dedup, nsfw, retrieval
+
+from ..models import Caption, Item, Project, Task, TaskCandidate
+from ..vectors import caption_vectors, item_vectors
+from . import artifacts
+
+Report = Callable[[float], None]
+# Items per match part: each part is one top-k search that a `gpu` worker runs.
+MATCH_PART_ROWS = 1_000_000
+
+
+@dataclass
+class Part:
+    """One unit of a fanned-out stage, run by its own Celery task."""
+
+    stage: str
+    index: int
+    queue: str  # "cpu" or "gpu"
+
+
+# ---- curate ---------------------------------------------------------------
+
+def caption_pool(project: Project):
+    pool = Caption.objects.filter(dataset__in=project.caption_datasets.all(), vectors__space=project.space)
+    if project.caption_source_modalities:
+        pool = pool.filter(source_modality__in=project.caption_source_modalities)
+    if project.caption_source_datasets:
+        pool = pool.filter(source_dataset__in=project.caption_source_datasets)
+    return pool
+
+
+def auto_clusters(n: int, target: int) -> list[int]:
+    """Level sizes when the project gives none: about one level-1 cluster per sampled
+    caption (so balanced sampling spreads the sample), a coarser level on top."""
+    first = int(min(max(2, n // 4), max(2, target)))
+    return [first, max(2, first // 10)] if first >= 40 else [first]
+
+
+def diverse_sample(vectors: np.ndarray, quota: int, curation_settings: dict, seed: int) -> np.ndarray:
+    """Row indices of a balanced hierarchical k-means sample (Vo et al. 2024)."""
+    if quota >= len(vectors):
+        return np.arange(len(vectors))
+    clusters = [int(c) for c in curation_settings.get("clusters") or auto_clusters(len(vectors), quota)]
+    clusters = [min(c, len(vectors)) for c in clusters]
+    for upper in range(1, len(clusters)):  # each level clusters the previous level's centroids
+        clusters[upper] = min(clusters[upper], clusters[upper - 1])
+    levels = curation.hierarchical_kmeans(
+        vectors, clusters,
+        resampling_steps=int(curation_settings.get("resampling_steps", 2)),
+        sample_sizes=int(curation_settings.get("sample_size", 10)),
+        iterations=int(curation_settings.get("iterations", 10)), seed=seed)
+    return curation.balanced_sample(levels, quota, strategy=curation_settings.get("pick", "random"), seed=seed)
+
+
+def curate(project: Project, report: Report) -> dict:
+    """Split the sample evenly across caption sources, then sample diversely within each."""
+    rows = np.array(list(caption_pool(project).order_by("id").values_list("id", "source_modality")), dtype=object)
+    if len(rows) == 0:
+        raise ValueError("the caption pool is empty: no caption with a vector in this space matches the filters")
+    ids, sources = rows[:, 0].astype(np.int64), rows[:, 1].astype(str)
+    names = sorted(set(sources))
+    sizes = np.array([(sources == name).sum() for name in names], dtype=np.int64)
+    target = min(project.sample_size, len(ids))
+    quotas = curation.water_fill(sizes, np.zeros(len(names), dtype=np.int64), np.array([target]))
+    selected, per_source = [], {}
+    for index, (name, quota) in enumerate(zip(names, quotas)):
+        group_ids = ids[sources == name]
+        vector_ids, vectors = caption_vectors(project.space, group_ids)
+        picked = vector_ids[diverse_sample(vectors, int(quota), project.curation, project.seed + index)]
+        selected.append(picked)
+        per_source[name or "unknown"] = {"pool": int(len(group_ids)), "sampled": int(len(picked))}
+        report((index + 1) / len(names))
+    caption_ids = np.sort(np.concatenate(selected))
+    artifacts.save(project.id, "curate", caption_ids=caption_ids)
+    return {"pool": int(len(ids)), "sampled": int(len(caption_ids)), "per_source": per_source}
+
+
+# ---- filter ---------------------------------------------------------------
+
+_scorers: dict = {}
+
+
+def scorer_for(backend: str):
+    """One scorer per worker process: models stay loaded between tasks."""
+    if backend == "auto":
+        backend = "detoxify" if settings.PAIRRATE_DETOXIFY_CHECKPOINT else "profanity"
+    if backend not in _scorers:
+        options = {}
+        if backend == "detoxify":
+            options = {"checkpoint": settings.PAIRRATE_DETOXIFY_CHECKPOINT,
+                       "config_dir": settings.PAIRRATE_DETOXIFY_CONFIG_DIR}
+        _scorers[backend] = nsfw.load_scorer(backend, **options)
+    return _scorers[backend]
+
+
+def filter_captions(project: Project, report: Report) -> dict:
+    caption_ids = artifacts.load(project.id, "curate")["caption_ids"]
+    if project.nsfw_backend == "none":
+        artifacts.save(project.id, "filter", caption_ids=caption_ids)
+        return {"scored": 0, "kept": int(len(caption_ids)), "dropped": 0}
+    texts = dict(Caption.objects.filter(id__in=caption_ids.tolist()).values_list("id", "text"))
+    scorer = scorer_for(project.nsfw_backend)
+    scores = scorer.score([texts[int(i)] for i in caption_ids], batch_size=64)
+    thresholds = project.nsfw_thresholds or nsfw.default_thresholds(scorer.labels)
+    keep = nsfw.filter_mask(scores, thresholds)
+    report(1.0)
+    arrays = {f"score_{label}": np.asarray(values, np.float32)[keep] for label, values in scores.items()}
+    artifacts.save(project.id, "filter", caption_ids=caption_ids[keep], **arrays)
+    return {"scored": int(len(caption_ids)), "kept": int(keep.sum()), "dropped": int((~keep).sum()),
+            "thresholds": thresholds}
+
+
+# ---- match (fanned out over item chunks) ----------------------------------
+
+def match_parts(project: Project) -> list[Part]:
+    n_items = project.space.itemvector_set.filter(item__modality=project.target_modality).count()
+    return [Part("match", i, "gpu") for i in range(max(1, -(-n_items // MATCH_PART_ROWS)))]
+
+
+_item_cache: dict = {}
+
+
+def cached_item_vectors(space) -> tuple[np.ndarray, np.ndarray]:
+    """Item vectors per space, kept in the (gpu) worker between tasks; keyed by the
+    space's shards so a re-import invalidates it."""
+    key = (space.id, tuple(space.shards.filter(side="items").order_by("id").values_list("id", flat=True)))
+    if key not in _item_cache:
+        _item_cache.clear()
+        _item_cache[key] = item_vectors(space)
+    return _item_cache[key]
+
+
+def match_part(project: Project, index: int, report: Report) -> dict:
+    queries = caption_vectors(project.space, artifacts.load(project.id, "filter")["caption_ids"])[1]
+    item_ids, items = cached_item_vectors(project.space)
+    start, stop = index * MATCH_PART_ROWS, min((index + 1) * MATCH_PART_ROWS, len(item_ids))
+    k = min(project.k, stop - start)
+    scores, rows = retrieval.search(queries, items[start:stop], k=k,
+                                    progress=lambda done: report(done / max(len(queries), 1)))
+    artifacts.save(project.id, f"match-{index}", scores=scores, item_ids=item_ids[start:stop][rows])
+    return {"queries": int(len(queries)), "items": int(stop - start)}
+
+
+def match_merge(project: Project, parts: int) -> dict:
+    results = [(p["scores"], p["item_ids"]) for p in (artifacts.load(project.id, f"match-{i}") for i in range(parts))]
+    k = min(project.k, sum(r[0].shape[1] for r in results))
+    scores, item_ids = retrieval.merge_topk(results, k)
+    caption_ids = artifacts.load(project.id, "filter")["caption_ids"]
+    artifacts.save(project.id, "match", caption_ids=caption_ids, scores=scores, item_ids=item_ids)
+    return {"captions": int(len(caption_ids)), "k": int(k), "parts": parts}
+
+
+# ---- dedup ----------------------------------------------------------------
+
+def deduplicate(project: Project, report: Report) -> dict:
+    match = artifacts.load(project.id, "match")
+    result = dedup.greedy_dedup(match["item_ids"], match["scores"], m=project.candidates_per_task,
+                                cap=project.item_cap)
+    rows = np.arange(len(result.chosen))[:, None]
+    similarity = np.where(result.chosen_rank >= 0,
+                          match["scores"][rows, np.maximum(result.chosen_rank, 0)], np.nan)
+    artifacts.save(project.id, "dedup", caption_ids=match["caption_ids"], item_ids=result.chosen,
+                   ranks=result.chosen_rank, similarity=similarity.astype(np.float32))
+    stats = {k: v for k, v in result.stats.items() if k != "dropped_caption_ids"}
+    stats["dropped_captions"] = len(result.stats.get("dropped_caption_ids", []))
+    return stats
+
+
+# ---- create tasks ---------------------------------------------------------
+
+BATCH = 5000
+
+
+def create_tasks(project: Project, report: Report) -> dict:
+    """Bulk-create one task per caption that got all its candidates. Re-running
+    replaces the tasks (same seed, same rows) as long as nobody has rated yet."""
+    chosen = artifacts.load(project.id, "dedup")
+    filtered = artifacts.load(project.id, "filter")
+    score_labels = [k for k in filtered if k.startswith("score_")]
+    score_row = {int(c): i for i, c in enumerate(filtered["caption_ids"])}
+    complete = (chosen["item_ids"] >= 0).all(axis=1)
+    caption_ids = chosen["caption_ids"][complete]
+    paired = dict(Caption.objects.filter(id__in=caption_ids.tolist()).values_list("id", "paired_item_id"))
+    with transaction.atomic():
+        Project.objects.select_for_update().get(pk=project.pk)
+        TaskCandidate.objects.filter(task__project=project).delete()
+        Task.objects.filter(project=project).delete()
+        tasks = [Task(project=project, caption_id=int(c), paired_item_id=paired.get(int(c)), position=p,
+                      nsfw_scores={k[6:]: round(float(filtered[k][score_row[int(c)]]), 4) for k in score_labels})
+                 for p, c in enumerate(caption_ids)]
+        Task.objects.bulk_create(tasks, batch_size=BATCH)
+        task_ids = dict(Task.objects.filter(project=project).values_list("position", "id"))
+        items, ranks, sims = (chosen[key][complete] for key in ("item_ids", "ranks", "similarity"))
+        candidates = [TaskCandidate(task_id=task_ids[p], item_id=int(items[p, s]), slot=s,
+                                    retrieval_rank=int(ranks[p, s]), similarity=float(sims[p, s]))
+                      for p in range(len(caption_ids)) for s in range(items.shape[1])]
+        TaskCandidate.objects.bulk_create(candidates, batch_size=BATCH)
+    report(1.0)
+    return {"tasks": len(caption_ids), "candidates": len(candidates),
+            "captions_without_enough_candidates": int((~complete).sum())}
+
+
+# ---- media (fanned out: renders on gpu, posters and waveforms on cpu) ------
+
+MEDIA_PART_ITEMS = 64
+
+
+def candidate_items(project: Project, modality: str) -> list[int]:
+    return sorted(set(TaskCandidate.objects.filter(task__project=project, item__modality=modality)
+                      .values_list("item_id", flat=True)))
+
+
+def media_parts(project: Project) -> list[Part]:
+    kinds = {"point_cloud": "gpu", "video": "cpu", "audio": "cpu"}
+    parts = []
+    for modality, queue in kinds.items():
+        count = len(candidate_items(project, modality))
+        parts += [Part("media", len(parts) + i, queue) for i in range(-(-count // MEDIA_PART_ITEMS))]
+    return parts
+
+
+def media_part_items(project: Project, index: int) -> tuple[str, list[Item]]:
+    """The modality and items of media part `index` (same split as media_parts)."""
+    offset = 0
+    for modality in ("point_cloud", "video", "audio"):
+        ids = candidate_items(project, modality)
+        count = -(-len(ids) // MEDIA_PART_ITEMS)
+        if index < offset + count:
+            chunk = ids[(index - offset) * MEDIA_PART_ITEMS:(index - offset + 1) * MEDIA_PART_ITEMS]
+            return modality, list(Item.objects.filter(id__in=chunk).order_by("id"))
+        offset += count
+    raise IndexError(f"media part {index} does not exist")
+
+
+def media_part(project: Project, index: int, report: Report) -> dict:
+    """Make the derived files of one media part; remote (URL) and missing media are counted."""
+    from pathlib import Path
+
+    from . import derived_media
+
+    modality, items = media_part_items(project, index)
+    root = Path(settings.MEDIA_ROOT)
+    local = [(item, root / item.media) for item in items if item.media and not item.media_is_url]
+    present = [(item, path) for item, path in local if path.is_file()]
+    counts = {"modality": modality, "items": len(items), "remote": len(items) - len(local),
+              "missing": len(local) - len(present), "made": 0}
+    if modality == "point_cloud":
+        counts["made"] = derived_media.render_point_clouds([(i.id, p) for i, p in present], root)
+    else:
+        for done, (item, path) in enumerate(present, start=1):
+            targets = {k: root / v for k, v in derived_media.derived_paths(modality, item.id).items()}
+            if all(t.is_file() for t in targets.values()):
+                continue
+            if modality == "video":
+                derived_media.video_poster_and_preview(path, targets["poster"], targets["preview"])
+            else:
+                derived_media.audio_waveform(path, targets["waveform"])
+            counts["made"] += 1
+            report(done / len(present))
+    return counts
