@@ -94,9 +94,9 @@ class Migration(migrations.Migration):
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
                 ('row', models.PositiveIntegerField()),
-                ('item', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='vectors', to='annotation.item')),
-                ('space', models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, to='annotation.embeddingspace')),
-                ('shard', models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, to='annotation.vectorshard')),
+                ('item', models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.CASCADE, related_name='vectors', to='annotation.item')),
+                ('space', models.ForeignKey(db_constraint=False, db_index=False, on_delete=django.db.models.deletion.CASCADE, to='annotation.embeddingspace')),
+                ('shard', models.ForeignKey(db_constraint=False, db_index=False, on_delete=django.db.models.deletion.CASCADE, to='annotation.vectorshard')),
             ],
         ),
         migrations.CreateModel(
@@ -104,9 +104,9 @@ class Migration(migrations.Migration):
             fields=[
                 ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
                 ('row', models.PositiveIntegerField()),
-                ('caption', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='vectors', to='annotation.caption')),
-                ('space', models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, to='annotation.embeddingspace')),
-                ('shard', models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, to='annotation.vectorshard')),
+                ('caption', models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.CASCADE, related_name='vectors', to='annotation.caption')),
+                ('space', models.ForeignKey(db_constraint=False, db_index=False, on_delete=django.db.models.deletion.CASCADE, to='annotation.embeddingspace')),
+                ('shard', models.ForeignKey(db_constraint=False, db_index=False, on_delete=django.db.models.deletion.CASCADE, to='annotation.vectorshard')),
             ],
         ),
         migrations.AddIndex(

@@ -131,10 +131,13 @@ class VectorShard(models.Model):
 class ItemVector(models.Model):
     """Item `item` has row `row` of `shard` in `space` (one vector per item per space)."""
 
-    # space and shard lookups use the composite indexes below, not single-column ones.
-    space = models.ForeignKey(EmbeddingSpace, on_delete=models.CASCADE, db_index=False)
-    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="vectors")
-    shard = models.ForeignKey(VectorShard, on_delete=models.CASCADE, db_index=False)
+    # A derived lookup table written only by the importer, from a join against rows
+    # that exist: no database FK constraints (their per-row checks dominated bulk
+    # loads); Django's ORM still cascades deletes. space and shard lookups use the
+    # composite indexes below, not single-column ones.
+    space = models.ForeignKey(EmbeddingSpace, on_delete=models.CASCADE, db_index=False, db_constraint=False)
+    item = models.ForeignKey(Item, on_delete=models.CASCADE, related_name="vectors", db_constraint=False)
+    shard = models.ForeignKey(VectorShard, on_delete=models.CASCADE, db_index=False, db_constraint=False)
     row = models.PositiveIntegerField()
 
     class Meta:
@@ -145,9 +148,10 @@ class ItemVector(models.Model):
 
 
 class CaptionVector(models.Model):
-    space = models.ForeignKey(EmbeddingSpace, on_delete=models.CASCADE, db_index=False)
-    caption = models.ForeignKey(Caption, on_delete=models.CASCADE, related_name="vectors")
-    shard = models.ForeignKey(VectorShard, on_delete=models.CASCADE, db_index=False)
+    # Like ItemVector: importer-written, no database FK constraints.
+    space = models.ForeignKey(EmbeddingSpace, on_delete=models.CASCADE, db_index=False, db_constraint=False)
+    caption = models.ForeignKey(Caption, on_delete=models.CASCADE, related_name="vectors", db_constraint=False)
+    shard = models.ForeignKey(VectorShard, on_delete=models.CASCADE, db_index=False, db_constraint=False)
     row = models.PositiveIntegerField()
 
     class Meta:
