@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -52,25 +53,33 @@ def import_bundle(source: Path | str, dataset: str | None = None, media_mode: st
     report("reading tables", 1, 1)
     summary = ImportSummary(bundle.dataset, items=len(bundle.items), captions=len(bundle.captions))
     staging = MediaStaging(Path(settings.MEDIA_ROOT))
+    # Vectors are validated and normalised in a thread (numpy releases the GIL) while
+    # the database loads the tables; any error still rolls back both.
+    pool = ThreadPoolExecutor(max_workers=1)
     try:
-        shards = _prepare_vectors(bundle, staging, report)
+        shards_future = pool.submit(_prepare_vectors, bundle, staging)
         for done, (source_file, relative) in enumerate(bundle.media_files, start=1):
             summary.media_files_copied += staging.stage_copy(source_file, relative)
             if done % 100 == 0 or done == len(bundle.media_files):
                 report("staging media", done, len(bundle.media_files))
         with transaction.atomic(using=using):
-            _write_rows(bundle, shards, summary, report, using)
+            dataset = _write_tables(bundle, report, using)
+            report("checking vectors", 0, 1)
+            shards = shards_future.result()
+            _write_vectors(bundle, dataset, shards, summary, report, using)
             staging.commit()
     except BaseException:
+        pool.shutdown(wait=True, cancel_futures=True)
         staging.rollback()
         raise
+    pool.shutdown()
     staging.cleanup()
     summary.seconds = time.perf_counter() - started
     logger.info("import finished", extra={"import": summary.as_dict()})
     return summary
 
 
-def _prepare_vectors(bundle: ParsedBundle, staging: MediaStaging, report: Progress):
+def _prepare_vectors(bundle: ParsedBundle, staging: MediaStaging):
     shards: list[tuple[object, str, PreparedShard]] = []
     for spec in bundle.embeddings:
         for side in ("captions", "items"):
@@ -78,24 +87,30 @@ def _prepare_vectors(bundle: ParsedBundle, staging: MediaStaging, report: Progre
             if vector_file is None:
                 continue
             relative = f"vectors/{spec.space}/{side}-{staging.dir.name}.npy"
-            prepared = prepare_shard(vector_file, spec.dim, staging.path_for(relative), report)
+            prepared = prepare_shard(vector_file, spec.dim, staging.path_for(relative))
             prepared.relative = relative
             shards.append((spec, side, prepared))
     return shards
 
 
-def _write_rows(bundle: ParsedBundle, shards, summary: ImportSummary, report: Progress, using: str) -> None:
+def _write_tables(bundle: ParsedBundle, report: Progress, using: str) -> Dataset:
     writer = writer_for(using)
     dataset, _ = Dataset.objects.using(using).update_or_create(
         name=bundle.dataset, defaults={"description": bundle.description})
     report("writing items", 0, len(bundle.items))
     writer.upsert_items(dataset.id, bundle.items)
-    report("writing items", len(bundle.items), len(bundle.items))
+    report("writing captions", 0, len(bundle.captions))
     errors = writer.upsert_captions(dataset.id, bundle.captions)
     if errors:
         raise BundleError(errors)
-    report("writing captions", len(bundle.captions), len(bundle.captions))
+    return dataset
+
+
+def _write_vectors(bundle: ParsedBundle, dataset: Dataset, shards, summary: ImportSummary,
+                   report: Progress, using: str) -> None:
+    writer = writer_for(using)
     for spec, side, prepared in shards:
+        report(f"mapping vectors {spec.space}/{side}", 0, prepared.rows)
         space = _space_for(spec, using)
         shard = VectorShard.objects.using(using).create(
             space=space, side=side, path=prepared.relative, rows=prepared.rows, sha256=prepared.sha256)
@@ -107,8 +122,9 @@ def _write_rows(bundle: ParsedBundle, shards, summary: ImportSummary, report: Pr
                                         f"no {kind} with id {m!r} in dataset {bundle.dataset!r}")
                                for m in missing])
         summary.vectors[f"{spec.space}/{side}"] = prepared.rows
-        report(f"mapping vectors {spec.space}/{side}", prepared.rows, prepared.rows)
+    report("removing replaced shards", 0, 1)
     _drop_unused_shards(using)
+    report("committing", 0, 1)
 
 
 def _space_for(spec, using: str) -> EmbeddingSpace:

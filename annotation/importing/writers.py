@@ -191,15 +191,6 @@ class PostgresWriter:
         with self.connection.cursor() as cursor:
             self._copy(cursor, "import_vector_ids", ["external_id"], ((i,) for i in ids))
             cursor.execute(
-                f"""SELECT v.external_id FROM import_vector_ids v
-                    LEFT JOIN {target} t ON t.dataset_id = %s AND t.external_id = v.external_id {extra}
-                    WHERE t.id IS NULL ORDER BY v.line LIMIT 50""",
-                params,
-            )
-            missing = [row[0] for row in cursor.fetchall()]
-            if missing:
-                return missing
-            cursor.execute(
                 f"""INSERT INTO {vector_table} (space_id, {key}, shard_id, row)
                     SELECT %s, t.id, %s, v.line
                     FROM import_vector_ids v
@@ -208,4 +199,13 @@ class PostgresWriter:
                         shard_id = EXCLUDED.shard_id, row = EXCLUDED.row""",
                 [space.id, shard_id] + params,
             )
-        return []
+            if cursor.rowcount == len(ids):
+                return []
+            # Some ids matched nothing: name them (the caller rolls the transaction back).
+            cursor.execute(
+                f"""SELECT v.external_id FROM import_vector_ids v
+                    LEFT JOIN {target} t ON t.dataset_id = %s AND t.external_id = v.external_id {extra}
+                    WHERE t.id IS NULL ORDER BY v.line LIMIT 50""",
+                params,
+            )
+            return [row[0] for row in cursor.fetchall()]

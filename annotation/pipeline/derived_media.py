@@ -44,27 +44,31 @@ def _atomic_target(final: Path) -> Path:
     return Path(temp)
 
 
-def render_point_clouds(sources: list[tuple[int, Path]], media_root: Path, device=None) -> int:
-    """Render several clouds in one batch (one GPU launch); returns how many were made."""
+def render_point_clouds(sources: list[tuple[int, Path]], media_root: Path, device=None) -> dict:
+    """Render several clouds in one batch (one GPU launch). Unreadable files are counted
+    and skipped, not allowed to fail the batch."""
     from sampling import pointcloud_io, render
 
     todo = [(item_id, path) for item_id, path in sources
             if not (media_root / derived_paths("point_cloud", item_id)["sheet"]).is_file()]
-    if not todo:
-        return 0
-    clouds = [pointcloud_io.load_point_cloud(path, n_points=100_000, seed=item_id) for item_id, path in todo]
-    images = render.render_batch([c.points for c in clouds], [c.colors for c in clouds],
-                                 views=RENDER_VIEWS, size=RENDER_SIZE, device=device)
-    for (item_id, _), views in zip(todo, images):
-        final = media_root / f"renders/{item_id}"
-        final.parent.mkdir(parents=True, exist_ok=True)
-        temp = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".tmp-{item_id}-"))
-        os.chmod(temp, 0o755)
-        render.save_views(views, temp, "webp")
-        render.save_image(render.contact_sheet(views), temp / "sheet.webp", "webp")
-        shutil.rmtree(final, ignore_errors=True)
-        os.replace(temp, final)
-    return len(todo)
+    loaded, broken = [], 0
+    for item_id, path in todo:
+        try:
+            loaded.append((item_id, pointcloud_io.load_point_cloud(path, n_points=100_000, seed=item_id)))
+        except pointcloud_io.PointCloudError:
+            broken += 1
+    if loaded:
+        images = render.render_batch([c.points for _, c in loaded], [c.colors for _, c in loaded],
+                                     views=RENDER_VIEWS, size=RENDER_SIZE, device=device)
+        for (item_id, _), views in zip(loaded, images):
+            final = media_root / f"renders/{item_id}"
+            final.parent.mkdir(parents=True, exist_ok=True)
+            temp = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".tmp-{item_id}-"))
+            os.chmod(temp, 0o755)
+            render.save_views(views, temp, "webp")  # view_NN.webp and sheet.webp
+            shutil.rmtree(final, ignore_errors=True)
+            os.replace(temp, final)
+    return {"made": len(loaded), "broken": broken}
 
 
 def video_poster_and_preview(source: Path, poster: Path, preview: Path) -> None:

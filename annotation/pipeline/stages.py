@@ -115,7 +115,7 @@ def filter_captions(project: Project, report: Report) -> dict:
         return {"scored": 0, "kept": int(len(caption_ids)), "dropped": 0}
     texts = dict(Caption.objects.filter(id__in=caption_ids.tolist()).values_list("id", "text"))
     scorer = scorer_for(project.nsfw_backend)
-    scores = scorer.score([texts[int(i)] for i in caption_ids], batch_size=64)
+    scores = scorer.score([texts[int(i)] for i in caption_ids])
     thresholds = project.nsfw_thresholds or nsfw.default_thresholds(scorer.labels)
     keep = nsfw.filter_mask(scores, thresholds)
     report(1.0)
@@ -260,7 +260,7 @@ def media_part(project: Project, index: int, report: Report) -> dict:
     counts = {"modality": modality, "items": len(items), "remote": len(items) - len(local),
               "missing": len(local) - len(present), "made": 0}
     if modality == "point_cloud":
-        counts["made"] = derived_media.render_point_clouds([(i.id, p) for i, p in present], root)
+        counts.update(derived_media.render_point_clouds([(i.id, p) for i, p in present], root))
     else:
         for done, (item, path) in enumerate(present, start=1):
             targets = {k: root / v for k, v in derived_media.derived_paths(modality, item.id).items()}
