@@ -239,8 +239,8 @@ def _store(assignment: Assignment, submission: Submission, now) -> None:
     assignment.flags = submission.flags
     assignment.seconds = submission.seconds
     assignment.save(update_fields=["state", "submitted_at", "flags", "seconds", "gold_total", "gold_correct"])
-    if not task.is_gold:
-        consensus.update_task(project, task)
+    if not task.is_gold and task.rating_count >= consensus.needed(project, task):
+        consensus.update_task(project, task)  # incomplete tasks have no results to touch
 
 
 def _expire(assignment: Assignment) -> None:
