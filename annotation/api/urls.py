@@ -5,6 +5,7 @@ from rest_framework.routers import DefaultRouter
 from ..media_urls import serve_signed
 from .assignments import AssignmentViewSet
 from .datasets import DatasetViewSet, EmbeddingSpaceViewSet, ImportRunViewSet
+from .pipeline import CancelView, LaunchView, PipelineView, RetryView
 from .projects import ProjectViewSet
 
 router = DefaultRouter()
@@ -17,5 +18,9 @@ router.register("assignments", AssignmentViewSet, basename="assignment")
 urlpatterns = [
     path("auth/token/", obtain_auth_token, name="api-token"),
     path("media/<str:token>/", serve_signed, name="signed-media"),
+    path("projects/<int:pk>/launch/", LaunchView.as_view(), name="project-launch"),
+    path("projects/<int:pk>/cancel/", CancelView.as_view(), name="project-cancel"),
+    path("projects/<int:pk>/retry/", RetryView.as_view(), name="project-retry"),
+    path("projects/<int:pk>/pipeline/", PipelineView.as_view(), name="project-pipeline"),
     path("", include(router.urls)),
 ]

@@ -126,7 +126,7 @@ class PostgresWriter:
             copy.write(buffer.getvalue())
 
     def upsert_items(self, dataset_id: int, rows: ItemRows) -> None:
-        metadata = (json.dumps(m, separators=(",", ":")) for m in rows.metadata)
+        metadata = ("{}" if not m else json.dumps(m, separators=(",", ":")) for m in rows.metadata)
         with self.connection.cursor() as cursor:
             self._copy(cursor, "import_items", ["external_id", "modality", "media", "source_dataset", "license", "metadata"],
                        zip(rows.external_id, rows.modality, rows.media, rows.source_dataset, rows.license, metadata))
@@ -143,7 +143,7 @@ class PostgresWriter:
             )
 
     def upsert_captions(self, dataset_id: int, rows: CaptionRows) -> list[RowError]:
-        metadata = (json.dumps(m, separators=(",", ":")) for m in rows.metadata)
+        metadata = ("{}" if not m else json.dumps(m, separators=(",", ":")) for m in rows.metadata)
         item_table = Item._meta.db_table
         with self.connection.cursor() as cursor:
             self._copy(cursor, "import_captions",

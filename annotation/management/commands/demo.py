@@ -13,9 +13,22 @@ from django.core.management.base import BaseCommand
 
 from annotation.demo.build import build_demo_bundle
 from annotation.importing import import_bundle
+from annotation.models import Dataset, EmbeddingSpace, Project, ProjectMember
+from annotation.pipeline import runner
 from annotation.progress import TqdmProgress
 
 DEMO_USERS = [("admin", "admin-demo", True)] + [(f"annotator{i}", "annotator-demo", False) for i in (1, 2, 3)]
+INSTRUCTIONS = ("Does the candidate match the caption? good: it shows what the caption says; "
+                "partial: some of it, or only roughly; bad: something else.")
+# One project per target modality, sized to the demo's small item pools.
+DEMO_PROJECTS = [
+    {"name": "Demo: captions and photos (3 annotators)", "space": "minilm-image", "sample_size": 60,
+     "item_cap": 12, "annotators_per_task": 3},
+    {"name": "Demo: captions and sounds", "space": "minilm-audio", "sample_size": 40, "item_cap": 8},
+    {"name": "Demo: captions and 3D objects", "space": "minilm-point-cloud", "sample_size": 12, "k": 8,
+     "item_cap": 6},
+    {"name": "Demo: captions and videos", "space": "minilm-video", "sample_size": 4, "k": 3, "item_cap": 4},
+]
 
 
 class Command(BaseCommand):
@@ -42,4 +55,27 @@ class Command(BaseCommand):
             if created:
                 user.set_password(password)
                 user.save()
+        self._launch_projects()
         self.stdout.write("logins: " + ", ".join(f"{u} / {p}" for u, p, _ in DEMO_USERS))
+
+    def _launch_projects(self) -> None:
+        """Create and launch the demo projects (in-process: the demo has no broker)."""
+        annotators = User.objects.filter(username__startswith="annotator")
+        for spec in DEMO_PROJECTS:
+            spec = dict(spec)
+            space = EmbeddingSpace.objects.get(name=spec.pop("space"))
+            project, created = Project.objects.get_or_create(
+                name=spec.pop("name"),
+                defaults={"space": space, "target_modality": space.target_modality, "instructions": INSTRUCTIONS,
+                          "seed": 1, **spec})
+            if created:
+                project.caption_datasets.set(Dataset.objects.filter(name="demo"))
+            for user in annotators:
+                ProjectMember.objects.get_or_create(project=project, user=user)
+            if project.state in (Project.State.DRAFT, Project.State.FAILED):
+                if project.state == Project.State.FAILED:
+                    runner.retry(project.id)
+                else:
+                    runner.launch(project.id)
+                project.refresh_from_db()
+            self.stdout.write(f"project {project.name!r}: {project.state}, {project.tasks.count()} tasks")

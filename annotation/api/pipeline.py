@@ -1,0 +1,68 @@
+"""Launching projects and watching their pipeline (admins only).
+
+POST /api/projects/{id}/launch/, /cancel/, /retry/ and GET /api/projects/{id}/pipeline/.
+"""
+from __future__ import annotations
+
+from django.shortcuts import get_object_or_404
+from rest_framework import serializers, status
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from ..models import PipelineStage, Project
+from ..pipeline import runner
+from .permissions import IsAdmin
+
+
+class StageSerializer(serializers.ModelSerializer):
+    counts = serializers.SerializerMethodField()
+
+    class Meta:
+        model = PipelineStage
+        fields = ["name", "order", "state", "progress", "counts", "error", "attempts", "started_at", "finished_at"]
+
+    def get_counts(self, stage) -> dict:
+        # Per-part bookkeeping of fanned-out stages is internal; show the totals.
+        return {k: v for k, v in stage.counts.items() if k != "per_part"}
+
+
+def pipeline_payload(project: Project) -> dict:
+    return {"project": project.id, "state": project.state, "launched_at": project.launched_at,
+            "tasks": project.tasks.count(),
+            "stages": StageSerializer(project.stages.order_by("order"), many=True).data}
+
+
+class PipelineView(APIView):
+    permission_classes = [IsAdmin]
+
+    def get(self, request, pk: int):
+        return Response(pipeline_payload(get_object_or_404(Project, pk=pk)))
+
+
+class _ActionView(APIView):
+    """Runs one runner action; LaunchError becomes 409 (state) or 400 (invalid settings)."""
+
+    permission_classes = [IsAdmin]
+    action_name = ""
+
+    def post(self, request, pk: int):
+        project = get_object_or_404(Project, pk=pk)
+        try:
+            getattr(runner, self.action_name)(project.id)
+        except runner.LaunchError as exc:
+            code = status.HTTP_400_BAD_REQUEST if exc.fields else status.HTTP_409_CONFLICT
+            return Response({"code": exc.code, "detail": exc.message, "fields": exc.fields}, status=code)
+        project.refresh_from_db()
+        return Response(pipeline_payload(project), status=status.HTTP_202_ACCEPTED)
+
+
+class LaunchView(_ActionView):
+    action_name = "launch"
+
+
+class CancelView(_ActionView):
+    action_name = "cancel"
+
+
+class RetryView(_ActionView):
+    action_name = "retry"
