@@ -105,3 +105,22 @@ class GoldPairAdmin(admin.ModelAdmin):
 class AdjudicationAdmin(admin.ModelAdmin):
     list_display = ["id", "result", "label", "admin", "created_at"]
     raw_id_fields = ["result"]
+
+
+# ---- exports
+from .models import ExportRun  # noqa: E402
+
+
+@admin.register(ExportRun)
+class ExportRunAdmin(admin.ModelAdmin):
+    list_display = ["id", "format", "state", "export_progress", "row_count", "created_by", "created_at",
+                    "finished_at"]
+    list_filter = ["state", "format"]
+    readonly_fields = ["export_progress", "row_count", "file_path", "size_bytes", "sha256", "error", "attempts",
+                       "started_at", "finished_at"]
+    filter_horizontal = ["projects"]
+
+    @admin.display(description="progress")
+    def export_progress(self, run):
+        percent = int(run.progress * 100)
+        return format_html('<progress value="{}" max="100"></progress> {}%', percent, percent)

@@ -32,3 +32,11 @@ def run_part(project_id: int, stage: str, index: int) -> None:
     from annotation.pipeline import runner
 
     runner.run_part(project_id, stage, index)
+
+
+@app.task(name="tasks.cpu.export_ratings")
+def export_ratings(run_id: int) -> str:
+    """Run an ExportRun; idempotent (a finished run is skipped, an interrupted one restarts)."""
+    from annotation.export.runs import execute_run
+
+    return execute_run(run_id).state

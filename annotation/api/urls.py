@@ -5,6 +5,7 @@ from rest_framework.routers import DefaultRouter
 from ..media_urls import serve_signed
 from .assignments import AssignmentViewSet
 from .datasets import DatasetViewSet, EmbeddingSpaceViewSet, ImportRunViewSet
+from .exports import ExportViewSet, ProjectExportView
 from .pipeline import CancelView, LaunchView, PipelineView, RetryView
 from .projects import ProjectViewSet
 
@@ -14,6 +15,7 @@ router.register("spaces", EmbeddingSpaceViewSet)
 router.register("imports", ImportRunViewSet)
 router.register("projects", ProjectViewSet)
 router.register("assignments", AssignmentViewSet, basename="assignment")
+router.register("exports", ExportViewSet, basename="export")
 
 urlpatterns = [
     path("auth/token/", obtain_auth_token, name="api-token"),
@@ -22,5 +24,6 @@ urlpatterns = [
     path("projects/<int:pk>/cancel/", CancelView.as_view(), name="project-cancel"),
     path("projects/<int:pk>/retry/", RetryView.as_view(), name="project-retry"),
     path("projects/<int:pk>/pipeline/", PipelineView.as_view(), name="project-pipeline"),
+    path("projects/<int:project_id>/exports/", ProjectExportView.as_view(), name="project-exports"),
     path("", include(router.urls)),
 ]

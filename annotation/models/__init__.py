@@ -10,6 +10,7 @@ from .datasets import (
     Modality,
     VectorShard,
 )
+from .exports import ExportRun
 from .projects import PipelineStage, Project, ProjectMember, Task, TaskCandidate
 from .rating import Adjudication, Assignment, GoldPair, Label, PairResult, Rating
 
@@ -23,6 +24,7 @@ __all__ = [
     "Caption",
     "CaptionVector",
     "Dataset",
+    "ExportRun",
     "EmbeddingSpace",
     "ImportRun",
     "Item",

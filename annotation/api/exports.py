@@ -1,0 +1,114 @@
+"""Exports of rated pairs (admins only): start one, follow it, download the file.
+
+`POST /api/projects/{id}/exports/` (more projects in `projects`) and `POST /api/exports/`
+(projects in `projects`) start a run on the `cpu` queue; `GET /api/exports/{id}/` reports
+it; `GET /api/exports/{id}/download/` serves the finished file.
+"""
+from __future__ import annotations
+
+from django.http import FileResponse
+from django.shortcuts import get_object_or_404
+from django.urls import reverse
+from rest_framework import mixins, serializers, status, viewsets
+from rest_framework.decorators import action
+from rest_framework.response import Response
+from rest_framework.views import APIView
+
+from ..export import FORMATS, ExportRequestError, create_run
+from ..models import ExportRun, Project
+from .permissions import IsAdmin
+
+
+class ExportRunSerializer(serializers.ModelSerializer):
+    projects = serializers.PrimaryKeyRelatedField(many=True, read_only=True)
+    created_by = serializers.SlugRelatedField(slug_field="username", read_only=True)
+    download_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = ExportRun
+        fields = ["id", "projects", "format", "filters", "options", "state", "progress", "row_count",
+                  "size_bytes", "sha256", "error", "attempts", "download_url", "created_by", "created_at",
+                  "started_at", "finished_at"]
+        read_only_fields = fields
+
+    def get_download_url(self, run) -> str | None:
+        if run.state != ExportRun.State.SUCCEEDED:
+            return None
+        url = reverse("export-download", args=[run.pk])
+        request = self.context.get("request")
+        return request.build_absolute_uri(url) if request else url
+
+
+class ExportRequestSerializer(serializers.Serializer):
+    format = serializers.ChoiceField(choices=list(FORMATS))
+    filters = serializers.DictField(required=False, default=dict)
+    options = serializers.DictField(required=False, default=dict)
+    projects = serializers.ListField(child=serializers.IntegerField(min_value=1), required=False, default=list)
+
+
+def start_export(request, project_ids: list[int]) -> Response:
+    """Validate everything, store the run, enqueue it; nothing is stored on a refusal."""
+    body = ExportRequestSerializer(data=request.data)
+    body.is_valid(raise_exception=True)
+    data = body.validated_data
+    try:
+        run = create_run(project_ids + data["projects"], data["format"], data["filters"], data["options"],
+                         request.user)
+    except ExportRequestError as exc:
+        return Response({"code": "unknown_project" if exc.status == 404 else "invalid_export",
+                         "field": exc.field, "detail": exc.message}, status=exc.status)
+    from tasks.cpu import export_ratings
+
+    export_ratings.delay(run.pk)
+    run.refresh_from_db()
+    return Response(ExportRunSerializer(run, context={"request": request}).data, status=status.HTTP_202_ACCEPTED)
+
+
+class ProjectExportView(APIView):
+    """`/api/projects/{id}/exports/`: this project's exports; POST starts one."""
+
+    permission_classes = [IsAdmin]
+
+    def get(self, request, project_id: int):
+        project = get_object_or_404(Project, pk=project_id)
+        runs = project.exports.order_by("-created_at").prefetch_related("projects")
+        return Response(ExportRunSerializer(runs, many=True, context={"request": request}).data)
+
+    def post(self, request, project_id: int):
+        get_object_or_404(Project, pk=project_id)
+        return start_export(request, [project_id])
+
+
+class ExportViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
+    queryset = ExportRun.objects.order_by("-created_at").prefetch_related("projects").select_related("created_by")
+    serializer_class = ExportRunSerializer
+    permission_classes = [IsAdmin]
+
+    def get_serializer_class(self):
+        return ExportRequestSerializer if self.action == "create" else ExportRunSerializer
+
+    def create(self, request, *args, **kwargs):
+        return start_export(request, [])
+
+    @action(detail=True, methods=["get"], url_name="download")
+    def download(self, request, pk=None):
+        run = self.get_object()
+        path = run.absolute_path
+        if run.state != ExportRun.State.SUCCEEDED or path is None or not path.is_file():
+            return Response({"code": "not_ready", "detail": f"export is {run.state}"}, status=409)
+        response = FileResponse(open(path, "rb"), as_attachment=True, filename=path.name)
+        response["X-Checksum-SHA256"] = run.sha256
+        return response
+
+    @action(detail=True, methods=["post"])
+    def retry(self, request, pk=None):
+        """Start a failed run again (same projects, format, filters)."""
+        run = self.get_object()
+        if run.state != ExportRun.State.FAILED:
+            return Response({"code": "not_failed", "detail": f"export is {run.state}"}, status=409)
+        ExportRun.objects.filter(pk=run.pk).update(state=ExportRun.State.PENDING, error="")
+        from tasks.cpu import export_ratings
+
+        export_ratings.delay(run.pk)
+        run.refresh_from_db()
+        return Response(ExportRunSerializer(run, context={"request": request}).data, status=status.HTTP_202_ACCEPTED)

@@ -1,0 +1,102 @@
+"""`emm1`: the E-MM1 1M-split layout, as one `.zip`, importable back as it is.
+
+`triplets.csv` holds one line per pair with a consensus label (`1` good, `2` partial,
+`3` bad); `infos/{text,image,video,audio,points}.csv` hold the captions and items those
+lines reference (candidates, the tasks' paired items and the captions' paired items),
+with the columns annotation.importing.emm1 reads. Everything is sorted by external
+ids, not database ids, so exporting what an import of this file produced gives the
+same bytes.
+"""
+from __future__ import annotations
+
+import csv
+import posixpath
+import zipfile
+from pathlib import Path
+
+from django.db.models import Q
+
+from ..importing.emm1 import BASE_COLUMNS, EXTRA_COLUMNS, MEDIA_FILES
+from ..models import Caption, Item
+from .rows import ExportSource
+from .writer import zip_text_member
+
+EXTENSION = "zip"
+OPTIONS: dict = {}
+ANNOTATION = {"good": "1", "partial": "2", "bad": "3"}
+TRIPLET_COLUMNS = ["encord_text_id", "paired_modality", "annotated_modality", "encord_paired_id",
+                   "encord_annotated_id", "annotation"]
+TEXT_COLUMNS = ["encord_text_id", "caption", "source_dataset", "dataset_license", "paired_modality",
+                "encord_paired_id"]
+STEM = {modality: stem for stem, modality in MEDIA_FILES.items()}  # point_cloud -> points
+ORDER = ("task__caption__external_id", "candidate__item__external_id", "project__name", "candidate_id")
+
+
+def write(source: ExportSource, path: Path, options: dict) -> int:
+    labelled = source.pairs().filter(label__in=list(ANNOTATION))
+    with zipfile.ZipFile(path, "w") as archive:
+        with zip_text_member(archive, "triplets.csv") as out:
+            count = _write_triplets(csv.writer(out), source, labelled)
+        _write_captions(archive, source, labelled)
+        for modality, stem in STEM.items():
+            _write_items(archive, source, labelled, modality, stem)
+    return count
+
+
+def _write_triplets(writer, source: ExportSource, labelled) -> int:
+    writer.writerow(TRIPLET_COLUMNS)
+    count = 0
+    for row in source.rows(labelled, order=ORDER, with_annotators=False):
+        paired_modality = row["paired_item_modality"]
+        writer.writerow([row["caption_id"], STEM.get(paired_modality, ""), STEM[row["item_modality"]],
+                         row["paired_item_id"] or "", row["item_id"], ANNOTATION[row["label"]]])
+        count += 1
+    return count
+
+
+def _write_captions(archive: zipfile.ZipFile, source: ExportSource, labelled) -> None:
+    captions = (Caption.objects.filter(pk__in=labelled.values("task__caption_id"))
+                .order_by("external_id", "pk")
+                .values_list("external_id", "text", "source_dataset", "license", "source_modality",
+                             "paired_item__modality", "paired_item__external_id")
+                .iterator(chunk_size=source.chunk_size))
+    with zip_text_member(archive, "infos/text.csv") as out:
+        writer = csv.writer(out)
+        writer.writerow(TEXT_COLUMNS)
+        for external_id, text, dataset, license_, source_modality, paired_modality, paired_id in captions:
+            modality = STEM.get(paired_modality or source_modality, "")
+            writer.writerow([external_id, text, dataset, license_, modality, paired_id or ""])
+
+
+def _write_items(archive: zipfile.ZipFile, source: ExportSource, labelled, modality: str, stem: str) -> None:
+    """Only files with rows are written (an empty table is left out, as in a release)."""
+    referenced = (Q(pk__in=labelled.values("candidate__item_id"))
+                  | Q(pk__in=labelled.values("task__paired_item_id"))
+                  | Q(pk__in=labelled.values("task__caption__paired_item_id")))
+    items = (Item.objects.filter(referenced, modality=modality).order_by("external_id", "pk")
+             .values_list("external_id", "source_dataset", "license", "media", "metadata")
+             .iterator(chunk_size=source.chunk_size))
+    columns = [f"encord_{stem}_id", *BASE_COLUMNS, *EXTRA_COLUMNS[stem]]
+    first = next(items, None)
+    if first is None:
+        return
+    with zip_text_member(archive, f"infos/{stem}.csv") as out:
+        writer = csv.writer(out)
+        writer.writerow(columns)
+        for external_id, dataset, license_, media, metadata in _chain(first, items):
+            writer.writerow([external_id, dataset, license_, *_media_columns(media, metadata, stem)])
+
+
+def _media_columns(media: str, metadata: dict, stem: str) -> list[str]:
+    """file_name, save_folder and the extras: from an E-MM1 import's metadata, else from media."""
+    metadata = metadata or {}
+    if "file_name" in metadata:
+        file_name, folder = metadata.get("file_name", ""), metadata.get("save_folder", "")
+    else:
+        folder, file_name = posixpath.split(media)
+    return [file_name, folder, *(str(metadata.get(c, "")) for c in EXTRA_COLUMNS[stem])]
+
+
+def _chain(first, rest):
+    yield first
+    yield from rest

@@ -1,0 +1,30 @@
+"""The export formats by name, and their options checked before a run is created."""
+from __future__ import annotations
+
+from types import ModuleType
+
+from . import csvtable, emm1, jsonl, pairs, parquet, zeroshot
+
+FORMATS: dict[str, ModuleType] = {"jsonl": jsonl, "csv": csvtable, "parquet": parquet, "emm1": emm1,
+                                  "pairs": pairs, "zeroshot": zeroshot}
+
+
+class OptionError(ValueError):
+    pass
+
+
+def check_options(name: str, options: dict | None) -> dict:
+    """Each format declares OPTIONS: name -> allowed values (a tuple) or a type."""
+    options = options or {}
+    if not isinstance(options, dict):
+        raise OptionError("must be a JSON object")
+    allowed = FORMATS[name].OPTIONS
+    for key, value in options.items():
+        if key not in allowed:
+            raise OptionError(f"{key!r} is not an option of {name} ({', '.join(allowed) or 'none'})")
+        rule = allowed[key]
+        if isinstance(rule, tuple) and value not in rule:
+            raise OptionError(f"{key} must be one of {', '.join(rule)}")
+        if isinstance(rule, type) and (not isinstance(value, rule) or not value):
+            raise OptionError(f"{key} must be a non-empty {rule.__name__}")
+    return options

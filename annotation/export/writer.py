@@ -1,0 +1,73 @@
+"""Writing export files so that only a finished file ever has its final name.
+
+Everything is written to a hidden `.tmp-*` name beside the target, flushed to disk,
+then moved into place with `os.replace` (atomic on one filesystem). A crash leaves at
+most a `.tmp-*` file, which the next attempt removes. Multi-file formats are one
+`.zip` whose members carry a fixed timestamp, so equal content gives equal bytes.
+"""
+from __future__ import annotations
+
+import hashlib
+import io
+import os
+import uuid
+import zipfile
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+TEMP_PREFIX = ".tmp-"
+BUFFER_BYTES = 1 << 20
+ZIP_EPOCH = (1980, 1, 1, 0, 0, 0)
+
+
+@contextmanager
+def atomic_file(final: Path) -> Iterator[Path]:
+    """Yield a temporary path; on success it becomes `final`, on any error it is removed."""
+    final.parent.mkdir(parents=True, exist_ok=True)
+    temp = final.with_name(f"{TEMP_PREFIX}{final.name}-{uuid.uuid4().hex[:8]}")
+    try:
+        yield temp
+        with open(temp, "rb+") as handle:
+            os.fsync(handle.fileno())
+        os.replace(temp, final)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+
+
+def remove_partials(folder: Path) -> int:
+    """Delete what crashed attempts left in an export folder."""
+    removed = 0
+    if folder.is_dir():
+        for leftover in folder.glob(f"{TEMP_PREFIX}*"):
+            leftover.unlink(missing_ok=True)
+            removed += 1
+    return removed
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while chunk := handle.read(BUFFER_BYTES):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def open_text(path: Path):
+    return open(path, "w", encoding="utf-8", newline="", buffering=BUFFER_BYTES)
+
+
+@contextmanager
+def zip_text_member(archive: zipfile.ZipFile, name: str) -> Iterator[io.TextIOWrapper]:
+    """A UTF-8 text stream into one deflated member with a fixed timestamp."""
+    info = zipfile.ZipInfo(name, date_time=ZIP_EPOCH)
+    info.compress_type = zipfile.ZIP_DEFLATED
+    info.external_attr = 0o644 << 16
+    with archive.open(info, "w", force_zip64=True) as raw:
+        text = io.TextIOWrapper(io.BufferedWriter(raw, BUFFER_BYTES), encoding="utf-8", newline="")
+        try:
+            yield text
+        finally:
+            text.flush()
+            text.detach().flush()
