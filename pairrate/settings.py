@@ -98,6 +98,10 @@ USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
+# The browser app (frontend/) logs in through Django's own views.
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "/"
+LOGOUT_REDIRECT_URL = "login"
 STATIC_ROOT = Path(os.environ.get("PAIRRATE_STATIC_ROOT", VAR_DIR / "static"))
 STATICFILES_DIRS = [d for d in [BASE_DIR / "frontend" / "dist"] if d.is_dir()]
 
