@@ -58,6 +58,9 @@ FIELDS = {
 COLUMNS = [c for c in FIELDS if c != "caption_modality"]
 COLUMNS.insert(COLUMNS.index("slot"), "modality_pair")
 COLUMNS.insert(COLUMNS.index("gold_label"), "annotators")
+# Where each column's value sits in a fetched tuple (the two computed ones hold placeholders).
+_POSITION = {name: index for index, name in enumerate(FIELDS)}
+_POSITION["modality_pair"] = _POSITION["annotators"] = _POSITION["caption_modality"]
 # Compact UTF-8 JSON for text formats (jsonl, csv cells, pairs).
 encode_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
@@ -106,7 +109,9 @@ class ExportSource:
         queryset = with_agreement(self.pairs() if queryset is None else queryset)
         if with_annotators and order != ("candidate_id",):
             raise ValueError("annotators are merged in candidate order")
-        names = list(FIELDS)
+        columns = COLUMNS if with_annotators else [c for c in COLUMNS if c != "annotators"]
+        positions = [_POSITION[c] for c in columns]
+        caption_modality = _POSITION["modality_pair"]
         values = queryset.order_by(*order).values_list(*FIELDS.values()).iterator(chunk_size=self.chunk_size)
         ratings = self._ratings(queryset) if with_annotators else None
         pending = next(ratings, None) if ratings else None
@@ -114,8 +119,8 @@ class ExportSource:
             self.count()
         done = 0
         for values_row in values:
-            row = dict(zip(names, values_row))
-            row["modality_pair"] = f"{row.pop('caption_modality') or 'unknown'}->{row['item_modality']}"
+            row = dict(zip(columns, map(values_row.__getitem__, positions)))
+            row["modality_pair"] = f"{values_row[caption_modality] or 'unknown'}->{row['item_modality']}"
             if ratings is not None:
                 candidate, labels = row["candidate_id"], []
                 while pending is not None and pending[0] < candidate:
