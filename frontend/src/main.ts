@@ -51,6 +51,8 @@ async function route(): Promise<void> {
       await annotatorProjects(root);
     } else if (path[0] === "projects" && path[1] === "new") {
       await projectForm(root);
+    } else if (path[0] === "projects" && path[1] && path[2] === "edit") {
+      await projectForm(root, Number(path[1]));
     } else if (path[0] === "projects" && path[1]) {
       current = await projectPage(root, Number(path[1]), path[2] ?? "pipeline");
     } else if (path[0] === "datasets") {

@@ -194,12 +194,16 @@ export interface ImportRun {
 
 export interface ExportRun {
   id: number;
-  project?: number;
+  projects: number[];
+  format: string;
+  filters: Record<string, unknown>;
   state: string;
-  format?: string;
-  progress?: number;
-  error?: string;
-  download_url?: string | null;
-  url?: string | null;
-  created_at?: string;
+  progress: number;
+  row_count: number | null;
+  size_bytes: number | null;
+  error: string;
+  download_url: string | null;
+  created_by: string | null;
+  created_at: string;
+  finished_at: string | null;
 }

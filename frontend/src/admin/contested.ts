@@ -1,0 +1,44 @@
+// The adjudication queue: contested pairs with their votes; an admin settles each with a label.
+
+import { ApiError, api, type Page } from "../api";
+import { h, mount, toast } from "../dom";
+import { mediaView } from "../annotator/media";
+import type { Label, PairResult, Project } from "../types";
+
+export async function contestedTab(root: HTMLElement, project: Project) {
+  const load = async () => {
+    const page = await api.get<Page<PairResult>>(`/api/projects/${project.id}/contested/?limit=20`);
+    mount(root,
+      h("p", { class: "muted" }, `${page.count} contested pair(s)`,
+        project.contested_route !== "adjudicate" ? ` · route: ${project.contested_route.replace("_", " ")}` : ""),
+      page.results.length
+        ? h("ul", { class: "contested-list" }, page.results.map((pair) => row(pair)))
+        : h("p", {}, "Nothing to adjudicate."));
+  };
+
+  const row = (pair: PairResult) => {
+    const note = h("input", { id: `note-${pair.id}`, placeholder: "note (optional)", size: 24 });
+    const error = h("span", { class: "field-error", "aria-live": "polite" });
+    const settle = async (label: Label) => {
+      try {
+        await api.post(`/api/projects/${project.id}/contested/${pair.id}/adjudicate/`, { label, note: note.value });
+        toast(`Pair ${pair.id} settled as ${label}.`);
+        await load();
+      } catch (e) {
+        error.textContent = e instanceof ApiError ? e.message : String(e);
+      }
+    };
+    const votes = Array.isArray(pair.votes) ? pair.votes.join(", ") : Object.entries(pair.votes).map(([k, v]) => `${k} ${v}`).join(" · ");
+    return h("li", { class: "panel contested" },
+      h("div", { class: "contested-media" }, mediaView({ modality: pair.item_modality, media_url: pair.media_url }, `candidate of pair ${pair.id}`, () => {}, true).element),
+      h("div", {},
+        h("p", { class: "caption-text" }, pair.caption),
+        h("p", { class: "muted" }, `${pair.caption_modality}→${pair.item_modality} · votes: ${votes}`),
+        h("div", { class: "inline-form", role: "group", "aria-label": `Adjudicate pair ${pair.id}` },
+          (["good", "partial", "bad"] as Label[]).map((label) => h("button", { type: "button", class: `label-${label}`, onclick: () => settle(label) }, label)),
+          h("label", { class: "visually-hidden", for: `note-${pair.id}` }, "Note"), note, error)));
+  };
+
+  await load();
+  return {};
+}
