@@ -10,6 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from django.contrib.auth import get_user_model
+from django.db import transaction
 
 from annotation import consensus
 from annotation.models import (
@@ -49,7 +50,13 @@ def add_task(project: Project, caption: Caption, items: list[Item], position: in
 
 
 def rate(project: Project, task: Task, votes: dict) -> None:
-    """votes: annotator -> one label per candidate slot; then the workflow's consensus."""
+    """votes: annotator -> one label per candidate slot; then the workflow's consensus, in
+    one transaction as a submit does."""
+    with transaction.atomic():
+        _rate(project, task, votes)
+
+
+def _rate(project: Project, task: Task, votes: dict) -> None:
     now = timezone.now()
     candidates = list(task.candidates.order_by("slot"))
     for annotator, labels in votes.items():
