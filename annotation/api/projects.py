@@ -16,6 +16,7 @@ from rest_framework.response import Response
 from .. import assignment as workflow
 from .. import consensus, quality, stats
 from ..media_urls import signed_url
+from ..pipeline.validation import instance_fields, project_errors
 from ..models import Assignment, GoldPair, Label, PairResult, Project, ProjectMember
 from .assignments import ERRORS, WorkflowErrorsMixin, assignment_payload, load_for_payload
 from .permissions import IsAdmin
@@ -26,6 +27,15 @@ class ProjectSerializer(serializers.ModelSerializer):
         model = Project
         exclude = ["members"]
         read_only_fields = ["state", "launched_at", "created_by", "created_at"]
+
+    def validate(self, attrs):
+        """Refuse settings the launch pipeline cannot honour, field by field."""
+        fields = instance_fields(self.instance) if self.instance is not None else {}
+        fields.update(attrs)
+        errors = project_errors(fields)
+        if errors:
+            raise serializers.ValidationError(errors)
+        return attrs
 
 
 class AnnotatorProjectSerializer(serializers.ModelSerializer):

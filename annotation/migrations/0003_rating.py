@@ -4,6 +4,8 @@ import django.db.models.deletion
 from django.conf import settings
 from django.db import migrations, models
 
+from annotation.migration_operations import AddIndexOnPostgres
+
 
 class Migration(migrations.Migration):
 
@@ -114,7 +116,7 @@ class Migration(migrations.Migration):
             name='rating_count',
             field=models.PositiveSmallIntegerField(db_default=0, default=0, help_text='submitted assignments'),
         ),
-        migrations.AddIndex(
+        AddIndexOnPostgres(
             model_name='task',
             index=models.Index(models.F('project'), models.OrderBy(models.F('open_slots'), nulls_last=True), models.F('position'), condition=models.Q(('open_slots__gt', 0), ('open_slots__isnull', True), _connector='OR'), name='task_claim'),
         ),

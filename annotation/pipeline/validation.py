@@ -87,9 +87,13 @@ def _check_curation(curation: dict, add) -> None:
         add("curation", f"pick must be one of {PICK_STRATEGIES}")
 
 
-def instance_errors(project) -> dict[str, list[str]]:
-    """The same checks for a saved project (at launch: data may have changed since)."""
+def instance_fields(project) -> dict:
     fields = {f.name: getattr(project, f.name) for f in project._meta.concrete_fields}
     fields["space"] = project.space
     fields["caption_datasets"] = list(project.caption_datasets.all())
-    return project_errors(fields)
+    return fields
+
+
+def instance_errors(project) -> dict[str, list[str]]:
+    """The same checks for a saved project (at launch: data may have changed since)."""
+    return project_errors(instance_fields(project))

@@ -29,7 +29,7 @@ def call(client, method, url, body=None):
 
 
 def project_create_body(space):
-    return {"name": "new", "target_modality": "image", "space": space, "sample_size": 5, "item_cap": 3,
+    return {"name": "new", "target_modality": "image", "space": space, "sample_size": 2, "item_cap": 3, "k": 4,
             "caption_datasets": [Dataset.objects.get().pk]}
 
 

@@ -8,13 +8,16 @@ from rest_framework.test import APIClient
 
 from annotation.models import (
     Caption,
+    CaptionVector,
     Dataset,
     EmbeddingSpace,
     Item,
+    ItemVector,
     Project,
     ProjectMember,
     Task,
     TaskCandidate,
+    VectorShard,
 )
 
 
@@ -26,13 +29,22 @@ def make_project(n_tasks: int = 3, candidates: int = 3, per_task: int = 3, name:
     project = Project.objects.create(
         name=name, target_modality=modality, space=space, sample_size=n_tasks, item_cap=10,
         candidates_per_task=candidates, annotators_per_task=per_task, state=state,
-        instructions="Rate how well the media matches the caption.", **fields)
+        instructions="Rate how well the media matches the caption.",
+        **{"k": min(16, n_tasks + candidates), **fields})
+    project.caption_datasets.set([dataset])
     items = Item.objects.bulk_create([
         Item(dataset=dataset, modality=modality, external_id=f"{name}-item{i}", media=f"media/{name}-{i}.bin")
         for i in range(n_tasks + candidates)])
     captions = Caption.objects.bulk_create([
         Caption(dataset=dataset, external_id=f"{name}-cap{t}", text=f"caption {t}", source_modality="text",
                 paired_item=items[t]) for t in range(n_tasks)])
+    # Vector rows (never read: these projects start ready) so project validation sees a pool.
+    shards = {side: VectorShard.objects.create(space=space, side=side, path=f"vectors/{name}-{side}.npy",
+                                               rows=0, sha256="") for side in ("items", "captions")}
+    ItemVector.objects.bulk_create([ItemVector(space=space, item=item, shard=shards["items"], row=i)
+                                    for i, item in enumerate(items)])
+    CaptionVector.objects.bulk_create([CaptionVector(space=space, caption=c, shard=shards["captions"], row=i)
+                                       for i, c in enumerate(captions)])
     tasks = Task.objects.bulk_create([Task(project=project, caption=c, paired_item=c.paired_item, position=t)
                                       for t, c in enumerate(captions)])
     TaskCandidate.objects.bulk_create([
