@@ -10,7 +10,7 @@ from .rows import COLUMNS, ExportSource
 
 EXTENSION = "parquet"
 OPTIONS: dict = {}
-BATCH_ROWS = 50_000
+BATCH_ROWS = 20_000
 
 _TYPES = {
     "project_id": pa.int64(), "task_id": pa.int64(), "candidate_id": pa.int64(),
