@@ -2,7 +2,7 @@
 
 export type Command =
   | "good" | "partial" | "bad" | "prev" | "next" | "submit" | "skip" | "undo" | "play" | "replay"
-  | "zoom" | "captionUnclear" | "mediaBroken" | "instructions";
+  | "zoom" | "view3d" | "captionUnclear" | "mediaBroken" | "instructions";
 
 export const SHORTCUTS: { keys: string[]; shown: string; command: Command; what: string }[] = [
   { keys: ["1", "g"], shown: "1 / G", command: "good", what: "good" },
@@ -16,6 +16,7 @@ export const SHORTCUTS: { keys: string[]; shown: string; command: Command; what:
   { keys: [" "], shown: "Space", command: "play", what: "play / pause" },
   { keys: ["r"], shown: "R", command: "replay", what: "replay" },
   { keys: ["z"], shown: "Z", command: "zoom", what: "zoom" },
+  { keys: ["v"], shown: "V", command: "view3d", what: "3D view (point clouds)" },
   { keys: ["c"], shown: "C", command: "captionUnclear", what: "flag caption unclear" },
   { keys: ["m"], shown: "M", command: "mediaBroken", what: "flag media broken" },
   { keys: ["i", "?"], shown: "I", command: "instructions", what: "instructions" },

@@ -11,6 +11,7 @@ export interface MediaView {
   replay(): void;
   zoom(): void;
   stop(): void;
+  view3d?(): void; // point clouds: the interactive three.js view
 }
 
 export function mediaView(media: MediaPayload, label: string, onBroken: () => void, compact = false): MediaView {
@@ -108,5 +109,10 @@ function pointCloudView(media: MediaPayload, label: string, onBroken: () => void
   } else {
     element = h("div", { class: "media-box placeholder" }, "No renders for this point cloud yet.");
   }
-  return { element, togglePlay: noop, replay: noop, zoom, stop: noop };
+  if (compact) return { element, togglePlay: noop, replay: noop, zoom, stop: noop };
+  // The interactive view loads three.js on demand (V, or the button).
+  const open3d = () => void import("./cloud-viewer").then((m) => m.openCloudViewer(media.media_url, label));
+  const wrapper = h("div", { class: "cloud-wrap" }, element,
+    h("button", { type: "button", class: "link", onclick: open3d }, "Interactive 3D view ", h("kbd", {}, "V")));
+  return { element: wrapper, togglePlay: noop, replay: noop, zoom, stop: noop, view3d: open3d };
 }

@@ -413,6 +413,8 @@ export class RatingScreen {
         return focused?.media.replay();
       case "zoom":
         return focused?.media.zoom();
+      case "view3d":
+        return focused?.media.view3d?.();
       case "captionUnclear":
         return this.setFlag("caption_unclear", !this.work?.flags.has("caption_unclear"));
       case "mediaBroken":
