@@ -9,7 +9,12 @@ need no cron: a claim takes one over (the slot passes from the old lease to the 
 and a late submit on one frees its slot.
 
 Lock order (no deadlocks): member row -> others' expired assignment -> task for claims;
-own assignment -> member row -> task for submit/undo/skip.
+own assignment -> member row -> task for submit/undo/skip. Row locks are FOR NO KEY UPDATE,
+so the foreign-key checks of inserts (KEY SHARE) never wait for them. A claim that skips
+locked rows may still keep a lock on a row it looked at but found full; so claims never wait
+for a row lock after taking one: when nothing free was found, the transaction is rolled back
+and the claim retried in one where each wait is for one chosen row and every fruitless try
+is rolled back to a savepoint (see _claim_patiently).
 
 On SQLite (the demo) `select_for_update` is a no-op and writes are serialised by the
 database lock, which is correct for one process.
@@ -39,39 +44,76 @@ class WorkflowError(Exception):
 # ---------------------------------------------------------------- next
 
 
-def next_assignment(project: Project, user) -> Assignment | None:
-    """The caller's live lease, else a newly claimed task; None when nothing is left for them."""
-    if project.state != Project.State.READY:
-        raise WorkflowError("project_not_ready", f"project is {project.state}, not ready", 409)
+class NotAMember(WorkflowError):
+    """The caller has no membership row; the view decides between 404, 409 and this 403."""
+
+    def __init__(self):
+        super().__init__("not_a_member", "you are not an annotator of this project", 403)
+
+
+class _MustWait(Exception):
+    """The claim that never waits found nothing free: retry in a transaction that may wait."""
+
+
+def next_assignment(project: Project | int, user) -> Assignment | None:
+    """The caller's live lease, else a newly claimed task; None when nothing is left for them.
+
+    `project` is a Project or its id. On PostgreSQL the first transaction never waits for a
+    row lock once it holds one (the hot path: one claim statement); only when that finds no
+    free row does a second transaction wait, each wait holding no task or assignment lock.
+    """
+    project_id = project.pk if isinstance(project, Project) else project
+    if connection.vendor == "postgresql":
+        try:
+            return _next(project_id, user, patient=False)
+        except _MustWait:
+            pass  # its transaction is rolled back: no row lock it took is kept while we wait
+    return _next(project_id, user, patient=True)
+
+
+def _next(project_id: int, user, patient: bool) -> Assignment | None:
     now = timezone.now()
     with transaction.atomic():
-        _no_fsync_wait()
-        member = (ProjectMember.objects.select_for_update()
-                  .filter(project=project, user=user).first())  # serialises this annotator's calls
-        if member is None:
-            raise WorkflowError("not_a_member", "you are not an annotator of this project", 403)
-        if member.paused:
-            raise WorkflowError("member_paused", "an admin or the gold check paused you in this project", 403)
-        held = (Assignment.objects.filter(project=project, annotator=user, state=Assignment.State.LEASED)
+        member = _lock_member(project_id, user)  # serialises this annotator's calls
+        project = member.project
+        held = (Assignment.objects.filter(project_id=project_id, annotator=user, state=Assignment.State.LEASED)
                 .order_by("leased_until").first())
         if held is not None:
             if held.leased_until <= now:  # not taken over by anyone: keep it, renew the lease
+                _no_fsync_wait()
                 held.leased_until = now + timedelta(seconds=project.lease_seconds)
                 held.save(update_fields=["leased_until"])
+            held.project = project  # the payload reads the project's instructions
             return held
         assignment = None
         if _wants_gold(project, member):
+            _no_fsync_wait()
             assignment = _claim_gold(project, user, now)
+        if assignment is None and not patient:
+            assignment = _claim_at_once(project, member, user, now)  # also counts it as served
+            if assignment is None:
+                raise _MustWait
+            return assignment
         if assignment is None:
-            assignment = (_take_over(project, user, now, skip_locked=True)
-                          or _claim_regular(project, user, now, skip_locked=True)
-                          # Near the end of the queue a skipped row may be the only work left: wait for it.
-                          or _claim_regular(project, user, now, skip_locked=False)
-                          or _take_over(project, user, now, skip_locked=False))
+            _no_fsync_wait()
+            assignment = _claim_patiently(project, user, now)
         if assignment is not None:
             ProjectMember.objects.filter(pk=member.pk).update(
                 served=F("served") + 1, gold_served=F("gold_served") + int(assignment.gold))
         return assignment
+
+
+def _lock_member(project_id: int, user) -> ProjectMember:
+    """The caller's membership row, locked, with its project (one statement)."""
+    member = (ProjectMember.objects.select_for_update(of=("self",), no_key=True).select_related("project")
+              .filter(project_id=project_id, user=user).first())
+    if member is None:
+        raise NotAMember()
+    if member.project.state != Project.State.READY:
+        raise WorkflowError("project_not_ready", f"project is {member.project.state}, not ready", 409)
+    if member.paused:
+        raise WorkflowError("member_paused", "an admin or the gold check paused you in this project", 403)
+    return member
 
 
 def _no_fsync_wait() -> None:
@@ -99,13 +141,108 @@ def _new_lease(project, task_id, user, now, gold=False) -> Assignment:
         leased_until=now + timedelta(seconds=project.lease_seconds))
 
 
-def _claim_regular(project, user, now, skip_locked: bool) -> Assignment | None:
-    row = (Task.objects.select_for_update(skip_locked=skip_locked, of=("self",))
-           .filter(Q(open_slots__gt=0) | Q(open_slots__isnull=True), project=project)
-           .filter(_unseen(user))
-           .order_by(F("open_slots").asc(nulls_last=True), "position")
-           .values_list("pk", "open_slots")[:1])
-    row = list(row)
+# PostgreSQL: take over an expired lease, else claim a free slot, in one statement that skips
+# locked rows and so never waits. Same queries and order as _take_over and _claim_regular with
+# skip_locked=True; it also counts the lease as served and skips the WAL flush wait.
+CLAIM_AT_ONCE = """
+WITH stale AS (
+    SELECT s.id, s.task_id FROM annotation_assignment s
+    WHERE s.project_id = %(project)s AND s.state = 'leased' AND NOT s.gold AND s.leased_until < %(now)s
+      AND NOT EXISTS (SELECT 1 FROM annotation_assignment o WHERE o.task_id = s.task_id AND o.annotator_id = %(user)s)
+    ORDER BY s.leased_until LIMIT 1 FOR NO KEY UPDATE SKIP LOCKED
+), expired AS (
+    UPDATE annotation_assignment a SET state = 'expired' FROM stale WHERE a.id = stale.id RETURNING stale.task_id
+), free AS (
+    SELECT t.id FROM annotation_task t
+    WHERE t.project_id = %(project)s AND (t.open_slots > 0 OR t.open_slots IS NULL)
+      AND NOT EXISTS (SELECT 1 FROM stale)
+      AND NOT EXISTS (SELECT 1 FROM annotation_assignment o WHERE o.task_id = t.id AND o.annotator_id = %(user)s)
+    ORDER BY t.open_slots ASC NULLS LAST, t.position LIMIT 1 FOR NO KEY UPDATE SKIP LOCKED
+), taken AS (
+    UPDATE annotation_task t SET open_slots = COALESCE(t.open_slots, %(per_task)s) - 1
+    FROM free WHERE t.id = free.id RETURNING t.id AS task_id
+), lease AS (
+    INSERT INTO annotation_assignment (project_id, task_id, annotator_id, state, gold, leased_at, leased_until,
+                                       flags, gold_total, gold_correct)
+    SELECT %(project)s, task_id, %(user)s, 'leased', false, %(now)s, %(until)s, '[]', 0, 0
+    FROM (SELECT task_id FROM expired UNION ALL SELECT task_id FROM taken) claimed
+    RETURNING id, task_id
+), served AS (
+    UPDATE annotation_projectmember SET served = served + 1 WHERE id = %(member)s AND EXISTS (SELECT 1 FROM lease)
+)
+SELECT id, task_id, set_config('synchronous_commit', 'off', true) FROM lease
+"""
+
+LEASE_FIELDS = ["id", "project_id", "task_id", "annotator_id", "state", "gold", "leased_at", "leased_until"]
+
+
+def _claim_at_once(project, member, user, now) -> Assignment | None:
+    until = now + timedelta(seconds=project.lease_seconds)
+    with connection.cursor() as cursor:
+        cursor.execute(CLAIM_AT_ONCE, {"project": project.pk, "user": user.pk, "member": member.pk, "now": now,
+                                       "until": until, "per_task": project.annotators_per_task})
+        row = cursor.fetchone()
+    if row is None:
+        return None
+    assignment = Assignment.from_db(connection.alias, LEASE_FIELDS, [
+        row[0], project.pk, row[1], user.pk, Assignment.State.LEASED, False, now, until])
+    assignment.project = project
+    return assignment
+
+
+class _NothingClaimed(Exception):
+    pass
+
+
+def _claim_patiently(project, user, now) -> Assignment | None:
+    """Claim when a lock-free try found nothing: near the end of the queue a locked row may be
+    the only work left, so wait for it. Each try runs in a savepoint that is rolled back when it
+    claims nothing, and each wait is for one chosen row: a claim never holds one task or
+    assignment row while waiting for another, so claims cannot deadlock each other or submits."""
+    return (_attempt(_take_over, project, user, now, True)
+            or _attempt(_claim_regular, project, user, now, True)
+            or _wait_for(_free_tasks(project, user).order_by(*FREE_ORDER), _claim_regular, project, user, now)
+            or _wait_for(_stale_leases(project, user, now).order_by("leased_until"), _take_over, project, user, now))
+
+
+def _attempt(claim, project, user, now, skip_locked, pick=None) -> Assignment | None:
+    try:
+        with transaction.atomic():
+            assignment = claim(project, user, now, skip_locked, pick)
+            if assignment is None:
+                raise _NothingClaimed  # roll back: release any row it locked but did not claim
+            return assignment
+    except _NothingClaimed:
+        return None
+
+
+def _wait_for(candidates, claim, project, user, now) -> Assignment | None:
+    """Pick the best candidate without locking, wait for that row alone, recheck; repeat."""
+    while (pick := candidates.values_list("pk", flat=True).first()) is not None:
+        assignment = _attempt(claim, project, user, now, False, pick)
+        if assignment is not None:
+            return assignment
+    return None
+
+
+FREE_ORDER = (F("open_slots").asc(nulls_last=True), "position")
+
+
+def _free_tasks(project, user):
+    return (Task.objects.filter(Q(open_slots__gt=0) | Q(open_slots__isnull=True), project=project)
+            .filter(_unseen(user)))
+
+
+def _stale_leases(project, user, now):
+    return (Assignment.objects.filter(project=project, state=Assignment.State.LEASED, gold=False, leased_until__lt=now)
+            .exclude(Exists(Assignment.objects.filter(task=OuterRef("task"), annotator=user))))
+
+
+def _claim_regular(project, user, now, skip_locked: bool, pick=None) -> Assignment | None:
+    rows = _free_tasks(project, user).select_for_update(skip_locked=skip_locked, no_key=True, of=("self",))
+    if pick is not None:
+        rows = rows.filter(pk=pick)
+    row = list(rows.order_by(*FREE_ORDER).values_list("pk", "open_slots")[:1])
     if not row:
         return None
     task_id, open_slots = row[0]
@@ -114,12 +251,12 @@ def _claim_regular(project, user, now, skip_locked: bool) -> Assignment | None:
     return _new_lease(project, task_id, user, now)
 
 
-def _take_over(project, user, now, skip_locked: bool) -> Assignment | None:
+def _take_over(project, user, now, skip_locked: bool, pick=None) -> Assignment | None:
     """Take another annotator's expired lease: its slot becomes ours, counts unchanged."""
-    stale = list(Assignment.objects.select_for_update(skip_locked=skip_locked, of=("self",))
-                 .filter(project=project, state=Assignment.State.LEASED, gold=False, leased_until__lt=now)
-                 .exclude(Exists(Assignment.objects.filter(task=OuterRef("task"), annotator=user)))
-                 .order_by("leased_until").values_list("pk", "task_id")[:1])
+    rows = _stale_leases(project, user, now).select_for_update(skip_locked=skip_locked, no_key=True, of=("self",))
+    if pick is not None:
+        rows = rows.filter(pk=pick)
+    stale = list(rows.order_by("leased_until").values_list("pk", "task_id")[:1])
     if not stale:
         return None
     stale_id, task_id = stale[0]
@@ -178,7 +315,7 @@ def parse_submission(data) -> Submission:
 
 
 def _lock_own(assignment_id: int, user) -> Assignment:
-    assignment = (Assignment.objects.select_for_update(of=("self",)).select_related("project")
+    assignment = (Assignment.objects.select_for_update(of=("self",), no_key=True).select_related("project")
                   .filter(pk=assignment_id).first())
     if assignment is None:
         raise WorkflowError("not_found", "no such assignment", 404)
@@ -208,32 +345,59 @@ def submit(assignment_id: int, user, submission: Submission) -> Assignment:
             _expire(assignment)  # free its slot; committed although the submit is refused
             expired = True
         else:
-            _check_candidates(assignment, submission)
             _store(assignment, submission, now)
     if expired:
         raise WorkflowError("lease_expired", "the lease on this assignment has expired", 409)
     return assignment
 
 
-def _check_candidates(assignment: Assignment, submission: Submission) -> None:
+def _check_candidates(assignment: Assignment, labels: dict[int, str]) -> None:
     expected = set(TaskCandidate.objects.filter(task_id=assignment.task_id).values_list("pk", flat=True))
-    unknown = sorted(set(submission.labels) - expected)
+    unknown = sorted(set(labels) - expected)
     if unknown:
         raise WorkflowError("unknown_candidate", f"candidates {unknown} are not part of this task")
-    missing = sorted(expected - set(submission.labels))
+    missing = sorted(expected - set(labels))
     if missing:
         raise WorkflowError("missing_candidate", f"candidates {missing} have no label")
 
 
+def _insert_ratings(assignment: Assignment, labels: dict[int, str]) -> None:
+    """Store one rating per label in one statement, which inserts nothing unless the labels name
+    exactly the task's candidates; if it did not insert them all, _check_candidates says what is
+    wrong and the caller's transaction rolls back what was inserted."""
+    inserted = 0
+    if labels:
+        ids = list(labels)
+        cases = " ".join(["WHEN %s THEN %s"] * len(ids))
+        sql = (f"INSERT INTO annotation_rating (assignment_id, candidate_id, label) "
+               f"SELECT %s, id, CASE id {cases} END FROM annotation_taskcandidate "
+               f"WHERE task_id = %s AND id IN ({', '.join(['%s'] * len(ids))}) "
+               f"AND (SELECT COUNT(*) FROM annotation_taskcandidate WHERE task_id = %s) = %s")
+        params = [assignment.pk, *(v for pair in labels.items() for v in pair), assignment.task_id, *ids,
+                  assignment.task_id, len(ids)]
+        with connection.cursor() as cursor:
+            cursor.execute(sql, params)
+            inserted = cursor.rowcount
+    if not labels or inserted != len(labels):
+        _check_candidates(assignment, labels)
+
+
+def _count_rating(task_id: int, delta: int) -> Task:
+    """Add delta to the task's rating_count; the UPDATE locks the row (after the assignment and
+    member rows) and returns what consensus needs, so the task is not read separately."""
+    fields = ["id", "caption_id", "open_slots", "extra_slots", "rating_count", "is_gold"]
+    with connection.cursor() as cursor:
+        cursor.execute(f"UPDATE annotation_task SET rating_count = rating_count + %s WHERE id = %s "
+                       f"RETURNING {', '.join(fields)}", [delta, task_id])
+        return Task.from_db(connection.alias, fields, cursor.fetchone())
+
+
 def _store(assignment: Assignment, submission: Submission, now) -> None:
     project = assignment.project
-    Rating.objects.bulk_create([Rating(assignment=assignment, candidate_id=c, label=label)
-                                for c, label in submission.labels.items()])
+    _insert_ratings(assignment, submission.labels)
     if assignment.gold:
         quality.score_gold(assignment, submission.labels)  # locks the member row (before the task)
-    task = Task.objects.select_for_update(of=("self",)).select_related("caption").get(pk=assignment.task_id)
-    task.rating_count += 1
-    Task.objects.filter(pk=task.pk).update(rating_count=task.rating_count)
+    task = _count_rating(assignment.task_id, +1)
     assignment.state = Assignment.State.SUBMITTED
     assignment.submitted_at = now
     assignment.flags = submission.flags
@@ -268,11 +432,8 @@ def undo(assignment_id: int, user) -> Assignment:
             raise WorkflowError("not_last_submission", "only your last submission can be undone", 409)
         if assignment.gold:
             quality.unscore_gold(assignment)
-        task = (Task.objects.select_for_update(of=("self",)).select_related("caption")
-                .get(pk=assignment.task_id))
+        task = _count_rating(assignment.task_id, -1)
         Rating.objects.filter(assignment=assignment).delete()
-        task.rating_count -= 1
-        Task.objects.filter(pk=task.pk).update(rating_count=task.rating_count)
         assignment.state = Assignment.State.LEASED
         assignment.submitted_at = None
         assignment.gold_total = assignment.gold_correct = 0

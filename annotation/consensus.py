@@ -13,9 +13,9 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 
-from django.db import transaction
+from django.db import connection, transaction
 
-from .models import Assignment, PairResult, Project, Rating, Task, TaskCandidate
+from .models import Assignment, PairResult, Project, Task
 
 
 def decide(votes: Counter, rule: str, per_task: int) -> str | None:
@@ -34,23 +34,42 @@ def needed(project: Project, task: Task) -> int:
     return project.annotators_per_task + task.extra_slots
 
 
+# Every candidate of a task with its media modality, the caption's modality, whether its result
+# is adjudicated, and one row per submitted vote: all that update_task reads, in one query.
+PAIRS_SQL = """
+SELECT tc.id, i.modality, c.source_modality, pr.state, r.label
+FROM annotation_taskcandidate tc
+JOIN annotation_item i ON i.id = tc.item_id
+JOIN annotation_task t ON t.id = tc.task_id
+JOIN annotation_caption c ON c.id = t.caption_id
+LEFT JOIN annotation_pairresult pr ON pr.candidate_id = tc.id
+LEFT JOIN (annotation_rating r JOIN annotation_assignment a ON a.id = r.assignment_id AND a.state = %s)
+       ON r.candidate_id = tc.id AND a.task_id = tc.task_id
+WHERE tc.task_id = %s
+ORDER BY tc.slot
+"""
+
+
 def update_task(project: Project, task: Task) -> None:
     """Write the task's PairResults (caller holds the task row lock, inside a transaction)."""
-    candidates = list(TaskCandidate.objects.filter(task=task).values_list("pk", "item__modality"))
-    adjudicated = set(PairResult.objects.filter(task=task, state=PairResult.State.ADJUDICATED)
-                      .values_list("candidate_id", flat=True))
     if task.rating_count < needed(project, task):
         # Not complete (or an undo made it incomplete): no result yet, except final ones.
         PairResult.objects.filter(task=task).exclude(state=PairResult.State.ADJUDICATED).delete()
         return
+    candidates: dict[int, str] = {}
+    adjudicated: set[int] = set()
     votes: dict[int, Counter] = defaultdict(Counter)
-    for candidate_id, label in Rating.objects.filter(
-            assignment__task=task, assignment__state=Assignment.State.SUBMITTED
-    ).values_list("candidate_id", "label"):
-        votes[candidate_id][label] += 1
-    caption_modality = task.caption.source_modality
+    caption_modality = ""
+    with connection.cursor() as cursor:
+        cursor.execute(PAIRS_SQL, [Assignment.State.SUBMITTED, task.pk])
+        for candidate_id, item_modality, caption_modality, result_state, label in cursor.fetchall():
+            candidates[candidate_id] = item_modality
+            if result_state == PairResult.State.ADJUDICATED:
+                adjudicated.add(candidate_id)
+            if label is not None:
+                votes[candidate_id][label] += 1
     results, contested = [], False
-    for candidate_id, item_modality in candidates:
+    for candidate_id, item_modality in candidates.items():
         if candidate_id in adjudicated:
             continue
         state, label = _result(project, votes[candidate_id])

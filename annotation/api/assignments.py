@@ -5,6 +5,8 @@ Views stay thin over annotation.assignment; refusals come back as
 """
 from __future__ import annotations
 
+from django.db import connection
+from django.utils import timezone
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, serializers, viewsets
 from rest_framework.decorators import action
@@ -12,7 +14,7 @@ from rest_framework.response import Response
 
 from .. import assignment as workflow
 from ..media_urls import render_urls, signed_url
-from ..models import Assignment, Label, TaskCandidate
+from ..models import Assignment, Label
 from ..models.datasets import Modality
 from ..models.rating import Flag
 
@@ -26,36 +28,73 @@ class WorkflowErrorsMixin:
         return super().handle_exception(exc)
 
 
-def media_payload(item) -> dict:
-    out = {"modality": item.modality, "media_url": signed_url(item.media)}
-    if item.modality == Modality.POINT_CLOUD:
-        renders = render_urls(item.pk)
+def media_payload(item_id: int, modality: str, media: str) -> dict:
+    out = {"modality": modality, "media_url": signed_url(media)}
+    if modality == Modality.POINT_CLOUD:
+        renders = render_urls(item_id)
         if renders:
             out["renders"] = renders
     return out
 
 
+# The task's caption, context item and candidates (one row per candidate, in slot order).
+PAYLOAD_SQL = """
+SELECT c.text, c.source_modality, p.id, p.modality, p.media, tc.id, tc.slot, i.id, i.modality, i.media
+FROM annotation_task t
+JOIN annotation_caption c ON c.id = t.caption_id
+LEFT JOIN annotation_item p ON p.id = t.paired_item_id
+LEFT JOIN annotation_taskcandidate tc ON tc.task_id = t.id
+LEFT JOIN annotation_item i ON i.id = tc.item_id
+WHERE t.id = %s
+ORDER BY tc.slot
+"""
+
+
 def assignment_payload(assignment: Assignment) -> dict:
-    """What an annotator sees: the same shape for gold and regular tasks."""
-    task = assignment.task
-    candidates = TaskCandidate.objects.filter(task_id=task.pk).select_related("item").order_by("slot")
+    """What an annotator sees: the same shape for gold and regular tasks (one query; the
+    project comes with the assignment from the claim)."""
+    with connection.cursor() as cursor:
+        cursor.execute(PAYLOAD_SQL, [assignment.task_id])
+        rows = cursor.fetchall()
+    text, source_modality, paired_id, paired_modality, paired_media = rows[0][:5]
     return {
         "id": assignment.pk,
         "project": assignment.project_id,
         "state": assignment.state,
         "lease_expires": assignment.leased_until.isoformat(),
         "instructions": assignment.project.instructions,
-        "caption": {"text": task.caption.text, "source_modality": task.caption.source_modality},
-        "paired_item": media_payload(task.paired_item) if task.paired_item_id else None,
-        "candidates": [{"id": c.pk, "slot": c.slot, **media_payload(c.item)} for c in candidates],
+        "caption": {"text": text, "source_modality": source_modality},
+        "paired_item": media_payload(paired_id, paired_modality, paired_media) if paired_id is not None else None,
+        "candidates": [{"id": c, "slot": slot, **media_payload(item, modality, media)}
+                       for *_, c, slot, item, modality, media in rows if c is not None],
         "labels": Label.values,
         "flags": Flag.values,
     }
 
 
-def load_for_payload(assignment_id: int) -> Assignment:
-    return (Assignment.objects.select_related("project", "task__caption", "task__paired_item")
-            .get(pk=assignment_id))
+def assignment_result(assignment: Assignment, labels: dict[int, str] | None = None) -> dict:
+    """AssignmentSerializer's output built directly (submit is a hot path); `labels` are the
+    stored ratings when the caller has them in hand."""
+    if labels is None:
+        labels = workflow.stored_labels(assignment)
+    return {
+        "id": assignment.pk,
+        "project": assignment.project_id,
+        "state": assignment.state,
+        "leased_until": _iso(assignment.leased_until),
+        "submitted_at": _iso(assignment.submitted_at),
+        "seconds": assignment.seconds,
+        "flags": assignment.flags,
+        "ratings": [{"candidate": c, "label": label} for c, label in sorted(labels.items())],
+    }
+
+
+def _iso(value) -> str | None:
+    """DRF's DateTimeField format: ISO 8601 in the current time zone, UTC written as Z."""
+    if value is None:
+        return None
+    value = timezone.localtime(value).isoformat()
+    return value[:-6] + "Z" if value.endswith("+00:00") else value
 
 
 class RatingInSerializer(serializers.Serializer):
@@ -101,15 +140,15 @@ class AssignmentViewSet(WorkflowErrorsMixin, mixins.RetrieveModelMixin, viewsets
         qs = self.queryset.all()
         return qs if self.request.user.is_staff else qs.filter(annotator=self.request.user)
 
-    def _result(self, assignment):
-        return Response(AssignmentSerializer(assignment).data)
+    def _result(self, assignment, labels=None):
+        return Response(assignment_result(assignment, labels))
 
     @extend_schema(request=SubmitSerializer, responses={200: AssignmentSerializer, **ERRORS})
     @action(detail=True, methods=["post"])
     def submit(self, request, pk=None):
         """One label per candidate. Idempotent: the same body again returns the stored result."""
         submission = workflow.parse_submission(request.data)
-        return self._result(workflow.submit(_id(pk), request.user, submission))
+        return self._result(workflow.submit(_id(pk), request.user, submission), submission.labels)
 
     @extend_schema(request=None, responses={200: AssignmentSerializer, **ERRORS})
     @action(detail=True, methods=["post"])

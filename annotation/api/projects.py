@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
+from django.http import Http404
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
@@ -18,7 +19,7 @@ from .. import consensus, quality, stats
 from ..media_urls import signed_url
 from ..pipeline.validation import instance_fields, project_errors
 from ..models import Assignment, GoldPair, Label, PairResult, Project, ProjectMember
-from .assignments import ERRORS, WorkflowErrorsMixin, assignment_payload, load_for_payload
+from .assignments import ERRORS, WorkflowErrorsMixin, assignment_payload
 from .permissions import IsAdmin
 
 
@@ -183,11 +184,16 @@ class ProjectViewSet(WorkflowErrorsMixin, viewsets.ModelViewSet):
     @action(detail=True, methods=["post"], url_path="assignments/next")
     def next(self, request, pk=None):
         """Your live lease, or a new task held for you until `lease_expires`; 204 when none is left."""
-        project = self.get_object()
-        assignment = workflow.next_assignment(project, request.user)
+        try:
+            assignment = workflow.next_assignment(_project_id(pk), request.user)
+        except workflow.NotAMember:
+            project = self.get_object()  # 404 where the caller may not see the project
+            if project.state != Project.State.READY:
+                raise workflow.WorkflowError("project_not_ready", f"project is {project.state}, not ready", 409)
+            raise
         if assignment is None:
             return Response(status=status.HTTP_204_NO_CONTENT)
-        return Response(assignment_payload(load_for_payload(assignment.pk)))
+        return Response(assignment_payload(assignment))
 
     # ---- quality and consensus
 
@@ -233,3 +239,10 @@ class ProjectViewSet(WorkflowErrorsMixin, viewsets.ModelViewSet):
     def stats(self, request, pk=None):
         """Progress, labels per modality pair, agreement (raw, Fleiss, Krippendorff), per-annotator figures."""
         return Response(stats.project_stats(self.get_object()))
+
+
+def _project_id(pk) -> int:
+    try:
+        return int(pk)
+    except (TypeError, ValueError):
+        raise Http404("No Project matches the given query.")
