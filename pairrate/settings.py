@@ -127,6 +127,13 @@ SPECTACULAR_SETTINGS = {
     "TITLE": "pairrate API",
     "DESCRIPTION": "Import multimodal datasets, launch rating projects, rate pairs, export.",
     "VERSION": "0.1.0",
+    # Several models have a `state` field with different choices: name each enum.
+    "ENUM_NAME_OVERRIDES": {
+        "ProjectStateEnum": "annotation.models.projects.Project.State",
+        "PipelineStageStateEnum": "annotation.models.projects.PipelineStage.State",
+        "ImportRunStateEnum": "annotation.models.datasets.ImportRun.State",
+        "AssignmentStateEnum": "annotation.models.rating.Assignment.State",
+    },
 }
 
 # Celery. No CELERY_BROKER_URL means the embedded demo: tasks run in-process.

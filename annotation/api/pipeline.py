@@ -5,6 +5,7 @@ POST /api/projects/{id}/launch/, /cancel/, /retry/ and GET /api/projects/{id}/pi
 from __future__ import annotations
 
 from django.shortcuts import get_object_or_404
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -26,6 +27,20 @@ class StageSerializer(serializers.ModelSerializer):
         return {k: v for k, v in stage.counts.items() if k != "per_part"}
 
 
+class PipelineSerializer(serializers.Serializer):
+    project = serializers.IntegerField()
+    state = serializers.CharField()
+    launched_at = serializers.DateTimeField(allow_null=True)
+    tasks = serializers.IntegerField()
+    stages = StageSerializer(many=True)
+
+
+class LaunchErrorSerializer(serializers.Serializer):
+    code = serializers.CharField()
+    detail = serializers.CharField()
+    fields = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))
+
+
 def pipeline_payload(project: Project) -> dict:
     return {"project": project.id, "state": project.state, "launched_at": project.launched_at,
             "tasks": project.tasks.count(),
@@ -34,7 +49,9 @@ def pipeline_payload(project: Project) -> dict:
 
 class PipelineView(APIView):
     permission_classes = [IsAdmin]
+    serializer_class = PipelineSerializer
 
+    @extend_schema(responses=PipelineSerializer)
     def get(self, request, pk: int):
         return Response(pipeline_payload(get_object_or_404(Project, pk=pk)))
 
@@ -43,8 +60,13 @@ class _ActionView(APIView):
     """Runs one runner action; LaunchError becomes 409 (state) or 400 (invalid settings)."""
 
     permission_classes = [IsAdmin]
+    serializer_class = PipelineSerializer
     action_name = ""
 
+    @extend_schema(request=None, responses={
+        202: PipelineSerializer,
+        400: OpenApiResponse(LaunchErrorSerializer, description="settings that cannot work (`fields`)"),
+        409: OpenApiResponse(LaunchErrorSerializer, description="wrong state for this action")})
     def post(self, request, pk: int):
         project = get_object_or_404(Project, pk=pk)
         try:
