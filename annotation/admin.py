@@ -1,8 +1,27 @@
-"""Django admin for every model; import runs show their progress."""
-from django.contrib import admin
+"""Django admin for every model; imports, launches and exports show their progress."""
+from django.contrib import admin, messages
 from django.utils.html import format_html
 
-from .models import Caption, CaptionVector, Dataset, EmbeddingSpace, ImportRun, Item, ItemVector, VectorShard
+from .models import (
+    Caption,
+    CaptionVector,
+    Dataset,
+    EmbeddingSpace,
+    ImportRun,
+    Item,
+    ItemVector,
+    PipelineStage,
+    Project,
+    ProjectMember,
+    Task,
+    TaskCandidate,
+    VectorShard,
+)
+
+
+def progress_html(fraction: float):
+    percent = int(fraction * 100)
+    return format_html('<progress value="{}" max="100"></progress> {}%', percent, percent)
 
 
 @admin.register(Dataset)
@@ -63,8 +82,7 @@ class ImportRunAdmin(admin.ModelAdmin):
 
     @admin.display(description="progress")
     def progress_bar(self, run):
-        return format_html('<progress value="{}" max="100"></progress> {}%',
-                           int(run.progress * 100), int(run.progress * 100))
+        return progress_html(run.progress)
 
 
 # ---- rating workflow
@@ -122,5 +140,105 @@ class ExportRunAdmin(admin.ModelAdmin):
 
     @admin.display(description="progress")
     def export_progress(self, run):
-        percent = int(run.progress * 100)
-        return format_html('<progress value="{}" max="100"></progress> {}%', percent, percent)
+        return progress_html(run.progress)
+
+
+class PipelineStageInline(admin.TabularInline):
+    """The launch, stage by stage: state, progress, counts, timing, error."""
+
+    model = PipelineStage
+    extra = 0
+    can_delete = False
+    fields = ["order", "name", "state", "stage_progress", "counts", "attempts", "started_at", "finished_at", "error"]
+    readonly_fields = fields
+
+    def has_add_permission(self, request, obj=None):
+        return False
+
+    @admin.display(description="progress")
+    def stage_progress(self, stage):
+        return progress_html(stage.progress)
+
+
+class ProjectMemberInline(admin.TabularInline):
+    model = ProjectMember
+    extra = 0
+    raw_id_fields = ["user"]
+
+
+@admin.register(Project)
+class ProjectAdmin(admin.ModelAdmin):
+    list_display = ["name", "target_modality", "state", "launch_progress", "annotators_per_task", "launched_at"]
+    list_filter = ["state", "target_modality"]
+    search_fields = ["name"]
+    filter_horizontal = ["caption_datasets"]
+    inlines = [PipelineStageInline, ProjectMemberInline]
+    actions = ["launch", "retry", "cancel"]
+
+    @admin.display(description="pipeline")
+    def launch_progress(self, project):
+        stages = list(project.stages.all())
+        return progress_html(sum(s.progress for s in stages) / len(stages)) if stages else "-"
+
+    def _run(self, request, queryset, action: str) -> None:
+        from .pipeline import runner
+
+        for project in queryset:
+            try:
+                getattr(runner, action)(project.pk)
+                self.message_user(request, f"{project}: {action} started")
+            except runner.LaunchError as exc:
+                details = "; ".join(f"{f}: {' '.join(m)}" for f, m in exc.fields.items())
+                self.message_user(request, f"{project}: {exc.message} {details}", level=messages.ERROR)
+
+    @admin.action(description="Launch the selected projects")
+    def launch(self, request, queryset):
+        self._run(request, queryset, "launch")
+
+    @admin.action(description="Retry the failed stage")
+    def retry(self, request, queryset):
+        self._run(request, queryset, "retry")
+
+    @admin.action(description="Cancel the running launch")
+    def cancel(self, request, queryset):
+        self._run(request, queryset, "cancel")
+
+
+class TaskCandidateInline(admin.TabularInline):
+    model = TaskCandidate
+    extra = 0
+    raw_id_fields = ["item"]
+
+
+@admin.register(Task)
+class TaskAdmin(admin.ModelAdmin):
+    list_display = ["id", "project", "position", "caption", "open_slots", "rating_count", "is_gold"]
+    list_filter = ["project"]
+    raw_id_fields = ["caption", "paired_item"]
+    inlines = [TaskCandidateInline]
+    list_select_related = ["caption", "project"]
+    show_full_result_count = False
+
+
+@admin.register(ProjectMember)
+class ProjectMemberAdmin(admin.ModelAdmin):
+    list_display = ["project", "user", "paused", "paused_reason", "served", "gold_answered", "gold_correct"]
+    list_filter = ["project", "paused"]
+    raw_id_fields = ["user"]
+
+
+@admin.register(PipelineStage)
+class PipelineStageAdmin(admin.ModelAdmin):
+    list_display = ["project", "order", "name", "state", "stage_progress", "attempts", "started_at", "finished_at"]
+    list_filter = ["state", "name"]
+
+    @admin.display(description="progress")
+    def stage_progress(self, stage):
+        return progress_html(stage.progress)
+
+
+@admin.register(TaskCandidate)
+class TaskCandidateAdmin(admin.ModelAdmin):
+    list_display = ["task", "slot", "item", "retrieval_rank", "similarity"]
+    raw_id_fields = ["task", "item"]
+    show_full_result_count = False
