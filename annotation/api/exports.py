@@ -9,6 +9,7 @@ from __future__ import annotations
 from django.http import FileResponse
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
+from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
@@ -68,12 +69,15 @@ class ProjectExportView(APIView):
     """`/api/projects/{id}/exports/`: this project's exports; POST starts one."""
 
     permission_classes = [IsAdmin]
+    serializer_class = ExportRunSerializer
 
+    @extend_schema(responses=ExportRunSerializer(many=True))
     def get(self, request, project_id: int):
         project = get_object_or_404(Project, pk=project_id)
         runs = project.exports.order_by("-created_at").prefetch_related("projects")
         return Response(ExportRunSerializer(runs, many=True, context={"request": request}).data)
 
+    @extend_schema(request=ExportRequestSerializer, responses={202: ExportRunSerializer})
     def post(self, request, project_id: int):
         get_object_or_404(Project, pk=project_id)
         return start_export(request, [project_id])
