@@ -41,6 +41,21 @@ class WorkflowError(Exception):
         self.code, self.detail, self.status = code, detail, status
 
 
+def _lock_of(alias: str) -> str:
+    """Row lock clause for raw SQL; SQLite has none (its writes are serialised)."""
+    return f" FOR NO KEY UPDATE OF {alias}" if connection.features.has_select_for_no_key_update else ""
+
+
+def _first(raw_queryset):
+    return next(iter(raw_queryset), None)
+
+
+def _deferred(model, values: dict):
+    """An instance from some of its columns; the others load on access, as with .only()."""
+    names = [f.attname for f in model._meta.concrete_fields if f.attname in values]
+    return model.from_db(connection.alias, names, [values[name] for name in names])
+
+
 # ---------------------------------------------------------------- next
 
 
@@ -76,8 +91,9 @@ def _next(project_id: int, user, patient: bool) -> Assignment | None:
     with transaction.atomic():
         member = _lock_member(project_id, user)  # serialises this annotator's calls
         project = member.project
-        held = (Assignment.objects.filter(project_id=project_id, annotator=user, state=Assignment.State.LEASED)
-                .order_by("leased_until").first())
+        held = _first(Assignment.objects.raw(
+            "SELECT * FROM annotation_assignment WHERE project_id = %s AND annotator_id = %s AND state = %s "
+            "ORDER BY leased_until LIMIT 1", [project_id, user.pk, Assignment.State.LEASED]))
         if held is not None:
             if held.leased_until <= now:  # not taken over by anyone: keep it, renew the lease
                 _no_fsync_wait()
@@ -103,12 +119,26 @@ def _next(project_id: int, user, patient: bool) -> Assignment | None:
         return assignment
 
 
+# The project columns the workflow reads; the rest load on access, as with .only(). Building
+# these queries with the ORM (select_related on a wide row) cost more CPU than running them.
+PROJECT_FIELDS = ["instructions", "state", "annotators_per_task", "consensus_rule", "contested_route",
+                  "max_extra_annotators", "lease_seconds", "gold_rate", "gold_pause_threshold", "gold_min_answers"]
+MEMBER_FIELDS = ["id", "paused", "served", "gold_served"]
+
+
 def _lock_member(project_id: int, user) -> ProjectMember:
     """The caller's membership row, locked, with its project (one statement)."""
-    member = (ProjectMember.objects.select_for_update(of=("self",), no_key=True).select_related("project")
-              .filter(project_id=project_id, user=user).first())
-    if member is None:
+    columns = ", ".join([f"m.{name}" for name in MEMBER_FIELDS] + [f"p.{name}" for name in PROJECT_FIELDS])
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT {columns} FROM annotation_projectmember m "
+                       f"JOIN annotation_project p ON p.id = m.project_id "
+                       f"WHERE m.project_id = %s AND m.user_id = %s{_lock_of('m')}", [project_id, user.pk])
+        row = cursor.fetchone()
+    if row is None:
         raise NotAMember()
+    member = _deferred(ProjectMember, {"project_id": project_id, "user_id": user.pk,
+                                       **dict(zip(MEMBER_FIELDS, row))})
+    member.project = _deferred(Project, {"id": project_id, **dict(zip(PROJECT_FIELDS, row[len(MEMBER_FIELDS):]))})
     if member.project.state != Project.State.READY:
         raise WorkflowError("project_not_ready", f"project is {member.project.state}, not ready", 409)
     if member.paused:
@@ -315,10 +345,16 @@ def parse_submission(data) -> Submission:
 
 
 def _lock_own(assignment_id: int, user) -> Assignment:
-    assignment = (Assignment.objects.select_for_update(of=("self",), no_key=True).select_related("project")
-                  .filter(pk=assignment_id).first())
+    """The assignment, locked, with its project (one statement)."""
+    columns = ", ".join(f"p.{name} AS project_{name}" for name in PROJECT_FIELDS)
+    assignment = _first(Assignment.objects.raw(
+        f"SELECT a.*, {columns} FROM annotation_assignment a JOIN annotation_project p ON p.id = a.project_id "
+        f"WHERE a.id = %s{_lock_of('a')}", [assignment_id]))
     if assignment is None:
         raise WorkflowError("not_found", "no such assignment", 404)
+    extra = vars(assignment)  # raw() set the project's columns as attributes: move them to the project
+    assignment.project = _deferred(Project, {
+        "id": assignment.project_id, **{name: extra.pop(f"project_{name}") for name in PROJECT_FIELDS}})
     if assignment.annotator_id != user.pk:
         raise WorkflowError("not_your_assignment", "this assignment belongs to another annotator", 403)
     return assignment
