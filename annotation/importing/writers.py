@@ -109,6 +109,9 @@ class PostgresWriter:
 
     def _copy(self, cursor, table: str, columns: list[str], rows: Iterable[tuple]) -> None:
         """COPY rows (CSV format, written by the C csv module) into a fresh temp table."""
+        # Joins of a million staged rows against the target table stay in memory
+        # instead of spilling to disk in batches (the default work_mem is 4 MB).
+        cursor.execute("SET LOCAL work_mem = '256MB'")
         cursor.execute(f"DROP TABLE IF EXISTS {table}")
         column_sql = ", ".join(f"{c} text" for c in columns)
         cursor.execute(f"CREATE TEMP TABLE {table} (line bigint, {column_sql}) ON COMMIT DROP")
