@@ -20,6 +20,7 @@ def statements(call):
     return result, sql
 
 
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="SQLite (the demo) claims without the one-statement path")
 def test_next_and_submit_statements(annotators):
     """next: token, member+project, live lease, claim, payload. submit: token, assignment, ratings,
     task, assignment; the submit completing a task adds one read and one upsert for consensus."""
