@@ -9,12 +9,14 @@ cursor ordered the same way, so memory stays constant whatever the size.
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
+from django.contrib.auth import get_user_model
 from django.db import connection, transaction
-from django.db.models import QuerySet
+from django.db.models import F, QuerySet
 
 from ..models import Assignment, PairResult, Rating
 from .filters import ExportFilters, apply_filters, with_agreement
@@ -61,6 +63,7 @@ COLUMNS.insert(COLUMNS.index("gold_label"), "annotators")
 # Where each column's value sits in a fetched tuple (the two computed ones hold placeholders).
 _POSITION = {name: index for index, name in enumerate(FIELDS)}
 _POSITION["modality_pair"] = _POSITION["annotators"] = _POSITION["caption_modality"]
+FIELDS_BY_PATH = {path: name for name, path in FIELDS.items()}
 # Compact UTF-8 JSON for text formats (jsonl, csv cells, pairs).
 encode_json = json.JSONEncoder(ensure_ascii=False, separators=(",", ":")).encode
 
@@ -135,6 +138,50 @@ class ExportSource:
                 self.progress(done, self.total)
         self.progress(done, self.total)
 
+    @property
+    def renders_sql(self) -> bool:
+        """Whether lines() works here (PostgreSQL) or formats keep to rows()."""
+        return connection.vendor == "postgresql"
+
+    def lines(self, render: Callable[[dict[str, str]], str], queryset: QuerySet | None = None,
+              order: tuple[str, ...] = ("candidate_id",), with_annotators: bool = True) -> Iterator[tuple[bytes, int]]:
+        """Batches of output lines that PostgreSQL renders, in `order`: (UTF-8 bytes, lines).
+
+        `render` gets the SQL expression of every column of COLUMNS (`annotators` the JSON
+        text of the list) and returns the SQL expression of one line; COPY ends each with
+        `\\n` (a line that must end with `\\r\\n` ends its expression with `\\r`). The
+        query runs as one COPY inside the export's snapshot transaction, so PostgreSQL
+        renders while this process writes.
+        """
+        queryset = with_agreement(self.pairs() if queryset is None else queryset)
+        aliases = {name: f"x_{index}" for index, name in enumerate(FIELDS)}
+        inner = queryset.order_by().values(**{aliases[name]: F(path) for name, path in FIELDS.items()})
+        sql, params = inner.query.sql_with_params()
+        columns = {name: f'r."{alias}"' for name, alias in aliases.items()}
+        columns["modality_pair"] = (f"concat(COALESCE(NULLIF({columns['caption_modality']}::text, ''), 'unknown'), "
+                                    f"'->', {columns['item_modality']})")
+        if with_annotators:
+            columns["annotators"] = sql_annotators(columns["candidate_id"], self.project_ids)
+        ordering = ", ".join(f'r."{aliases[FIELDS_BY_PATH[path]]}"' for path in order)
+        query = f"COPY (SELECT {render(columns)} FROM ({sql}) r ORDER BY {ordering}) TO STDOUT"
+        if self.total is None:
+            self.count()
+        done = 0
+        batch: list = []
+        with connection.cursor() as cursor:
+            with cursor.cursor.copy(query, params) as copy:
+                for data in copy:
+                    batch.append(data)
+                    if len(batch) == LINES_PER_BATCH:
+                        yield _copy_text(batch), len(batch)
+                        done += len(batch)
+                        batch.clear()
+                        self.progress(done, self.total)
+        if batch:
+            yield _copy_text(batch), len(batch)
+            done += len(batch)
+        self.progress(done, self.total)
+
     def _ratings(self, pairs: QuerySet) -> Iterator[tuple[int, str, str]]:
         """(candidate_id, username, label) of submitted ratings, in candidate order."""
         return (Rating.objects
@@ -144,3 +191,119 @@ class ExportSource:
                 .order_by("candidate_id", "assignment__annotator__username")
                 .values_list("candidate_id", "assignment__annotator__username", "label")
                 .iterator(chunk_size=self.chunk_size * 3))
+
+
+# --- Lines rendered by PostgreSQL -------------------------------------------------------
+#
+# For the text formats PostgreSQL renders each output line itself and the export only
+# streams text: no per-row Python objects, no datetime parsing, no JSON encoding. The
+# SQL below writes exactly the bytes the Python path above writes (json.dumps with
+# ensure_ascii=False and compact separators, csv.writer with QUOTE_MINIMAL, repr() of
+# floats, datetime.isoformat() in UTC); tests/export/test_sql_lines.py compares the two.
+# Other databases (the SQLite demo) keep the Python path.
+
+# Column kinds: how a value is written. Anything not listed is text.
+INT_COLUMNS = {"project_id", "task_id", "candidate_id", "slot", "retrieval_rank", "votes_good",
+               "votes_partial", "votes_bad"}
+FLOAT_COLUMNS = {"similarity", "agreement"}
+LINES_PER_BATCH = 5000
+# COPY's text format backslash-escapes these; the lines never hold another escape.
+_COPY_ESCAPES = {b"\\": b"\\", b"b": b"\b", b"f": b"\f", b"n": b"\n", b"r": b"\r", b"t": b"\t", b"v": b"\v"}
+_COPY_ESCAPE = re.compile(rb"\\(.)", re.S)
+
+
+def _copy_text(rows: list) -> bytes:
+    """Rows of COPY's text format, unescaped: each is its line and COPY's `\\n`."""
+    data = b"".join(rows)
+    if b"\\" in data:
+        data = _COPY_ESCAPE.sub(lambda m: _COPY_ESCAPES[m[1]], data)
+    return data
+
+
+def sql_literal(text: str) -> str:
+    """A constant string as an SQL literal (for keys and labels written by the code)."""
+    return "'" + text.replace("'", "''") + "'"
+
+
+def sql_float_text(expr: str) -> str:
+    """repr() of a float8: PostgreSQL prints shortest round-trip digits like Python, but
+    integral values without `.0` (and -0 as `-0`)."""
+    return (f"CASE WHEN {expr} IS NULL THEN NULL "
+            f"WHEN {expr} <> trunc({expr}) OR abs({expr}) >= 1e16 OR {expr} = 'NaN'::float8 THEN ({expr})::text "
+            f"WHEN {expr} = 0 AND ({expr})::text = '-0' THEN '-0.0' "
+            f"ELSE ({expr})::bigint::text || '.0' END")
+
+
+def sql_iso_time(expr: str) -> str:
+    """datetime.isoformat() of a timestamptz in UTC (microseconds only when not zero)."""
+    utc = f"({expr} AT TIME ZONE 'UTC')"
+    return (f"CASE WHEN {expr} IS NULL THEN NULL ELSE to_char({utc}, 'YYYY-MM-DD\"T\"HH24:MI:SS') || "
+            f"CASE WHEN date_trunc('second', {utc}) = {utc} THEN '' "
+            f"ELSE to_char({utc}, '.US') END || '+00:00' END")
+
+
+def sql_json_value(name: str, expr: str) -> str:
+    """The JSON text of one column (never NULL: `null`)."""
+    if name == "annotators":
+        return expr  # already JSON
+    if name in INT_COLUMNS:
+        return f"COALESCE(({expr})::text, 'null')"
+    if name in FLOAT_COLUMNS:
+        return f"COALESCE({sql_float_text(expr)}, 'null')"
+    if name == "decided_at":
+        return f"COALESCE(to_json({sql_iso_time(expr)})::text, 'null')"
+    return f"COALESCE(to_json(({expr})::text)::text, 'null')"
+
+
+def sql_json_object(pairs: list[tuple[str, str]]) -> str:
+    """A compact JSON object line from (key, JSON text expression) pairs, keys in order."""
+    parts = []
+    for index, (key, value) in enumerate(pairs):
+        parts.append(sql_literal(("{" if index == 0 else ",") + encode_json(key) + ":"))
+        parts.append(value)
+    parts.append("'}'")
+    return _concat(parts)
+
+
+def sql_csv_value(name: str, expr: str) -> str:
+    """One csv.writer cell: None is empty; quoted when it holds , \" \\r or \\n."""
+    if name in INT_COLUMNS:
+        return f"COALESCE(({expr})::text, '')"
+    if name in FLOAT_COLUMNS:
+        return f"COALESCE({sql_float_text(expr)}, '')"
+    text = sql_iso_time(expr) if name == "decided_at" else f"({expr})::text"
+    if name == "decided_at":
+        return f"COALESCE({text}, '')"
+    return (f"CASE WHEN {text} IS NULL THEN '' WHEN strpos({text}, ',') > 0 OR strpos({text}, '\"') > 0 "
+            f"OR strpos({text}, E'\\r') > 0 OR strpos({text}, E'\\n') > 0 "
+            f"THEN '\"' || replace({text}, '\"', '\"\"') || '\"' ELSE {text} END")
+
+
+def sql_csv_row(values: list[str]) -> str:
+    parts = []
+    for index, value in enumerate(values):
+        if index:
+            parts.append("','")
+        parts.append(value)
+    parts.append("E'\\r'")  # COPY adds the newline
+    return _concat(parts)
+
+
+def _concat(parts: list[str]) -> str:
+    """concat() takes at most 100 arguments: nest larger lists."""
+    while len(parts) > 90:
+        parts = [f"concat({', '.join(parts[i:i + 90])})" for i in range(0, len(parts), 90)]
+    return f"concat({', '.join(parts)})"
+
+
+def sql_annotators(candidate: str, project_ids: list[int]) -> str:
+    """JSON text of [{annotator, label}] for one candidate, sorted by username, as rows()."""
+    user_table = connection.ops.quote_name(get_user_model()._meta.db_table)
+    ids = ", ".join(str(int(i)) for i in project_ids)
+    return (f"""(SELECT concat('[', string_agg(concat('{{"annotator":', to_json(u.username::text)::text,
+                         ',"label":', to_json(ra.label::text)::text, '}}'), ',' ORDER BY u.username, a.id), ']')
+           FROM {Rating._meta.db_table} ra
+           JOIN {Assignment._meta.db_table} a ON a.id = ra.assignment_id
+           JOIN {user_table} u ON u.id = a.annotator_id
+           WHERE ra.candidate_id = {candidate} AND a.state = {sql_literal(Assignment.State.SUBMITTED)}
+             AND a.project_id IN ({ids}))""")

@@ -58,6 +58,10 @@ def open_text(path: Path):
     return open(path, "w", encoding="utf-8", newline="", buffering=BUFFER_BYTES)
 
 
+def open_binary(path: Path):
+    return open(path, "wb", buffering=BUFFER_BYTES)
+
+
 @contextmanager
 def zip_text_member(archive: zipfile.ZipFile, name: str) -> Iterator[io.TextIOWrapper]:
     """A UTF-8 text stream into one deflated member with a fixed timestamp."""
