@@ -4,20 +4,24 @@ from __future__ import annotations
 from types import ModuleType
 
 from . import csvtable, emm1, jsonl, pairs, parquet, zeroshot
+from .options import Count, OptionError
 
 FORMATS: dict[str, ModuleType] = {"jsonl": jsonl, "csv": csvtable, "parquet": parquet, "emm1": emm1,
                                   "pairs": pairs, "zeroshot": zeroshot}
 
 
-class OptionError(ValueError):
-    pass
+def extension(name: str, options: dict) -> str:
+    """The file name extension of a run: a format may pick it from its options."""
+    module = FORMATS[name]
+    return module.extension(options) if hasattr(module, "extension") else module.EXTENSION
 
 
 def check_options(name: str, options: dict | None) -> dict:
-    """Each format declares OPTIONS: name -> allowed values (a tuple) or a type."""
+    """Each format declares OPTIONS: name -> allowed values (a tuple), a type or a Count."""
     options = options or {}
     if not isinstance(options, dict):
         raise OptionError("must be a JSON object")
+    options = dict(options)
     allowed = FORMATS[name].OPTIONS
     for key, value in options.items():
         if key not in allowed:
@@ -27,4 +31,6 @@ def check_options(name: str, options: dict | None) -> dict:
             raise OptionError(f"{key} must be one of {', '.join(rule)}")
         if isinstance(rule, type) and (not isinstance(value, rule) or not value):
             raise OptionError(f"{key} must be a non-empty {rule.__name__}")
+        if isinstance(rule, Count):
+            options[key] = rule.parse(key, value)
     return options

@@ -17,7 +17,7 @@ from django.utils import timezone
 
 from ..models import ExportRun, Project
 from .filters import FilterError, parse_filters
-from .formats import FORMATS, OptionError, check_options
+from .formats import FORMATS, OptionError, check_options, extension
 from .rows import ExportSource, snapshot
 from .writer import atomic_file, remove_partials, sha256_of
 
@@ -63,7 +63,7 @@ def execute_run(run_id: int, progress: Progress | None = None) -> ExportRun:
     if not run.file_path:
         # An unguessable folder: media storage may be served by the web server.
         run.file_path = (f"exports/{run.pk}-{secrets.token_hex(8)}/"
-                         f"pairrate-export-{run.pk}.{FORMATS[run.format].EXTENSION}")
+                         f"pairrate-export-{run.pk}.{extension(run.format, run.options)}")
     run.state, run.progress, run.error, run.sha256 = ExportRun.State.RUNNING, 0.0, "", ""
     run.attempts += 1
     run.started_at, run.finished_at, run.row_count, run.size_bytes = timezone.now(), None, None, None

@@ -72,3 +72,8 @@ def test_floats_and_times_print_as_python_does():
                        datetime(1999, 12, 31, 23, 59, 59, 999999, tzinfo=tz.utc)]:
             cursor.execute(f"SELECT {sql_iso_time('v.t')} FROM (SELECT %s::timestamptz AS t) v", [moment])
             assert cursor.fetchone()[0] == moment.isoformat()
+
+
+def test_sql_rendering_of_training_pairs(tricky_world, monkeypatch):
+    fast, slow = both_paths(tricky_world, monkeypatch, "pairs", options={"partial": "positive"})
+    assert fast == slow and fast.count(b"\n") == 13
