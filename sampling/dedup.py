@@ -19,6 +19,7 @@ DEFAULT_M = 3
 DEFAULT_CAP = 5
 NO_KEY = np.iinfo(np.int64).max
 MAX_PAIRS = 1 << 31
+PAIR_MASK = MAX_PAIRS - 1  # low bits of an order key: the pair id
 
 
 @dataclass
@@ -45,16 +46,20 @@ def _rank_rows(indices: np.ndarray, scores: np.ndarray) -> tuple[np.ndarray, np.
         order = np.argsort(-scores, axis=1, kind="stable")
         indices = np.take_along_axis(indices, order, axis=1)
         scores = np.take_along_axis(scores, order, axis=1)
-    items_sorted = np.sort(indices, axis=1)
-    if not ((items_sorted[:, 1:] == items_sorted[:, :-1]) & (items_sorted[:, 1:] >= 0)).any():
+    k = indices.shape[1]
+    if int(indices.max(initial=0)) >= (np.iinfo(np.int64).max - k) // k - 1:  # too big to pack
+        by_item = np.argsort(indices, axis=1, kind="stable")
+        items_sorted = np.take_along_axis(indices, by_item, axis=1)
+    else:  # one value sort of (item, column) codes instead of a stable argsort + gather
+        codes = np.sort((indices + 1) * k + np.arange(k), axis=1)
+        items_sorted, by_item = np.divmod(codes, k)
+        items_sorted -= 1
+    repeated = (items_sorted[:, 1:] == items_sorted[:, :-1]) & (items_sorted[:, 1:] >= 0)
+    if not repeated.any():
         return indices, scores
     indices = indices.copy()
-    by_item = np.argsort(indices, axis=1, kind="stable")
-    items_sorted = np.take_along_axis(indices, by_item, axis=1)
-    repeated = (items_sorted[:, 1:] == items_sorted[:, :-1]) & (items_sorted[:, 1:] >= 0)
-    if repeated.any():
-        rows, cols = np.nonzero(repeated)
-        indices[rows, by_item[rows, cols + 1]] = -1
+    rows, cols = np.nonzero(repeated)
+    indices[rows, by_item[rows, cols + 1]] = -1
     return indices, scores
 
 
@@ -100,25 +105,62 @@ def _add(counter: np.ndarray, where: np.ndarray, sign: int) -> None:
 
 
 class _Items:
-    """Each item's best proposals so far (at most `width` of them), best first."""
+    """Each item's best proposals so far (at most `width` of them).
 
-    def __init__(self, n_items: int, width: int):
+    Rows are kept in no particular order; `worst` holds the largest key of a
+    full row (NO_KEY while the row has room), which is all admission needs.
+    """
+
+    def __init__(self, n_items: int, width: int, flat_items: np.ndarray):
         self.width = width
+        self.flat_items = flat_items  # item of each pair id
+        self.position = np.zeros(n_items, dtype=np.int64)
         self.keys = np.full((n_items, width), NO_KEY, dtype=np.int64)
         self.pairs = np.full((n_items, width), -1, dtype=np.int64)
         self.fill = np.zeros(n_items, dtype=np.int64)
+        self.worst = np.full(n_items, NO_KEY, dtype=np.int64)
 
     def admissible(self, items: np.ndarray, keys: np.ndarray) -> np.ndarray:
-        return keys < self.keys[items, self.width - 1]
+        return keys < self.worst[items]
 
     def merge(self, items: np.ndarray, keys: np.ndarray, pairs: np.ndarray) -> np.ndarray:
-        """Add proposals; return the pairs that lost their place (old or new)."""
+        """Add proposals; return the pairs that lost their place (old or new).
+
+        Items whose held + new proposals still fit just append them; only the
+        items that overflow sort their proposals and keep the `width` best.
+        """
+        overflows = (self.fill + np.bincount(items, minlength=len(self.fill)) > self.width)[items]
+        self._append(items[~overflows], keys[~overflows], pairs[~overflows])
+        if not overflows.any():
+            return np.zeros(0, dtype=np.int64)
+        return self._keep_best(items[overflows], keys[overflows], pairs[overflows])
+
+    def _append(self, items: np.ndarray, keys: np.ndarray, pairs: np.ndarray) -> None:
+        if not items.size:
+            return
+        order = np.argsort(items)
+        items, keys, pairs = items[order], keys[order], pairs[order]
+        starts = np.flatnonzero(np.r_[True, items[1:] != items[:-1]])
+        sizes = np.diff(np.r_[starts, len(items)])
+        slot = self.fill[items] + (np.arange(len(items)) - np.repeat(starts, sizes))
+        self.keys[items, slot] = keys
+        self.pairs[items, slot] = pairs
+        touched = items[starts]
+        self.fill[touched] += sizes
+        full = touched[self.fill[touched] == self.width]
+        self.worst[full] = self.keys[full].max(axis=1)
+
+    def _keep_best(self, items: np.ndarray, keys: np.ndarray, pairs: np.ndarray) -> np.ndarray:
         touched = _unique_ids(items, len(self.fill))
         held = np.arange(self.width) < self.fill[touched][:, None]
-        all_items = np.concatenate([np.broadcast_to(touched[:, None], held.shape)[held], items])
-        all_keys = np.concatenate([self.keys[touched][held], keys])
-        all_pairs = np.concatenate([self.pairs[touched][held], pairs])
-        order = np.lexsort((all_keys, all_items))
+        all_keys = np.sort(np.concatenate([self.keys[touched][held], keys]))  # greedy order
+        # a key's low bits are its pair id (see _order_keys): group by item with
+        # value sorts, which are much faster than an index lexsort
+        all_pairs = all_keys & PAIR_MASK
+        all_items = self.flat_items[all_pairs]
+        self.position[touched] = np.arange(len(touched))
+        grouped = np.sort((self.position[all_items] << 32) | np.arange(len(all_keys), dtype=np.int64))
+        order = grouped & 0xFFFFFFFF
         all_items, all_keys, all_pairs = all_items[order], all_keys[order], all_pairs[order]
         starts = np.flatnonzero(np.r_[True, all_items[1:] != all_items[:-1]])
         sizes = np.diff(np.r_[starts, len(all_items)])
@@ -126,7 +168,8 @@ class _Items:
         keep = rank < self.width
         self.keys[all_items[keep], rank[keep]] = all_keys[keep]
         self.pairs[all_items[keep], rank[keep]] = all_pairs[keep]
-        self.fill[all_items[starts]] = np.minimum(sizes, self.width)
+        self.fill[touched] = self.width  # every touched item overflowed
+        self.worst[touched] = self.keys[touched, self.width - 1]
         return all_pairs[~keep]
 
     def held_pairs(self) -> np.ndarray:
@@ -139,7 +182,7 @@ def _deferred_acceptance(items: np.ndarray, keys: np.ndarray, n_items: int, m: i
     n, k = items.shape
     flat_items, flat_keys = items.ravel(), keys.ravel()
     degree = np.bincount(flat_items[flat_items >= 0], minlength=n_items)
-    pool = _Items(n_items, max(1, min(cap, int(degree.max(initial=1)))))
+    pool = _Items(n_items, max(1, min(cap, int(degree.max(initial=1)))), flat_items)
     pointer = np.zeros(n, dtype=np.int64)
     held = np.zeros(n, dtype=np.int64)
     active = np.arange(n)
