@@ -1,9 +1,11 @@
 """Export benchmark: N rated pairs (3 annotators each) exported to every format.
 
     .venv/bin/python bench/bench_export.py [--pairs 1000000] [--formats jsonl,csv,...]
+        [--options pairs:shard_size=10000]
 
 Rows are built in SQL (generate_series) in the database `pairrate_bench_export`, once
-per size. Each format runs in a fresh process so its peak RSS (VmHWM) is its own;
+per size (whole tasks of 3 candidates: 1,000,000 means 999,999 pairs; a later run of the
+same size reuses them). Each format runs in a fresh process so its peak RSS (VmHWM) is its own;
 seconds are wall time of `execute_run` (snapshot, query, write, sha256, rename).
 """
 from __future__ import annotations
@@ -32,11 +34,14 @@ def build(pairs: int) -> int:
 
     from annotation.models import Dataset, EmbeddingSpace, PairResult, Project
 
+    # Whole tasks only: --pairs 1000000 gives 333,333 tasks x 3 = 999,999 pairs.
+    expected = pairs // CANDIDATES * CANDIDATES
     project = Project.objects.filter(name="bench-export").first()
-    if project and PairResult.objects.filter(project=project).count() == pairs:
+    if project and PairResult.objects.filter(project=project).count() == expected:
         return project.pk
-    Project.objects.filter(name="bench-export").delete()
-    Dataset.objects.filter(name="bench-export").delete()
+    started = time.perf_counter()
+    _drop()
+    print(f"dropped the old bench rows in {time.perf_counter() - started:.1f} s", flush=True)
     started = time.perf_counter()
     dataset = Dataset.objects.create(name="bench-export")
     space, _ = EmbeddingSpace.objects.get_or_create(
@@ -103,16 +108,40 @@ def build(pairs: int) -> int:
     return project.pk
 
 
-def run_one(project_id: int, fmt: str) -> dict:
+def _drop() -> None:
+    """The old bench rows, big tables first in SQL (the ORM's cascade would load 1M ids)."""
+    from django.db import connection
+
+    from annotation.models import Dataset, Project
+
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT id FROM annotation_project WHERE name = 'bench-export'")
+        for (p,) in cursor.fetchall():
+            cursor.execute(f"DELETE FROM annotation_rating USING annotation_assignment a "
+                           f"WHERE a.id = assignment_id AND a.project_id = {p}")
+            for table in ("annotation_assignment", "annotation_pairresult"):
+                cursor.execute(f"DELETE FROM {table} WHERE project_id = {p}")
+            cursor.execute(f"DELETE FROM annotation_taskcandidate USING annotation_task t "
+                           f"WHERE t.id = task_id AND t.project_id = {p}")
+            cursor.execute(f"DELETE FROM annotation_task WHERE project_id = {p}")
+        cursor.execute("SELECT id FROM annotation_dataset WHERE name = 'bench-export'")
+        for (d,) in cursor.fetchall():
+            cursor.execute(f"DELETE FROM annotation_caption WHERE dataset_id = {d}")
+            cursor.execute(f"DELETE FROM annotation_item WHERE dataset_id = {d}")
+    Project.objects.filter(name="bench-export").delete()
+    Dataset.objects.filter(name="bench-export").delete()
+
+
+def run_one(project_id: int, fmt: str, options: dict) -> dict:
     from annotation.export import create_run, execute_run
 
-    run = create_run([project_id], fmt)
+    run = create_run([project_id], fmt, options=options)
     started = time.perf_counter()
     run = execute_run(run.pk)
     seconds = time.perf_counter() - started
     assert run.state == "succeeded", run.error
     peak = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM"))
-    result = {"format": fmt, "rows": run.row_count, "seconds": round(seconds, 1),
+    result = {"format": fmt, **({"options": options} if options else {}), "rows": run.row_count, "seconds": round(seconds, 1),
               "peak_rss_mb": round(peak / 1024), "file_mb": round(run.size_bytes / 2**20, 1)}
     run.absolute_path.unlink()
     return result
@@ -122,16 +151,25 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--pairs", type=int, default=1_000_000)
     parser.add_argument("--formats", default=",".join(FORMATS))
+    parser.add_argument("--options", action="append", default=[], metavar="FORMAT:KEY=VALUE",
+                        help="a format option, e.g. pairs:shard_size=10000")
     parser.add_argument("--one", nargs=2, metavar=("PROJECT", "FORMAT"), help=argparse.SUPPRESS)
+    parser.add_argument("--one-options", default="{}", help=argparse.SUPPRESS)
     args = parser.parse_args()
     setup_django(DATABASE)
     if args.one:
-        print(json.dumps(run_one(int(args.one[0]), args.one[1])))
+        print(json.dumps(run_one(int(args.one[0]), args.one[1], json.loads(args.one_options))))
         return
+    options: dict[str, dict] = {}
+    for spec in args.options:
+        fmt, _, pair = spec.partition(":")
+        key, _, value = pair.partition("=")
+        options.setdefault(fmt, {})[key] = value
     print(machine())
     project_id = build(args.pairs)
     for fmt in args.formats.split(","):
-        out = subprocess.run([sys.executable, __file__, "--one", str(project_id), fmt],
+        out = subprocess.run([sys.executable, __file__, "--one", str(project_id), fmt,
+                              "--one-options", json.dumps(options.get(fmt, {}))],
                              capture_output=True, text=True, check=True)
         print(out.stdout.strip().splitlines()[-1], flush=True)
 

@@ -77,3 +77,15 @@ def test_floats_and_times_print_as_python_does():
 def test_sql_rendering_of_training_pairs(tricky_world, monkeypatch):
     fast, slow = both_paths(tricky_world, monkeypatch, "pairs", options={"partial": "positive"})
     assert fast == slow and fast.count(b"\n") == 13
+
+
+def test_parquet_from_rendered_lines_holds_the_same_table(tricky_world, monkeypatch):
+    import io as _io
+
+    import pyarrow.parquet as pq
+
+    fast, slow = both_paths(tricky_world, monkeypatch, "parquet")
+    fast_table, slow_table = pq.read_table(_io.BytesIO(fast)), pq.read_table(_io.BytesIO(slow))
+    assert fast_table.schema == slow_table.schema
+    assert fast_table.to_pylist() == slow_table.to_pylist()
+    assert len(fast_table) == 14
