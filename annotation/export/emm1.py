@@ -18,8 +18,8 @@ from django.db.models import Q
 
 from ..importing.emm1 import BASE_COLUMNS, EXTRA_COLUMNS, MEDIA_FILES
 from ..models import Caption, Item
-from .rows import ExportSource
-from .writer import zip_text_member
+from .rows import ExportSource, sql_csv_row, sql_csv_value, sql_literal
+from .writer import zip_binary_member, zip_text_member
 
 EXTENSION = "zip"
 OPTIONS: dict = {}
@@ -35,8 +35,12 @@ ORDER = ("task__caption__external_id", "candidate__item__external_id", "project_
 def write(source: ExportSource, path: Path, options: dict) -> int:
     labelled = source.pairs().filter(label__in=list(ANNOTATION))
     with zipfile.ZipFile(path, "w") as archive:
-        with zip_text_member(archive, "triplets.csv") as out:
-            count = _write_triplets(csv.writer(out), source, labelled)
+        if source.renders_sql:
+            with zip_binary_member(archive, "triplets.csv") as out:
+                count = _write_rendered_triplets(out, source, labelled)
+        else:
+            with zip_text_member(archive, "triplets.csv") as out:
+                count = _write_triplets(csv.writer(out), source, labelled)
         _write_captions(archive, source, labelled)
         for modality, stem in STEM.items():
             _write_items(archive, source, labelled, modality, stem)
@@ -51,6 +55,27 @@ def _write_triplets(writer, source: ExportSource, labelled) -> int:
         writer.writerow([row["caption_id"], STEM.get(paired_modality, ""), STEM[row["item_modality"]],
                          row["paired_item_id"] or "", row["item_id"], ANNOTATION[row["label"]]])
         count += 1
+    return count
+
+
+def _render_triplet(columns: dict[str, str]) -> str:
+    """A triplets.csv line as _write_triplets writes it (PostgreSQL)."""
+    def mapped(expr: str, mapping: dict[str, str]) -> str:
+        cases = " ".join(f"WHEN {sql_literal(k)} THEN {sql_literal(v)}" for k, v in mapping.items())
+        return f"CASE ({expr})::text {cases} ELSE '' END"
+
+    return sql_csv_row([sql_csv_value("caption_id", columns["caption_id"]),
+                        mapped(columns["paired_item_modality"], STEM), mapped(columns["item_modality"], STEM),
+                        sql_csv_value("paired_item_id", columns["paired_item_id"]),
+                        sql_csv_value("item_id", columns["item_id"]), mapped(columns["label"], ANNOTATION)])
+
+
+def _write_rendered_triplets(out, source: ExportSource, labelled) -> int:
+    out.write((",".join(TRIPLET_COLUMNS) + "\r\n").encode())
+    count = 0
+    for lines, rows in source.lines(_render_triplet, labelled, order=ORDER, with_annotators=False):
+        out.write(lines)
+        count += rows
     return count
 
 

@@ -63,15 +63,30 @@ def open_binary(path: Path):
 
 
 @contextmanager
+def zip_binary_member(archive: zipfile.ZipFile, name: str) -> Iterator[io.BufferedWriter]:
+    """A byte stream into one deflated member with a fixed timestamp."""
+    with archive.open(_member_info(name), "w", force_zip64=True) as raw:
+        out = io.BufferedWriter(raw, BUFFER_BYTES)
+        try:
+            yield out
+        finally:
+            out.flush()
+
+
+@contextmanager
 def zip_text_member(archive: zipfile.ZipFile, name: str) -> Iterator[io.TextIOWrapper]:
     """A UTF-8 text stream into one deflated member with a fixed timestamp."""
-    info = zipfile.ZipInfo(name, date_time=ZIP_EPOCH)
-    info.compress_type = zipfile.ZIP_DEFLATED
-    info.external_attr = 0o644 << 16
-    with archive.open(info, "w", force_zip64=True) as raw:
+    with archive.open(_member_info(name), "w", force_zip64=True) as raw:
         text = io.TextIOWrapper(io.BufferedWriter(raw, BUFFER_BYTES), encoding="utf-8", newline="")
         try:
             yield text
         finally:
             text.flush()
             text.detach().flush()
+
+
+def _member_info(name: str) -> zipfile.ZipInfo:
+    info = zipfile.ZipInfo(name, date_time=ZIP_EPOCH)
+    info.compress_type = zipfile.ZIP_DEFLATED
+    info.external_attr = 0o644 << 16
+    return info

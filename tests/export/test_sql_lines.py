@@ -89,3 +89,8 @@ def test_parquet_from_rendered_lines_holds_the_same_table(tricky_world, monkeypa
     assert fast_table.schema == slow_table.schema
     assert fast_table.to_pylist() == slow_table.to_pylist()
     assert len(fast_table) == 14
+
+
+def test_emm1_triplets_rendered_in_sql_are_the_same_bytes(tricky_world, monkeypatch):
+    fast, slow = both_paths(tricky_world, monkeypatch, "emm1")
+    assert fast == slow
