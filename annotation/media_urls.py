@@ -37,16 +37,24 @@ def _url_prefix(script_prefix: str) -> str:
     return reverse("signed-media", args=["-"]).removesuffix("-/")
 
 
-def render_urls(item_id: int) -> dict:
-    """Point-cloud renders the pipeline stored under renders/<item_id>/ (views and contact sheet)."""
-    folder = Path(settings.MEDIA_ROOT) / "renders" / str(item_id)
-    if not folder.is_dir():
-        return {}
-    views = sorted(p.name for p in folder.glob("view_*.webp"))
-    out = {"views": [signed_url(f"renders/{item_id}/{name}") for name in views]}
-    if (folder / "sheet.webp").is_file():
-        out["sheet"] = signed_url(f"renders/{item_id}/sheet.webp")
-    return out if views or "sheet" in out else {}
+def derived_urls(item_id: int, modality: str) -> dict:
+    """Signed URLs of the files the pipeline derived for an item, where they exist:
+    `renders` (views and contact sheet) for point clouds, `poster` and `preview` for
+    videos, `waveform` for audio."""
+    from .pipeline.derived_media import derived_paths
+
+    root = Path(settings.MEDIA_ROOT)
+    present = {name: relative for name, relative in derived_paths(modality, item_id).items()
+               if (root / relative).is_file()}
+    if modality != "point_cloud":
+        return {name: signed_url(relative) for name, relative in present.items()}
+    renders = {}
+    views = [signed_url(relative) for name, relative in sorted(present.items()) if name.startswith("view_")]
+    if views:
+        renders["views"] = views
+    if "sheet" in present:
+        renders["sheet"] = signed_url(present["sheet"])
+    return {"renders": renders} if renders else {}
 
 
 def serve_signed(request, token: str):

@@ -13,9 +13,8 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from .. import assignment as workflow
-from ..media_urls import render_urls, signed_url
+from ..media_urls import derived_urls, signed_url
 from ..models import Assignment, Label
-from ..models.datasets import Modality
 from ..models.rating import Flag
 
 
@@ -29,12 +28,7 @@ class WorkflowErrorsMixin:
 
 
 def media_payload(item_id: int, modality: str, media: str) -> dict:
-    out = {"modality": modality, "media_url": signed_url(media)}
-    if modality == Modality.POINT_CLOUD:
-        renders = render_urls(item_id)
-        if renders:
-            out["renders"] = renders
-    return out
+    return {"modality": modality, "media_url": signed_url(media), **derived_urls(item_id, modality)}
 
 
 # The task's caption, context item and candidates (one row per candidate, in slot order).

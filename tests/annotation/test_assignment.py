@@ -190,3 +190,22 @@ def test_signed_media_urls(annotators, media_root, client, settings):
     assert client.get(tampered).status_code == 403
     settings.PAIRRATE_MEDIA_URL_SECONDS = -1
     assert client.get(first["media_url"]).status_code == 403
+
+
+@pytest.mark.parametrize("modality, files", [
+    ("video", {"poster": "posters/{id}.jpg", "preview": "previews/{id}.mp4"}),
+    ("audio", {"waveform": "waveforms/{id}.png"}),
+])
+def test_derived_media_urls_for_video_and_audio(annotators, media_root, client, modality, files):
+    """Posters, previews and waveforms the pipeline made are handed out, signed; missing ones are not."""
+    project = make_project(n_tasks=1, modality=modality)
+    item = project.tasks.get().candidates.get(slot=0).item
+    for key, pattern in files.items():
+        path = media_root / pattern.format(id=item.pk)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(key.encode())
+    join(project, annotators[0])
+    first, second, _ = next_task(client_for(annotators[0]), project).json()["candidates"]
+    for key in files:
+        assert b"".join(client.get(first[key]).streaming_content) == key.encode()
+    assert not set(files) & set(second)
