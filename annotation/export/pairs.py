@@ -65,7 +65,7 @@ def write(source: ExportSource, path: Path, options: dict) -> int:
 
 def _render(targets: dict[str, int]):
     def render(columns: dict[str, str]) -> str:
-        target = " ".join(f"WHEN {sql_literal(label)} THEN '{value}'" for label, value in targets.items())
+        target = " ".join(f"WHEN {sql_literal(label)} THEN {value}" for label, value in targets.items())
         return sql_json_object([(key, sql_json_value(key, columns[key])) for key in KEYS]
                                + [("target", f"CASE {columns['label']}::text {target} END")])
     return render

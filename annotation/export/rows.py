@@ -160,10 +160,18 @@ class ExportSource:
         columns = {name: f'r."{alias}"' for name, alias in aliases.items()}
         columns["modality_pair"] = (f"concat(COALESCE(NULLIF({columns['caption_modality']}::text, ''), 'unknown'), "
                                     f"'->', {columns['item_modality']})")
+        joins = ""
         if with_annotators:
-            columns["annotators"] = sql_annotators(columns["candidate_id"], self.project_ids)
+            joins = f" LEFT JOIN {sql_annotators(self.project_ids)} v ON v.candidate_id = {columns['candidate_id']}"
+            columns["annotators"] = "COALESCE(v.annotators, '[]')"
         ordering = ", ".join(f'r."{aliases[FIELDS_BY_PATH[path]]}"' for path in order)
-        query = f"COPY (SELECT {render(columns)} FROM ({sql}) r ORDER BY {ordering}) TO STDOUT"
+        line = render(columns)
+        if isinstance(line, JsonObject):
+            named = ", ".join(f"{value} AS {connection.ops.quote_name(key)}" for key, value in line)
+            select = f"SELECT row_to_json(t)::text FROM (SELECT {named} FROM ({sql}) r{joins} ORDER BY {ordering}) t"
+        else:
+            select = f"SELECT {line} FROM ({sql}) r{joins} ORDER BY {ordering}"
+        query = f"COPY ({select}) TO STDOUT"
         if self.total is None:
             self.count()
         done = 0
@@ -243,26 +251,26 @@ def sql_iso_time(expr: str) -> str:
 
 
 def sql_json_value(name: str, expr: str) -> str:
-    """The JSON text of one column (never NULL: `null`)."""
+    """One column as row_to_json should print it: numbers and text as they are (it escapes
+    text as json.dumps does), floats and `annotators` as ready JSON, times as isoformat."""
     if name == "annotators":
-        return expr  # already JSON
+        return f"({expr})::json"
     if name in INT_COLUMNS:
-        return f"COALESCE(({expr})::text, 'null')"
+        return expr
     if name in FLOAT_COLUMNS:
-        return f"COALESCE({sql_float_text(expr)}, 'null')"
+        return f"({sql_float_text(expr)})::json"
     if name == "decided_at":
-        return f"COALESCE(to_json({sql_iso_time(expr)})::text, 'null')"
-    return f"COALESCE(to_json(({expr})::text)::text, 'null')"
+        return sql_iso_time(expr)
+    return f"({expr})::text"
 
 
-def sql_json_object(pairs: list[tuple[str, str]]) -> str:
-    """A compact JSON object line from (key, JSON text expression) pairs, keys in order."""
-    parts = []
-    for index, (key, value) in enumerate(pairs):
-        parts.append(sql_literal(("{" if index == 0 else ",") + encode_json(key) + ":"))
-        parts.append(value)
-    parts.append("'}'")
-    return _concat(parts)
+class JsonObject(list):
+    """(key, value expression) pairs that lines() prints as one compact JSON object per
+    row with row_to_json (one C call a row; keys in order, no spaces)."""
+
+
+def sql_json_object(pairs: list[tuple[str, str]]) -> JsonObject:
+    return JsonObject(pairs)
 
 
 def sql_csv_value(name: str, expr: str) -> str:
@@ -296,14 +304,18 @@ def _concat(parts: list[str]) -> str:
     return f"concat({', '.join(parts)})"
 
 
-def sql_annotators(candidate: str, project_ids: list[int]) -> str:
-    """JSON text of [{annotator, label}] for one candidate, sorted by username, as rows()."""
+def sql_annotators(project_ids: list[int]) -> str:
+    """A relation (candidate_id, annotators): the JSON text of [{annotator, label}] of each
+    rated candidate of the projects, sorted by username as rows() does. One pass over the
+    ratings, sorted once (a lookup per pair costs three index probes each)."""
     user_table = connection.ops.quote_name(get_user_model()._meta.db_table)
     ids = ", ".join(str(int(i)) for i in project_ids)
-    return (f"""(SELECT concat('[', string_agg(concat('{{"annotator":', to_json(u.username::text)::text,
-                         ',"label":', to_json(ra.label::text)::text, '}}'), ',' ORDER BY u.username, a.id), ']')
-           FROM {Rating._meta.db_table} ra
-           JOIN {Assignment._meta.db_table} a ON a.id = ra.assignment_id
-           JOIN {user_table} u ON u.id = a.annotator_id
-           WHERE ra.candidate_id = {candidate} AND a.state = {sql_literal(Assignment.State.SUBMITTED)}
-             AND a.project_id IN ({ids}))""")
+    return (f"""(SELECT s.candidate_id, concat('[', string_agg(s.one, ','), ']') AS annotators
+         FROM (SELECT ra.candidate_id, concat('{{"annotator":', to_json(u.username::text)::text,
+                      ',"label":', to_json(ra.label::text)::text, '}}') AS one
+               FROM {Rating._meta.db_table} ra
+               JOIN {Assignment._meta.db_table} a ON a.id = ra.assignment_id
+               JOIN {user_table} u ON u.id = a.annotator_id
+               WHERE a.state = {sql_literal(Assignment.State.SUBMITTED)} AND a.project_id IN ({ids})
+               ORDER BY ra.candidate_id, u.username, a.id) s
+         GROUP BY s.candidate_id)""")
