@@ -128,8 +128,9 @@ for i in range({MAX_ANNOTATORS}):
 class Annotator(threading.Thread):
     """One annotator: next, then submit a label per candidate, over one keep-alive connection."""
 
-    def __init__(self, token, project_id, port, stop_at, seed):
+    def __init__(self, token, project_id, port, stop_at, seed, rate_seconds=0.0):
         super().__init__(daemon=True)
+        self.rate_seconds = rate_seconds
         self.headers = {"Authorization": f"Token {token}", "Content-Type": "application/json"}
         self.project_id, self.port, self.stop_at = project_id, port, stop_at
         self.rng = random.Random(seed)
@@ -155,6 +156,8 @@ class Annotator(threading.Thread):
             payload = json.loads(data)
             ratings = [{"candidate": c["id"], "label": self.rng.choice(("good", "partial", "bad"))}
                        for c in payload["candidates"]]
+            if self.rate_seconds:  # the time a person spends looking and rating, +-50 %
+                time.sleep(self.rate_seconds * self.rng.uniform(0.5, 1.5))
             status, _, ms = self.post(conn, f"/api/assignments/{payload['id']}/submit/",
                                       {"ratings": ratings, "seconds": 5})
             self.submit_ms.append(ms)
@@ -189,6 +192,10 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=3, help="gunicorn worker processes")
     parser.add_argument("--threads", type=int, default=8, help="gunicorn threads per worker")
     parser.add_argument("--port", type=int, default=8765)
+    parser.add_argument("--warmup-seconds", type=float, default=5.0)
+    parser.add_argument("--rate-seconds", type=float, default=0.0,
+                        help="mean time an annotator spends rating before submitting; 0 = back to back "
+                             "(saturation: latency is then queueing, 30 annotators / throughput)")
     args = parser.parse_args()
 
     ensure_database()
@@ -196,17 +203,27 @@ def main() -> None:
     tokens = make_annotators(project_id)
     print("machine:", machine())
     print(f"project: {args.tasks:,} tasks x 3 candidates, 3 annotators per task; gunicorn "
-          f"{args.workers} workers x {args.threads} threads (gthread); {args.seconds:.0f} s per level", flush=True)
+          f"{args.workers} workers x {args.threads} threads (gthread); {args.seconds:.0f} s per level; "
+          f"rating time {args.rate_seconds:g} s", flush=True)
     server = subprocess.Popen(
         [PY, "-m", "gunicorn", "pairrate.wsgi", "-b", f"127.0.0.1:{args.port}", "-w", str(args.workers),
          "-k", "gthread", "--threads", str(args.threads), "--log-level", "warning"],
         cwd=ROOT, env=server_env(), stderr=subprocess.DEVNULL)
     try:
         time.sleep(3)
+        # Warm-up, not reported: each gunicorn worker's first requests pay for imports and
+        # connections (seconds), which would otherwise land in the first level's tail.
+        warm_until = time.perf_counter() + args.warmup_seconds
+        warm = [Annotator(tokens[i], project_id, args.port, warm_until, i) for i in range(min(30, len(tokens)))]
+        for t in warm:
+            t.start()
+        for t in warm:
+            t.join()
         results = []
         for level in [int(x) for x in args.levels.split(",")]:
             stop_at = time.perf_counter() + args.seconds
-            threads = [Annotator(tokens[i], project_id, args.port, stop_at, i) for i in range(level)]
+            threads = [Annotator(tokens[i], project_id, args.port, stop_at, i, args.rate_seconds)
+                       for i in range(level)]
             started = time.perf_counter()
             for t in threads:
                 t.start()
