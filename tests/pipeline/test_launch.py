@@ -125,3 +125,24 @@ def test_worker_killed_during_render_stage_gives_the_same_tasks(
         folder = running_worker.media_root / "renders" / str(item_id)
         assert len(list(folder.glob("view_*.webp"))) == 8 and (folder / "sheet.webp").is_file()
     assert not list(running_worker.media_root.rglob(".tmp-*")), "no half-written files left behind"
+
+
+def test_match_split_into_parts_merges_to_the_same_tasks(make_project, monkeypatch, task_signature):
+    """A pool searched in chunks by several `gpu` parts and merged gives the single-search result.
+    (Runs in-process, Celery eager, so the part size can be shrunk for the test.)"""
+    from annotation.pipeline import stages
+    from tasks.celery_app import app
+
+    monkeypatch.setitem(app.conf, "task_always_eager", True)
+    whole = make_project("one-part", sample_size=30, nsfw_backend="none")
+    runner.launch(whole.id)
+    monkeypatch.setattr(stages, "MATCH_PART_ROWS", 7)
+    split = make_project("six-parts", sample_size=30, nsfw_backend="none")
+    runner.launch(split.id)
+
+    whole.refresh_from_db()
+    split.refresh_from_db()
+    assert whole.state == split.state == "ready"
+    assert whole.stages.get(name="match").counts["parts"] == 1
+    assert split.stages.get(name="match").counts["parts"] == 6  # 40 images in chunks of 7
+    assert task_signature(split) == task_signature(whole) and len(task_signature(whole)) > 0
