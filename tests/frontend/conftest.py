@@ -93,6 +93,8 @@ def screenshot(page):
 def log_in(page, username: str, password: str) -> None:
     """Keyboard only: type into the focused username field, Tab, type, Enter."""
     page.goto("/login/")
+    # Keys typed before the browser applies `autofocus` go nowhere (seen under load).
+    page.wait_for_function("document.activeElement && document.activeElement.id === 'id_username'")
     page.keyboard.type(username)
     page.keyboard.press("Tab")
     page.keyboard.type(password)
