@@ -98,17 +98,8 @@ def parse_bundle(root: Path, dataset: str | None = None, media_mode: str | None 
 def _parse_manifest_bundle(root: Path, dataset: str | None, media_mode: str | None) -> ParsedBundle:
     manifest = read_manifest(root)
     errors = ErrorCollector()
-    name = dataset or manifest.get("dataset") or ""
-    check_dataset_name(name, errors)
-    mode = media_mode or manifest.get("media", "local")
-    check_media_mode(mode, errors)
-    errors.raise_if_any()
-
-    bundle = ParsedBundle(
-        root=root, dataset=name, description=str(manifest.get("description", "")),
-        media_mode=mode, items=ItemRows(), captions=CaptionRows(),
-        embeddings=parse_embedding_specs(root, manifest.get("embeddings", []), MANIFEST, errors),
-    )
+    bundle = empty_bundle(root, manifest, dataset or manifest.get("dataset") or "",
+                          media_mode or manifest.get("media", "local"), "", errors)
     if manifest.get("items"):
         table = read_table(root / manifest["items"], manifest["items"])
         add_item_rows(bundle, table, errors)
@@ -117,6 +108,20 @@ def _parse_manifest_bundle(root: Path, dataset: str | None, media_mode: str | No
         add_caption_rows(bundle, table, errors)
     errors.raise_if_any()
     return bundle
+
+
+def empty_bundle(root: Path, manifest: dict, name: str, mode: str, description: str,
+                 errors: ErrorCollector) -> ParsedBundle:
+    """Check the dataset name and media mode (raising at once if wrong), read the
+    manifest's embedding specs, and return a bundle ready for rows."""
+    check_dataset_name(name, errors)
+    check_media_mode(mode, errors)
+    errors.raise_if_any()
+    return ParsedBundle(
+        root=root, dataset=name, description=str(manifest.get("description", description)),
+        media_mode=mode, items=ItemRows(), captions=CaptionRows(),
+        embeddings=parse_embedding_specs(root, manifest.get("embeddings", []), MANIFEST, errors),
+    )
 
 
 def read_manifest(root: Path) -> dict:

@@ -13,16 +13,12 @@ from pathlib import Path
 
 from .bundle import (
     MANIFEST,
-    CaptionRows,
-    ItemRows,
     ParsedBundle,
     _text,
     add_caption,
     add_item,
-    check_dataset_name,
-    check_media_mode,
     check_unique_ids,
-    parse_embedding_specs,
+    empty_bundle,
     read_manifest,
     require_columns,
 )
@@ -46,16 +42,8 @@ PAIRED_MODALITY_NAMES = {"image": "image", "video": "video", "audio": "audio",
 def parse_emm1(root: Path, dataset: str | None, media_mode: str | None) -> ParsedBundle:
     manifest = read_manifest(root) if (root / MANIFEST).is_file() else {}
     errors = ErrorCollector()
-    name = dataset or manifest.get("dataset") or root.name
-    check_dataset_name(name, errors)
-    mode = media_mode or manifest.get("media", "remote")
-    check_media_mode(mode, errors)
-    errors.raise_if_any()
-    bundle = ParsedBundle(
-        root=root, dataset=name, description=str(manifest.get("description", "E-MM1 layout")),
-        media_mode=mode, items=ItemRows(), captions=CaptionRows(),
-        embeddings=parse_embedding_specs(root, manifest.get("embeddings", []), MANIFEST, errors),
-    )
+    bundle = empty_bundle(root, manifest, dataset or manifest.get("dataset") or root.name,
+                          media_mode or manifest.get("media", "remote"), "E-MM1 layout", errors)
     for stem, modality in MEDIA_FILES.items():
         path = root / "infos" / f"{stem}.csv"
         if path.is_file():
