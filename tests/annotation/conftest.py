@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 
 from annotation.models import Caption, CaptionVector, Dataset, EmbeddingSpace, Item, ItemVector, VectorShard
+from tests.annotation.workflow_setup import admin, annotators  # noqa: F401  (fixtures for the workflow tests)
 
 DIM = 8
 

@@ -6,15 +6,7 @@ import numpy as np
 import pytest
 
 from annotation.agreement import counts_matrix, fleiss_kappa, krippendorff_alpha, raw_agreement, summary
-from tests.annotation.workflow_setup import (  # noqa: F401  (fixtures)
-    admin,
-    annotators,
-    client_for,
-    join,
-    make_project,
-    next_task,
-    rate_all,
-)
+from tests.annotation.workflow_setup import client_for, join, make_project, next_task, rate_all
 
 # Fleiss (1971) as worked on Wikipedia: 10 subjects, 14 raters, 5 categories; kappa = 0.210.
 WIKIPEDIA = np.array([[0, 0, 0, 0, 14], [0, 2, 6, 4, 2], [0, 0, 3, 5, 6], [0, 3, 9, 2, 0], [2, 2, 8, 1, 1],

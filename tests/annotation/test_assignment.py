@@ -7,15 +7,7 @@ import pytest
 from django.utils import timezone
 
 from annotation.models import Assignment, PairResult, Project, Rating, Task
-from tests.annotation.workflow_setup import (  # noqa: F401  (fixtures)
-    admin,
-    annotators,
-    client_for,
-    join,
-    make_project,
-    next_task,
-    rate_all,
-)
+from tests.annotation.workflow_setup import client_for, join, make_project, next_task, rate_all
 
 pytestmark = pytest.mark.django_db
 

@@ -7,15 +7,7 @@ import pytest
 
 from annotation.consensus import decide
 from annotation.models import PairResult, Task
-from tests.annotation.workflow_setup import (  # noqa: F401  (fixtures)
-    admin,
-    annotators,
-    client_for,
-    join,
-    make_project,
-    next_task,
-    rate_all,
-)
+from tests.annotation.workflow_setup import client_for, join, make_project, next_task, rate_all
 
 
 @pytest.mark.parametrize("votes, rule, expected", [

@@ -7,7 +7,7 @@ from django.test.utils import CaptureQueriesContext
 
 from annotation.api.assignments import AssignmentSerializer, assignment_result
 from annotation.models import Assignment
-from tests.annotation.workflow_setup import annotators, client_for, join, make_project, next_task, rate_all  # noqa: F401
+from tests.annotation.workflow_setup import client_for, join, make_project, next_task, rate_all
 
 pytestmark = pytest.mark.django_db
 

@@ -4,14 +4,7 @@ from __future__ import annotations
 import pytest
 
 from annotation.models import Assignment, PairResult, Rating, Task
-from tests.annotation.workflow_setup import (  # noqa: F401  (fixtures)
-    annotators,
-    client_for,
-    join,
-    make_project,
-    next_task,
-    rate_all,
-)
+from tests.annotation.workflow_setup import client_for, join, make_project, next_task, rate_all
 
 pytestmark = pytest.mark.django_db
 
