@@ -7,6 +7,7 @@ result and overwrites it: nothing is duplicated.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Callable
 
 import numpy as np
@@ -223,39 +224,43 @@ def create_tasks(project: Project, report: Report) -> dict:
 # ---- media (fanned out: renders on gpu, posters and waveforms on cpu) ------
 
 MEDIA_PART_ITEMS = 64
-
-
-def candidate_items(project: Project, modality: str) -> list[int]:
-    return sorted(set(TaskCandidate.objects.filter(task__project=project, item__modality=modality)
-                      .values_list("item_id", flat=True)))
+MEDIA_QUEUES = {"point_cloud": "gpu", "video": "cpu", "audio": "cpu"}
 
 
 def media_parts(project: Project) -> list[Part]:
-    kinds = {"point_cloud": "gpu", "video": "cpu", "audio": "cpu"}
-    parts = []
-    for modality, queue in kinds.items():
-        count = len(candidate_items(project, modality))
-        parts += [Part("media", len(parts) + i, queue) for i in range(-(-count // MEDIA_PART_ITEMS))]
+    """Split the candidate items with derivable media into parts, once: the split is
+    saved as an artifact so each part reads its own items instead of recomputing it."""
+    modalities = list(MEDIA_QUEUES)
+    rows = np.array(list(TaskCandidate.objects.filter(task__project=project, item__modality__in=modalities)
+                         .values_list("item__modality", "item_id").distinct()), dtype=object).reshape(-1, 2)
+    items, part_starts, part_modalities, parts, offset = [], [], [], [], 0
+    for code, modality in enumerate(modalities):
+        ids = np.sort(rows[rows[:, 0] == modality, 1].astype(np.int64))
+        for start in range(0, len(ids), MEDIA_PART_ITEMS):
+            part_starts.append(offset + start)
+            part_modalities.append(code)
+            parts.append(Part("media", len(parts), MEDIA_QUEUES[modality]))
+        items.append(ids)
+        offset += len(ids)
+    all_items = np.concatenate(items) if items else np.zeros(0, np.int64)
+    artifacts.save(project.id, "media-parts", items=all_items,
+                   starts=np.array(part_starts + [len(all_items)], dtype=np.int64),
+                   modalities=np.array(part_modalities, dtype=np.int64))
     return parts
 
 
 def media_part_items(project: Project, index: int) -> tuple[str, list[Item]]:
-    """The modality and items of media part `index` (same split as media_parts)."""
-    offset = 0
-    for modality in ("point_cloud", "video", "audio"):
-        ids = candidate_items(project, modality)
-        count = -(-len(ids) // MEDIA_PART_ITEMS)
-        if index < offset + count:
-            chunk = ids[(index - offset) * MEDIA_PART_ITEMS:(index - offset + 1) * MEDIA_PART_ITEMS]
-            return modality, list(Item.objects.filter(id__in=chunk).order_by("id"))
-        offset += count
-    raise IndexError(f"media part {index} does not exist")
+    """The modality and items of media part `index`, as media_parts split them."""
+    split = artifacts.load(project.id, "media-parts")
+    if not 0 <= index < len(split["modalities"]):
+        raise IndexError(f"media part {index} does not exist")
+    chunk = split["items"][split["starts"][index]:split["starts"][index + 1]].tolist()
+    modality = list(MEDIA_QUEUES)[int(split["modalities"][index])]
+    return modality, list(Item.objects.filter(id__in=chunk).order_by("id"))
 
 
 def media_part(project: Project, index: int, report: Report) -> dict:
     """Make the derived files of one media part; remote (URL) and missing media are counted."""
-    from pathlib import Path
-
     from . import derived_media
 
     modality, items = media_part_items(project, index)
