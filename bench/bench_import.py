@@ -10,7 +10,6 @@ row mapping), so the ratio says what that costs.
 from __future__ import annotations
 
 import argparse
-import io
 import os
 import sys
 import tempfile
