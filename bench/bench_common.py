@@ -21,23 +21,40 @@ def machine_summary(device: str = "cpu") -> str:
             f"({torch.get_num_threads()} threads), faiss {faiss.__version__}, numpy {np.__version__}, gpu: {gpu}")
 
 
-def sgemm_gflops(device: str = "cpu", m: int = 8192, k: int = 256, n: int = 2048, repeats: int = 5) -> dict:
-    """Measured fp32 GEMM speed: torch.mm on `device`, and numpy (OpenBLAS, which faiss also uses)."""
+def _timed_mm(a, b, repeats: int, cuda: bool) -> float:
     import torch
 
-    flops = 2.0 * m * k * n
-    a, b = torch.randn(m, k, device=device), torch.randn(k, n, device=device)
-    results = {}
     torch.mm(a, b)
-    if device.startswith("cuda"):
+    if cuda:
         torch.cuda.synchronize()
     start = time.perf_counter()
     for _ in range(repeats):
         torch.mm(a, b)
-    if device.startswith("cuda"):
+    if cuda:
         torch.cuda.synchronize()
-    results["torch"] = flops * repeats / (time.perf_counter() - start) / 1e9
-    if device == "cpu":
+    return (time.perf_counter() - start) / repeats
+
+
+def sgemm_gflops(device: str = "cpu", m: int = 8192, k: int = 256, n: int = 2048, repeats: int = 5) -> dict:
+    """Measured GEMM speed: torch.mm on `device` (on a GPU also TF32 and bf16, at a GPU-sized
+    shape), and numpy on the CPU (OpenBLAS, which faiss also uses)."""
+    import torch
+
+    cuda = device.startswith("cuda")
+    if cuda:
+        m, k, n, repeats = 16384, 768, 16384, 20
+    flops = 2.0 * m * k * n
+    a, b = torch.randn(m, k, device=device), torch.randn(k, n, device=device)
+    results = {"torch": flops / _timed_mm(a, b, repeats, cuda) / 1e9}
+    if cuda:
+        previous = torch.backends.cuda.matmul.allow_tf32
+        torch.backends.cuda.matmul.allow_tf32 = True
+        try:
+            results["torch tf32"] = flops / _timed_mm(a, b, repeats, cuda) / 1e9
+        finally:
+            torch.backends.cuda.matmul.allow_tf32 = previous
+        results["torch bf16"] = flops / _timed_mm(a.bfloat16(), b.bfloat16(), repeats, cuda) / 1e9
+    else:
         a_np, b_np = a.numpy(), b.numpy()
         a_np @ b_np
         start = time.perf_counter()
@@ -47,13 +64,28 @@ def sgemm_gflops(device: str = "cpu", m: int = 8192, k: int = 256, n: int = 2048
     return results
 
 
-def synthetic_embeddings(rows: int, dim: int, concepts: int, seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
-    """Unit vectors around `concepts` centres with Zipf-like (strongly imbalanced) concept sizes."""
+def synthetic_embeddings(rows: int, dim: int, concepts: int, seed: int = 0,
+                         device: str = "cpu") -> tuple[np.ndarray, np.ndarray]:
+    """Unit vectors around `concepts` centres with Zipf-like (strongly imbalanced) concept sizes.
+
+    With a CUDA `device` the vectors are drawn there (numpy needs minutes for 6.7M x 768)
+    and returned in host memory, as an embedding file would be.
+    """
     rng = np.random.default_rng(seed)
     weights = 1.0 / np.arange(1, concepts + 1)
     concept = rng.choice(concepts, size=rows, p=weights / weights.sum())
     centres = rng.normal(size=(concepts, dim)).astype(np.float32)
     x = np.empty((rows, dim), dtype=np.float32)
+    if device.startswith("cuda"):
+        import torch
+
+        generator = torch.Generator(device=device).manual_seed(seed)
+        centres_t = torch.from_numpy(centres).to(device)
+        for start in range(0, rows, 1 << 18):
+            part = torch.from_numpy(concept[start : start + (1 << 18)]).to(device)
+            block = centres_t[part] + 0.6 * torch.randn(len(part), dim, device=device, generator=generator)
+            x[start : start + len(part)] = torch.nn.functional.normalize(block, dim=1).cpu().numpy()
+        return x, concept
     for start in range(0, rows, 1 << 16):
         part = concept[start : start + (1 << 16)]
         x[start : start + len(part)] = centres[part] + 0.6 * rng.normal(size=(len(part), dim)).astype(np.float32)

@@ -2,7 +2,7 @@
 
 Quick:  python bench/bench_curate.py --rows 200000 --clusters 2000 200 20
 Large:  python bench/bench_curate.py --rows 1000000 --clusters 10000 1000 100 --iteration-only
-GPU:    python bench/bench_curate.py --rows 6700000 --dim 768 --device cuda
+GPU:    python bench/bench_curate.py --rows 6700000 --dim 768 --clusters 20000 2000 200 --device cuda
 """
 from __future__ import annotations
 
@@ -30,6 +30,52 @@ def faiss_flat_kmeans(x: np.ndarray, k: int, iterations: int, seed: int) -> tupl
     return timer.seconds, float(flat.index.search(x, 1)[0].astype(np.float64).sum())
 
 
+def plain_torch_lloyd_seconds(x: np.ndarray, k: int, precision: str, device: str, chunk: int = 1 << 15) -> float:
+    """One textbook Lloyd iteration with the data resident on the GPU: matmul, argmax,
+    index_add; the speed limit our iteration is compared with there."""
+    import torch
+
+    data = torch.from_numpy(x).to(device)
+    dtype = torch.bfloat16 if precision == "bf16" else torch.float32
+    torch.backends.cuda.matmul.allow_tf32 = precision == "tf32"
+    centroids = data[:k].clone()
+
+    def iteration():
+        keys = centroids.to(dtype)
+        bias = -0.5 * (centroids * centroids).sum(dim=1)
+        sums = torch.zeros_like(centroids)
+        counts = torch.zeros(k, device=device)
+        for start in range(0, len(data), chunk):
+            rows = data[start : start + chunk]
+            labels = torch.addmm(bias.to(dtype), rows.to(dtype), keys.T).argmax(dim=1)
+            sums.index_add_(0, labels, rows)
+            counts += torch.bincount(labels, minlength=k)
+        return sums / counts.clamp(min=1)[:, None]
+
+    iteration()
+    torch.cuda.synchronize()
+    with Timer() as timer:
+        iteration()
+        torch.cuda.synchronize()
+    torch.backends.cuda.matmul.allow_tf32 = False
+    del data
+    torch.cuda.empty_cache()
+    return timer.seconds
+
+
+def time_iteration(x: np.ndarray, k: int, device: str, precision: str | None) -> float:
+    """Seconds per Lloyd iteration of ours from a fixed start (on a GPU: after the first
+    sweep, which also uploads the rows)."""
+    start_centroids = x[np.random.default_rng(0).choice(len(x), k, replace=False)]
+    runs = {}
+    for iterations in ((1, 3) if device.startswith("cuda") else (2,)):
+        with Timer() as timer:
+            kmeans(x, k, iterations=iterations, init_centroids=start_centroids, relabel=False, device=device,
+                   precision=precision)
+        runs[iterations] = timer.seconds
+    return (runs[3] - runs[1]) / 2 if 3 in runs else runs[2] / 2
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=200_000)
@@ -41,34 +87,41 @@ def main() -> None:
     parser.add_argument("--iterations", type=int, default=10)
     parser.add_argument("--target-fraction", type=float, default=0.1)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--precision", default=None, help="fp32, tf32 or bf16 (default: tf32 on GPU, fp32 on CPU)")
     parser.add_argument("--iteration-only", action="store_true",
                         help="only time single k-means sweeps against the 2*N*K*d bound (for the 1M run)")
     parser.add_argument("--skip-baseline", action="store_true")
     args = parser.parse_args()
 
     print(machine_summary(args.device))
+    gpu = args.device.startswith("cuda")
+    precision = args.precision or ("tf32" if gpu else "fp32")
     gflops = sgemm_gflops(args.device)
-    best_gflops = max(gflops.values())
-    print("sgemm GFLOP/s: " + ", ".join(f"{name} {value:.1f}" for name, value in gflops.items()))
-    x, concept = synthetic_embeddings(args.rows, args.dim, args.concepts)
+    print("GEMM GFLOP/s: " + ", ".join(f"{name} {value:.1f}" for name, value in gflops.items()))
+    rate = gflops[{"fp32": "torch", "tf32": "torch tf32", "bf16": "torch bf16"}[precision]] if gpu \
+        else max(gflops.values())
+    with Timer() as generate:
+        x, concept = synthetic_embeddings(args.rows, args.dim, args.concepts, device=args.device)
+    print(f"generated {args.rows}x{args.dim} in {generate.seconds:.1f} s (not timed below)")
     n, d, k1 = args.rows, args.dim, args.clusters[0]
-    bound = 2.0 * n * k1 * d / (best_gflops * 1e9)
+    bound = 2.0 * n * k1 * d / (rate * 1e9)
 
-    start_centroids = x[np.random.default_rng(0).choice(n, k1, replace=False)]
-    with Timer() as sweep:
-        kmeans(x, k1, iterations=2, init_centroids=start_centroids, relabel=False, device=args.device)
-    per_iteration = sweep.seconds / 2
-    print(f"k-means iteration (N={n}, K={k1}, d={d}): {per_iteration:.2f} s; 2NKd bound at "
-          f"{best_gflops:.0f} GFLOP/s: {bound:.2f} s; ratio {per_iteration / bound:.2f}x")
+    per_iteration = time_iteration(x, k1, args.device, precision)
+    print(f"k-means iteration (N={n}, K={k1}, d={d}, {precision}): {per_iteration:.2f} s; 2NKd bound at "
+          f"{rate:.0f} GFLOP/s: {bound:.2f} s; ratio {per_iteration / bound:.2f}x")
+    if gpu:
+        plain = plain_torch_lloyd_seconds(x, k1, precision, args.device)
+        print(f"plain torch Lloyd iteration, data resident on the GPU ({precision}): {plain:.2f} s; "
+              f"ours / plain: {per_iteration / plain:.2f}x")
     if args.iteration_only:
-        if not args.skip_baseline:
+        if not args.skip_baseline and not gpu:
             seconds, _ = faiss_flat_kmeans(x, k1, 1, 0)
             print(f"faiss.Kmeans 1 iteration (incl. its init): {seconds:.2f} s")
         return
 
     with Timer() as ours:
         levels = hierarchical_kmeans(x, args.clusters, args.resampling_steps, args.sample_sizes[: len(args.clusters)],
-                                     args.iterations, seed=0, device=args.device)
+                                     args.iterations, seed=0, device=args.device, precision=precision)
         selected = balanced_sample(levels, int(args.target_fraction * n), seed=0)
     inertia = float(levels[0].sq_distances.astype(np.float64).sum())
     random_sample = np.random.default_rng(0).choice(n, len(selected), replace=False)
@@ -77,7 +130,7 @@ def main() -> None:
     print(f"concept coverage (normalised entropy over {args.concepts} concepts): curated "
           f"{normalised_entropy(concept[selected], args.concepts):.4f}, random "
           f"{normalised_entropy(concept[random_sample], args.concepts):.4f}")
-    if not args.skip_baseline:
+    if not args.skip_baseline and not gpu:
         seconds, faiss_inertia = faiss_flat_kmeans(x, k1, args.iterations, 0)
         print(f"faiss.Kmeans flat K={k1}, {args.iterations} iterations: {seconds:.2f} s, inertia {faiss_inertia:.1f}")
         print(f"ours level-1 inertia {inertia:.1f} ({inertia / faiss_inertia:.4f}x faiss); "

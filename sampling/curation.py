@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from sampling.kmeans import KMeansResult, assign, kmeans
+from sampling.kmeans import KMeansResult, assign, kmeans, row_chunks
 from sampling.rows import as_float32_rows
 
 STRATEGIES = ("closest", "random")
@@ -51,9 +51,10 @@ def select_per_cluster(labels: np.ndarray, sq_distances: np.ndarray, quota, stra
     return np.sort(order[rank < limit])
 
 
-def _resample_level(x, result: KMeansResult, k: int, sample_size: int, strategy: str,
+def _resample_level(x, chunks, result: KMeansResult, k: int, sample_size: int, strategy: str,
                     rng: np.random.Generator, kmeans_args: dict) -> KMeansResult:
-    """One resampling step: k-means on `sample_size` rows per cluster, then re-assign all."""
+    """One resampling step: k-means on `sample_size` rows per cluster, then re-assign
+    all rows (`chunks`: x's row chunks, shared so a GPU keeps them resident)."""
     rows = select_per_cluster(result.labels, result.sq_distances, sample_size, strategy, rng)
     if len(rows) < k:  # empty clusters left too few rows: top up at random
         extra = rng.choice(np.setdiff1d(np.arange(x.shape[0]), rows), k - len(rows), replace=False)
@@ -61,8 +62,7 @@ def _resample_level(x, result: KMeansResult, k: int, sample_size: int, strategy:
     sample = np.ascontiguousarray(x[rows], dtype=np.float32)
     sample_args = {**kmeans_args, "progress": None}  # progress counts full sweeps only
     centroids = kmeans(sample, k, init_centroids=result.centroids, relabel=False, **sample_args).centroids
-    labels, sq = assign(x, centroids, device=kmeans_args["device"], precision=kmeans_args["precision"],
-                        progress=kmeans_args["progress"])
+    labels, sq = assign(chunks, centroids, precision=kmeans_args["precision"], progress=kmeans_args["progress"])
     return KMeansResult(centroids, labels, sq, float(sq.astype(np.float64).sum()))
 
 
@@ -94,9 +94,11 @@ def hierarchical_kmeans(data, clusters: Sequence[int], resampling_steps=0, sampl
         kmeans_args = dict(iterations=iterations, seed=seed + level, device=device, precision=precision,
                            progress=progress if level == 0 else None)
         init = level1_init if level == 0 else "auto"
-        result = kmeans(x, int(k), init=init, relabel=steps[level] == 0, **kmeans_args)
+        chunks = row_chunks(x, int(k), device, precision)
+        result = kmeans(chunks, int(k), init=init, relabel=steps[level] == 0, **kmeans_args)
         for _ in range(steps[level]):
-            result = _resample_level(x, result, int(k), sizes[level], strategy, rng, kmeans_args)
+            result = _resample_level(x, chunks, result, int(k), sizes[level], strategy, rng, kmeans_args)
+        del chunks  # frees a GPU-resident copy before the next level
         levels.append(Level(result.centroids, result.labels, result.sq_distances))
         x = result.centroids
     return levels

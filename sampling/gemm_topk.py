@@ -9,11 +9,17 @@ from __future__ import annotations
 
 import torch
 
-# Unit roundoff of each input format: rounding q and c costs at most 2u+u^2 of
-# sum |q_i c_i| <= |q| |c| in each score (Cauchy-Schwarz); fp32 accumulation
-# error is covered by the FP32_SLACK term.
-UNIT_ROUNDOFF = {"bf16": 2.0**-8, "tf32": 2.0**-11}
+# Bound on |low-precision score - fp32 score| per unit of |q| |c|: rounding q and c
+# costs at most 2u+u^2 of sum |q_i c_i| <= |q| |c| (Cauchy-Schwarz); a bf16 GEMM also
+# rounds its output (another 2^-9, counted as 2^-8). fp32 accumulation error is
+# covered by the FP32_SLACK term.
+ERROR_PER_NORM = {"bf16": 2 * 2.0**-8 + 2.0**-16 + 2.0**-8, "tf32": 2 * 2.0**-11 + 2.0**-22}
 FP32_SLACK = 1e-5
+# Rows still unsure after the first shortlist are re-scored exactly on every key that
+# could win, gathered in batches of at most this many key-vector elements; rows with
+# more than WIDE_SHORTLIST_MAX such keys fall back to one fp32 GEMM.
+WIDE_SHORTLIST_MAX = 4096
+GATHER_BUDGET = 1 << 28
 PRECISIONS = ("fp32", "tf32", "bf16")
 
 
@@ -56,6 +62,7 @@ class KeySet:
         self.precision = precision
         self.keys_low = self.keys.to(torch.bfloat16) if precision == "bf16" else self.keys
         self.max_key_norm = float(self.keys.norm(dim=1).max()) if len(self.keys) else 0.0
+        self.max_abs_bias = 0.0 if key_bias is None or not len(key_bias) else float(self.key_bias.abs().max())
 
     def __len__(self) -> int:
         return self.keys.shape[0]
@@ -67,28 +74,48 @@ class KeySet:
             return _topk(_scores_fp32(queries, self.keys, self.key_bias), k)
         return self._topk_verified(queries, k)
 
-    def _topk_verified(self, queries: torch.Tensor, k: int):
-        n_keys = len(self)
-        shortlist = min(n_keys, k + max(k, 8))
-        approx = _scores_low_precision(queries, self.keys_low, self.key_bias, self.precision)
-        approx_values, candidates = approx.topk(shortlist, dim=1)
-        del approx
+    def _exact(self, queries: torch.Tensor, candidates: torch.Tensor) -> torch.Tensor:
+        """fp32 scores of each query against its own candidate keys [B, S]."""
         exact = torch.einsum("bd,bsd->bs", queries, self.keys[candidates])
         if self.key_bias is not None:
             exact += self.key_bias[candidates]
-        values, order = exact.topk(k, dim=1)
-        indices = candidates.gather(1, order)
-        if shortlist == n_keys:
+        return exact
+
+    def _shortlist_topk(self, queries, approx, width: int, k: int):
+        """Exact top-k among each row's `width` best approximate keys, and the
+        approximate score of the width-th key (what any key left out is at most)."""
+        approx_values, candidates = approx.topk(width, dim=1)
+        values, order = self._exact(queries, candidates).topk(k, dim=1)
+        return values, candidates.gather(1, order), approx_values[:, -1]
+
+    def _topk_verified(self, queries: torch.Tensor, k: int):
+        n_keys = len(self)
+        approx = _scores_low_precision(queries, self.keys_low, self.key_bias, self.precision)
+        values, indices, cut = self._shortlist_topk(queries, approx, min(n_keys, k + max(k, 8)), k)
+        if n_keys <= k + max(k, 8):
             return values, indices
-        # A key outside the shortlist scores at most approx_last + err exactly;
-        # rows where that could beat the k-th exact score are redone in fp32.
-        u = UNIT_ROUNDOFF[self.precision]
-        err = (2 * u + u * u) * queries.norm(dim=1) * self.max_key_norm
-        err = err + FP32_SLACK * (1 + approx_values[:, 0].abs())
-        unsure = values[:, -1] <= approx_values[:, -1] + 2 * err
-        if bool(unsure.any()):
-            rows = unsure.nonzero().squeeze(1)
-            redo_values, redo_indices = _topk(_scores_fp32(queries[rows], self.keys, self.key_bias), k)
-            values[rows] = redo_values
-            indices[rows] = redo_indices
+        # exact - approx lies within +-err, so a key outside the shortlist scores at
+        # most cut + err exactly; rows where that could reach the k-th exact score are
+        # re-scored on every key whose approximate score comes within 2 err of it.
+        bound = queries.norm(dim=1) * self.max_key_norm
+        err = ERROR_PER_NORM[self.precision] * bound + FP32_SLACK * (1 + bound + self.max_abs_bias)
+        unsure = (values[:, -1] <= cut + 2 * err).nonzero().squeeze(1)
+        if len(unsure):
+            self._settle(queries, approx, values, indices, unsure, (values[:, -1] - 2 * err)[unsure], k)
         return values, indices
+
+    def _settle(self, queries, approx, values, indices, rows, thresholds, k: int) -> None:
+        """Exact top-k for `rows` (in place): every key with approx >= threshold may win."""
+        needed = (approx[rows] >= thresholds[:, None]).sum(dim=1)
+        wide = needed <= WIDE_SHORTLIST_MAX
+        if bool(wide.any()):
+            narrow_rows = rows[wide]
+            width = max(k, int(needed[wide].max()))
+            step = max(1, GATHER_BUDGET // (width * queries.shape[1]))
+            for start in range(0, len(narrow_rows), step):
+                batch = narrow_rows[start : start + step]
+                values[batch], indices[batch], _ = self._shortlist_topk(queries[batch], approx[batch], width, k)
+        if not bool(wide.all()):
+            full_rows = rows[~wide]
+            values[full_rows], indices[full_rows] = _topk(
+                _scores_fp32(queries[full_rows], self.keys, self.key_bias), k)

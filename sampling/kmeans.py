@@ -45,7 +45,7 @@ def default_precision(device: torch.device) -> str:
 def _chunk_rows(n_centroids: int, device: torch.device, backend: str) -> int:
     if backend == "faiss":
         return 1 << 16
-    budget = (1 << 27) if device.type == "cuda" else (1 << 23)  # score-matrix elements
+    budget = (1 << 29) if device.type == "cuda" else (1 << 23)  # score-matrix elements
     return int(np.clip(budget // max(n_centroids, 1), 256, 1 << 16))
 
 
@@ -135,14 +135,37 @@ class _Pass:
         return self
 
 
+def row_chunks(data, k: int, device=None, precision: str | None = None, backend: str = "auto") -> RowChunks:
+    """Rows chunked for sweeps against `k` centroids. Pass the result as `data` to
+    several `kmeans`/`assign` calls so a GPU uploads (and caches) the rows once."""
+    device = resolve_device(device)
+    backend = _resolve_backend(backend, device, precision or default_precision(device))
+    return RowChunks(as_float32_rows(data), device, _chunk_rows(k, device, backend))
+
+
+def _chunks_for(data, k: int, device: torch.device, backend: str, chunk_rows: int | None) -> RowChunks:
+    if isinstance(data, RowChunks):
+        if data.device != device:
+            raise ValueError(f"row chunks live on {data.device}, asked to run on {device}")
+        return data
+    return RowChunks(data, device, chunk_rows or _chunk_rows(k, device, backend))
+
+
+def _data_and_device(data, device) -> tuple[np.ndarray, torch.device]:
+    if isinstance(data, RowChunks):
+        return data.data, data.device if device is None else resolve_device(device)
+    return as_float32_rows(data), resolve_device(device)
+
+
 def assign(data, centroids, device=None, precision: str | None = None, backend: str = "auto",
            chunk_rows: int | None = None, progress: Progress | None = None) -> tuple[np.ndarray, np.ndarray]:
-    """Nearest centroid (labels int64 [N]) and squared distance (float32 [N]) per row."""
-    device = resolve_device(device)
+    """Nearest centroid (labels int64 [N]) and squared distance (float32 [N]) per row.
+    `data` is an [N, d] array or the `row_chunks` of one."""
+    _, device = _data_and_device(data, device)
     precision = precision or default_precision(device)
     backend = _resolve_backend(backend, device, precision)
     centroids_t = to_tensor(as_float32_rows(centroids), device)
-    chunks = RowChunks(data, device, chunk_rows or _chunk_rows(len(centroids_t), device, backend))
+    chunks = _chunks_for(data, len(centroids_t), device, backend, chunk_rows)
     result = _Pass(chunks, len(centroids_t), centroids_t.shape[1], False).run(
         chunks, _Assigner(centroids_t, precision, backend), progress)
     return result.labels, result.sq_distances
@@ -231,13 +254,14 @@ def kmeans(data, k: int, iterations: int = 10, seed: int = 0, init: str = "auto"
     With `relabel` (default) one more sweep labels every row against the final
     centroids; without it, labels and distances are those of the last sweep
     (before its update) - enough when a caller re-assigns anyway.
-    `progress(rows)` is called after each chunk of every sweep.
+    `progress(rows)` is called after each chunk of every sweep. `data` is an
+    [N, d] array (may be memory-mapped) or the `row_chunks` of one.
     """
-    data = as_float32_rows(data)
+    source = data
+    data, device = _data_and_device(data, device)
     n, dim = data.shape
     if not 1 <= k <= n:
         raise ValueError(f"k must be between 1 and the number of rows ({n}), got {k}")
-    device = resolve_device(device)
     precision = precision or default_precision(device)
     backend = _resolve_backend(backend, device, precision)
     rng = np.random.default_rng(seed)
@@ -247,7 +271,7 @@ def kmeans(data, k: int, iterations: int = 10, seed: int = 0, init: str = "auto"
         centroids = to_tensor(as_float32_rows(init_centroids), device)
         if centroids.shape != (k, dim):
             raise ValueError(f"init_centroids must have shape {(k, dim)}, got {tuple(centroids.shape)}")
-    chunks = RowChunks(data, device, chunk_rows or _chunk_rows(k, device, backend))
+    chunks = _chunks_for(source, k, device, backend, chunk_rows)
     sweep = None
     for _ in range(iterations):
         sweep = _Pass(chunks, k, dim, True).run(chunks, _Assigner(centroids, precision, backend), progress)

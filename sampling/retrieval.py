@@ -17,6 +17,8 @@ from sampling.gemm_topk import KeySet
 from sampling.rows import RowChunks, as_float32_rows, check_finite, to_tensor
 
 DEFAULT_K = 16
+CPU_QUERY_CHUNK = 1 << 14
+GPU_SCORE_BUDGET = 1 << 30  # score-matrix elements per GEMM on a GPU (4 GiB in fp32)
 METHODS = ("exact", "ivf")
 Progress = Callable[[int], None]
 
@@ -111,7 +113,7 @@ def item_hubness(queries, items, k: int = DEFAULT_K, **kwargs) -> np.ndarray:
 
 def search(queries, items, k: int = DEFAULT_K, device=None, method: str = "exact",
            nlist: int | None = None, nprobe: int = 16, hubness_correction: bool = False,
-           hubness_k: int = DEFAULT_K, precision: str | None = None, chunk_rows: int = 1 << 14,
+           hubness_k: int = DEFAULT_K, precision: str | None = None, chunk_rows: int | None = None,
            seed: int = 0, progress: Progress | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Top-k items per query by inner product: (scores float32 [n,k], ids int64 [n,k]).
 
@@ -136,6 +138,9 @@ def search(queries, items, k: int = DEFAULT_K, device=None, method: str = "exact
     else:
         searcher = _TorchSearcher(items, device, precision or "fp32", bias)
         run_device = device
+    if chunk_rows is None:  # on a GPU, bound the [chunk, pool] score matrix, not the query count
+        chunk_rows = CPU_QUERY_CHUNK if run_device.type == "cpu" else \
+            int(np.clip(GPU_SCORE_BUDGET // items.shape[0], 256, CPU_QUERY_CHUNK))
     append_one = bias is not None and run_device.type == "cpu"
     return _run(queries, searcher, k, run_device, chunk_rows, scale, progress, append_one)
 

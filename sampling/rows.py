@@ -50,6 +50,8 @@ class RowChunks:
 
     def _fits_on_gpu(self) -> bool:
         free_bytes, _ = torch.cuda.mem_get_info(self.device)
+        # blocks torch's caching allocator holds but no tensor uses are free to us too
+        free_bytes += torch.cuda.memory_reserved(self.device) - torch.cuda.memory_allocated(self.device)
         return self.data.shape[0] * self.data.shape[1] * 4 < CACHE_FRACTION_OF_FREE_GPU_MEMORY * free_bytes
 
     def __len__(self) -> int:

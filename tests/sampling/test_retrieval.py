@@ -95,6 +95,24 @@ def test_low_precision_topk_is_rechecked_to_fp32():
     assert (bf16_ids == fp32_ids).float().mean() > 0.99
 
 
+@pytest.mark.parametrize("crowd", [1000, 6000])  # re-scored from a wide shortlist / by one fp32 GEMM
+def test_low_precision_topk_settles_crowded_near_ties(crowd):
+    """Many keys within bf16 rounding of the best: the answer is still fp32's."""
+    rng = np.random.default_rng(2)
+    base = rng.normal(size=(1, 32)).astype(np.float32)
+    keys = np.concatenate([base + 1e-3 * rng.normal(size=(crowd, 32)), rng.normal(size=(500, 32))]).astype(np.float32)
+    queries = torch.from_numpy((base + 0.1 * rng.normal(size=(40, 32))).astype(np.float32))
+    bias = torch.from_numpy(-0.5 * (keys * keys).sum(1))
+    for k in (1, 16):
+        fp32_scores, fp32_ids = KeySet(torch.from_numpy(keys), bias).topk(queries, k)
+        bf16_scores, bf16_ids = KeySet(torch.from_numpy(keys), bias, precision="bf16").topk(queries, k)
+        torch.testing.assert_close(bf16_scores, fp32_scores, atol=1e-5, rtol=1e-6)
+        # the keys returned really score that (ids may differ only between fp32-equal keys)
+        rescored = (queries.double()[:, None, :] * torch.from_numpy(keys).double()[bf16_ids]).sum(-1) \
+            + bias.double()[bf16_ids]
+        torch.testing.assert_close(rescored.float(), fp32_scores, atol=1e-5, rtol=1e-6)
+
+
 @pytest.mark.parametrize("bad", ["dims", "nan", "inf", "k_too_big", "k_zero"])
 def test_bad_input_raises_value_error(vectors, bad):
     queries, items = vectors[0].copy(), vectors[1][:20].copy()
