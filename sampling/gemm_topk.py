@@ -67,12 +67,21 @@ class KeySet:
     def __len__(self) -> int:
         return self.keys.shape[0]
 
-    def topk(self, queries: torch.Tensor, k: int):
-        """(scores fp32 [B,k], indices int64 [B,k]), best first, exact in fp32."""
+    def topk(self, queries: torch.Tensor, k: int, exact: bool = True):
+        """(scores fp32 [B,k], indices int64 [B,k]), best first.
+
+        In low precision the best keys of the low-precision GEMM are always re-scored
+        in fp32, which settles near ties among them. With `exact` the result is fp32's
+        even where the rounding bound cannot rule out a key beyond that shortlist;
+        without it such a row keeps the shortlist's best, which scores within twice
+        the rounding bound (about 2^-9 |q||c| in TF32) of the true best - fine for
+        k-means assignment, where near-equidistant centroids are common and proving
+        the exact winner would cost an fp32 GEMM.
+        """
         queries = queries.float()
         if self.precision == "fp32":
             return _topk(_scores_fp32(queries, self.keys, self.key_bias), k)
-        return self._topk_verified(queries, k)
+        return self._topk_verified(queries, k, exact)
 
     def _exact(self, queries: torch.Tensor, candidates: torch.Tensor) -> torch.Tensor:
         """fp32 scores of each query against its own candidate keys [B, S]."""
@@ -88,11 +97,11 @@ class KeySet:
         values, order = self._exact(queries, candidates).topk(k, dim=1)
         return values, candidates.gather(1, order), approx_values[:, -1]
 
-    def _topk_verified(self, queries: torch.Tensor, k: int):
+    def _topk_verified(self, queries: torch.Tensor, k: int, exact: bool):
         n_keys = len(self)
         approx = _scores_low_precision(queries, self.keys_low, self.key_bias, self.precision)
         values, indices, cut = self._shortlist_topk(queries, approx, min(n_keys, k + max(k, 8)), k)
-        if n_keys <= k + max(k, 8):
+        if n_keys <= k + max(k, 8) or not exact:
             return values, indices
         # exact - approx lies within +-err, so a key outside the shortlist scores at
         # most cut + err exactly; rows where that could reach the k-th exact score are
@@ -105,16 +114,21 @@ class KeySet:
         return values, indices
 
     def _settle(self, queries, approx, values, indices, rows, thresholds, k: int) -> None:
-        """Exact top-k for `rows` (in place): every key with approx >= threshold may win."""
+        """Exact top-k for `rows` (in place): every key with approx >= threshold may win.
+        Rows go in order of how many keys that is, so a batch's width fits its rows."""
         needed = (approx[rows] >= thresholds[:, None]).sum(dim=1)
-        wide = needed <= WIDE_SHORTLIST_MAX
+        # gathering a key costs about what 32 keys cost in an fp32 GEMM row
+        wide = needed <= min(WIDE_SHORTLIST_MAX, max(k, len(self) // 32))
         if bool(wide.any()):
-            narrow_rows = rows[wide]
-            width = max(k, int(needed[wide].max()))
-            step = max(1, GATHER_BUDGET // (width * queries.shape[1]))
-            for start in range(0, len(narrow_rows), step):
+            order = needed[wide].argsort()
+            narrow_rows, widths = rows[wide][order], needed[wide][order].cpu()
+            start = 0
+            while start < len(narrow_rows):
+                width = max(k, int(widths[min(start + 255, len(widths) - 1)]))
+                step = min(256, max(1, GATHER_BUDGET // (width * queries.shape[1])))
                 batch = narrow_rows[start : start + step]
                 values[batch], indices[batch], _ = self._shortlist_topk(queries[batch], approx[batch], width, k)
+                start += len(batch)
         if not bool(wide.all()):
             full_rows = rows[~wide]
             values[full_rows], indices[full_rows] = _topk(

@@ -50,7 +50,10 @@ def _chunk_rows(n_centroids: int, device: torch.device, backend: str) -> int:
 
 
 class _Assigner:
-    """Nearest centroid per row: argmax of x.c - |c|^2/2, never forming distances."""
+    """Nearest centroid per row: argmax of x.c - |c|^2/2, never forming distances.
+    In TF32/bf16 the best few centroids are re-scored in fp32, which settles near
+    ties; proving the winner exactly where a crowd of centroids sits within rounding
+    of each other would take an fp32 GEMM, so such rows keep the shortlist's best."""
 
     def __init__(self, centroids: torch.Tensor, precision: str, backend: str):
         self.backend = backend
@@ -67,7 +70,7 @@ class _Assigner:
 
             distances, labels = faiss.knn(x.numpy(), self.centroids_np, 1)
             return torch.from_numpy(labels[:, 0]), torch.from_numpy(distances[:, 0])
-        best, labels = self.keys.topk(x, 1)
+        best, labels = self.keys.topk(x, 1, exact=False)  # see KeySet.topk: near-equidistant is fine
         sq = ((x * x).sum(dim=1) - 2 * best[:, 0]).clamp_(min=0)
         return labels[:, 0], sq
 
