@@ -64,10 +64,13 @@ def sgemm_gflops(device: str = "cpu", m: int = 8192, k: int = 256, n: int = 2048
     return results
 
 
-def synthetic_embeddings(rows: int, dim: int, concepts: int, seed: int = 0,
-                         device: str = "cpu") -> tuple[np.ndarray, np.ndarray]:
+def synthetic_embeddings(rows: int, dim: int, concepts: int, seed: int = 0, device: str = "cpu",
+                         topics: int | None = None) -> tuple[np.ndarray, np.ndarray]:
     """Unit vectors around `concepts` centres with Zipf-like (strongly imbalanced) concept sizes.
 
+    With `topics`, concepts come in that many groups (concept c is in topic
+    c * topics // concepts) whose centres scatter around a topic centre, so topic
+    sizes are Zipf-imbalanced too, like subjects in web-scale captions.
     With a CUDA `device` the vectors are drawn there (numpy needs minutes for 6.7M x 768)
     and returned in host memory, as an embedding file would be.
     """
@@ -75,6 +78,9 @@ def synthetic_embeddings(rows: int, dim: int, concepts: int, seed: int = 0,
     weights = 1.0 / np.arange(1, concepts + 1)
     concept = rng.choice(concepts, size=rows, p=weights / weights.sum())
     centres = rng.normal(size=(concepts, dim)).astype(np.float32)
+    if topics:
+        topic_centres = rng.normal(size=(topics, dim)).astype(np.float32)
+        centres = topic_centres[np.arange(concepts) * topics // concepts] + 0.5 * centres
     x = np.empty((rows, dim), dtype=np.float32)
     if device.startswith("cuda"):
         import torch

@@ -81,6 +81,7 @@ def main() -> None:
     parser.add_argument("--rows", type=int, default=200_000)
     parser.add_argument("--dim", type=int, default=256)
     parser.add_argument("--concepts", type=int, default=5000)
+    parser.add_argument("--topics", type=int, default=20, help="concepts come in this many Zipf-sized topics")
     parser.add_argument("--clusters", type=int, nargs="+", default=[2000, 200, 20])
     parser.add_argument("--resampling-steps", type=int, default=2)
     parser.add_argument("--sample-sizes", type=int, nargs="+", default=[10, 5, 5])
@@ -101,7 +102,8 @@ def main() -> None:
     rate = gflops[{"fp32": "torch", "tf32": "torch tf32", "bf16": "torch bf16"}[precision]] if gpu \
         else max(gflops.values())
     with Timer() as generate:
-        x, concept = synthetic_embeddings(args.rows, args.dim, args.concepts, device=args.device)
+        x, concept = synthetic_embeddings(args.rows, args.dim, args.concepts, device=args.device,
+                                          topics=args.topics)
     print(f"generated {args.rows}x{args.dim} in {generate.seconds:.1f} s (not timed below)")
     n, d, k1 = args.rows, args.dim, args.clusters[0]
     bound = 2.0 * n * k1 * d / (rate * 1e9)
@@ -127,9 +129,11 @@ def main() -> None:
     random_sample = np.random.default_rng(0).choice(n, len(selected), replace=False)
     print(f"curate {n}x{d} clusters {args.clusters}, {args.resampling_steps} resampling steps, "
           f"{args.iterations} iterations: {ours.seconds:.2f} s (sample {len(selected)} rows)")
-    print(f"concept coverage (normalised entropy over {args.concepts} concepts): curated "
-          f"{normalised_entropy(concept[selected], args.concepts):.4f}, random "
-          f"{normalised_entropy(concept[random_sample], args.concepts):.4f}")
+    topic = concept * args.topics // args.concepts
+    for name, labels, count in (("topics", topic, args.topics), ("concepts", concept, args.concepts)):
+        print(f"coverage, normalised entropy over {count} {name}: curated "
+              f"{normalised_entropy(labels[selected], count):.4f}, random "
+              f"{normalised_entropy(labels[random_sample], count):.4f}")
     if not args.skip_baseline and not gpu:
         seconds, faiss_inertia = faiss_flat_kmeans(x, k1, args.iterations, 0)
         print(f"faiss.Kmeans flat K={k1}, {args.iterations} iterations: {seconds:.2f} s, inertia {faiss_inertia:.1f}")

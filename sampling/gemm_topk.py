@@ -51,6 +51,26 @@ def _topk(scores: torch.Tensor, k: int):
     return scores.topk(k, dim=1)
 
 
+# On the CPU, keys are scanned in blocks of this many, merging a running top-k: a
+# [queries, block] score matrix stays cache-friendly however big the pool is.
+CPU_KEY_BLOCK = 8192
+
+
+def _blocked_topk_fp32(queries, keys, key_bias, k: int, block: int):
+    """fp32 top-k over key blocks; equal to one GEMM + top-k over all keys."""
+    best_values = best_indices = None
+    for start in range(0, keys.shape[0], block):
+        bias = None if key_bias is None else key_bias[start : start + block]
+        values, indices = _topk(_scores_fp32(queries, keys[start : start + block], bias),
+                                min(k, min(block, keys.shape[0] - start)))
+        indices += start
+        if best_values is not None:
+            values, order = torch.cat([best_values, values], dim=1).topk(min(k, best_values.shape[1] + values.shape[1]), dim=1)
+            indices = torch.cat([best_indices, indices], dim=1).gather(1, order)
+        best_values, best_indices = values, indices
+    return best_values, best_indices
+
+
 class KeySet:
     """Keys prepared once (low-precision copy, norms) and searched many times."""
 
@@ -80,6 +100,8 @@ class KeySet:
         """
         queries = queries.float()
         if self.precision == "fp32":
+            if self.keys.device.type == "cpu" and len(self) > CPU_KEY_BLOCK:
+                return _blocked_topk_fp32(queries, self.keys, self.key_bias, k, CPU_KEY_BLOCK)
             return _topk(_scores_fp32(queries, self.keys, self.key_bias), k)
         return self._topk_verified(queries, k, exact)
 

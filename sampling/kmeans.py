@@ -1,8 +1,9 @@
 """Lloyd k-means at GEMM speed over chunked (memory-mapped) rows, CPU or GPU.
 
 Why not faiss.Kmeans alone: curation needs warm starts, per-point distances,
-GPU/CPU parity and memory-mapped input. Assignment uses faiss on the CPU (its
-fused BLAS search beats torch+MKL there) and torch GEMM on the GPU; centroid
+GPU/CPU parity and memory-mapped input. Assignment uses torch GEMM, or faiss's
+fused search on CPUs where its bundled BLAS is the faster one (see
+device.cpu_gemm_backend); centroid
 sums are one vectorised scatter per chunk. The default initialisation is
 k-means++ drawn in doubling batches on a subsample: log2(k) GEMM rounds instead
 of k sequential passes, with the same D^2 weighting (as good as classic
@@ -16,7 +17,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from sampling.device import resolve_device
+from sampling.device import cpu_gemm_backend, resolve_device
 from sampling.gemm_topk import KeySet
 from sampling.rows import RowChunks, as_float32_rows, to_tensor
 
@@ -77,7 +78,7 @@ class _Assigner:
 
 def _resolve_backend(backend: str, device: torch.device, precision: str) -> str:
     if backend == "auto":
-        return "faiss" if device.type == "cpu" and precision == "fp32" else "torch"
+        return cpu_gemm_backend() if device.type == "cpu" and precision == "fp32" else "torch"
     if backend == "faiss" and (device.type != "cpu" or precision != "fp32"):
         raise ValueError("the faiss backend runs fp32 on the CPU only")
     if backend not in ("faiss", "torch"):

@@ -1,8 +1,9 @@
 """Candidate retrieval: top-k items per caption by inner product in one embedding space.
 
-Exact search is faiss IndexFlatIP on the CPU and chunked GEMM + top-k on the
-GPU; an IVF index is the approximate option for pools too big to scan. Big
-pools can be split into shards searched separately (e.g. one per worker) and
+Exact search is chunked GEMM + top-k in torch (on the CPU with keys in blocks),
+or faiss IndexFlatIP on CPUs where faiss's BLAS is the faster one
+(device.cpu_gemm_backend); an IVF index is the approximate option for pools too
+big to scan. Big pools can be split into shards searched separately (e.g. one per worker) and
 combined with `merge_topk`.
 """
 from __future__ import annotations
@@ -12,12 +13,13 @@ from collections.abc import Callable, Sequence
 import numpy as np
 import torch
 
-from sampling.device import resolve_device
+from sampling.device import cpu_gemm_backend, resolve_device
 from sampling.gemm_topk import KeySet
 from sampling.rows import RowChunks, as_float32_rows, check_finite, to_tensor
 
 DEFAULT_K = 16
-CPU_QUERY_CHUNK = 1 << 14
+CPU_QUERY_CHUNK = 1 << 14  # faiss blocks keys itself; torch on the CPU blocks them in KeySet
+TORCH_CPU_QUERY_CHUNK = 2048
 GPU_SCORE_BUDGET = 1 << 30  # score-matrix elements per GEMM on a GPU (4 GiB in fp32)
 METHODS = ("exact", "ivf")
 Progress = Callable[[int], None]
@@ -130,7 +132,7 @@ def search(queries, items, k: int = DEFAULT_K, device=None, method: str = "exact
         bias = -item_hubness(queries, items, k=hubness_k, device=device, method=method, nlist=nlist,
                              nprobe=nprobe, precision=precision, chunk_rows=chunk_rows, seed=seed)
     scale = 2.0 if hubness_correction else 1.0
-    if device.type == "cpu" or method == "ivf":
+    if method == "ivf" or (device.type == "cpu" and cpu_gemm_backend() == "faiss"):
         # [2q, 2] . [x, -r/2] = 2 q.x - r: the bias rides along as an extra dimension
         pool = items if bias is None else _with_bias_column(items, bias / scale)
         searcher = _FaissSearcher(pool, method, nlist, nprobe, seed)
@@ -139,9 +141,11 @@ def search(queries, items, k: int = DEFAULT_K, device=None, method: str = "exact
         searcher = _TorchSearcher(items, device, precision or "fp32", bias)
         run_device = device
     if chunk_rows is None:  # on a GPU, bound the [chunk, pool] score matrix, not the query count
-        chunk_rows = CPU_QUERY_CHUNK if run_device.type == "cpu" else \
-            int(np.clip(GPU_SCORE_BUDGET // items.shape[0], 256, CPU_QUERY_CHUNK))
-    append_one = bias is not None and run_device.type == "cpu"
+        if run_device.type == "cuda":
+            chunk_rows = int(np.clip(GPU_SCORE_BUDGET // items.shape[0], 256, CPU_QUERY_CHUNK))
+        else:
+            chunk_rows = TORCH_CPU_QUERY_CHUNK if isinstance(searcher, _TorchSearcher) else CPU_QUERY_CHUNK
+    append_one = bias is not None and isinstance(searcher, _FaissSearcher)
     return _run(queries, searcher, k, run_device, chunk_rows, scale, progress, append_one)
 
 

@@ -31,6 +31,24 @@ def test_exact_search_matches_brute_force(vectors):
     np.testing.assert_allclose(scores, want_scores, atol=1e-4)
 
 
+@pytest.mark.parametrize("backend", ["faiss", "torch"])  # the CPU picks one by hardware; both must be exact
+def test_both_cpu_backends_match_brute_force_beyond_one_key_block(monkeypatch, backend):
+    import sampling.retrieval
+
+    monkeypatch.setattr(sampling.retrieval, "cpu_gemm_backend", lambda: backend)
+    rng = np.random.default_rng(5)
+    queries = rng.normal(size=(300, 16)).astype(np.float32)
+    items = rng.normal(size=(20000, 16)).astype(np.float32)  # > CPU_KEY_BLOCK: merged across blocks
+    scores, ids = search(queries, items, k=16, device="cpu")
+    want_scores, want_ids = brute_force(queries, items, 16)
+    assert (ids == want_ids).mean() > 0.999
+    np.testing.assert_allclose(scores, want_scores, atol=1e-4)
+    corrected = search(queries, items, k=16, device="cpu", hubness_correction=True)
+    hub = item_hubness(queries, items, k=16, device="cpu")
+    want = 2 * (queries.astype(np.float64) @ items.T.astype(np.float64)) - hub
+    np.testing.assert_allclose(corrected[0], -np.sort(-want, axis=1)[:, :16], atol=1e-4)
+
+
 def test_memory_mapped_queries_in_chunks_report_progress(vectors, tmp_path):
     queries, items = vectors
     np.save(tmp_path / "q.npy", queries)
