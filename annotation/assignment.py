@@ -29,6 +29,7 @@ from django.db.models import Exists, F, OuterRef, Q
 from django.utils import timezone
 
 from . import consensus, quality
+from .hot_sql import attnames, fetch_one, hot_cursor, instance, select_list
 from .models import Assignment, Label, Project, ProjectMember, Rating, Task, TaskCandidate
 from .models.rating import Flag
 
@@ -44,10 +45,6 @@ class WorkflowError(Exception):
 def _lock_of(alias: str) -> str:
     """Row lock clause for raw SQL; SQLite has none (its writes are serialised)."""
     return f" FOR NO KEY UPDATE OF {alias}" if connection.features.has_select_for_no_key_update else ""
-
-
-def _first(raw_queryset):
-    return next(iter(raw_queryset), None)
 
 
 def _deferred(model, values: dict):
@@ -91,9 +88,7 @@ def _next(project_id: int, user, patient: bool) -> Assignment | None:
     with transaction.atomic():
         member = _lock_member(project_id, user)  # serialises this annotator's calls
         project = member.project
-        held = _first(Assignment.objects.raw(
-            "SELECT * FROM annotation_assignment WHERE project_id = %s AND annotator_id = %s AND state = %s "
-            "ORDER BY leased_until LIMIT 1", [project_id, user.pk, Assignment.State.LEASED]))
+        held = _live_lease(project_id, user)
         if held is not None:
             if held.leased_until <= now:  # not taken over by anyone: keep it, renew the lease
                 _no_fsync_wait()
@@ -119,6 +114,14 @@ def _next(project_id: int, user, patient: bool) -> Assignment | None:
         return assignment
 
 
+def _live_lease(project_id: int, user) -> Assignment | None:
+    names = attnames(Assignment)
+    row = fetch_one(f"SELECT {select_list(Assignment, 'a', names)} FROM annotation_assignment a "
+                    f"WHERE a.project_id = %s AND a.annotator_id = %s AND a.state = %s "
+                    f"ORDER BY a.leased_until LIMIT 1", [project_id, user.pk, Assignment.State.LEASED])
+    return None if row is None else instance(Assignment, names, row)
+
+
 # The project columns the workflow reads; the rest load on access, as with .only(). Building
 # these queries with the ORM (select_related on a wide row) cost more CPU than running them.
 PROJECT_FIELDS = ["instructions", "state", "annotators_per_task", "consensus_rule", "contested_route",
@@ -129,11 +132,8 @@ MEMBER_FIELDS = ["id", "paused", "served", "gold_served"]
 def _lock_member(project_id: int, user) -> ProjectMember:
     """The caller's membership row, locked, with its project (one statement)."""
     columns = ", ".join([f"m.{name}" for name in MEMBER_FIELDS] + [f"p.{name}" for name in PROJECT_FIELDS])
-    with connection.cursor() as cursor:
-        cursor.execute(f"SELECT {columns} FROM annotation_projectmember m "
-                       f"JOIN annotation_project p ON p.id = m.project_id "
-                       f"WHERE m.project_id = %s AND m.user_id = %s{_lock_of('m')}", [project_id, user.pk])
-        row = cursor.fetchone()
+    row = fetch_one(f"SELECT {columns} FROM annotation_projectmember m JOIN annotation_project p ON p.id = m.project_id "
+                    f"WHERE m.project_id = %s AND m.user_id = %s{_lock_of('m')}", [project_id, user.pk])
     if row is None:
         raise NotAMember()
     member = _deferred(ProjectMember, {"project_id": project_id, "user_id": user.pk,
@@ -208,10 +208,8 @@ LEASE_FIELDS = ["id", "project_id", "task_id", "annotator_id", "state", "gold", 
 
 def _claim_at_once(project, member, user, now) -> Assignment | None:
     until = now + timedelta(seconds=project.lease_seconds)
-    with connection.cursor() as cursor:
-        cursor.execute(CLAIM_AT_ONCE, {"project": project.pk, "user": user.pk, "member": member.pk, "now": now,
-                                       "until": until, "per_task": project.annotators_per_task})
-        row = cursor.fetchone()
+    row = fetch_one(CLAIM_AT_ONCE, {"project": project.pk, "user": user.pk, "member": member.pk, "now": now,
+                                    "until": until, "per_task": project.annotators_per_task})
     if row is None:
         return None
     assignment = Assignment.from_db(connection.alias, LEASE_FIELDS, [
@@ -346,15 +344,15 @@ def parse_submission(data) -> Submission:
 
 def _lock_own(assignment_id: int, user) -> Assignment:
     """The assignment, locked, with its project (one statement)."""
-    columns = ", ".join(f"p.{name} AS project_{name}" for name in PROJECT_FIELDS)
-    assignment = _first(Assignment.objects.raw(
-        f"SELECT a.*, {columns} FROM annotation_assignment a JOIN annotation_project p ON p.id = a.project_id "
-        f"WHERE a.id = %s{_lock_of('a')}", [assignment_id]))
-    if assignment is None:
+    names = attnames(Assignment)
+    project_columns = ", ".join(f"p.{name}" for name in PROJECT_FIELDS)
+    row = fetch_one(f"SELECT {select_list(Assignment, 'a', names)}, {project_columns} FROM annotation_assignment a "
+                    f"JOIN annotation_project p ON p.id = a.project_id WHERE a.id = %s{_lock_of('a')}", [assignment_id])
+    if row is None:
         raise WorkflowError("not_found", "no such assignment", 404)
-    extra = vars(assignment)  # raw() set the project's columns as attributes: move them to the project
-    assignment.project = _deferred(Project, {
-        "id": assignment.project_id, **{name: extra.pop(f"project_{name}") for name in PROJECT_FIELDS}})
+    assignment = instance(Assignment, names, row[:len(names)])
+    assignment.project = _deferred(Project, {"id": assignment.project_id,
+                                             **dict(zip(PROJECT_FIELDS, row[len(names):]))})
     if assignment.annotator_id != user.pk:
         raise WorkflowError("not_your_assignment", "this assignment belongs to another annotator", 403)
     return assignment
@@ -411,7 +409,7 @@ def _insert_ratings(assignment: Assignment, labels: dict[int, str]) -> None:
                f"AND (SELECT COUNT(*) FROM annotation_taskcandidate WHERE task_id = %s) = %s")
         params = [assignment.pk, *(v for pair in labels.items() for v in pair), assignment.task_id, *ids,
                   assignment.task_id, len(ids)]
-        with connection.cursor() as cursor:
+        with hot_cursor() as cursor:
             cursor.execute(sql, params)
             inserted = cursor.rowcount
     if not labels or inserted != len(labels):
@@ -422,10 +420,9 @@ def _count_rating(task_id: int, delta: int) -> Task:
     """Add delta to the task's rating_count; the UPDATE locks the row (after the assignment and
     member rows) and returns what consensus needs, so the task is not read separately."""
     fields = ["id", "caption_id", "open_slots", "extra_slots", "rating_count", "is_gold"]
-    with connection.cursor() as cursor:
-        cursor.execute(f"UPDATE annotation_task SET rating_count = rating_count + %s WHERE id = %s "
-                       f"RETURNING {', '.join(fields)}", [delta, task_id])
-        return Task.from_db(connection.alias, fields, cursor.fetchone())
+    row = fetch_one(f"UPDATE annotation_task SET rating_count = rating_count + %s WHERE id = %s "
+                    f"RETURNING {', '.join(fields)}", [delta, task_id])
+    return Task.from_db(connection.alias, fields, row)
 
 
 def _store(assignment: Assignment, submission: Submission, now) -> None:
@@ -438,9 +435,21 @@ def _store(assignment: Assignment, submission: Submission, now) -> None:
     assignment.submitted_at = now
     assignment.flags = submission.flags
     assignment.seconds = submission.seconds
-    assignment.save(update_fields=["state", "submitted_at", "flags", "seconds", "gold_total", "gold_correct"])
+    _save_submitted(assignment)
     if not task.is_gold and task.rating_count >= consensus.needed(project, task):
         consensus.update_task(project, task)  # incomplete tasks have no results to touch
+
+
+def _save_submitted(assignment: Assignment) -> None:
+    """save(update_fields=...) as one statement that PostgreSQL may prepare: building the UPDATE
+    through the ORM cost more Python time than any other statement of the submit."""
+    flags = Assignment._meta.get_field("flags").get_db_prep_save(assignment.flags, connection)
+    submitted_at = connection.ops.adapt_datetimefield_value(assignment.submitted_at)
+    with hot_cursor() as cursor:
+        cursor.execute("UPDATE annotation_assignment SET state = %s, submitted_at = %s, flags = %s, seconds = %s, "
+                       "gold_total = %s, gold_correct = %s WHERE id = %s",
+                       [assignment.state, submitted_at, flags, assignment.seconds,
+                        assignment.gold_total, assignment.gold_correct, assignment.pk])
 
 
 def _expire(assignment: Assignment) -> None:

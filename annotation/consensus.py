@@ -13,8 +13,9 @@ from __future__ import annotations
 
 from collections import Counter, defaultdict
 
-from django.db import connection, transaction
+from django.db import transaction
 
+from .hot_sql import hot_cursor
 from .models import Assignment, PairResult, Project, Task
 
 
@@ -60,7 +61,7 @@ def update_task(project: Project, task: Task) -> None:
     adjudicated: set[int] = set()
     votes: dict[int, Counter] = defaultdict(Counter)
     caption_modality = ""
-    with connection.cursor() as cursor:
+    with hot_cursor() as cursor:
         cursor.execute(PAIRS_SQL, [Assignment.State.SUBMITTED, task.pk])
         for candidate_id, item_modality, caption_modality, result_state, label in cursor.fetchall():
             candidates[candidate_id] = item_modality

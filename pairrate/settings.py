@@ -82,6 +82,13 @@ DATABASES = {
         conn_max_age=int(os.environ.get("PAIRRATE_DB_CONN_MAX_AGE", "60")),
     )
 }
+if DATABASES["default"]["ENGINE"].endswith("postgresql"):
+    # Let psycopg prepare a statement once a connection has run it this many times. Only the
+    # hot annotation SQL (annotation/hot_sql.py) binds on the server and so can be prepared;
+    # Django's default cursor binds on the client and never prepares. Set it empty behind a
+    # transaction-mode pooler (pgbouncer), where a prepared statement may be on another session.
+    threshold = os.environ.get("PAIRRATE_DB_PREPARE_THRESHOLD", "5")
+    DATABASES["default"].setdefault("OPTIONS", {})["prepare_threshold"] = int(threshold) if threshold else None
 if DATABASES["default"]["ENGINE"].endswith("sqlite3"):
     # The demo serves requests from threads: wait for the write lock rather than fail.
     DATABASES["default"].setdefault("OPTIONS", {})["timeout"] = 30

@@ -5,7 +5,6 @@ Views stay thin over annotation.assignment; refusals come back as
 """
 from __future__ import annotations
 
-from django.db import connection
 from django.utils import timezone
 from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, serializers, viewsets
@@ -13,6 +12,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from .. import assignment as workflow
+from ..hot_sql import hot_cursor
 from ..media_urls import derived_urls, signed_url
 from ..models import Assignment, Label
 from ..models.rating import Flag
@@ -47,7 +47,7 @@ ORDER BY tc.slot
 def assignment_payload(assignment: Assignment) -> dict:
     """What an annotator sees: the same shape for gold and regular tasks (one query; the
     project comes with the assignment from the claim)."""
-    with connection.cursor() as cursor:
+    with hot_cursor() as cursor:
         cursor.execute(PAYLOAD_SQL, [assignment.task_id])
         rows = cursor.fetchall()
     text, source_modality, paired_id, paired_modality, paired_media = rows[0][:5]
