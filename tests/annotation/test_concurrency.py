@@ -1,12 +1,16 @@
-"""Races on real PostgreSQL: 50 annotators draining a 3-annotators-per-task project at once."""
+"""Races on real PostgreSQL: 50 annotators draining a 3-annotators-per-task project at once; annotators
+who rate past their lease while others take their tasks over."""
 from __future__ import annotations
 
 import random
 import threading
+import time
+from datetime import datetime
 
 import pytest
 from django.db import connection
 from django.db.models import Count
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from annotation.models import Assignment, PairResult, Rating, Task
@@ -101,3 +105,89 @@ def test_one_annotator_calling_next_twice_at_once_gets_one_lease():
 
     run_threads(call, [()] * 4)
     assert len(set(ids)) == 1 and Assignment.objects.count() == 1
+
+
+LEASE_SECONDS, LATE_SHARE = 2, 0.25
+
+
+class Outcomes:
+    """What the annotator threads saw: accepted labels per assignment, and every late submit."""
+
+    def __init__(self):
+        self.lock = threading.Lock()
+        self.accepted: dict[int, dict[int, str]] = {}
+        self.late: list[tuple] = []  # (assignment, status, code, detail, whether its lease had run out)
+
+    def record(self, payload, labels, sent_at, response):
+        expires = datetime.fromisoformat(payload["lease_expires"])
+        with self.lock:
+            if response.status_code == 200:
+                assert sent_at < expires, "a submit sent after its lease ran out was accepted"
+                self.accepted[payload["id"]] = dict(zip([c["id"] for c in payload["candidates"]], labels))
+            else:
+                body = response.json()
+                self.late.append((payload["id"], response.status_code, body.get("code"), body.get("detail"),
+                                  expires <= timezone.now()))
+
+
+def project_done(project) -> bool:
+    return not Task.objects.filter(project=project, rating_count__lt=3).exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_expired_leases_and_late_submits_lose_and_duplicate_nothing():
+    """Some annotators rate past their lease: the task goes to someone else (a take-over) or the
+    late submit frees it; either way that submit is refused and every task still ends with three
+    ratings from three different annotators, each exactly as the client sent it."""
+    n_annotators, n_tasks, candidates = 16, 24, 2
+    project = make_project(n_tasks=n_tasks, candidates=candidates, per_task=3, consensus_rule="majority",
+                           contested_route="exclude", lease_seconds=LEASE_SECONDS)
+    users = [make_user(f"late{i}") for i in range(n_annotators)]
+    join(project, *users)
+    outcomes = Outcomes()
+    start = threading.Barrier(n_annotators)
+    deadline = time.monotonic() + 120
+
+    def annotate(user, seed):
+        client = APIClient()
+        client.force_authenticate(user)
+        rng = random.Random(seed)
+        start.wait()
+        while not project_done(project) and time.monotonic() < deadline:
+            response = next_task(client, project)
+            if response.status_code == 204:  # the rest is leased to others: wait for leases to lapse
+                time.sleep(0.1)
+                continue
+            assert response.status_code == 200, response.content
+            payload = response.json()
+            labels = [rng.choice(["good", "partial", "bad"]) for _ in payload["candidates"]]
+            if rng.random() < LATE_SHARE:  # rate until just past the lease, or until it is likely taken over
+                expires = datetime.fromisoformat(payload["lease_expires"])
+                overdue = rng.choice([rng.uniform(0.01, 0.05), rng.uniform(0.5, 0.8)])
+                time.sleep((expires - timezone.now()).total_seconds() + overdue)
+            outcomes.record(payload, labels, timezone.now(), rate_all(client, payload, labels))
+
+    run_threads(annotate, [(u, i) for i, u in enumerate(users)])
+
+    assert project_done(project)
+    late_ids = [late[0] for late in outcomes.late]
+    assert late_ids, "no submit came late"
+    assert {(status, code, past) for _, status, code, _, past in outcomes.late} == {(409, "lease_expired", True)}
+    details = [detail for *_, detail, _ in outcomes.late]
+    assert set(details) == {"this assignment is expired",  # taken over by another annotator before the submit
+                            "the lease on this assignment has expired"}  # not yet: the late submit frees the slot
+    assert set(Assignment.objects.filter(pk__in=late_ids).values_list("state", flat=True)) == {"expired"}
+    assert not Rating.objects.filter(assignment__in=late_ids).exists()
+
+    submitted = Assignment.objects.filter(state="submitted")
+    assert set(submitted.values_list("pk", flat=True)) == set(outcomes.accepted)
+    per_task = submitted.values("task").annotate(n=Count("pk"), people=Count("annotator", distinct=True))
+    assert len(per_task) == n_tasks and {(row["n"], row["people"]) for row in per_task} == {(3, 3)}
+    stored: dict[int, dict[int, str]] = {}
+    for assignment_id, candidate_id, label in Rating.objects.values_list("assignment", "candidate", "label"):
+        stored.setdefault(assignment_id, {})[candidate_id] = label
+    assert stored == outcomes.accepted  # every accepted rating stored once, as sent; nothing else
+    assert set(Task.objects.values_list("open_slots", "rating_count")) == {(0, 3)}
+    assert not Assignment.objects.filter(state="leased").exists()
+    assert PairResult.objects.count() == n_tasks * candidates
+    assert {sum(result.votes.values()) for result in PairResult.objects.all()} == {3}
