@@ -22,6 +22,7 @@ database lock, which is correct for one process.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cache
 from datetime import timedelta
 
 from django.db import connection, transaction
@@ -115,11 +116,14 @@ def _next(project_id: int, user, patient: bool) -> Assignment | None:
 
 
 def _live_lease(project_id: int, user) -> Assignment | None:
-    names = attnames(Assignment)
-    row = fetch_one(f"SELECT {select_list(Assignment, 'a', names)} FROM annotation_assignment a "
-                    f"WHERE a.project_id = %s AND a.annotator_id = %s AND a.state = %s "
-                    f"ORDER BY a.leased_until LIMIT 1", [project_id, user.pk, Assignment.State.LEASED])
-    return None if row is None else instance(Assignment, names, row)
+    row = fetch_one(_live_lease_sql(), [project_id, user.pk, Assignment.State.LEASED])
+    return None if row is None else instance(Assignment, attnames(Assignment), row)
+
+
+@cache
+def _live_lease_sql() -> str:
+    return (f"SELECT {select_list(Assignment, 'a')} FROM annotation_assignment a "
+            f"WHERE a.project_id = %s AND a.annotator_id = %s AND a.state = %s ORDER BY a.leased_until LIMIT 1")
 
 
 # The project columns the workflow reads; the rest load on access, as with .only(). Building
@@ -131,9 +135,7 @@ MEMBER_FIELDS = ["id", "paused", "served", "gold_served"]
 
 def _lock_member(project_id: int, user) -> ProjectMember:
     """The caller's membership row, locked, with its project (one statement)."""
-    columns = ", ".join([f"m.{name}" for name in MEMBER_FIELDS] + [f"p.{name}" for name in PROJECT_FIELDS])
-    row = fetch_one(f"SELECT {columns} FROM annotation_projectmember m JOIN annotation_project p ON p.id = m.project_id "
-                    f"WHERE m.project_id = %s AND m.user_id = %s{_lock_of('m')}", [project_id, user.pk])
+    row = fetch_one(_lock_member_sql(_lock_of("m")), [project_id, user.pk])
     if row is None:
         raise NotAMember()
     member = _deferred(ProjectMember, {"project_id": project_id, "user_id": user.pk,
@@ -144,6 +146,13 @@ def _lock_member(project_id: int, user) -> ProjectMember:
     if member.paused:
         raise WorkflowError("member_paused", "an admin or the gold check paused you in this project", 403)
     return member
+
+
+@cache
+def _lock_member_sql(lock: str) -> str:
+    columns = ", ".join([f"m.{name}" for name in MEMBER_FIELDS] + [f"p.{name}" for name in PROJECT_FIELDS])
+    return (f"SELECT {columns} FROM annotation_projectmember m JOIN annotation_project p ON p.id = m.project_id "
+            f"WHERE m.project_id = %s AND m.user_id = %s{lock}")
 
 
 def _no_fsync_wait() -> None:
@@ -345,9 +354,7 @@ def parse_submission(data) -> Submission:
 def _lock_own(assignment_id: int, user) -> Assignment:
     """The assignment, locked, with its project (one statement)."""
     names = attnames(Assignment)
-    project_columns = ", ".join(f"p.{name}" for name in PROJECT_FIELDS)
-    row = fetch_one(f"SELECT {select_list(Assignment, 'a', names)}, {project_columns} FROM annotation_assignment a "
-                    f"JOIN annotation_project p ON p.id = a.project_id WHERE a.id = %s{_lock_of('a')}", [assignment_id])
+    row = fetch_one(_lock_own_sql(_lock_of("a")), [assignment_id])
     if row is None:
         raise WorkflowError("not_found", "no such assignment", 404)
     assignment = instance(Assignment, names, row[:len(names)])
@@ -356,6 +363,12 @@ def _lock_own(assignment_id: int, user) -> Assignment:
     if assignment.annotator_id != user.pk:
         raise WorkflowError("not_your_assignment", "this assignment belongs to another annotator", 403)
     return assignment
+
+
+@cache
+def _lock_own_sql(lock: str) -> str:
+    return (f"SELECT {select_list(Assignment, 'a')}, {', '.join(f'p.{name}' for name in PROJECT_FIELDS)} "
+            f"FROM annotation_assignment a JOIN annotation_project p ON p.id = a.project_id WHERE a.id = %s{lock}")
 
 
 def stored_labels(assignment: Assignment) -> dict[int, str]:

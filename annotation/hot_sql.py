@@ -15,21 +15,22 @@ from __future__ import annotations
 
 from functools import lru_cache
 
-from django.db import connection
+from django.db import DEFAULT_DB_ALIAS, connection, connections
 from django.db.backends.utils import CursorDebugWrapper, CursorWrapper
 
 
 def hot_cursor():
     """A Django cursor (error wrapping and query logging as usual) that PostgreSQL may prepare."""
-    if connection.vendor != "postgresql":
-        return connection.cursor()
+    db = connections[DEFAULT_DB_ALIAS]  # once: each attribute read through django.db.connection looks it up
+    if db.vendor != "postgresql":
+        return db.cursor()
     from django.db.backends.postgresql.base import ServerBindingCursor
 
-    connection.close_if_health_check_failed()
-    connection.ensure_connection()
-    connection.validate_thread_sharing()
-    cursor = ServerBindingCursor(connection.connection)
-    return _LoggedCursor(cursor, connection) if connection.queries_logged else connection.make_cursor(cursor)
+    db.close_if_health_check_failed()
+    db.ensure_connection()
+    db.validate_thread_sharing()
+    cursor = ServerBindingCursor(db.connection)
+    return _LoggedCursor(cursor, db) if db.queries_logged else db.make_cursor(cursor)
 
 
 class _LoggedCursor(CursorDebugWrapper):
@@ -47,12 +48,13 @@ def fetch_one(sql: str, params) -> tuple | None:
         return cursor.fetchone()
 
 
-def select_list(model, alias: str, names: list[str] | None = None) -> str:
-    """The columns of `names` (attnames; default: all concrete fields) under `alias`, for SELECT."""
-    names = names or attnames(model)
-    return ", ".join(f"{alias}.{connection.ops.quote_name(model._meta.get_field(n).column)}" for n in names)
+@lru_cache(maxsize=16)
+def select_list(model, alias: str) -> str:
+    """All the model's columns under `alias`, in the order of attnames(model), for SELECT."""
+    return ", ".join(f"{alias}.{connection.ops.quote_name(f.column)}" for f in model._meta.concrete_fields)
 
 
+@lru_cache(maxsize=16)
 def attnames(model) -> list[str]:
     return [f.attname for f in model._meta.concrete_fields]
 

@@ -32,5 +32,5 @@ class TokenAuthentication(authentication.TokenAuthentication):
 @lru_cache(maxsize=4)
 def _user_by_token(model) -> tuple[list[str], str]:
     names = attnames(model)
-    return names, (f"SELECT {select_list(model, 'u', names)} FROM {model._meta.db_table} u "
+    return names, (f"SELECT {select_list(model, 'u')} FROM {model._meta.db_table} u "
                    f"JOIN authtoken_token t ON t.user_id = u.id WHERE t.key = %s")
