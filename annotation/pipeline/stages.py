@@ -18,7 +18,7 @@ from sampling import curation, dedup, nsfw, retrieval
 
 from ..models import Caption, Item, Project, Task, TaskCandidate
 from ..vectors import caption_vectors, item_vectors
-from . import artifacts
+from . import artifacts, task_rows
 
 Report = Callable[[float], None]
 # Items per match part: each part is one top-k search that a `gpu` worker runs.
@@ -189,11 +189,8 @@ def deduplicate(project: Project, report: Report) -> dict:
 
 # ---- create tasks ---------------------------------------------------------
 
-BATCH = 5000
-
-
 def create_tasks(project: Project, report: Report) -> dict:
-    """Bulk-create one task per caption that got all its candidates. Re-running
+    """Create one task per caption that got all its candidates (COPY on PostgreSQL). Re-running
     replaces the tasks (same seed, same rows) as long as nobody has rated yet."""
     chosen = artifacts.load(project.id, "dedup")
     filtered = artifacts.load(project.id, "filter")
@@ -206,18 +203,12 @@ def create_tasks(project: Project, report: Report) -> dict:
         Project.objects.select_for_update().get(pk=project.pk)
         TaskCandidate.objects.filter(task__project=project).delete()
         Task.objects.filter(project=project).delete()
-        tasks = [Task(project=project, caption_id=int(c), paired_item_id=paired.get(int(c)), position=p,
-                      nsfw_scores={k[6:]: round(float(filtered[k][score_row[int(c)]]), 4) for k in score_labels})
-                 for p, c in enumerate(caption_ids)]
-        Task.objects.bulk_create(tasks, batch_size=BATCH)
-        task_ids = dict(Task.objects.filter(project=project).values_list("position", "id"))
+        nsfw_scores = [{k[6:]: round(float(filtered[k][score_row[int(c)]]), 4) for k in score_labels}
+                       for c in caption_ids]
         items, ranks, sims = (chosen[key][complete] for key in ("item_ids", "ranks", "similarity"))
-        candidates = [TaskCandidate(task_id=task_ids[p], item_id=int(items[p, s]), slot=s,
-                                    retrieval_rank=int(ranks[p, s]), similarity=float(sims[p, s]))
-                      for p in range(len(caption_ids)) for s in range(items.shape[1])]
-        TaskCandidate.objects.bulk_create(candidates, batch_size=BATCH)
+        candidates = task_rows.write_tasks(project.id, caption_ids, paired, nsfw_scores, items, ranks, sims)
     report(1.0)
-    return {"tasks": len(caption_ids), "candidates": len(candidates),
+    return {"tasks": len(caption_ids), "candidates": candidates,
             "captions_without_enough_candidates": int((~complete).sum())}
 
 
