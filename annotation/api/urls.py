@@ -17,7 +17,14 @@ router.register("projects", ProjectViewSet)
 router.register("assignments", AssignmentViewSet, basename="assignment")
 router.register("exports", ExportViewSet, basename="export")
 
+# The annotators' hot endpoints are matched first: resolving them behind the 50 router
+# patterns cost about 0.14 ms a request. Their patterns and views are the router's own.
+HOT = {"project-next", "assignment-submit"}
+hot_urls = [pattern for pattern in router.urls if pattern.name in HOT]
+other_urls = [pattern for pattern in router.urls if pattern.name not in HOT]
+
 urlpatterns = [
+    *hot_urls,
     path("auth/token/", obtain_auth_token, name="api-token"),
     path("media/<str:token>/", serve_signed, name="signed-media"),
     path("projects/<int:pk>/launch/", LaunchView.as_view(), name="project-launch"),
@@ -25,5 +32,5 @@ urlpatterns = [
     path("projects/<int:pk>/retry/", RetryView.as_view(), name="project-retry"),
     path("projects/<int:pk>/pipeline/", PipelineView.as_view(), name="project-pipeline"),
     path("projects/<int:project_id>/exports/", ProjectExportView.as_view(), name="project-exports"),
-    path("", include(router.urls)),
+    path("", include(other_urls)),
 ]
