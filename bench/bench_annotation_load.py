@@ -6,8 +6,11 @@ Builds (or reuses) database `pairrate_bench`: one project with `--tasks` tasks o
 candidates, three annotators per task, created with generate_series SQL. Each run first
 clears the ratings, so levels are comparable. Then, at each concurrency level, that many
 annotator threads loop next -> submit over keep-alive HTTP for `--seconds`, and it prints
-p50/p95/p99 latency per endpoint and submitted tasks/s, with the machine it ran on.
-Server, database and client share the machine, as in the figures in docs/benchmarks.md.
+p50/p95/p99 latency per endpoint, submitted tasks/s and the CPU each submitted task cost the
+server, PostgreSQL and the client (from /proc), with the machine it ran on. With
+`--rate-seconds` annotators take that long to rate and start at random times within
+`--ramp-seconds` (default: the rating time), as people do; the first next of each annotator
+is reported apart. Server, database and client share the machine, as in docs/benchmarks.md.
 """
 from __future__ import annotations
 
@@ -128,9 +131,9 @@ for i in range({MAX_ANNOTATORS}):
 class Annotator(threading.Thread):
     """One annotator: next, then submit a label per candidate, over one keep-alive connection."""
 
-    def __init__(self, token, project_id, port, stop_at, seed, rate_seconds=0.0):
+    def __init__(self, token, project_id, port, stop_at, seed, rate_seconds=0.0, start_delay=0.0):
         super().__init__(daemon=True)
-        self.rate_seconds = rate_seconds
+        self.rate_seconds, self.start_delay = rate_seconds, start_delay
         self.headers = {"Authorization": f"Token {token}", "Content-Type": "application/json"}
         self.project_id, self.port, self.stop_at = project_id, port, stop_at
         self.rng = random.Random(seed)
@@ -145,6 +148,7 @@ class Annotator(threading.Thread):
 
     def run(self):
         conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=30)
+        time.sleep(self.start_delay)
         while time.perf_counter() < self.stop_at:
             status, data, ms = self.post(conn, f"/api/projects/{self.project_id}/assignments/next/")
             self.next_ms.append(ms)
@@ -175,6 +179,50 @@ def percentiles(values: list[float]) -> str:
     return f"p50 {pick(.5):6.1f}  p95 {pick(.95):6.1f}  p99 {pick(.99):6.1f} ms"
 
 
+def cpu_times(pids) -> dict[int, float]:
+    """CPU seconds (user + system) per live process, from /proc."""
+    tick, times = os.sysconf("SC_CLK_TCK"), {}
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # exited
+        times[pid] = (int(fields[11]) + int(fields[12])) / tick
+    return times
+
+
+def server_pids(server) -> list[int]:
+    children = Path(f"/proc/{server.pid}/task/{server.pid}/children").read_text().split()
+    return [server.pid, *map(int, children)]
+
+
+def postgres_pids() -> list[int]:
+    """The bench database's backends and PostgreSQL's own background processes (WAL writer...)."""
+    with psycopg.connect(URL, autocommit=True) as conn:
+        rows = conn.execute("SELECT pid FROM pg_stat_activity WHERE (datname = %s OR datname IS NULL) "
+                            "AND pid <> pg_backend_pid()", [DB]).fetchall()
+    return [pid for pid, in rows]
+
+
+class CpuMeter:
+    """CPU spent by the server, PostgreSQL and this client between start() and stop()."""
+
+    def __init__(self, server):
+        self.server = server
+
+    def sample(self) -> dict[str, dict[int, float]]:
+        return {"gunicorn": cpu_times(server_pids(self.server)), "postgres": cpu_times(postgres_pids()),
+                "client": {0: sum(os.times()[:2])}}
+
+    def start(self):
+        self.before = self.sample()
+
+    def stop(self) -> dict[str, float]:
+        after = self.sample()
+        return {part: sum(t - self.before[part].get(pid, 0.0) for pid, t in after[part].items())
+                for part in after}
+
+
 def machine() -> str:
     cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                 if line.startswith("model name")), platform.processor())
@@ -189,25 +237,32 @@ def main() -> None:
     parser.add_argument("--tasks", type=int, default=1_000_000)
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--levels", default="1,10,30,100")
-    parser.add_argument("--workers", type=int, default=3, help="gunicorn worker processes")
-    parser.add_argument("--threads", type=int, default=8, help="gunicorn threads per worker")
+    # Sync workers, one request at a time per process, beat 3 gthread workers x 8 threads on 2 cores:
+    # no GIL hand-offs between a worker's threads, fewer PostgreSQL connections (docs/benchmarks.md).
+    parser.add_argument("--workers", type=int, default=6, help="gunicorn worker processes")
+    parser.add_argument("--threads", type=int, default=1, help="gunicorn threads per worker (gthread)")
+    parser.add_argument("--worker-class", default="sync", help="gunicorn worker class (sync, gthread)")
+    parser.add_argument("--ramp-seconds", type=float, default=None,
+                        help="annotators start at random times within this many seconds (default: the rating "
+                             "time; 0 = all at once, a burst of first requests that queue behind each other)")
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--warmup-seconds", type=float, default=5.0)
     parser.add_argument("--rate-seconds", type=float, default=0.0,
                         help="mean time an annotator spends rating before submitting; 0 = back to back "
                              "(saturation: latency is then queueing, 30 annotators / throughput)")
     args = parser.parse_args()
+    ramp = args.rate_seconds if args.ramp_seconds is None else args.ramp_seconds
 
     ensure_database()
     project_id = build(args.tasks)
     tokens = make_annotators(project_id)
     print("machine:", machine())
     print(f"project: {args.tasks:,} tasks x 3 candidates, 3 annotators per task; gunicorn "
-          f"{args.workers} workers x {args.threads} threads (gthread); {args.seconds:.0f} s per level; "
-          f"rating time {args.rate_seconds:g} s", flush=True)
+          f"{args.workers} workers x {args.threads} threads ({args.worker_class}); {args.seconds:.0f} s per level; "
+          f"rating time {args.rate_seconds:g} s; starts spread over {ramp:g} s", flush=True)
     server = subprocess.Popen(
         [PY, "-m", "gunicorn", "pairrate.wsgi", "-b", f"127.0.0.1:{args.port}", "-w", str(args.workers),
-         "-k", "gthread", "--threads", str(args.threads), "--log-level", "warning"],
+         "-k", args.worker_class, "--threads", str(args.threads), "--log-level", "warning"],
         cwd=ROOT, env=server_env(), stderr=subprocess.DEVNULL)
     try:
         time.sleep(3)
@@ -219,23 +274,31 @@ def main() -> None:
             t.start()
         for t in warm:
             t.join()
-        results = []
+        results, meter = [], CpuMeter(server)
         for level in [int(x) for x in args.levels.split(",")]:
             stop_at = time.perf_counter() + args.seconds
-            threads = [Annotator(tokens[i], project_id, args.port, stop_at, i, args.rate_seconds)
-                       for i in range(level)]
+            starts = random.Random(level)
+            threads = [Annotator(tokens[i], project_id, args.port, stop_at, i, args.rate_seconds,
+                                 starts.uniform(0, ramp)) for i in range(level)]
+            meter.start()
             started = time.perf_counter()
             for t in threads:
                 t.start()
             for t in threads:
                 t.join()
             elapsed = time.perf_counter() - started
+            cpu = meter.stop()
             next_ms = [ms for t in threads for ms in t.next_ms]
             submit_ms = [ms for t in threads for ms in t.submit_ms]
             submitted = sum(t.submitted for t in threads)
             errors = sum(t.errors for t in threads)
             line = (f"{level:>3} annotators | next {percentiles(next_ms)} | submit {percentiles(submit_ms)} | "
-                    f"{submitted / elapsed:6.1f} submitted tasks/s | errors {errors}")
+                    f"{submitted / elapsed:6.1f} submitted tasks/s | errors {errors}\n"
+                    f"    first next of each annotator {percentiles([t.next_ms[0] for t in threads if t.next_ms])}, "
+                    f"the others {percentiles([ms for t in threads for ms in t.next_ms[1:]])}")
+            per_task = {part: seconds * 1000 / max(submitted, 1) for part, seconds in cpu.items()}
+            line += (f"\n    CPU per submitted task {sum(per_task.values()):.1f} ms: "
+                     + ", ".join(f"{part} {ms:.1f}" for part, ms in per_task.items()))
             print(line, flush=True)
             results.append(line)
     finally:
