@@ -66,16 +66,28 @@ def site(live_server, built_frontend, settings):
 
 
 @pytest.fixture
-def page(browser, site):
-    context = browser.new_context(viewport={"width": 1280, "height": 800}, base_url=site)
-    context.set_default_timeout(15_000)
-    page = context.new_page()
-    errors: list[str] = []
-    page.on("pageerror", lambda exc: errors.append(str(exc)))
-    page.js_errors = errors
-    yield page
-    context.close()
+def new_page(browser, site):
+    """Opens a page in a fresh browser context (its own cookies: one user each)."""
+    contexts, errors = [], []
+
+    def open_page():
+        context = browser.new_context(viewport={"width": 1280, "height": 800}, base_url=site)
+        context.set_default_timeout(15_000)
+        contexts.append(context)
+        page = context.new_page()
+        page.on("pageerror", lambda exc: errors.append(str(exc)))
+        page.js_errors = errors
+        return page
+
+    yield open_page
+    for context in contexts:
+        context.close()
     assert not errors, f"JavaScript errors in the page: {errors}"
+
+
+@pytest.fixture
+def page(new_page):
+    return new_page()
 
 
 @pytest.fixture
