@@ -23,13 +23,17 @@ export async function contestedTab(root: HTMLElement, project: Project) {
       try {
         await api.post(`/api/projects/${project.id}/contested/${pair.id}/adjudicate/`, { label, note: note.value });
         toast(`Pair ${pair.id} settled as ${label}.`);
+        const index = [...root.querySelectorAll(".contested-list > li")].indexOf(item);
         await load();
+        // The settled row is gone with the focus it had: keyboard users go on with the pair now in its place.
+        const rows = root.querySelectorAll(".contested-list > li");
+        rows[Math.min(index, rows.length - 1)]?.querySelector<HTMLElement>(".inline-form button")?.focus();
       } catch (e) {
         error.textContent = e instanceof ApiError ? e.message : String(e);
       }
     };
     const votes = Array.isArray(pair.votes) ? pair.votes.join(", ") : Object.entries(pair.votes).map(([k, v]) => `${k} ${v}`).join(" · ");
-    return h("li", { class: "panel contested" },
+    const item = h("li", { class: "panel contested" },
       h("div", { class: "contested-media" }, mediaView({ modality: pair.item_modality, media_url: pair.media_url }, `candidate of pair ${pair.id}`, () => {}, true).element),
       h("div", {},
         h("p", { class: "caption-text" }, pair.caption),
@@ -37,6 +41,7 @@ export async function contestedTab(root: HTMLElement, project: Project) {
         h("div", { class: "inline-form", role: "group", "aria-label": `Adjudicate pair ${pair.id}` },
           (["good", "partial", "bad"] as Label[]).map((label) => h("button", { type: "button", class: `label-${label}`, onclick: () => settle(label) }, label)),
           h("label", { class: "visually-hidden", for: `note-${pair.id}` }, "Note"), note, error)));
+    return item;
   };
 
   await load();
