@@ -33,7 +33,9 @@ export async function openCloudViewer(url: string, label: string): Promise<void>
   const status = h("p", { class: "muted" }, "Loading the point cloud…");
   const stage = h("div", { class: "cloud-stage" });
   let stop = () => {};
+  let closed = false;
   const close = () => {
+    closed = true;
     stop();
     dialog.close();
     dialog.remove();
@@ -52,7 +54,11 @@ export async function openCloudViewer(url: string, label: string): Promise<void>
     const [three, controlsModule, response] = await Promise.all([
       import("three"), import("three/examples/jsm/controls/OrbitControls.js"), fetch(url)]);
     if (!response.ok) throw new Error(`the file answered ${response.status}`);
-    const points = parseNpy(await response.arrayBuffer());
+    const buffer = await response.arrayBuffer();
+    // Closed while loading: build nothing, or a WebGL context and its render loop would
+    // run on the detached canvas for as long as the page lives.
+    if (closed) return;
+    const points = parseNpy(buffer);
     const geometry = new three.BufferGeometry();
     geometry.setAttribute("position", new three.BufferAttribute(points, 3));
     geometry.computeBoundingSphere();
