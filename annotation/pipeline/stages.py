@@ -151,8 +151,22 @@ def cached_item_vectors(space) -> tuple[np.ndarray, np.ndarray]:
     return _item_cache[key]
 
 
+_query_cache: dict = {}
+
+
+def cached_query_vectors(project: Project) -> np.ndarray:
+    """The filtered captions' vectors, gathered once per worker and filter result: a big
+    pool is matched in many parts, and a worker often runs several of them."""
+    filtered = artifacts.path(project.id, "filter")
+    key = (project.id, project.space_id, filtered.stat().st_mtime_ns)
+    if key not in _query_cache:
+        _query_cache.clear()
+        _query_cache[key] = caption_vectors(project.space, artifacts.load(project.id, "filter")["caption_ids"])[1]
+    return _query_cache[key]
+
+
 def match_part(project: Project, index: int, report: Report) -> dict:
-    queries = caption_vectors(project.space, artifacts.load(project.id, "filter")["caption_ids"])[1]
+    queries = cached_query_vectors(project)
     item_ids, items = cached_item_vectors(project.space)
     start, stop = index * MATCH_PART_ROWS, min((index + 1) * MATCH_PART_ROWS, len(item_ids))
     k = min(project.k, stop - start)
