@@ -19,7 +19,7 @@ from .. import consensus, quality, stats
 from ..media_urls import signed_url
 from ..pipeline.validation import instance_fields, project_errors
 from ..models import Assignment, GoldPair, Label, PairResult, Project, ProjectMember
-from .assignments import ERRORS, WorkflowErrorsMixin, assignment_payload
+from .assignments import ERRORS, WorkflowErrorsMixin, assignment_payload, media_payload
 from .permissions import IsAdmin
 
 
@@ -90,14 +90,21 @@ class GoldPairSerializer(serializers.ModelSerializer):
 class PairResultSerializer(serializers.ModelSerializer):
     caption = serializers.CharField(source="task.caption.text", read_only=True)
     media_url = serializers.SerializerMethodField()
+    media = serializers.SerializerMethodField()
 
     class Meta:
         model = PairResult
         fields = ["id", "task", "candidate", "state", "label", "votes", "caption_modality", "item_modality",
-                  "caption", "media_url", "updated_at"]
+                  "caption", "media_url", "media", "updated_at"]
 
     def get_media_url(self, result) -> str:
         return signed_url(result.candidate.item.media)
+
+    def get_media(self, result) -> dict:
+        """What the rating screen shows for the item: the signed file plus the pipeline's
+        renders, poster/preview or waveform, so an adjudicator sees what annotators saw."""
+        item = result.candidate.item
+        return media_payload(item.id, item.modality, item.media)
 
 
 class AdjudicateSerializer(serializers.Serializer):

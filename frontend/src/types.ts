@@ -154,6 +154,7 @@ export interface PairResult {
   item_modality: Modality;
   caption: string;
   media_url: string;
+  media?: MediaPayload; // the item as annotators saw it (renders, poster, waveform)
 }
 
 export interface Dataset {

@@ -6,7 +6,8 @@ from collections import Counter
 import pytest
 
 from annotation.consensus import decide
-from annotation.models import PairResult, Task
+from annotation.models import PairResult, Task, TaskCandidate
+from annotation.pipeline.derived_media import RENDER_VIEWS, derived_paths
 from tests.annotation.workflow_setup import client_for, join, make_project, next_task, rate_all
 
 
@@ -44,6 +45,22 @@ def test_no_result_until_all_three_rated(annotators):
     assert results(project) == []
     rate_task(project, annotators[2:3], [["good"]])
     assert results(project) == [("agreed", "good", {"good": 3})]
+
+
+@pytest.mark.django_db
+def test_adjudication_queue_shows_point_clouds_as_annotators_saw_them(annotators, admin, media_root):
+    """The queue hands the adjudicator the pipeline's renders, not only the raw cloud file."""
+    project = make_project(n_tasks=1, candidates=1, modality="point_cloud", contested_route="adjudicate")
+    join(project, *annotators[:3])
+    item = TaskCandidate.objects.get(task__project=project).item
+    for relative in derived_paths("point_cloud", item.id).values():
+        (media_root / relative).parent.mkdir(parents=True, exist_ok=True)
+        (media_root / relative).write_bytes(b"RIFF")
+    rate_task(project, annotators[:3], [["good"], ["partial"], ["bad"]])
+    pair = client_for(admin).get(f"/api/projects/{project.pk}/contested/").json()["results"][0]
+    assert pair["media"]["modality"] == "point_cloud"
+    assert len(pair["media"]["renders"]["views"]) == RENDER_VIEWS and pair["media"]["renders"]["sheet"]
+    assert all(url.startswith("/api/media/") for url in [*pair["media"]["renders"]["views"], pair["media"]["media_url"]])
 
 
 @pytest.mark.django_db

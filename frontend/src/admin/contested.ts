@@ -34,7 +34,7 @@ export async function contestedTab(root: HTMLElement, project: Project) {
     };
     const votes = Array.isArray(pair.votes) ? pair.votes.join(", ") : Object.entries(pair.votes).map(([k, v]) => `${k} ${v}`).join(" · ");
     const item = h("li", { class: "panel contested" },
-      h("div", { class: "contested-media" }, mediaView({ modality: pair.item_modality, media_url: pair.media_url }, `candidate of pair ${pair.id}`, () => {}, true).element),
+      h("div", { class: "contested-media" }, mediaView(pair.media ?? { modality: pair.item_modality, media_url: pair.media_url }, `candidate of pair ${pair.id}`, () => {}, true).element),
       h("div", {},
         h("p", { class: "caption-text" }, pair.caption),
         h("p", { class: "muted" }, `${pair.caption_modality}→${pair.item_modality} · votes: ${votes}`),
