@@ -39,7 +39,7 @@ def _url_prefix(script_prefix: str) -> str:
 
 def derived_urls(item_id: int, modality: str) -> dict:
     """Signed URLs of the files the pipeline derived for an item, where they exist:
-    `renders` (views and contact sheet) for point clouds, `poster` and `preview` for
+    `renders` (views, contact sheet, points for the 3D view) for point clouds, `poster` and `preview` for
     videos, `waveform` for audio."""
     from .pipeline.derived_media import derived_paths
 
@@ -52,8 +52,9 @@ def derived_urls(item_id: int, modality: str) -> dict:
     views = [signed_url(relative) for name, relative in sorted(present.items()) if name.startswith("view_")]
     if views:
         renders["views"] = views
-    if "sheet" in present:
-        renders["sheet"] = signed_url(present["sheet"])
+    for name in ("sheet", "points"):
+        if name in present:
+            renders[name] = signed_url(present[name])
     return {"renders": renders} if renders else {}
 
 

@@ -21,13 +21,14 @@ POSTER_WIDTH = 640
 PREVIEW_WIDTH = 320
 PREVIEW_SECONDS = 4.0
 WAVEFORM_SIZE = (800, 160)
+VIEWER_POINTS = 50_000  # the browser's 3D view gets this many points (0.6 MB) in any input format
 
 
 def derived_paths(modality: str, item_id: int) -> dict[str, str]:
     """Where an item's derived files live, relative to MEDIA_ROOT."""
     if modality == "point_cloud":
         views = {f"view_{v:02d}": f"renders/{item_id}/view_{v:02d}.webp" for v in range(RENDER_VIEWS)}
-        return {**views, "sheet": f"renders/{item_id}/sheet.webp"}
+        return {**views, "sheet": f"renders/{item_id}/sheet.webp", "points": f"renders/{item_id}/points.npy"}
     if modality == "video":
         return {"poster": f"posters/{item_id}.jpg", "preview": f"previews/{item_id}.mp4"}
     if modality == "audio":
@@ -60,15 +61,26 @@ def render_point_clouds(sources: list[tuple[int, Path]], media_root: Path, devic
     if loaded:
         images = render.render_batch([c.points for _, c in loaded], [c.colors for _, c in loaded],
                                      views=RENDER_VIEWS, size=RENDER_SIZE, device=device)
-        for (item_id, _), views in zip(loaded, images):
+        for (item_id, cloud), views in zip(loaded, images):
             final = media_root / f"renders/{item_id}"
             final.parent.mkdir(parents=True, exist_ok=True)
             temp = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".tmp-{item_id}-"))
             os.chmod(temp, 0o755)
             render.save_views(views, temp, "webp")  # view_NN.webp and sheet.webp
+            np.save(temp / "points.npy", viewer_points(cloud.points, item_id))
             shutil.rmtree(final, ignore_errors=True)
             os.replace(temp, final)
     return {"made": len(loaded), "broken": broken}
+
+
+def viewer_points(points: np.ndarray, seed: int) -> np.ndarray:
+    """xyz float32 for the browser's 3D view: .npy is all it parses, whatever the source
+    format (PLY, PCD, meshes), and at most VIEWER_POINTS keeps the download small."""
+    points = np.asarray(points, dtype=np.float32)[:, :3]
+    if len(points) > VIEWER_POINTS:
+        rows = np.sort(np.random.default_rng(seed).choice(len(points), VIEWER_POINTS, replace=False))
+        points = points[rows]
+    return np.ascontiguousarray(points)
 
 
 def video_poster_and_preview(source: Path, poster: Path, preview: Path) -> None:

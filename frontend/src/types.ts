@@ -7,7 +7,7 @@ export type Modality = "image" | "video" | "audio" | "point_cloud" | "text";
 export interface MediaPayload {
   modality: Modality;
   media_url: string;
-  renders?: { views?: string[]; sheet?: string }; // point clouds
+  renders?: { views?: string[]; sheet?: string; points?: string }; // point clouds (points: .npy for the 3D view)
   poster?: string; // video
   preview?: string; // video
   waveform?: string; // audio

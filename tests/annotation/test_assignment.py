@@ -164,7 +164,7 @@ def test_signed_media_urls(annotators, media_root, client, settings):
     (media_root / item.media).write_bytes(b"points")
     renders = media_root / "renders" / str(item.pk)
     renders.mkdir(parents=True)
-    for name in ("view_00.webp", "view_01.webp", "sheet.webp"):
+    for name in ("view_00.webp", "view_01.webp", "sheet.webp", "points.npy"):
         (renders / name).write_bytes(name.encode())
     other = project.tasks.get().candidates.get(slot=1).item
     other.media = "https://example.org/cloud.ply"
@@ -174,6 +174,7 @@ def test_signed_media_urls(annotators, media_root, client, settings):
     first, second, third = body["candidates"]
     assert len(first["renders"]["views"]) == 2
     assert b"".join(client.get(first["renders"]["sheet"]).streaming_content) == b"sheet.webp"
+    assert b"".join(client.get(first["renders"]["points"]).streaming_content) == b"points.npy"  # for the 3D view
     assert b"".join(client.get(first["media_url"]).streaming_content) == b"points"
     assert "renders" not in second
     assert client.get(second["media_url"])["Location"] == "https://example.org/cloud.ply"

@@ -84,6 +84,10 @@ def test_point_cloud_candidates_get_renders(make_project, running_worker, wait_r
         assert len(views) == 8
         with Image.open(folder / "sheet.webp") as sheet, Image.open(folder / views[0]) as view:
             assert view.size == (512, 512) and sheet.width > 512
+        # the browser's 3D view reads .npy only, whatever the item's own format
+        points = np.load(folder / "points.npy")
+        assert points.dtype == np.float32 and points.ndim == 2 and points.shape[1] == 3
+        assert 0 < len(points) <= 50_000 and np.linalg.norm(points, axis=1).max() <= 1.0 + 1e-5
     media = project.stages.get(name="media")
     assert media.counts["made"] == len(items) and media.counts["missing"] == 0
 

@@ -111,7 +111,7 @@ function pointCloudView(media: MediaPayload, label: string, onBroken: () => void
   }
   if (compact) return { element, togglePlay: noop, replay: noop, zoom, stop: noop };
   // The interactive view loads three.js on demand (V, or the button).
-  const open3d = () => void import("./cloud-viewer").then((m) => m.openCloudViewer(media.media_url, label));
+  const open3d = () => void import("./cloud-viewer").then((m) => m.openCloudViewer(media.renders?.points ?? media.media_url, label));
   const wrapper = h("div", { class: "cloud-wrap" }, element,
     h("button", { type: "button", class: "link", onclick: open3d }, "Interactive 3D view ", h("kbd", {}, "V")));
   return { element: wrapper, togglePlay: noop, replay: noop, zoom, stop: noop, view3d: open3d };
