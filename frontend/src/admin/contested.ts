@@ -32,7 +32,7 @@ export async function contestedTab(root: HTMLElement, project: Project) {
         error.textContent = e instanceof ApiError ? e.message : String(e);
       }
     };
-    const votes = Array.isArray(pair.votes) ? pair.votes.join(", ") : Object.entries(pair.votes).map(([k, v]) => `${k} ${v}`).join(" · ");
+    const votes = Array.isArray(pair.votes) ? pair.votes.join(", ") : voteSummary(pair.votes);
     const item = h("li", { class: "panel contested" },
       h("div", { class: "contested-media" }, mediaView(pair.media ?? { modality: pair.item_modality, media_url: pair.media_url }, `candidate of pair ${pair.id}`, () => {}, true).element),
       h("div", {},
@@ -46,4 +46,12 @@ export async function contestedTab(root: HTMLElement, project: Project) {
 
   await load();
   return {};
+}
+
+const LABEL_ORDER = ["good", "partial", "bad"];
+
+/** "good 1 · partial 1 · bad 1": labels best first, whatever order the JSON keys came in. */
+function voteSummary(votes: Record<string, number>): string {
+  const rank = (label: string) => (LABEL_ORDER.indexOf(label) + LABEL_ORDER.length + 1) % (LABEL_ORDER.length + 1);
+  return Object.entries(votes).sort(([a], [b]) => rank(a) - rank(b)).map(([k, v]) => `${k} ${v}`).join(" · ");
 }
