@@ -32,16 +32,17 @@ def _scores_fp32(queries: torch.Tensor, keys: torch.Tensor, key_bias: torch.Tens
 def _scores_low_precision(queries, keys_low, key_bias, precision):
     if precision == "bf16":
         scores = (queries.to(torch.bfloat16) @ keys_low.T).float()
-    else:  # tf32: fp32 storage, reduced-precision tensor-core multiply
-        previous = torch.backends.cuda.matmul.allow_tf32
-        torch.backends.cuda.matmul.allow_tf32 = True
-        try:
-            scores = queries @ keys_low.T
-        finally:
-            torch.backends.cuda.matmul.allow_tf32 = previous
-    if key_bias is not None:
-        scores += key_bias
-    return scores
+        if key_bias is not None:
+            scores += key_bias
+        return scores
+    # tf32: fp32 storage, reduced-precision tensor-core multiply; the bias rides in the
+    # GEMM's epilogue (addmm) instead of another pass over the score matrix
+    previous = torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = True
+    try:
+        return queries @ keys_low.T if key_bias is None else torch.addmm(key_bias, queries, keys_low.T)
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = previous
 
 
 def _topk(scores: torch.Tensor, k: int):

@@ -121,9 +121,9 @@ def test_low_precision_topk_settles_crowded_near_ties(crowd):
     keys = np.concatenate([base + 1e-3 * rng.normal(size=(crowd, 32)), rng.normal(size=(500, 32))]).astype(np.float32)
     queries = torch.from_numpy((base + 0.1 * rng.normal(size=(40, 32))).astype(np.float32))
     bias = torch.from_numpy(-0.5 * (keys * keys).sum(1))
-    for k in (1, 16):
+    for k, precision in ((1, "bf16"), (16, "bf16"), (16, "tf32")):  # (tf32 is plain fp32 on a CPU)
         fp32_scores, fp32_ids = KeySet(torch.from_numpy(keys), bias).topk(queries, k)
-        bf16_scores, bf16_ids = KeySet(torch.from_numpy(keys), bias, precision="bf16").topk(queries, k)
+        bf16_scores, bf16_ids = KeySet(torch.from_numpy(keys), bias, precision=precision).topk(queries, k)
         torch.testing.assert_close(bf16_scores, fp32_scores, atol=1e-5, rtol=1e-6)
         # the keys returned really score that (ids may differ only between fp32-equal keys)
         rescored = (queries.double()[:, None, :] * torch.from_numpy(keys).double()[bf16_ids]).sum(-1) \
