@@ -174,7 +174,9 @@ def test_expired_leases_and_late_submits_lose_and_duplicate_nothing():
     assert late_ids, "no submit came late"
     assert {(status, code, past) for _, status, code, _, past in outcomes.late} == {(409, "lease_expired", True)}
     details = [detail for *_, detail, _ in outcomes.late]
-    assert set(details) == {"this assignment is expired",  # taken over by another annotator before the submit
+    # Both refusal paths usually occur; which ones do depends on thread timing, so require
+    # only that every refusal is one of them (tests/annotation/test_assignment.py pins each).
+    assert set(details) <= {"this assignment is expired",  # taken over by another annotator before the submit
                             "the lease on this assignment has expired"}  # not yet: the late submit frees the slot
     assert set(Assignment.objects.filter(pk__in=late_ids).values_list("state", flat=True)) == {"expired"}
     assert not Rating.objects.filter(assignment__in=late_ids).exists()
