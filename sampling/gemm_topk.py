@@ -16,8 +16,9 @@ import torch
 ERROR_PER_NORM = {"bf16": 2 * 2.0**-8 + 2.0**-16 + 2.0**-8, "tf32": 2 * 2.0**-11 + 2.0**-22}
 FP32_SLACK = 1e-5
 # Rows still unsure after the first shortlist are re-scored exactly on every key that
-# could win, gathered in batches of at most this many key-vector elements; rows with
-# more than WIDE_SHORTLIST_MAX such keys fall back to one fp32 GEMM.
+# could win, gathered in batches of at most GATHER_BUDGET key-vector elements; rows with
+# more such keys than WIDE_SHORTLIST_MAX (or 1/32 of all keys, where gathering stops
+# paying against a GEMM row) fall back to one fp32 GEMM.
 WIDE_SHORTLIST_MAX = 4096
 GATHER_BUDGET = 1 << 28
 PRECISIONS = ("fp32", "tf32", "bf16")
@@ -63,10 +64,11 @@ def _blocked_topk_fp32(queries, keys, key_bias, k: int, block: int):
     for start in range(0, keys.shape[0], block):
         bias = None if key_bias is None else key_bias[start : start + block]
         values, indices = _topk(_scores_fp32(queries, keys[start : start + block], bias),
-                                min(k, min(block, keys.shape[0] - start)))
+                                min(k, block, keys.shape[0] - start))
         indices += start
-        if best_values is not None:
-            values, order = torch.cat([best_values, values], dim=1).topk(min(k, best_values.shape[1] + values.shape[1]), dim=1)
+        if best_values is not None:  # merge with the running top-k
+            values = torch.cat([best_values, values], dim=1)
+            values, order = values.topk(min(k, values.shape[1]), dim=1)
             indices = torch.cat([best_indices, indices], dim=1).gather(1, order)
         best_values, best_indices = values, indices
     return best_values, best_indices
@@ -140,7 +142,6 @@ class KeySet:
         """Exact top-k for `rows` (in place): every key with approx >= threshold may win.
         Rows go in order of how many keys that is, so a batch's width fits its rows."""
         needed = (approx[rows] >= thresholds[:, None]).sum(dim=1)
-        # gathering a key costs about what 32 keys cost in an fp32 GEMM row
         wide = needed <= min(WIDE_SHORTLIST_MAX, max(k, len(self) // 32))
         if bool(wide.any()):
             order = needed[wide].argsort()

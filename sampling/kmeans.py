@@ -3,11 +3,11 @@
 Why not faiss.Kmeans alone: curation needs warm starts, per-point distances,
 GPU/CPU parity and memory-mapped input. Assignment uses torch GEMM, or faiss's
 fused search on CPUs where its bundled BLAS is the faster one (see
-device.cpu_gemm_backend); centroid
-sums are one vectorised scatter per chunk. The default initialisation is
-k-means++ drawn in doubling batches on a subsample: log2(k) GEMM rounds instead
-of k sequential passes, with the same D^2 weighting (as good as classic
-k-means++ in our tests); small problems get sequential greedy k-means++.
+device.cpu_gemm_backend); centroid sums are one vectorised scatter per chunk.
+The default initialisation is k-means++ drawn in doubling batches on a
+subsample: log2(k) GEMM rounds instead of k sequential passes, with the same D^2
+weighting (as good as classic k-means++ in our tests); small problems get
+sequential greedy k-means++.
 """
 from __future__ import annotations
 
