@@ -11,6 +11,7 @@ from .datasets import (
     VectorShard,
 )
 from .exports import ExportRun
+from .groups import GroupsBuild, GroupsPart, ProjectGroups
 from .projects import PipelineStage, Project, ProjectMember, Task, TaskCandidate
 from .rating import Adjudication, Assignment, GoldPair, Label, PairResult, Rating
 
@@ -25,6 +26,9 @@ __all__ = [
     "CaptionVector",
     "Dataset",
     "ExportRun",
+    "GroupsBuild",
+    "GroupsPart",
+    "ProjectGroups",
     "EmbeddingSpace",
     "ImportRun",
     "Item",
