@@ -8,11 +8,13 @@ from .datasets import (
     Item,
     ItemVector,
     Modality,
+    ScreenStatus,
     VectorShard,
 )
 from .exports import ExportRun
 from .groups import GroupsBuild, GroupsPart, ProjectGroups
 from .projects import PipelineStage, Project, ProjectMember, Task, TaskCandidate
+from .screening import ScreeningRun
 from .rating import Adjudication, Assignment, GoldPair, Label, PairResult, Rating
 
 __all__ = [
@@ -22,6 +24,8 @@ __all__ = [
     "Label",
     "PairResult",
     "Rating",
+    "ScreeningRun",
+    "ScreenStatus",
     "Caption",
     "CaptionVector",
     "Dataset",

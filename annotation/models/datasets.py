@@ -36,6 +36,15 @@ class Dataset(models.Model):
         return self.name
 
 
+class ScreenStatus(models.TextChoices):
+    """Result of probing an item's media file (annotation.screening)."""
+
+    PENDING = "pending"  # not screened yet
+    OK = "ok"
+    FAILED = "failed"  # screen_reason says why; left out of matching by default
+    SKIPPED = "skipped"  # remote media (a URL): not probed
+
+
 class Item(models.Model):
     """A piece of media a caption can be paired with."""
 
@@ -48,12 +57,18 @@ class Item(models.Model):
     source_dataset = models.CharField(max_length=200, blank=True)
     license = models.CharField(max_length=200, blank=True)
     metadata = models.JSONField(default=dict, blank=True)
+    # Media screening (db defaults: the importer's COPY/INSERT does not name these columns).
+    screen_status = models.CharField(max_length=8, choices=ScreenStatus.choices, default=ScreenStatus.PENDING,
+                                     db_default=ScreenStatus.PENDING)
+    screen_reason = models.CharField(max_length=300, blank=True, default="", db_default="")
+    screened_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         constraints = [
             models.UniqueConstraint(fields=["dataset", "external_id"], name="item_unique_external_id")
         ]
-        indexes = [models.Index(fields=["dataset", "modality"])]
+        indexes = [models.Index(fields=["dataset", "modality"]),
+                   models.Index(fields=["dataset", "screen_status"], name="item_screen_status")]
 
     def __str__(self) -> str:
         return f"{self.modality}:{self.external_id}"

@@ -62,6 +62,9 @@ class Project(models.Model):
     candidates_per_task = models.PositiveSmallIntegerField(default=3, validators=[MinValueValidator(1), MaxValueValidator(16)])
     item_cap = models.PositiveIntegerField(help_text="max tasks one item may appear in (heavy hitters)",
                                            validators=[MinValueValidator(1)])
+    include_failed_media = models.BooleanField(
+        default=False, db_default=False,
+        help_text="match items whose media failed screening too (left out by default)")
 
     # Rating
     annotators_per_task = models.PositiveSmallIntegerField(default=1, choices=[(1, "1"), (3, "3 (consensus)")])
