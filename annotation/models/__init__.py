@@ -1,4 +1,5 @@
 """Domain models, one module per concern."""
+from .audit import AuditEntry
 from .datasets import (
     Caption,
     CaptionVector,
@@ -18,6 +19,7 @@ from .screening import ScreeningRun
 from .rating import Adjudication, Assignment, GoldPair, Label, PairResult, Rating
 
 __all__ = [
+    "AuditEntry",
     "Adjudication",
     "Assignment",
     "GoldPair",
