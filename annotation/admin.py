@@ -28,12 +28,22 @@ def progress_html(fraction: float):
 class DatasetAdmin(admin.ModelAdmin):
     list_display = ["name", "description", "created_at"]
     search_fields = ["name"]
+    actions = ["screen_media"]
+
+    @admin.action(description="Re-screen the media of the selected datasets")
+    def screen_media(self, request, queryset):
+        from .screening import runs
+
+        for dataset in queryset:
+            run = runs.start(dataset)
+            self.message_user(request, f"{dataset}: screening {run.pk} queued")
 
 
 @admin.register(Item)
 class ItemAdmin(admin.ModelAdmin):
-    list_display = ["external_id", "modality", "dataset", "source_dataset", "license"]
-    list_filter = ["modality", "dataset"]
+    list_display = ["external_id", "modality", "dataset", "source_dataset", "license", "screen_status",
+                    "screen_reason"]
+    list_filter = ["modality", "screen_status", "dataset"]
     search_fields = ["external_id"]
     list_select_related = ["dataset"]
     show_full_result_count = False  # counting millions of rows on every page is slow
@@ -242,3 +252,18 @@ class TaskCandidateAdmin(admin.ModelAdmin):
     list_display = ["task", "slot", "item", "retrieval_rank", "similarity"]
     raw_id_fields = ["task", "item"]
     show_full_result_count = False
+
+
+# ---- media screening
+from .models import ScreeningRun  # noqa: E402
+
+
+@admin.register(ScreeningRun)
+class ScreeningRunAdmin(admin.ModelAdmin):
+    list_display = ["id", "dataset", "state", "screening_progress", "counts", "created_at", "finished_at"]
+    list_filter = ["state"]
+    readonly_fields = ["screening_progress", "bounds", "done_parts", "counts", "error", "finished_at"]
+
+    @admin.display(description="progress")
+    def screening_progress(self, run):
+        return progress_html(run.progress)

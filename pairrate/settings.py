@@ -197,3 +197,9 @@ PAIRRATE_UPLOAD_ROOT = Path(os.environ.get("PAIRRATE_UPLOAD_ROOT", VAR_DIR / "up
 PAIRRATE_IMPORT_ROOTS = [
     Path(p) for p in env_list("PAIRRATE_IMPORT_ROOTS", str(VAR_DIR / "imports"))
 ] + [PAIRRATE_UPLOAD_ROOT]
+
+# Media screening (annotation.screening, docs/formats.md "Screening").
+PAIRRATE_SCREEN_AFTER_IMPORT = env_bool("PAIRRATE_SCREEN_AFTER_IMPORT", True)
+PAIRRATE_SCREEN_PART_ITEMS = int(os.environ.get("PAIRRATE_SCREEN_PART_ITEMS", "200"))
+PAIRRATE_SCREEN_FRAME_RATE_TOLERANCE = float(os.environ.get("PAIRRATE_SCREEN_FRAME_RATE_TOLERANCE", "0.1"))
+PAIRRATE_SCREEN_MIN_POINTS = int(os.environ.get("PAIRRATE_SCREEN_MIN_POINTS", "16"))

@@ -14,8 +14,11 @@ def ping() -> str:
 def import_dataset(run_id: int) -> str:
     """Run an ImportRun created by the API; idempotent (upserts, and done runs are skipped)."""
     from annotation.importing.runs import execute_run
+    from annotation.screening.runs import after_import
 
-    return execute_run(run_id).state
+    state = execute_run(run_id).state
+    after_import(run_id)  # a succeeded import queues the screening of its media (once)
+    return state
 
 
 @app.task(name="tasks.cpu.run_stage")
@@ -40,3 +43,27 @@ def export_ratings(run_id: int) -> str:
     from annotation.export.runs import execute_run
 
     return execute_run(run_id).state
+
+
+@app.task(name="tasks.cpu.screen_dataset")
+def screen_dataset(run_id: int) -> None:
+    """Plan a ScreeningRun into parts and queue them; idempotent (parts are fixed once)."""
+    from annotation.screening import runs
+
+    try:
+        runs.plan(run_id)
+    except Exception as exc:
+        runs.fail(run_id, exc)
+        raise
+
+
+@app.task(name="tasks.cpu.screen_part")
+def screen_part(run_id: int, index: int) -> None:
+    """Probe one part's media files; idempotent (same files, same results; done parts skipped)."""
+    from annotation.screening import runs
+
+    try:
+        runs.screen_part(run_id, index)
+    except Exception as exc:
+        runs.fail(run_id, exc)
+        raise

@@ -8,6 +8,7 @@ from .datasets import DatasetViewSet, EmbeddingSpaceViewSet, ImportRunViewSet
 from .exports import ExportViewSet, ProjectExportView
 from .pipeline import CancelView, LaunchView, PipelineView, RetryView
 from .projects import ProjectViewSet
+from .screening import DatasetScreeningView
 
 router = DefaultRouter()
 router.register("datasets", DatasetViewSet)
@@ -32,5 +33,6 @@ urlpatterns = [
     path("projects/<int:pk>/retry/", RetryView.as_view(), name="project-retry"),
     path("projects/<int:pk>/pipeline/", PipelineView.as_view(), name="project-pipeline"),
     path("projects/<int:project_id>/exports/", ProjectExportView.as_view(), name="project-exports"),
+    path("datasets/<int:pk>/screening/", DatasetScreeningView.as_view(), name="dataset-screening"),
     path("", include(other_urls)),
 ]
