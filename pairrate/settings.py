@@ -43,6 +43,7 @@ INSTALLED_APPS = [
     "rest_framework",
     "rest_framework.authtoken",
     "drf_spectacular",
+    "drf_spectacular_sidecar",  # Swagger UI and Redoc served from static files (works offline)
     "annotation",
     "frontend",
 ]
@@ -126,14 +127,36 @@ REST_FRAMEWORK = {
         "annotation.api.authentication.TokenAuthentication",  # DRF's, with a lighter query
     ],
     "DEFAULT_PERMISSION_CLASSES": ["rest_framework.permissions.IsAuthenticated"],
-    "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
-    "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.LimitOffsetPagination",
+    "DEFAULT_SCHEMA_CLASS": "annotation.api.schema.AutoSchema",  # documents the error statuses
+    "DEFAULT_PAGINATION_CLASS": "annotation.api.pagination.Pagination",  # limit <= 1000
     "PAGE_SIZE": 100,
+    # JSON with size, nesting and number limits; every error as {"code", "detail", ...}.
+    "DEFAULT_PARSER_CLASSES": [
+        "annotation.api.parsers.LimitedJSONParser",
+        "rest_framework.parsers.FormParser",
+        "rest_framework.parsers.MultiPartParser",
+    ],
+    "EXCEPTION_HANDLER": "annotation.api.errors.exception_handler",
+    # Proxies in front of the web app that append to X-Forwarded-For (the failed-login limit
+    # keys on the client address); unset: the whole header, or REMOTE_ADDR without one.
+    "NUM_PROXIES": int(os.environ["PAIRRATE_NUM_PROXIES"]) if os.environ.get("PAIRRATE_NUM_PROXIES") else None,
 }
+# Failed logins (token endpoint, /login/, /admin/login/) allowed per window before refusal:
+# per username at one client address, and per client address (docs/security.md).
+PAIRRATE_LOGIN_FAILURES_PER_USER = os.environ.get("PAIRRATE_LOGIN_FAILURES_PER_USER", "10/15m")
+PAIRRATE_LOGIN_FAILURES_PER_ADDRESS = os.environ.get("PAIRRATE_LOGIN_FAILURES_PER_ADDRESS", "50/15m")
+# The cache holds the failed-login counters: with several web processes it must be shared
+# (PAIRRATE_CACHE_URL=redis://host:6379/1); unset, each process counts on its own.
+if os.environ.get("PAIRRATE_CACHE_URL"):
+    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
+                          "LOCATION": os.environ["PAIRRATE_CACHE_URL"]}}
 SPECTACULAR_SETTINGS = {
     "TITLE": "pairrate API",
     "DESCRIPTION": "Import multimodal datasets, launch rating projects, rate pairs, export.",
     "VERSION": "0.1.0",
+    "SWAGGER_UI_DIST": "SIDECAR",
+    "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
+    "REDOC_DIST": "SIDECAR",
     # Several models have a `state` field with different choices: name each enum.
     "ENUM_NAME_OVERRIDES": {
         "ProjectStateEnum": "annotation.models.projects.Project.State",
@@ -203,3 +226,16 @@ PAIRRATE_SCREEN_AFTER_IMPORT = env_bool("PAIRRATE_SCREEN_AFTER_IMPORT", True)
 PAIRRATE_SCREEN_PART_ITEMS = int(os.environ.get("PAIRRATE_SCREEN_PART_ITEMS", "200"))
 PAIRRATE_SCREEN_FRAME_RATE_TOLERANCE = float(os.environ.get("PAIRRATE_SCREEN_FRAME_RATE_TOLERANCE", "0.1"))
 PAIRRATE_SCREEN_MIN_POINTS = int(os.environ.get("PAIRRATE_SCREEN_MIN_POINTS", "16"))
+
+# Embedding on the workers (annotation/embedding, docs/encoders.md): checkpoint folders must
+# lie under one of these roots; parts are whole batches of at most PART_ROWS rows.
+PAIRRATE_ENCODER_ROOTS = [Path(p) for p in env_list("PAIRRATE_ENCODER_ROOTS", str(VAR_DIR / "encoders"))]
+PAIRRATE_EMBED_PART_ROWS = int(os.environ.get("PAIRRATE_EMBED_PART_ROWS", "4096"))
+PAIRRATE_EMBED_BATCH = int(os.environ.get("PAIRRATE_EMBED_BATCH", "32"))
+PAIRRATE_EMBED_THREADS = int(os.environ.get("PAIRRATE_EMBED_THREADS", "4"))
+PAIRRATE_EMBED_DEVICE = os.environ.get("PAIRRATE_EMBED_DEVICE", "auto")
+
+# Retrieval groups (annotation.groups): a worker's peak memory is one caption chunk and
+# one item chunk of vectors (plus their top-k), whatever the pool size.
+PAIRRATE_GROUPS_CAPTION_CHUNK_ROWS = int(os.environ.get("PAIRRATE_GROUPS_CAPTION_CHUNK_ROWS", "65536"))
+PAIRRATE_GROUPS_ITEM_CHUNK_ROWS = int(os.environ.get("PAIRRATE_GROUPS_ITEM_CHUNK_ROWS", "500000"))

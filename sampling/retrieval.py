@@ -160,3 +160,67 @@ def search_shards(queries, shards: Sequence, k: int = DEFAULT_K, **kwargs) -> tu
     if k > offset:
         raise ValueError(f"k must be between 1 and the pool size ({offset}), got {k}")
     return merge_topk(results, k)
+
+
+# ---- a pool prepared once, searched by many query chunks (retrieval groups) ----
+
+# Extra candidates fetched beyond k so that ties at the k-th score are settled by the
+# smaller id (merge_topk), whichever of the tied keys the top-k kernel returned.
+TIE_MARGIN = 8
+
+
+class PreparedPool:
+    """An item pool (one chunk of a big one) prepared once and searched many times.
+
+    Exact: the same searchers as `search` (torch GEMM + top-k, TF32 on a GPU proven
+    equal to fp32; faiss IndexFlatIP on CPUs where its BLAS is faster); `method="ivf"`
+    is a faiss IndexIVFFlat trained on a seeded sample. `search` returns global `ids`
+    (given, or row numbers) ordered by score, ties by the smaller id.
+    """
+
+    def __init__(self, items, ids=None, method: str = "exact", device=None, precision: str | None = None,
+                 nlist: int | None = None, nprobe: int = 16, seed: int = 0):
+        items = as_float32_rows(items)
+        if method not in METHODS:
+            raise ValueError(f"method must be one of {METHODS}, got {method!r}")
+        if items.shape[0] == 0:
+            raise ValueError("the item pool is empty")
+        check_finite(items, "items")
+        self.size, self.dim = items.shape
+        self.ids = np.arange(self.size, dtype=np.int64) if ids is None else np.asarray(ids, dtype=np.int64)
+        if len(self.ids) != self.size:
+            raise ValueError(f"{len(self.ids)} ids for {self.size} items")
+        device = resolve_device(device)
+        if method == "ivf" or (device.type == "cpu" and cpu_gemm_backend() == "faiss"):
+            self.searcher, self.device = _FaissSearcher(items, method, nlist, nprobe, seed), torch.device("cpu")
+            self.chunk_rows = CPU_QUERY_CHUNK
+        else:
+            self.searcher = _TorchSearcher(items, device, precision or ("tf32" if device.type == "cuda" else "fp32"),
+                                           None)
+            self.device = device
+            self.chunk_rows = (int(np.clip(GPU_SCORE_BUDGET // self.size, 256, CPU_QUERY_CHUNK))
+                               if device.type == "cuda" else TORCH_CPU_QUERY_CHUNK)
+
+    def search(self, queries, k: int, progress: Progress | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """(scores float32 [n,k], ids int64 [n,k]) of the k best items per query."""
+        queries = as_float32_rows(queries)
+        if queries.shape[1] != self.dim:
+            raise ValueError(f"dimension mismatch: queries have {queries.shape[1]}, items {self.dim}")
+        if not 1 <= k <= self.size:
+            raise ValueError(f"k must be between 1 and the pool size ({self.size}), got {k}")
+        check_finite(queries, "queries")
+        wide = min(self.size, k + TIE_MARGIN)
+        scores, rows = _run(queries, self.searcher, wide, self.device, self.chunk_rows, 1.0, progress, False)
+        ids = np.where(rows < 0, -1, self.ids[np.maximum(rows, 0)])
+        return merge_topk([(scores, ids)], k)
+
+
+def recall_at_k(found_ids: np.ndarray, true_ids: np.ndarray) -> float:
+    """Mean fraction of each row's true top-k ids that `found_ids` holds (ids >= 0)."""
+    found_ids, true_ids = np.asarray(found_ids), np.asarray(true_ids)
+    if found_ids.shape[0] != true_ids.shape[0]:
+        raise ValueError("recall_at_k needs the same rows in both")
+    if true_ids.size == 0:
+        return 1.0
+    hits = (found_ids[:, :, None] == true_ids[:, None, :]) & (true_ids[:, None, :] >= 0)
+    return float(hits.any(axis=1).sum() / max(int((true_ids >= 0).sum()), 1))

@@ -67,3 +67,27 @@ def screen_part(run_id: int, index: int) -> None:
     except Exception as exc:
         runs.fail(run_id, exc)
         raise
+
+
+@app.task(name="tasks.cpu.groups_plan")
+def groups_plan(build_id: int) -> None:
+    """Plan a groups build into parts and dispatch them (or dispatch what is left)."""
+    from annotation.groups import runner
+
+    runner.run_plan(build_id)
+
+
+@app.task(name="tasks.cpu.groups_merge", bind=True)
+def groups_merge(self, build_id: int, chunk: int) -> None:
+    """Merge one caption chunk's search parts into its groups; idempotent."""
+    from annotation.groups import runner
+
+    runner.run_merge(build_id, chunk, self.request.hostname or "")
+
+
+@app.task(name="tasks.cpu.groups_finish")
+def groups_finish(build_id: int) -> None:
+    """IVF recall and the build's outputs (CSV + Parquet, checksummed)."""
+    from annotation.groups import runner
+
+    runner.run_finish(build_id)

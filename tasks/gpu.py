@@ -19,3 +19,27 @@ def run_part(project_id: int, stage: str, index: int) -> None:
     from annotation.pipeline import runner
 
     runner.run_part(project_id, stage, index)
+
+
+@app.task(name="tasks.gpu.embed_plan")
+def embed_plan(run_id: int) -> None:
+    """Load and check a space's encoder, plan an EmbedRun's parts and queue them (idempotent)."""
+    from annotation.embedding import runs
+
+    runs.plan(run_id)
+
+
+@app.task(name="tasks.gpu.embed_part")
+def embed_part(run_id: int, side: str, index: int) -> None:
+    """Embed one part of an EmbedRun: one shard, mapped all or nothing (idempotent)."""
+    from annotation.embedding import runs
+
+    runs.run_part(run_id, side, index)
+
+
+@app.task(name="tasks.gpu.groups_search", bind=True)
+def groups_search(self, build_id: int, part_id: int) -> None:
+    """One search part of a groups build (caption chunk x item chunk); idempotent."""
+    from annotation.groups import runner
+
+    runner.run_search(build_id, part_id, self.request.hostname or "")

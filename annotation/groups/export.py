@@ -1,0 +1,237 @@
+"""A build's outputs: the E-MM1 100M layout in CSV, the same groups in Parquet.
+
+`csv/nn_1/data_groups.csv ... csv/nn_k/data_groups.csv` hold one line per caption
+with exactly the published columns `encord_text_id, encord_video_id, encord_audio_id,
+encord_image_id, encord_points_id, nn_index` (an id left empty for a modality the
+build has no space for; minimal quoting, `\\n` line ends), and `csv/infos/*.csv` the
+captions and items they reference (the columns of annotation.export.emm1). `parquet/
+nn_i/data_groups.parquet` hold the same rows plus `{video,audio,image,points}_similarity`.
+
+Lines are assembled by Arrow kernels a caption chunk at a time (take + join), never
+row by row in Python, and streamed: memory holds one caption chunk whatever the pool
+size. Everything is written into a `.tmp-*` folder moved into place whole; each
+file's sha256 is recorded (and listed in `SHA256SUMS`).
+"""
+from __future__ import annotations
+
+import csv
+import hashlib
+import os
+import secrets
+import shutil
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+from django.conf import settings
+
+from ..export.emm1 import BASE_COLUMNS, EXTRA_COLUMNS, TEXT_COLUMNS, _media_columns
+from ..export.writer import BUFFER_BYTES, open_text
+from ..models import Caption, GroupsBuild, Item
+from ..models.groups import GROUP_MODALITIES
+from . import store
+
+STEM = {"video": "video", "audio": "audio", "image": "image", "point_cloud": "points"}
+CSV_COLUMNS = ["encord_text_id", "encord_video_id", "encord_audio_id", "encord_image_id", "encord_points_id",
+               "nn_index"]
+SIMILARITY_COLUMNS = [f"{STEM[m]}_similarity" for m in GROUP_MODALITIES]
+PARQUET_SCHEMA = pa.schema([*(pa.field(c, pa.int32() if c == "nn_index" else pa.string()) for c in CSV_COLUMNS),
+                            *(pa.field(c, pa.float32()) for c in SIMILARITY_COLUMNS)])
+FORMATS = ("csv", "parquet")
+FETCH_IDS = 50_000
+
+
+def csv_field(text: str) -> str:
+    """One CSV field as Python's csv module (QUOTE_MINIMAL) writes it."""
+    if any(c in text for c in ',"\r\n'):
+        return '"' + text.replace('"', '""') + '"'
+    return text
+
+
+def csv_fields(values) -> pa.Array:
+    return pa.array([csv_field(v) for v in values], type=pa.string())
+
+
+class _HashingFile:
+    def __init__(self, path: Path):
+        self.handle, self.digest, self.bytes = open(path, "wb", buffering=BUFFER_BYTES), hashlib.sha256(), 0
+
+    def write(self, data) -> None:
+        self.handle.write(data)
+        self.digest.update(data)
+        self.bytes += len(data)
+
+    def close(self) -> dict:
+        self.handle.flush()
+        os.fsync(self.handle.fileno())
+        self.handle.close()
+        return {"bytes": self.bytes, "sha256": self.digest.hexdigest()}
+
+
+def _sha256(path: Path) -> dict:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        while block := handle.read(BUFFER_BYTES):
+            digest.update(block)
+    return {"bytes": path.stat().st_size, "sha256": digest.hexdigest()}
+
+
+class GroupsWriter:
+    """Streams groups, a caption chunk at a time, into one file per nn (framework-free).
+
+    `items_raw` / `items_csv`: per modality, every pool item's external id (plain, and
+    as a CSV field), indexed by the positions given to `write`.
+    """
+
+    def __init__(self, folder: Path, k: int, modalities, items_raw: dict, items_csv: dict, formats=FORMATS):
+        self.folder, self.k, self.modalities, self.formats = folder, k, list(modalities), tuple(formats)
+        self.items_raw, self.items_csv = items_raw, items_csv
+        self.rows = 0
+        self.csv, self.parquet = {}, {}
+        for nn in range(1, k + 1):
+            if "csv" in self.formats:
+                path = folder / "csv" / f"nn_{nn}" / "data_groups.csv"
+                path.parent.mkdir(parents=True, exist_ok=True)
+                self.csv[nn] = _HashingFile(path)
+                self.csv[nn].write((",".join(CSV_COLUMNS) + "\n").encode())
+            if "parquet" in self.formats:
+                path = folder / "parquet" / f"nn_{nn}" / "data_groups.parquet"
+                path.parent.mkdir(parents=True, exist_ok=True)
+                self.parquet[nn] = pq.ParquetWriter(path, PARQUET_SCHEMA, compression="zstd")
+
+    def write(self, text_raw: pa.Array, text_csv: pa.Array, positions: dict, scores: dict) -> None:
+        """positions[m], scores[m]: [n, k] pool positions and similarities of the chunk's captions."""
+        n = len(text_raw)
+        for nn in range(1, self.k + 1):
+            taken = {m: pa.array(positions[m][:, nn - 1]) for m in self.modalities}
+            if self.csv:
+                columns = [text_csv] + [self.items_csv[m].take(taken[m]) if m in taken else "" for m in GROUP_MODALITIES]
+                lines = pc.binary_join_element_wise(*columns, f"{nn}\n", ",")
+                offsets = np.frombuffer(lines.buffers()[1], dtype=np.int32, count=n + 1, offset=4 * lines.offset)
+                self.csv[nn].write(memoryview(lines.buffers()[2])[offsets[0]:offsets[-1]])
+            if self.parquet:
+                ids = [self.items_raw[m].take(taken[m]) if m in taken else pa.nulls(n, pa.string())
+                       for m in GROUP_MODALITIES]
+                sims = [pa.array(np.ascontiguousarray(scores[m][:, nn - 1]), pa.float32()) if m in taken
+                        else pa.nulls(n, pa.float32()) for m in GROUP_MODALITIES]
+                nn_column = pa.array(np.full(n, nn, dtype=np.int32))
+                self.parquet[nn].write_table(pa.Table.from_arrays([text_raw, *ids, nn_column, *sims],
+                                                                  schema=PARQUET_SCHEMA))
+        self.rows += n * self.k
+
+    def close(self) -> dict:
+        """Relative file name -> {bytes, sha256, rows}."""
+        files = {}
+        for nn, handle in self.csv.items():
+            files[f"csv/nn_{nn}/data_groups.csv"] = {**handle.close(), "rows": self.rows // self.k}
+        for nn, writer in self.parquet.items():
+            writer.close()
+            name = f"parquet/nn_{nn}/data_groups.parquet"
+            files[name] = {**_sha256(self.folder / name), "rows": self.rows // self.k}
+        return files
+
+
+def chunk_files(build: GroupsBuild):
+    """The merged caption chunks, in order (what iter_groups reads)."""
+    chunk = 0
+    while (path := store.chunk_path(build.pk, chunk)).is_file():
+        yield store.load_npz(path)
+        chunk += 1
+
+
+def _item_ids(build: GroupsBuild, modality: str) -> np.ndarray:
+    return np.asarray(store.load_npy(store.plan_path(build.pk, f"{modality}-items"))[:, 0])
+
+
+def _external_ids(model, ids: np.ndarray) -> list[str]:
+    """External ids for sorted database ids, fetched in blocks."""
+    out: list[str] = []
+    for start in range(0, len(ids), FETCH_IDS):
+        block = ids[start:start + FETCH_IDS].tolist()
+        found = dict(model.objects.filter(pk__in=block).values_list("pk", "external_id"))
+        out += [found[i] for i in block]
+    return out
+
+
+def _write_text_infos(writer, captions: list[tuple]) -> None:
+    for external_id, text, dataset, license_, source_modality, paired_modality, paired_id in captions:
+        modality = STEM.get(paired_modality or source_modality, "")
+        writer.writerow([external_id, text, dataset, license_, modality, paired_id or ""])
+
+
+def _write_item_infos(folder: Path, modality: str, ids: np.ndarray) -> tuple[str, dict] | None:
+    if not len(ids):
+        return None
+    stem = STEM[modality]
+    name = f"csv/infos/{stem}.csv"
+    path = folder / name
+    path.parent.mkdir(parents=True, exist_ok=True)
+    with open_text(path) as out:
+        writer = csv.writer(out)
+        writer.writerow([f"encord_{stem}_id", *BASE_COLUMNS, *EXTRA_COLUMNS[stem]])
+        for start in range(0, len(ids), FETCH_IDS):
+            rows = (Item.objects.filter(pk__in=ids[start:start + FETCH_IDS].tolist()).order_by("pk")
+                    .values_list("external_id", "source_dataset", "license", "media", "metadata"))
+            for external_id, dataset, license_, media, metadata in rows:
+                writer.writerow([external_id, dataset, license_, *_media_columns(media, metadata, stem)])
+    return name, {**_sha256(path), "rows": int(len(ids))}
+
+
+def write_outputs(build: GroupsBuild, folder: Path, formats=FORMATS, progress=None) -> dict:
+    """Every output file of the build into `folder`; returns the files' records."""
+    item_ids = {m: _item_ids(build, m) for m in build.modalities}
+    raw = {m: pa.array(_external_ids(Item, ids), pa.string()) for m, ids in item_ids.items()}
+    escaped = {m: csv_fields(values.to_pylist()) for m, values in raw.items()}
+    referenced = {m: np.zeros(len(ids), dtype=bool) for m, ids in item_ids.items()}
+    writer = GroupsWriter(folder, build.k, build.modalities, raw, escaped, formats)
+    text_path = folder / "csv" / "infos" / "text.csv"
+    text_path.parent.mkdir(parents=True, exist_ok=True)
+    captions_total = max(int(build.counts.get("captions", 0)), 1)
+    with open_text(text_path) as text_out:
+        text_writer = csv.writer(text_out)
+        text_writer.writerow(TEXT_COLUMNS)
+        for data in chunk_files(build):
+            caption_ids = data["caption_ids"].tolist()
+            rows = {r[0]: r[1:] for r in Caption.objects.filter(pk__in=caption_ids).values_list(
+                "pk", "external_id", "text", "source_dataset", "license", "source_modality",
+                "paired_item__modality", "paired_item__external_id")}
+            captions = [rows[i] for i in caption_ids]
+            _write_text_infos(text_writer, captions)
+            external = [c[0] for c in captions]
+            positions, scores = {}, {}
+            for m in build.modalities:
+                ids = data[f"{m}__ids"]
+                positions[m] = np.searchsorted(item_ids[m], ids)
+                referenced[m][positions[m].ravel()] = True
+                scores[m] = data[f"{m}__scores"]
+            writer.write(pa.array(external, pa.string()), csv_fields(external), positions, scores)
+            if progress:
+                progress(writer.rows / build.k / captions_total)
+    files = writer.close()
+    files["csv/infos/text.csv"] = {**_sha256(text_path), "rows": writer.rows // max(build.k, 1)}
+    for m in build.modalities:
+        written = _write_item_infos(folder, m, item_ids[m][referenced[m]])
+        if written:
+            files[written[0]] = written[1]
+    files = dict(sorted(files.items()))
+    (folder / "SHA256SUMS").write_text("".join(f"{f['sha256']}  {name}\n" for name, f in files.items()))
+    return files
+
+
+def export_build(build: GroupsBuild) -> tuple[str, dict]:
+    """Write the outputs into a temp folder, then move it into place whole."""
+    root = store.folder(build.pk)
+    for stale in [*root.glob(".tmp-out-*"), *root.glob("out-*")]:
+        shutil.rmtree(stale, ignore_errors=True)
+    name = f"out-{secrets.token_hex(8)}"  # unguessable: media storage may be served
+    temp = root / f".tmp-{name}"
+    temp.mkdir(parents=True)
+    try:
+        files = write_outputs(build, temp)
+        os.replace(temp, root / name)
+    except BaseException:
+        shutil.rmtree(temp, ignore_errors=True)
+        raise
+    return str((root / name).relative_to(Path(settings.MEDIA_ROOT))), files
