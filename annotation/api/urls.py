@@ -6,6 +6,7 @@ from ..media_urls import serve_signed
 from .assignments import AssignmentViewSet
 from .datasets import DatasetViewSet, EmbeddingSpaceViewSet, ImportRunViewSet
 from .exports import ExportViewSet, ProjectExportView
+from .groups import GroupsViewSet
 from .pipeline import CancelView, LaunchView, PipelineView, RetryView
 from .projects import ProjectViewSet
 from .screening import DatasetScreeningView
@@ -17,6 +18,7 @@ router.register("imports", ImportRunViewSet)
 router.register("projects", ProjectViewSet)
 router.register("assignments", AssignmentViewSet, basename="assignment")
 router.register("exports", ExportViewSet, basename="export")
+router.register("groups", GroupsViewSet, basename="groups")
 
 # The annotators' hot endpoints are matched first: resolving them behind the 50 router
 # patterns cost about 0.14 ms a request. Their patterns and views are the router's own.
