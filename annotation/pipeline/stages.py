@@ -16,7 +16,7 @@ from django.db import transaction
 
 from sampling import curation, dedup, nsfw, retrieval
 
-from ..models import Caption, Item, Project, Task, TaskCandidate
+from ..models import Caption, Item, Project, ScreenStatus, Task, TaskCandidate
 from ..vectors import caption_vectors, item_vectors
 from . import artifacts, task_rows
 
@@ -135,19 +135,33 @@ def filter_captions(project: Project, report: Report) -> dict:
 
 def match_parts(project: Project) -> list[Part]:
     n_items = project.space.itemvector_set.filter(item__modality=project.target_modality).count()
+    n_items -= len(excluded_items(project))
     return [Part("match", i, "gpu") for i in range(max(1, -(-n_items // MATCH_PART_ROWS)))]
+
+
+def excluded_items(project: Project) -> tuple[int, ...]:
+    """Candidate items left out of matching: media that failed screening, unless the
+    project sets include_failed_media (annotation.screening)."""
+    if project.include_failed_media:
+        return ()
+    return tuple(Item.objects.filter(vectors__space=project.space, modality=project.target_modality,
+                                     screen_status=ScreenStatus.FAILED).order_by("id").values_list("id", flat=True))
 
 
 _item_cache: dict = {}
 
 
-def cached_item_vectors(space) -> tuple[np.ndarray, np.ndarray]:
-    """Item vectors per space, kept in the (gpu) worker between tasks; keyed by the
-    space's shards so a re-import invalidates it."""
-    key = (space.id, tuple(space.shards.filter(side="items").order_by("id").values_list("id", flat=True)))
+def cached_item_vectors(space, excluded: tuple[int, ...] = ()) -> tuple[np.ndarray, np.ndarray]:
+    """Item vectors per space less `excluded` items, kept in the (gpu) worker between
+    tasks; keyed by the space's shards (a re-import invalidates it) and the exclusions."""
+    key = (space.id, tuple(space.shards.filter(side="items").order_by("id").values_list("id", flat=True)), excluded)
     if key not in _item_cache:
         _item_cache.clear()
-        _item_cache[key] = item_vectors(space)
+        ids, vectors = item_vectors(space)
+        if excluded:
+            keep = ~np.isin(ids, np.asarray(excluded, dtype=np.int64))
+            ids, vectors = ids[keep], vectors[keep]
+        _item_cache[key] = ids, vectors
     return _item_cache[key]
 
 
@@ -167,7 +181,7 @@ def cached_query_vectors(project: Project) -> np.ndarray:
 
 def match_part(project: Project, index: int, report: Report) -> dict:
     queries = cached_query_vectors(project)
-    item_ids, items = cached_item_vectors(project.space)
+    item_ids, items = cached_item_vectors(project.space, excluded_items(project))
     start, stop = index * MATCH_PART_ROWS, min((index + 1) * MATCH_PART_ROWS, len(item_ids))
     k = min(project.k, stop - start)
     scores, rows = retrieval.search(queries, items[start:stop], k=k,

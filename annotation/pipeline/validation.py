@@ -3,7 +3,7 @@ from __future__ import annotations
 
 from django.conf import settings
 
-from ..models import Caption, ItemVector
+from ..models import Caption, ItemVector, ScreenStatus
 
 NSFW_BACKENDS = ("auto", "detoxify", "profanity", "none")
 PICK_STRATEGIES = ("random", "closest")
@@ -27,15 +27,25 @@ def project_errors(data: dict) -> dict[str, list[str]]:
         add("candidates_per_task", f"cannot choose {m} candidates from the top {k}")
     if int(data.get("annotators_per_task", 1)) not in (1, 3):
         add("annotators_per_task", "use 1 or 3 (consensus)")
+    if not isinstance(data.get("include_failed_media", False), bool):
+        add("include_failed_media", "true or false")
     _check_nsfw(data, add)
     _check_curation(data.get("curation") or {}, add)
     if space is None or errors.get("target_modality") or not datasets:
         return errors
 
-    n_items = ItemVector.objects.filter(space=space, item__modality=space.target_modality).count()
+    vectors = ItemVector.objects.filter(space=space, item__modality=space.target_modality)
+    n_items = vectors.count()
     if n_items == 0:
         add("target_modality", f"no {space.target_modality} item has a vector in space {space.name!r}")
         return errors
+    if not data.get("include_failed_media"):  # the match stage leaves failed media out
+        failed = vectors.filter(item__screen_status=ScreenStatus.FAILED).count()
+        n_items -= failed
+        if n_items == 0:
+            add("include_failed_media", f"every {space.target_modality} item in {space.name!r} failed media "
+                                        "screening; include failed media or fix the files")
+            return errors
     pool = Caption.objects.filter(dataset__in=datasets, vectors__space=space)
     if data.get("caption_source_modalities"):
         pool = pool.filter(source_modality__in=data["caption_source_modalities"])

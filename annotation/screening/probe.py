@@ -33,6 +33,8 @@ def probe(path: Path, modality: str, limits: Limits = Limits()) -> str | None:
     path = Path(path)
     if not path.is_file():
         return "file not found"
+    if path.stat().st_size == 0:
+        return "empty file"
     probes = {"image": probe_image, "video": probe_video, "audio": probe_audio,
               "point_cloud": probe_point_cloud}
     if modality not in probes:

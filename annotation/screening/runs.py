@@ -1,0 +1,167 @@
+"""Screen a dataset's media on the `cpu` queue, in parts, and record each item's result.
+
+`start` creates a ScreeningRun and queues `tasks.cpu.screen_dataset`; that task fixes
+the parts (item id ranges) once and queues one `tasks.cpu.screen_part` per part; the
+part that completes the set finishes the run, with counts taken from the items
+themselves. Every step is idempotent: a redelivered part probes the same files and
+writes the same results, and re-screening a dataset gives the same statuses.
+"""
+from __future__ import annotations
+
+import logging
+from typing import Callable
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Count
+from django.utils import timezone
+
+from ..media_paths import UnsafeMediaPath, is_remote_url, local_media_path
+from ..models import Dataset, ImportRun, Item, ScreeningRun, ScreenStatus
+from . import probe
+
+logger = logging.getLogger(__name__)
+State = ScreeningRun.State
+REMOTE_REASON = "remote media (URL): not probed"
+
+
+def limits() -> probe.Limits:
+    return probe.Limits(frame_rate_tolerance=settings.PAIRRATE_SCREEN_FRAME_RATE_TOLERANCE,
+                        min_points=settings.PAIRRATE_SCREEN_MIN_POINTS)
+
+
+def screen_item(modality: str, media: str, probe_limits: probe.Limits) -> tuple[str, str]:
+    """(status, reason) of one item; local files are opened only through local_media_path."""
+    if not media:
+        return ScreenStatus.FAILED, "no media file or URL"
+    if is_remote_url(media):
+        return ScreenStatus.SKIPPED, REMOTE_REASON
+    try:
+        path = local_media_path(media)
+    except UnsafeMediaPath as exc:
+        return ScreenStatus.FAILED, probe._short(str(exc))
+    reason = probe.probe(path, modality, probe_limits)
+    return (ScreenStatus.OK, "") if reason is None else (ScreenStatus.FAILED, reason)
+
+
+# ---- requests -------------------------------------------------------------------------
+
+def start(dataset: Dataset, import_run: ImportRun | None = None, queue: bool = True) -> ScreeningRun:
+    """Queue a screening of every item of `dataset` (after commit; `queue=False` only
+    creates the run, for `run_here`). One run per import: a redelivered import task
+    finds its run and queues nothing new."""
+    if not queue:
+        return ScreeningRun.objects.create(dataset=dataset)
+    with transaction.atomic():
+        if import_run is not None:
+            run, created = ScreeningRun.objects.get_or_create(import_run=import_run,
+                                                              defaults={"dataset": dataset})
+            if not created:
+                return run
+        else:
+            run = ScreeningRun.objects.create(dataset=dataset)
+        transaction.on_commit(lambda: _send("tasks.cpu.screen_dataset", run.pk))
+    return run
+
+
+def after_import(import_run_id: int) -> ScreeningRun | None:
+    """Screen the dataset a succeeded import wrote (PAIRRATE_SCREEN_AFTER_IMPORT, default on)."""
+    if not settings.PAIRRATE_SCREEN_AFTER_IMPORT:
+        return None
+    run = ImportRun.objects.filter(pk=import_run_id, state=ImportRun.State.SUCCEEDED).first()
+    dataset = run and Dataset.objects.filter(name=run.dataset_name).first()
+    return start(dataset, run) if dataset else None
+
+
+def _send(name: str, *args) -> None:
+    """Queue a `cpu` task by name (a signature: in the in-process demo it runs eagerly)."""
+    import tasks.cpu  # noqa: F401  (registers the named tasks in this process)
+    from tasks.celery_app import app
+
+    app.signature(name, args=args, queue="cpu").apply_async()
+
+
+# ---- run by the workers -----------------------------------------------------------------
+
+def run_here(run: ScreeningRun, report: Callable[[int], None] | None = None) -> ScreeningRun:
+    """Screen in this process, part after part (the `screen_media` command)."""
+    for index in plan(run.pk, queue=False):
+        screen_part(run.pk, index, report)
+    run.refresh_from_db()
+    return run
+
+
+def plan(run_id: int, queue: bool = True) -> list[int]:
+    """Fix the parts (once) and queue every part not yet done; returns their indexes."""
+    with transaction.atomic():
+        run = ScreeningRun.objects.select_for_update().get(pk=run_id)
+        if run.state in (State.SUCCEEDED, State.FAILED):
+            return []
+        if run.state == State.PENDING:
+            ids = list(Item.objects.filter(dataset_id=run.dataset_id).order_by("id").values_list("id", flat=True))
+            size = settings.PAIRRATE_SCREEN_PART_ITEMS
+            run.bounds = [[ids[i], ids[min(i + size, len(ids)) - 1]] for i in range(0, len(ids), size)]
+            run.state, run.done_parts, run.progress = State.RUNNING, {}, 0.0
+            run.save(update_fields=["bounds", "state", "done_parts", "progress"])
+            if not run.bounds:
+                _finish(run)
+                return []
+        todo = [i for i in range(len(run.bounds)) if str(i) not in run.done_parts]
+        if queue:
+            transaction.on_commit(lambda: [_send("tasks.cpu.screen_part", run_id, i) for i in todo])
+    return todo
+
+
+def screen_part(run_id: int, index: int, report: Callable[[int], None] | None = None) -> dict | None:
+    """Probe the items of part `index` and store their results; the last part finishes."""
+    run = ScreeningRun.objects.get(pk=run_id)
+    if run.state != State.RUNNING or str(index) in run.done_parts:
+        return None
+    first, last = run.bounds[index]
+    items = list(Item.objects.filter(dataset_id=run.dataset_id, id__gte=first, id__lte=last)
+                 .only("id", "modality", "media").order_by("id"))
+    probe_limits, now = limits(), timezone.now()
+    counts = {status: 0 for status in (ScreenStatus.OK, ScreenStatus.FAILED, ScreenStatus.SKIPPED)}
+    for item in items:
+        item.screen_status, item.screen_reason = screen_item(item.modality, item.media, probe_limits)
+        item.screened_at = now
+        counts[item.screen_status] += 1
+        if report:
+            report(1)
+    Item.objects.bulk_update(items, ["screen_status", "screen_reason", "screened_at"], batch_size=500)
+    with transaction.atomic():
+        run = ScreeningRun.objects.select_for_update().get(pk=run_id)
+        if run.state != State.RUNNING:
+            return counts
+        run.done_parts = {**run.done_parts, str(index): {str(k): v for k, v in counts.items()}}
+        run.progress = len(run.done_parts) / len(run.bounds)
+        run.save(update_fields=["done_parts", "progress"])
+        if len(run.done_parts) == len(run.bounds):
+            _finish(run)
+    return counts
+
+
+def fail(run_id: int, exc: BaseException) -> None:
+    logger.exception("screening failed", extra={"screening": run_id})
+    ScreeningRun.objects.filter(pk=run_id).exclude(state=State.SUCCEEDED).update(
+        state=State.FAILED, error=f"{type(exc).__name__}: {exc}", finished_at=timezone.now())
+
+
+def summary(dataset: Dataset) -> dict[str, int]:
+    """Items per screen status (every status present, zeros included)."""
+    rows = dict(Item.objects.filter(dataset=dataset).values_list("screen_status")
+                .annotate(n=Count("id")).values_list("screen_status", "n"))
+    return {status: rows.get(status, 0) for status in ScreenStatus.values}
+
+
+def _finish(run: ScreeningRun) -> None:
+    """Inside the run's lock: counts from the items, and onto the import's result."""
+    counts = summary(run.dataset)
+    run.state, run.progress, run.counts, run.finished_at = State.SUCCEEDED, 1.0, counts, timezone.now()
+    run.save(update_fields=["state", "progress", "counts", "finished_at"])
+    if run.import_run_id:
+        imported = ImportRun.objects.select_for_update().get(pk=run.import_run_id)
+        imported.counts = {**imported.counts, "screened_ok": counts["ok"], "screened_failed": counts["failed"],
+                           "screened_skipped": counts["skipped"]}
+        imported.save(update_fields=["counts"])
+    logger.info("screening finished", extra={"screening": run.pk, "counts": counts})
