@@ -91,6 +91,8 @@ def worker_env(django_db_setup, tmp_path_factory) -> dict:
         "PAIRRATE_BROKER_VISIBILITY_TIMEOUT": "4",
         "PAIRRATE_BROKER_RESTORE_INTERVAL": "1",
         "PAIRRATE_BROKER_RESTORE_THROTTLE": "1",
+        # Screening in parts of 4 items: small test datasets still fan out (annotation.screening).
+        "PAIRRATE_SCREEN_PART_ITEMS": "4",
     })
     return env
 
