@@ -393,3 +393,31 @@ def throughput(timestamps, remaining: int, bucket_seconds: float = 3600.0, recen
                         for i, c in enumerate(counts)],
             "rate_per_hour": _num(rate), "remaining": int(remaining),
             "eta_hours": _num(remaining / rate) if rate else None}
+
+
+# ---- audit draw -------------------------------------------------------------
+
+def audit_rows(n: int, share: float, seed: int) -> np.ndarray:
+    """Which of `n` captions get audit tasks: round(share * n) of them, chosen at random
+    (deterministic for the seed)."""
+    if not 0.0 <= share <= 1.0:
+        raise ValueError(f"audit share must be between 0 and 1, got {share}")
+    mask = np.zeros(n, dtype=bool)
+    count = int(round(share * n))
+    if count:
+        mask[np.random.default_rng([int(seed) & 0xFFFFFFFF, 15]).choice(n, size=count, replace=False)] = True
+    return mask
+
+
+def uniform_candidates(indices, m: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """`m` candidates per row drawn uniformly without replacement from the row's ranked
+    top-k (`indices` [n, k], -1 = none), kept in rank order: (items [n, m], ranks [n, m]),
+    -1 where a row has fewer than `m` candidates."""
+    indices = np.asarray(indices, dtype=np.int64)
+    n, k = indices.shape
+    keys = np.random.default_rng([int(seed) & 0xFFFFFFFF, 16]).random((n, k))
+    keys[indices < 0] = np.inf
+    ranks = np.sort(np.argsort(keys, axis=1, kind="stable")[:, :m], axis=1)
+    valid = np.take_along_axis(keys, ranks, axis=1) < np.inf
+    items = np.where(valid, np.take_along_axis(indices, ranks, axis=1), -1)
+    return items, np.where(valid, ranks, -1)

@@ -196,6 +196,9 @@ class ImportRun(models.Model):
     )
     created_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # Touched by the running task every few seconds; annotation.sweeper re-dispatches a run
+    # whose heartbeat (or, while pending, creation) is older than PAIRRATE_STALL_TIMEOUT.
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
         return f"import {self.dataset_name} ({self.state})"

@@ -37,6 +37,8 @@ class ExportRun(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # Touched by the running task; annotation.sweeper re-dispatches a stalled run.
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
         return f"export {self.pk} {self.format} ({self.state})"

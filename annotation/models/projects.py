@@ -128,6 +128,10 @@ class PipelineStage(models.Model):
     attempts = models.PositiveSmallIntegerField(default=0)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # Fault recovery (annotation.sweeper): the running task (or the dispatch) touches
+    # heartbeat_at; history lists events for the admin ("re-dispatched", "dispatch failed").
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
+    history = models.JSONField(default=list, blank=True)
 
     class Meta:
         ordering = ["project", "order"]

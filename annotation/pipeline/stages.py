@@ -14,7 +14,7 @@ import numpy as np
 from django.conf import settings
 from django.db import transaction
 
-from sampling import curation, dedup, nsfw, retrieval
+from sampling import curation, dedup, nsfw, retrieval, statistics
 
 from ..models import Caption, Item, Project, ScreenStatus, Task, TaskCandidate
 from ..vectors import caption_vectors, item_vectors
@@ -202,16 +202,24 @@ def match_merge(project: Project, parts: int) -> dict:
 # ---- dedup ----------------------------------------------------------------
 
 def deduplicate(project: Project, report: Report) -> dict:
+    """Greedy de-duplication, except for the audit share of captions: their candidates are
+    drawn uniformly from their top-k (no item cap), so per-rank estimates rest on them."""
     match = artifacts.load(project.id, "match")
-    result = dedup.greedy_dedup(match["item_ids"], match["scores"], m=project.candidates_per_task,
-                                cap=project.item_cap)
-    rows = np.arange(len(result.chosen))[:, None]
-    similarity = np.where(result.chosen_rank >= 0,
-                          match["scores"][rows, np.maximum(result.chosen_rank, 0)], np.nan)
-    artifacts.save(project.id, "dedup", caption_ids=match["caption_ids"], item_ids=result.chosen,
-                   ranks=result.chosen_rank, similarity=similarity.astype(np.float32))
+    m = project.candidates_per_task
+    audit = statistics.audit_rows(len(match["caption_ids"]), project.audit_share, project.seed)
+    result = dedup.greedy_dedup(match["item_ids"][~audit], match["scores"][~audit], m=m, cap=project.item_cap)
+    chosen = np.full((len(audit), m), -1, dtype=np.int64)
+    chosen_rank = np.full((len(audit), m), -1, dtype=np.int64)
+    chosen[~audit], chosen_rank[~audit] = result.chosen, result.chosen_rank
+    if audit.any():
+        chosen[audit], chosen_rank[audit] = statistics.uniform_candidates(match["item_ids"][audit], m, project.seed)
+    rows = np.arange(len(chosen))[:, None]
+    similarity = np.where(chosen_rank >= 0, match["scores"][rows, np.maximum(chosen_rank, 0)], np.nan)
+    artifacts.save(project.id, "dedup", caption_ids=match["caption_ids"], item_ids=chosen,
+                   ranks=chosen_rank, similarity=similarity.astype(np.float32), audit=audit)
     stats = {k: v for k, v in result.stats.items() if k != "dropped_caption_ids"}
     stats["dropped_captions"] = len(result.stats.get("dropped_caption_ids", []))
+    stats["audit_captions"] = int(audit.sum())
     return stats
 
 
@@ -235,8 +243,13 @@ def create_tasks(project: Project, report: Report) -> dict:
                        for c in caption_ids]
         items, ranks, sims = (chosen[key][complete] for key in ("item_ids", "ranks", "similarity"))
         candidates = task_rows.write_tasks(project.id, caption_ids, paired, nsfw_scores, items, ranks, sims)
+        audit = chosen["audit"][complete] if "audit" in chosen else np.zeros(len(caption_ids), dtype=bool)
+        for start in range(0, len(audit), 50_000):  # positions of audit tasks, in bounded IN lists
+            positions = (np.flatnonzero(audit[start:start + 50_000]) + start).tolist()
+            if positions:
+                Task.objects.filter(project=project, position__in=positions).update(is_audit=True)
     report(1.0)
-    return {"tasks": len(caption_ids), "candidates": candidates,
+    return {"tasks": len(caption_ids), "candidates": candidates, "audit_tasks": int(audit.sum()),
             "captions_without_enough_candidates": int((~complete).sum())}
 
 

@@ -31,6 +31,7 @@ def project_errors(data: dict) -> dict[str, list[str]]:
         add("include_failed_media", "true or false")
     _check_nsfw(data, add)
     _check_curation(data.get("curation") or {}, add)
+    _check_audit(data.get("audit_share", 0.0), add)
     if space is None or errors.get("target_modality") or not datasets:
         return errors
 
@@ -95,6 +96,13 @@ def _check_curation(curation: dict, add) -> None:
             add("curation", f"{key} must be a positive integer")
     if curation.get("pick", "random") not in PICK_STRATEGIES:
         add("curation", f"pick must be one of {PICK_STRATEGIES}")
+
+
+def _check_audit(share, add) -> None:
+    """audit_share (docs/statistics.md): the share of tasks drawn uniformly from the top-k."""
+    if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0.0 <= share <= 1.0:
+        add("audit_share", "a number between 0 and 1 (the share of tasks whose candidates are drawn "
+                           "uniformly from the caption's top-k)")
 
 
 def instance_fields(project) -> dict:
