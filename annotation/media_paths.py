@@ -33,24 +33,26 @@ def is_remote_url(value: str) -> bool:
     return parts.scheme.lower() in remote_schemes() and bool(parts.netloc)
 
 
-def check_relative(relative: str) -> PurePosixPath:
-    """The lexical half of the rule: a non-empty relative path with no `..`, NUL or drive part.
-    Raises UnsafeMediaPath with the reason (never the file's content)."""
+def check_relative(relative: str, what: str = "media path", root_name: str = "the media root") -> PurePosixPath:
+    """The lexical half of the rule: a non-empty relative path with no `..`, NUL, backslash
+    or scheme. Raises UnsafeMediaPath with the reason (naming the path, never file content)."""
     if not isinstance(relative, str) or not relative:
-        raise UnsafeMediaPath("media path is empty")
+        raise UnsafeMediaPath(f"{what} is empty or not a string")
     if "\x00" in relative:
-        raise UnsafeMediaPath("media path contains a NUL byte")
+        raise UnsafeMediaPath(f"{what} contains a NUL byte")
     if "\\" in relative:
-        raise UnsafeMediaPath(f"media path {relative!r} contains a backslash")
+        raise UnsafeMediaPath(f"{what} {relative!r} contains a backslash; use '/'")
     if "://" in relative:
         raise UnsafeMediaPath(
-            f"media URL {relative!r} has a scheme that is not allowed "
+            f"{what} {relative!r} is a URL with a scheme that is not allowed "
             f"(allowed: {', '.join(remote_schemes())})")
     pure = PurePosixPath(relative)
-    if pure.is_absolute() or relative.startswith("~"):
-        raise UnsafeMediaPath(f"media path {relative!r} is absolute; give a path relative to the media root")
+    if not pure.parts or pure.parts == (".",):
+        raise UnsafeMediaPath(f"{what} {relative!r} names no file")
+    if pure.is_absolute():
+        raise UnsafeMediaPath(f"{what} {relative!r} is absolute; give a path relative to {root_name}")
     if ".." in pure.parts:
-        raise UnsafeMediaPath(f"media path {relative!r} contains '..'")
+        raise UnsafeMediaPath(f"{what} {relative!r} contains '..'; it must stay inside {root_name}")
     return pure
 
 
@@ -62,13 +64,14 @@ def check_media_value(value: str) -> str:
     return value
 
 
-def confined(root: Path | str, relative: str) -> Path:
+def confined(root: Path | str, relative: str, what: str = "media path",
+             root_name: str = "the media root") -> Path:
     """`root / relative` resolved (symlinks included), refused unless it stays under `root`."""
-    pure = check_relative(relative)
+    pure = check_relative(relative, what, root_name)
     base = Path(os.path.realpath(root))
     target = Path(os.path.realpath(base.joinpath(*pure.parts)))
-    if target != base and base not in target.parents:
-        raise UnsafeMediaPath(f"media path {relative!r} resolves outside media storage")
+    if target == base or base not in target.parents:
+        raise UnsafeMediaPath(f"{what} {relative!r} resolves outside {root_name} (through a symbolic link)")
     return target
 
 

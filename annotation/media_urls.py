@@ -8,13 +8,13 @@ authorisation, so `<img>`/`<video>` tags work without credentials.
 from __future__ import annotations
 
 from functools import lru_cache
-from pathlib import Path
 
 from django.conf import settings
 from django.core import signing
 from django.http import FileResponse, Http404, HttpResponseForbidden, HttpResponseRedirect
 from django.urls import get_script_prefix, reverse
-from django.utils._os import safe_join
+
+from .media_paths import UnsafeMediaPath, is_remote_url, local_media_path
 
 SALT = "pairrate.media"
 
@@ -43,9 +43,8 @@ def derived_urls(item_id: int, modality: str) -> dict:
     videos, `waveform` for audio."""
     from .pipeline.derived_media import derived_paths
 
-    root = Path(settings.MEDIA_ROOT)
     present = {name: relative for name, relative in derived_paths(modality, item_id).items()
-               if (root / relative).is_file()}
+               if local_media_path(relative).is_file()}
     if modality != "point_cloud":
         return {name: signed_url(relative) for name, relative in present.items()}
     renders = {}
@@ -65,11 +64,13 @@ def serve_signed(request, token: str):
         return HttpResponseForbidden("media link expired")
     except signing.BadSignature:
         return HttpResponseForbidden("bad media link")
-    if media.startswith(("http://", "https://")):
-        return HttpResponseRedirect(media)
+    if is_remote_url(media):
+        if media.startswith(("http://", "https://")):
+            return HttpResponseRedirect(media)
+        raise Http404("media is in object storage that this server does not serve")
     try:
-        path = Path(safe_join(settings.MEDIA_ROOT, media))
-    except Exception:  # SuspiciousFileOperation: a path outside MEDIA_ROOT
+        path = local_media_path(media)  # symbolic links out of media storage are refused too
+    except UnsafeMediaPath:
         raise Http404("no such media")
     if not path.is_file():
         raise Http404("no such media")

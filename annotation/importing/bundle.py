@@ -7,10 +7,13 @@ Nothing here touches the database or media storage.
 from __future__ import annotations
 
 import json
+import math
+import os
 import re
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 
+from ..media_paths import UnsafeMediaPath, check_media_value, confined, is_remote_url
 from ..models.datasets import MEDIA_MODALITIES, Modality
 from .errors import BundleError, ErrorCollector, RowError
 from .tables import Table, read_table
@@ -28,6 +31,8 @@ class ItemRows:
     source_dataset: list[str] = field(default_factory=list)
     license: list[str] = field(default_factory=list)
     metadata: list[dict] = field(default_factory=list)
+    # Optional fields the source tables carry; a re-import leaves the others as stored.
+    carried: set[str] = field(default_factory=set)
 
     def __len__(self) -> int:
         return len(self.external_id)
@@ -43,6 +48,7 @@ class CaptionRows:
     license: list[str] = field(default_factory=list)
     metadata: list[dict] = field(default_factory=list)
     lines: list[tuple[str, int]] = field(default_factory=list)
+    carried: set[str] = field(default_factory=set)  # as ItemRows.carried
 
     def __len__(self) -> int:
         return len(self.external_id)
@@ -81,18 +87,39 @@ class ParsedBundle:
 
 def parse_bundle(root: Path, dataset: str | None = None, media_mode: str | None = None) -> ParsedBundle:
     """Read and validate everything; raise BundleError listing every problem found."""
-    root = Path(root)
+    shown = str(root)
+    root = Path(os.path.realpath(root))  # every bundle path is confined to this folder
     if not root.is_dir():
-        raise BundleError([RowError(str(root), None, None, "bundle directory not found")])
-    if (root / MANIFEST).is_file():
-        return _parse_manifest_bundle(root, dataset, media_mode)
-    if (root / "infos").is_dir():
+        raise BundleError([RowError(shown, None, None, "bundle directory not found")])
+    if os.path.lexists(root / "infos"):
         from .emm1 import parse_emm1
 
         return parse_emm1(root, dataset, media_mode)
+    if os.path.lexists(root / MANIFEST):
+        return _parse_manifest_bundle(root, dataset, media_mode)
     raise BundleError(
-        [RowError(str(root), None, None, f"neither a {MANIFEST} manifest nor an E-MM1 infos/ folder")]
+        [RowError(shown, None, None, f"neither a {MANIFEST} manifest nor an E-MM1 infos/ folder")]
     )
+
+
+def bundle_path(root: Path, relative, errors: ErrorCollector, file: str, line: int | None,
+                column: str | None) -> Path | None:
+    """The one rule for paths a bundle names: relative, no `..`, and still inside the bundle
+    once symbolic links are resolved. Refusals are added to `errors` (naming where the path
+    came from, never the content of what it points at) and give None."""
+    try:
+        return confined(root, relative, "path", "the bundle")
+    except UnsafeMediaPath as exc:
+        errors.add(file, line, column, str(exc))
+        return None
+
+
+def manifest_table(root: Path, manifest: dict, key: str, errors: ErrorCollector) -> Table | None:
+    """The table a manifest key names, read only when it is confined to the bundle."""
+    if not manifest.get(key):
+        return None
+    path = bundle_path(root, manifest[key], errors, MANIFEST, None, key)
+    return None if path is None else read_table(path, manifest[key])
 
 
 def _parse_manifest_bundle(root: Path, dataset: str | None, media_mode: str | None) -> ParsedBundle:
@@ -100,12 +127,12 @@ def _parse_manifest_bundle(root: Path, dataset: str | None, media_mode: str | No
     errors = ErrorCollector()
     bundle = empty_bundle(root, manifest, dataset or manifest.get("dataset") or "",
                           media_mode or manifest.get("media", "local"), "", errors)
-    if manifest.get("items"):
-        table = read_table(root / manifest["items"], manifest["items"])
-        add_item_rows(bundle, table, errors)
-    if manifest.get("captions"):
-        table = read_table(root / manifest["captions"], manifest["captions"])
-        add_caption_rows(bundle, table, errors)
+    items = manifest_table(root, manifest, "items", errors)
+    captions = manifest_table(root, manifest, "captions", errors)
+    if items is not None:
+        add_item_rows(bundle, items, errors)
+    if captions is not None:
+        add_caption_rows(bundle, captions, errors)
     errors.raise_if_any()
     return bundle
 
@@ -125,8 +152,11 @@ def empty_bundle(root: Path, manifest: dict, name: str, mode: str, description: 
 
 
 def read_manifest(root: Path) -> dict:
+    errors = ErrorCollector()
+    path = bundle_path(root, MANIFEST, errors, MANIFEST, None, None)
+    errors.raise_if_any()
     try:
-        manifest = json.loads((root / MANIFEST).read_text(encoding="utf-8"))
+        manifest = json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise BundleError([RowError(MANIFEST, getattr(exc, "lineno", None), None,
                                     f"invalid JSON manifest: {exc}")]) from None
@@ -177,7 +207,12 @@ def parse_embedding_specs(root: Path, entries, source: str, errors: ErrorCollect
                 errors.add(source, None, f"{where}.{side}", "needs 'vectors' (.npy) and 'ids' (.txt)")
                 files[side] = None
                 continue
-            files[side] = VectorFile(root / spec["vectors"], root / spec["ids"], spec["vectors"], spec["ids"])
+            paths = {key: bundle_path(root, spec[key], errors, source, None, f"{where}.{side}.{key}")
+                     for key in ("vectors", "ids")}
+            if None in paths.values():
+                files[side] = None
+                continue
+            files[side] = VectorFile(paths["vectors"], paths["ids"], spec["vectors"], spec["ids"])
             for path, shown in ((files[side].vectors, spec["vectors"]), (files[side].ids, spec["ids"])):
                 if not path.is_file():
                     errors.add(shown, None, None, "file not found")
@@ -195,6 +230,17 @@ def require_columns(table: Table, required: tuple[str, ...], errors: ErrorCollec
 
 def _text(value) -> str:
     return "" if value is None else str(value).strip()
+
+
+def carried_fields(table: Table, known: set[str], columns: dict[str, str]) -> set[str]:
+    """The optional database fields a table carries (a re-import updates only these):
+    `columns` maps table column -> field; source_dataset/license are the same in every
+    table; metadata is carried by a `metadata` column or any extra column."""
+    fields = {field for column, field in {**columns, "source_dataset": "source_dataset",
+                                            "license": "license"}.items() if column in table.columns}
+    if any(name not in known for name in table.columns):  # `metadata` is not in known either
+        fields.add("metadata")
+    return fields
 
 
 def metadata_rows(table: Table, known: set[str], errors: ErrorCollector) -> list[dict]:
@@ -235,6 +281,35 @@ def check_unique_ids(table: Table, ids: list[str], column: str, errors: ErrorCol
             return
 
 
+def check_time_ranges(table: Table, errors: ErrorCollector) -> None:
+    """`start_time`/`end_time` (seconds into the source clip), where a table has them:
+    both empty (no span), or numbers with 0 <= start_time < end_time."""
+    if "start_time" not in table.columns and "end_time" not in table.columns:
+        return
+    starts, ends = table.column("start_time"), table.column("end_time")
+    for index, line in enumerate(table.lines):
+        raw = {"start_time": _text(starts[index]), "end_time": _text(ends[index])}
+        if not any(raw.values()):
+            continue
+        values = {}
+        for column, text in raw.items():
+            try:
+                values[column] = float(text)
+            except ValueError:
+                values[column] = None
+            if values[column] is None or not math.isfinite(values[column]):
+                errors.add(table.name, line, column, f"{column} must be a number of seconds, not {text!r}")
+                values[column] = None
+        start, end = values["start_time"], values["end_time"]
+        if start is not None and start < 0:
+            errors.add(table.name, line, "start_time", f"start_time {raw['start_time']} is negative")
+        elif start is not None and end is not None and not start < end:
+            errors.add(table.name, line, "end_time",
+                       f"end_time {raw['end_time']} must be greater than start_time {raw['start_time']}")
+        if errors.full:
+            return
+
+
 ITEM_COLUMNS = {"id", "modality", "media", "source_dataset", "license"}
 
 
@@ -247,6 +322,8 @@ def add_item_rows(bundle: ParsedBundle, table: Table, errors: ErrorCollector) ->
     media = table.column("media")
     sources, licenses = table.column("source_dataset"), table.column("license")
     metadata = metadata_rows(table, ITEM_COLUMNS, errors)
+    check_time_ranges(table, errors)
+    bundle.items.carried |= carried_fields(table, ITEM_COLUMNS, {"media": "media"})
     for index, line in enumerate(table.lines):
         modality = _text(modalities[index])
         if modality not in MEDIA_MODALITIES:
@@ -261,18 +338,22 @@ def add_item_rows(bundle: ParsedBundle, table: Table, errors: ErrorCollector) ->
 def add_item(bundle: ParsedBundle, table: Table, index: int, external_id: str, modality: str,
              media: str, media_column: str, source: str, license: str, metadata: dict,
              errors: ErrorCollector) -> None:
-    """Append one validated item; local media must exist inside the bundle."""
+    """Append one validated item. Local media must be files inside the bundle (symbolic links
+    included); remote media must be allowed URLs or paths confined to media storage."""
     line = table.lines[index]
-    if media and bundle.media_mode == "local" and not media.startswith(("http://", "https://")):
-        relative = PurePosixPath(media)
-        if relative.is_absolute() or ".." in relative.parts:
-            errors.add(table.name, line, media_column, f"media path {media!r} must stay inside the bundle")
-        elif not (bundle.root / relative).is_file():
+    if media and bundle.media_mode == "local" and not is_remote_url(media):
+        source = bundle_path(bundle.root, media, errors, table.name, line, media_column)
+        if source is not None and not source.is_file():
             errors.add(table.name, line, media_column, f"media file {media!r} not found in the bundle")
-        else:
-            stored = f"datasets/{bundle.dataset}/{relative}"
-            bundle.media_files.append((bundle.root / relative, stored))
+        elif source is not None:
+            stored = f"datasets/{bundle.dataset}/{PurePosixPath(media)}"
+            bundle.media_files.append((source, stored))
             media = stored
+    elif media:
+        try:
+            check_media_value(media)
+        except UnsafeMediaPath as exc:
+            errors.add(table.name, line, media_column, f"remote {exc}")
     rows = bundle.items
     rows.external_id.append(external_id)
     rows.modality.append(modality)
@@ -294,6 +375,8 @@ def add_caption_rows(bundle: ParsedBundle, table: Table, errors: ErrorCollector)
     paired = table.column("paired_item")
     sources, licenses = table.column("source_dataset"), table.column("license")
     metadata = metadata_rows(table, CAPTION_COLUMNS, errors)
+    bundle.captions.carried |= carried_fields(table, CAPTION_COLUMNS, {
+        "source_modality": "source_modality", "paired_item": "paired_item"})
     for index in range(len(table)):
         add_caption(bundle, table, index, ids[index], texts[index], "text", _text(modalities[index]),
                     _text(paired[index]), _text(sources[index]), _text(licenses[index]),

@@ -4,11 +4,13 @@ Media columns: `encord_{modality}_id, source_dataset, dataset_license, file_name
 save_folder`, plus `youtube_id, start_time, end_time` (video, audio) or `file_id`
 (points). `text.csv` has `encord_text_id` and `caption`, and may name the caption's
 paired item with `paired_modality, encord_paired_id`. The release ships no media, so
-media default to "remote": `save_folder/file_name` relative to MEDIA_ROOT. Optional
-`pairrate.json` beside `infos/` adds embeddings, as in a pairrate bundle.
+media default to "remote": `save_folder/file_name` relative to MEDIA_ROOT. A
+`pairrate.json` beside `infos/` adds embeddings (and may set dataset, description, media),
+as in a pairrate bundle; `.npy` files that no manifest names are refused, not skipped.
 """
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from .bundle import (
@@ -17,12 +19,14 @@ from .bundle import (
     _text,
     add_caption,
     add_item,
+    bundle_path,
+    check_time_ranges,
     check_unique_ids,
     empty_bundle,
     read_manifest,
     require_columns,
 )
-from .errors import ErrorCollector
+from .errors import BundleError, ErrorCollector, RowError
 from .tables import Table, read_table
 
 # E-MM1 file stem -> pairrate modality
@@ -39,20 +43,51 @@ PAIRED_MODALITY_NAMES = {"image": "image", "video": "video", "audio": "audio",
                          "points": "point_cloud", "point_cloud": "point_cloud"}
 
 
+# Manifest keys that describe a pairrate bundle's own tables: beside infos/ they would
+# be a second, conflicting description of the rows.
+TABLE_KEYS = ("items", "captions")
+
+
 def parse_emm1(root: Path, dataset: str | None, media_mode: str | None) -> ParsedBundle:
-    manifest = read_manifest(root) if (root / MANIFEST).is_file() else {}
+    manifest = read_manifest(root) if os.path.lexists(root / MANIFEST) else {}
+    conflicting = [key for key in TABLE_KEYS if manifest.get(key)]
+    if conflicting:
+        raise BundleError([RowError(MANIFEST, None, key,
+                                    "an E-MM1 infos/ folder is present: its tables are the rows, so "
+                                    "the manifest beside it may only add embeddings (remove this key "
+                                    "or the infos/ folder)") for key in conflicting])
     errors = ErrorCollector()
     bundle = empty_bundle(root, manifest, dataset or manifest.get("dataset") or root.name,
                           media_mode or manifest.get("media", "remote"), "E-MM1 layout", errors)
-    for stem, modality in MEDIA_FILES.items():
-        path = root / "infos" / f"{stem}.csv"
-        if path.is_file():
-            _add_media_table(bundle, read_table(path, f"infos/{stem}.csv"), stem, modality, errors)
-    text_path = root / "infos" / "text.csv"
-    if text_path.is_file():
-        _add_text_table(bundle, read_table(text_path, "infos/text.csv"), errors)
+    for stem in (*MEDIA_FILES, "text"):
+        shown = f"infos/{stem}.csv"
+        if not os.path.lexists(root / shown):
+            continue
+        path = bundle_path(root, shown, errors, shown, None, None)
+        if path is None:
+            continue
+        if stem == "text":
+            _add_text_table(bundle, read_table(path, shown), errors)
+        else:
+            _add_media_table(bundle, read_table(path, shown), stem, MEDIA_FILES[stem], errors)
+    _refuse_unnamed_vectors(bundle, errors)
     errors.raise_if_any()
     return bundle
+
+
+def _refuse_unnamed_vectors(bundle: ParsedBundle, errors: ErrorCollector) -> None:
+    """`.npy` files at the top or under embeddings/ that no manifest entry names: vectors the
+    user expects to be imported. Refused with the fix, never skipped silently."""
+    named = {f.vectors for spec in bundle.embeddings for f in (spec.captions, spec.items) if f}
+    named |= {source for source, _ in bundle.media_files}
+    candidates = list(bundle.root.glob("*.npy"))
+    if (bundle.root / "embeddings").is_dir():
+        candidates += sorted((bundle.root / "embeddings").rglob("*.npy"))
+    for path in candidates:
+        if Path(os.path.realpath(path)) not in named:
+            errors.add(str(path.relative_to(bundle.root)), None, None,
+                       f"vectors that no {MANIFEST} 'embeddings' entry names; add a {MANIFEST} beside "
+                       "infos/ with an entry for them (docs/formats.md) or remove the file")
 
 
 def _add_media_table(bundle: ParsedBundle, table: Table, stem: str, modality: str,
@@ -63,6 +98,8 @@ def _add_media_table(bundle: ParsedBundle, table: Table, stem: str, modality: st
         return
     ids = [_text(v) for v in table.column(id_column)]
     check_unique_ids(table, ids, id_column, errors)
+    check_time_ranges(table, errors)
+    bundle.items.carried |= {"media", "source_dataset", "license", "metadata"}  # all required columns
     folders, files = table.column("save_folder"), table.column("file_name")
     for index in range(len(table)):
         folder, file_name = _text(folders[index]), _text(files[index])
@@ -81,6 +118,9 @@ def _add_text_table(bundle: ParsedBundle, table: Table, errors: ErrorCollector) 
         return
     ids = [_text(v) for v in table.column("encord_text_id")]
     check_unique_ids(table, ids, "encord_text_id", errors)
+    present = {"paired_modality": "source_modality", "encord_paired_id": "paired_item",
+               "source_dataset": "source_dataset", "dataset_license": "license"}
+    bundle.captions.carried |= {field for column, field in present.items() if column in table.columns}
     captions = table.column("caption")
     paired_modality, paired_id = table.column("paired_modality"), table.column("encord_paired_id")
     sources, licenses = table.column("source_dataset"), table.column("dataset_license")

@@ -80,16 +80,24 @@ def import_bundle(source: Path | str, dataset: str | None = None, media_mode: st
 
 
 def _prepare_vectors(bundle: ParsedBundle, staging: MediaStaging):
+    """Every vector file is checked, and all their errors are raised together."""
     shards: list[tuple[object, str, PreparedShard]] = []
+    errors: list[RowError] = []
     for spec in bundle.embeddings:
         for side in ("captions", "items"):
             vector_file = getattr(spec, side)
             if vector_file is None:
                 continue
             relative = f"vectors/{spec.space}/{side}-{staging.dir.name}.npy"
-            prepared = prepare_shard(vector_file, spec.dim, staging.path_for(relative))
+            try:
+                prepared = prepare_shard(vector_file, spec.dim, staging.path_for(relative))
+            except BundleError as exc:
+                errors.extend(exc.errors)
+                continue
             prepared.relative = relative
             shards.append((spec, side, prepared))
+    if errors:
+        raise BundleError(errors)
     return shards
 
 

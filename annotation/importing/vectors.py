@@ -16,6 +16,8 @@ from .bundle import VectorFile
 from .errors import BundleError, RowError
 
 CHUNK_ROWS = 65536
+ROW_EXAMPLES = 5  # bad rows named one by one per file and kind; the count covers them all
+UNIT_TOLERANCE = 1e-6
 Progress = Callable[[str, int, int], None]
 
 
@@ -69,34 +71,59 @@ def open_matrix(vector_file: VectorFile) -> np.ndarray:
 
 def prepare_shard(vector_file: VectorFile, dim: int, out_path: Path,
                   progress: Progress | None = None) -> PreparedShard:
-    ids = read_ids(vector_file)
-    matrix = open_matrix(vector_file)
+    """Check one ids/vectors pair completely and write its normalised shard. Raises one
+    BundleError with every problem of the pair: id errors, shape errors, and per-file counts
+    of NaN/infinity and zero rows (the first few rows of each named)."""
+    errors: list[RowError] = []
+    ids = matrix = None
+    try:
+        ids = read_ids(vector_file)
+    except BundleError as exc:
+        errors.extend(exc.errors)
+    try:
+        matrix = open_matrix(vector_file)
+    except BundleError as exc:
+        errors.extend(exc.errors)
     name = vector_file.vectors_name
-    if matrix.shape[1] != dim:
-        raise BundleError([RowError(name, None, "dim",
-                                    f"vectors have dimension {matrix.shape[1]}, the space expects {dim}")])
-    if matrix.shape[0] != len(ids):
-        raise BundleError([RowError(name, None, None,
-                                    f"{matrix.shape[0]} vectors but {len(ids)} ids in {vector_file.ids_name}")])
+    if matrix is not None and matrix.shape[1] != dim:
+        errors.append(RowError(name, None, "dim", f"vectors have dimension {matrix.shape[1]}, the space expects {dim}"))
+        matrix = None  # rows of another model: their values say nothing useful
+    if matrix is not None and ids is not None and matrix.shape[0] != len(ids):
+        errors.append(RowError(name, None, None,
+                               f"{matrix.shape[0]} vectors but {len(ids)} ids in {vector_file.ids_name}"))
+    if matrix is None:
+        raise BundleError(errors)
     out_path.parent.mkdir(parents=True, exist_ok=True)
     out = np.lib.format.open_memmap(out_path, mode="w+", dtype=np.float32, shape=matrix.shape)
+    bad_rows = {"NaN or infinity": [], "a zero vector": []}
+    bad_counts = dict.fromkeys(bad_rows, 0)
     for start in range(0, matrix.shape[0], CHUNK_ROWS):
         chunk = np.asarray(matrix[start:start + CHUNK_ROWS], dtype=np.float32)
-        bad = ~np.isfinite(chunk).all(axis=1)
-        if bad.any():
-            row = start + int(np.argmax(bad))
-            raise BundleError([RowError(name, row + 1, None,
-                                        f"row {row + 1} (id {ids[row]!r}) holds NaN or infinity")])
-        norms = np.linalg.norm(chunk, axis=1, keepdims=True)
-        if (norms == 0).any():
-            row = start + int(np.argmax(norms[:, 0] == 0))
-            raise BundleError([RowError(name, row + 1, None,
-                                        f"row {row + 1} (id {ids[row]!r}) is a zero vector")])
+        finite = np.isfinite(chunk).all(axis=1)
+        norms = np.linalg.norm(np.where(finite[:, None], chunk, 0), axis=1, keepdims=True)
+        for kind, bad in (("NaN or infinity", ~finite), ("a zero vector", finite & (norms[:, 0] == 0))):
+            if bad.any():
+                bad_counts[kind] += int(bad.sum())
+                room = ROW_EXAMPLES - len(bad_rows[kind])
+                bad_rows[kind].extend((start + np.flatnonzero(bad)[:max(room, 0)]).tolist())
+        # Rows already of unit length are kept bit for bit (an export re-imports unchanged).
+        norms = np.where(np.abs(norms - 1) <= UNIT_TOLERANCE, 1, np.where(norms == 0, 1, norms))
         out[start:start + len(chunk)] = chunk / norms
         if progress:
             progress(f"vectors {name}", start + len(chunk), matrix.shape[0])
     out.flush()
     del out
+    for kind, rows in bad_rows.items():
+        if not bad_counts[kind]:
+            continue
+        errors.append(RowError(name, rows[0] + 1, None,
+                               f"{bad_counts[kind]} of {matrix.shape[0]} rows hold {kind} "
+                               f"(first: rows {', '.join(str(r + 1) for r in rows)})"))
+        for row in rows:
+            shown = f" (id {ids[row]!r})" if ids is not None and row < len(ids) else ""
+            errors.append(RowError(name, row + 1, None, f"row {row + 1}{shown} holds {kind}"))
+    if errors:
+        raise BundleError(errors)
     return PreparedShard(ids, out_path, matrix.shape[0], file_sha256(out_path))
 
 

@@ -18,6 +18,19 @@ from .bundle import CaptionRows, ItemRows
 from .errors import RowError
 
 BATCH = 5000
+ITEM_OPTIONAL = ("media", "source_dataset", "license", "metadata")
+CAPTION_OPTIONAL = ("source_modality", "paired_item", "source_dataset", "license", "metadata")
+
+
+def updated_fields(required: str, optional: tuple[str, ...], carried: set[str]) -> list[str]:
+    """Fields a re-import overwrites: the required one and the optional ones the file carries
+    (an absent optional column leaves the stored values alone)."""
+    return [required, *(f for f in optional if f in carried)]
+
+
+def set_clause(fields: list[str]) -> str:
+    columns = {"paired_item": "paired_item_id"}
+    return ", ".join(f"{columns.get(f, f)} = EXCLUDED.{columns.get(f, f)}" for f in fields)
 
 
 def writer_for(using: str):
@@ -32,7 +45,7 @@ class OrmWriter:
         self.using = using
 
     def upsert_items(self, dataset_id: int, rows: ItemRows) -> None:
-        fields = ["modality", "media", "source_dataset", "license", "metadata"]
+        fields = updated_fields("modality", ITEM_OPTIONAL, rows.carried)
         for start in range(0, len(rows), BATCH):
             objs = [
                 Item(dataset_id=dataset_id, external_id=rows.external_id[i], modality=rows.modality[i],
@@ -49,7 +62,7 @@ class OrmWriter:
         errors = unknown_paired_errors(rows, item_ids.keys())
         if errors:
             return errors
-        fields = ["text", "source_modality", "paired_item", "source_dataset", "license", "metadata"]
+        fields = updated_fields("text", CAPTION_OPTIONAL, rows.carried)
         for start in range(0, len(rows), BATCH):
             objs = [
                 Caption(dataset_id=dataset_id, external_id=rows.external_id[i], text=rows.text[i],
@@ -139,9 +152,7 @@ class PostgresWriter:
                     SELECT %s, external_id, modality, media, source_dataset, license, metadata::jsonb
                     FROM import_items
                     ON CONFLICT (dataset_id, external_id) DO UPDATE SET
-                        modality = EXCLUDED.modality, media = EXCLUDED.media,
-                        source_dataset = EXCLUDED.source_dataset, license = EXCLUDED.license,
-                        metadata = EXCLUDED.metadata""",
+                        {set_clause(updated_fields("modality", ITEM_OPTIONAL, rows.carried))}""",
                 [dataset_id],
             )
 
@@ -176,10 +187,7 @@ class PostgresWriter:
                     FROM import_captions c
                     LEFT JOIN {item_table} i ON i.dataset_id = %s AND i.external_id = c.paired
                     ON CONFLICT (dataset_id, external_id) DO UPDATE SET
-                        text = EXCLUDED.text, source_modality = EXCLUDED.source_modality,
-                        paired_item_id = EXCLUDED.paired_item_id,
-                        source_dataset = EXCLUDED.source_dataset, license = EXCLUDED.license,
-                        metadata = EXCLUDED.metadata""",
+                        {set_clause(updated_fields("text", CAPTION_OPTIONAL, rows.carried))}""",
                 [dataset_id, dataset_id],
             )
         return []

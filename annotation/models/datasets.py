@@ -52,7 +52,8 @@ class Item(models.Model):
     dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="items", db_index=False)
     modality = models.CharField(max_length=16, choices=[(m, m) for m in MEDIA_MODALITIES])
     external_id = models.CharField(max_length=200)
-    # A path relative to MEDIA_ROOT, or an absolute http(s) URL.
+    # A path relative to MEDIA_ROOT (opened only through media_paths.local_media_path), or
+    # a URL with an allowed scheme (media_paths.is_remote_url).
     media = models.CharField(max_length=1000, blank=True)
     source_dataset = models.CharField(max_length=200, blank=True)
     license = models.CharField(max_length=200, blank=True)
@@ -75,7 +76,9 @@ class Item(models.Model):
 
     @property
     def media_is_url(self) -> bool:
-        return self.media.startswith(("http://", "https://"))
+        from ..media_paths import is_remote_url
+
+        return is_remote_url(self.media)
 
 
 class Caption(models.Model):
@@ -136,7 +139,9 @@ class VectorShard(models.Model):
 
     @property
     def absolute_path(self) -> Path:
-        return Path(settings.MEDIA_ROOT) / self.path
+        from ..media_paths import local_media_path
+
+        return local_media_path(self.path)
 
     def load(self) -> np.ndarray:
         """Memory-mapped: a shard of millions of rows costs no RAM until read."""

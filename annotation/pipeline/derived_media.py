@@ -15,6 +15,8 @@ from pathlib import Path
 import numpy as np
 from PIL import Image, ImageDraw
 
+from ..media_paths import confined
+
 RENDER_VIEWS = 8
 RENDER_SIZE = 512
 POSTER_WIDTH = 640
@@ -51,7 +53,7 @@ def render_point_clouds(sources: list[tuple[int, Path]], media_root: Path, devic
     from sampling import pointcloud_io, render
 
     todo = [(item_id, path) for item_id, path in sources
-            if not (media_root / derived_paths("point_cloud", item_id)["sheet"]).is_file()]
+            if not confined(media_root, derived_paths("point_cloud", item_id)["sheet"]).is_file()]
     loaded, broken = [], 0
     for item_id, path in todo:
         try:
@@ -62,7 +64,7 @@ def render_point_clouds(sources: list[tuple[int, Path]], media_root: Path, devic
         images = render.render_batch([c.points for _, c in loaded], [c.colors for _, c in loaded],
                                      views=RENDER_VIEWS, size=RENDER_SIZE, device=device)
         for (item_id, cloud), views in zip(loaded, images):
-            final = media_root / f"renders/{item_id}"
+            final = confined(media_root, f"renders/{item_id}")
             final.parent.mkdir(parents=True, exist_ok=True)
             temp = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".tmp-{item_id}-"))
             os.chmod(temp, 0o755)

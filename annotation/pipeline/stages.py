@@ -292,20 +292,28 @@ def media_part_items(project: Project, index: int) -> tuple[str, list[Item]]:
 
 
 def media_part(project: Project, index: int, report: Report) -> dict:
-    """Make the derived files of one media part; remote (URL) and missing media are counted."""
+    """Make the derived files of one media part; remote (URL), missing and unsafe (outside
+    media storage) media are counted, never opened."""
+    from ..media_paths import UnsafeMediaPath, confined, local_media_path
     from . import derived_media
 
     modality, items = media_part_items(project, index)
     root = Path(settings.MEDIA_ROOT)
-    local = [(item, root / item.media) for item in items if item.media and not item.media_is_url]
+    local, unsafe = [], 0
+    for item in items:
+        if item.media and not item.media_is_url:
+            try:  # confined to media storage, whatever the database holds
+                local.append((item, local_media_path(item.media)))
+            except UnsafeMediaPath:
+                unsafe += 1
     present = [(item, path) for item, path in local if path.is_file()]
-    counts = {"modality": modality, "items": len(items), "remote": len(items) - len(local),
-              "missing": len(local) - len(present), "made": 0}
+    counts = {"modality": modality, "items": len(items), "remote": len(items) - len(local) - unsafe,
+              "missing": len(local) - len(present), "unsafe": unsafe, "made": 0}
     if modality == "point_cloud":
         counts.update(derived_media.render_point_clouds([(i.id, p) for i, p in present], root))
     else:
         for done, (item, path) in enumerate(present, start=1):
-            targets = {k: root / v for k, v in derived_media.derived_paths(modality, item.id).items()}
+            targets = {k: confined(root, v) for k, v in derived_media.derived_paths(modality, item.id).items()}
             if all(t.is_file() for t in targets.values()):
                 continue
             if modality == "video":

@@ -85,7 +85,7 @@ def test_rejections_change_nothing(admin_client, annotator_client, settings, mak
     assert APIClient().post("/api/imports/", {"path": str(root)}, format="json").status_code in (401, 403)
 
     outside = admin_client.post("/api/imports/", {"path": "/etc"}, format="json")
-    assert outside.status_code == 400 and "outside the import folders" in outside.json()["path"][0]
+    assert outside.status_code == 400 and "outside the import folders" in outside.json()["fields"]["path"][0]
 
     settings.PAIRRATE_MAX_UPLOAD_BYTES = 100
     big = admin_client.post("/api/imports/", {"bundle": zipped(root)}, format="multipart")
