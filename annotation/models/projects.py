@@ -65,6 +65,10 @@ class Project(models.Model):
     include_failed_media = models.BooleanField(
         default=False, db_default=False,
         help_text="match items whose media failed screening too (left out by default)")
+    audit_share = models.FloatField(
+        default=0.0, db_default=0.0, validators=[MinValueValidator(0.0), MaxValueValidator(1.0)],
+        help_text="share of tasks whose candidates are drawn uniformly from the caption's top-k "
+                  "(not de-duplicated), so per-rank precision estimates are unbiased (docs/statistics.md)")
 
     # Rating
     annotators_per_task = models.PositiveSmallIntegerField(default=1, choices=[(1, "1"), (3, "3 (consensus)")])
@@ -154,6 +158,8 @@ class Task(models.Model):
     extra_slots = models.PositiveSmallIntegerField(default=0, db_default=0, help_text="slots reopened for contested pairs")
     rating_count = models.PositiveSmallIntegerField(default=0, db_default=0, help_text="submitted assignments")
     is_gold = models.BooleanField(default=False, db_default=False, help_text="holds gold pairs; served to everyone at gold_rate")
+    is_audit = models.BooleanField(default=False, db_default=False,
+                                   help_text="candidates drawn uniformly from the top-k (Project.audit_share)")
 
     class Meta:
         constraints = [
