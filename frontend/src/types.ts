@@ -165,6 +165,27 @@ export interface Dataset {
   captions: number;
 }
 
+export interface ScreeningRun {
+  id: number;
+  state: string;
+  progress: number;
+  parts: number;
+  parts_done: number;
+  counts: Record<string, number>;
+  error: string;
+  import_run: number | null;
+  created_at: string;
+  finished_at: string | null;
+}
+
+export interface Screening {
+  dataset: number;
+  counts: Record<string, number>;
+  run: ScreeningRun | null;
+  failed: { id: number; external_id: string; modality: string; media: string; screen_reason: string;
+    screened_at: string | null }[];
+}
+
 export interface Space {
   id: number;
   name: string;

@@ -5,12 +5,18 @@ import { ApiError, getAll, request } from "../api";
 import { h, mount, toast } from "../dom";
 import type { Dataset, ImportError, ImportRun, Space } from "../types";
 import { Poller, pill, progressBar, table, when } from "./common";
+import { screeningPanels } from "./screening";
 
 export async function datasetsPage(root: HTMLElement) {
   const datasets = h("div");
   const spaces = h("div");
   const imports = h("div", { "aria-live": "polite" });
+  const screening = h("div", { id: "screening" });
   let poller: Poller | null = null;
+  const restart = () => {
+    poller?.stop();
+    poller = new Poller(refresh, 1000).start();
+  };
 
   const refresh = async (): Promise<boolean> => {
     const [ds, sp, runs] = await Promise.all([
@@ -25,12 +31,19 @@ export async function datasetsPage(root: HTMLElement) {
           sp.map((s) => [s.name, s.model_name, String(s.dim), `text→${s.target_modality.replace("_", " ")}`]), [2])
       : h("p", { class: "muted" }, "No embedding space yet."));
     mount(imports, runs.length ? runs.map(importRun) : h("p", { class: "muted" }, "No import yet."));
-    return runs.some((r) => r.state === "pending" || r.state === "running");
+    const [panels, screeningRunning] = await screeningPanels(ds, restart);
+    mount(screening, panels.length ? panels : h("p", { class: "muted" }, "No dataset yet."));
+    // A just-finished import queues its screening: keep watching for a minute until it counts.
+    const screeningSoon = runs.some((r) => r.state === "succeeded" && !("screened_ok" in (r.counts ?? {}))
+      && r.finished_at !== null && Date.now() - new Date(r.finished_at).getTime() < 60_000);
+    return screeningRunning || screeningSoon || runs.some((r) => r.state === "pending" || r.state === "running");
   };
 
   mount(root,
     h("h1", {}, "Datasets"),
     datasets,
+    h("h2", {}, "Media screening"),
+    screening,
     h("h2", {}, "Embedding spaces"),
     spaces,
     h("h2", {}, "Import a bundle"),
