@@ -1,5 +1,6 @@
-"""Placeholder filled by hand by the work that owns it (parallel work: one migration each)."""
-from django.db import migrations
+"""Import trust boundaries (issue 11 parts 1-3): ImportRun.upload marks runs whose source is
+an uploaded archive, which the worker unpacks and removes when the run ends."""
+from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
@@ -8,4 +9,11 @@ class Migration(migrations.Migration):
         ("annotation", "0004_exports"),
     ]
 
-    operations = []
+    operations = [
+        migrations.AddField(
+            model_name="importrun",
+            name="upload",
+            field=models.BooleanField(
+                default=False, help_text="source is an uploaded archive, removed when the run ends"),
+        ),
+    ]

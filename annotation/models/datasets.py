@@ -192,6 +192,8 @@ class ImportRun(models.Model):
 
     dataset_name = models.CharField(max_length=100)
     source = models.CharField(max_length=1000, help_text="bundle path on the server")
+    upload = models.BooleanField(
+        default=False, help_text="source is an uploaded archive, removed when the run ends")
     state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING)
     progress = models.FloatField(default=0.0)
     counts = models.JSONField(default=dict, blank=True)
