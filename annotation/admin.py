@@ -267,3 +267,29 @@ class ScreeningRunAdmin(admin.ModelAdmin):
     @admin.display(description="progress")
     def screening_progress(self, run):
         return progress_html(run.progress)
+
+
+# ---- audit log and login limit (annotation.audit, annotation.api.logins)
+from .api.logins import ThrottledAdminAuthenticationForm  # noqa: E402
+from .models import AuditEntry  # noqa: E402
+
+admin.site.login_form = ThrottledAdminAuthenticationForm  # the failed-login limit on /admin/login/ too
+
+
+@admin.register(AuditEntry)
+class AuditEntryAdmin(admin.ModelAdmin):
+    """Read-only: entries are written by the API's admin actions, never edited or removed here."""
+
+    list_display = ["created_at", "actor_name", "action", "target_type", "target_id", "target_repr", "address"]
+    list_filter = ["action", "target_type"]
+    search_fields = ["actor_name", "target_repr"]
+    show_full_result_count = False
+
+    def has_add_permission(self, request):
+        return False
+
+    def has_change_permission(self, request, obj=None):
+        return False
+
+    def has_delete_permission(self, request, obj=None):
+        return False

@@ -21,6 +21,7 @@ database lock, which is correct for one process.
 """
 from __future__ import annotations
 
+import reprlib
 from dataclasses import dataclass
 from functools import cache
 from datetime import timedelta
@@ -328,12 +329,10 @@ def parse_submission(data) -> Submission:
     for entry in data["ratings"]:
         if not isinstance(entry, dict) or "candidate" not in entry or "label" not in entry:
             raise WorkflowError("invalid_body", "each rating needs 'candidate' and 'label'")
-        try:
-            candidate = int(entry["candidate"])
-        except (TypeError, ValueError):
-            raise WorkflowError("unknown_candidate", f"candidate {entry['candidate']!r} is not an id")
-        if entry["label"] not in Label.values:
-            raise WorkflowError("invalid_label", f"label {entry['label']!r} is not one of {Label.values}")
+        candidate = _candidate_id(entry["candidate"])
+        if not isinstance(entry["label"], str) or entry["label"] not in Label.values:
+            # reprlib: the message names the label without echoing a megabyte of it
+            raise WorkflowError("invalid_label", f"label {reprlib.repr(entry['label'])} is not one of {Label.values}")
         if candidate in labels:
             raise WorkflowError("duplicate_candidate", f"candidate {candidate} is rated twice")
         labels[candidate] = entry["label"]
@@ -344,11 +343,24 @@ def parse_submission(data) -> Submission:
     if seconds is not None:
         try:
             seconds = float(seconds)
-        except (TypeError, ValueError):
+        except (TypeError, ValueError, OverflowError):
             raise WorkflowError("invalid_seconds", "seconds must be a number")
         if not 0 <= seconds < 86400:
             raise WorkflowError("invalid_seconds", "seconds must be between 0 and 86400")
     return Submission(labels, sorted(set(flags)), seconds)
+
+
+def _candidate_id(value) -> int:
+    """An id as the database can hold it: an integer (or its digits) in 1..2**63-1; `1e999`
+    (infinity), 1.5, true and 2**64 are refused here rather than failing in SQL."""
+    try:
+        integral = not isinstance(value, bool) and not (isinstance(value, float) and not value.is_integer())
+        candidate = int(value) if integral else 0
+    except (TypeError, ValueError, OverflowError):
+        candidate = 0
+    if not 0 < candidate < 2**63:
+        raise WorkflowError("unknown_candidate", f"candidate {reprlib.repr(value)} is not an id")
+    return candidate
 
 
 def _lock_own(assignment_id: int, user) -> Assignment:

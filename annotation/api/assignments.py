@@ -1,7 +1,7 @@
 """Annotators' assignments: the task payload, submit, undo, skip.
 
-Views stay thin over annotation.assignment; refusals come back as
-`{"code": ..., "detail": ...}` with the status the workflow chose.
+Views stay thin over annotation.assignment; its refusals (WorkflowError) come back as
+`{"code": ..., "detail": ...}` with the status the workflow chose (annotation.api.errors).
 """
 from __future__ import annotations
 
@@ -16,15 +16,7 @@ from ..hot_sql import hot_cursor
 from ..media_urls import derived_urls, signed_url
 from ..models import Assignment, Label
 from ..models.rating import Flag
-
-
-class WorkflowErrorsMixin:
-    """Turn WorkflowError into a response with a machine-readable `code`."""
-
-    def handle_exception(self, exc):
-        if isinstance(exc, workflow.WorkflowError):
-            return Response({"code": exc.code, "detail": exc.detail}, status=exc.status)
-        return super().handle_exception(exc)
+from .errors import ErrorSerializer, path_id
 
 
 def media_payload(item_id: int, modality: str, media: str) -> dict:
@@ -104,11 +96,6 @@ class SubmitSerializer(serializers.Serializer):
     seconds = serializers.FloatField(required=False, help_text="time spent on the task")
 
 
-class ErrorSerializer(serializers.Serializer):
-    code = serializers.CharField()
-    detail = serializers.CharField()
-
-
 class AssignmentSerializer(serializers.ModelSerializer):
     ratings = serializers.SerializerMethodField()
 
@@ -121,10 +108,10 @@ class AssignmentSerializer(serializers.ModelSerializer):
                 for c, label in sorted(workflow.stored_labels(assignment).items())]
 
 
-ERRORS = {code: OpenApiResponse(ErrorSerializer) for code in (400, 403, 404, 409)}
+ERRORS = {409: OpenApiResponse(ErrorSerializer, description="refused in this state (see `code`)")}
 
 
-class AssignmentViewSet(WorkflowErrorsMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet):
+class AssignmentViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     """An annotator's own assignments (admins may read any)."""
 
     serializer_class = AssignmentSerializer
@@ -142,23 +129,16 @@ class AssignmentViewSet(WorkflowErrorsMixin, mixins.RetrieveModelMixin, viewsets
     def submit(self, request, pk=None):
         """One label per candidate. Idempotent: the same body again returns the stored result."""
         submission = workflow.parse_submission(request.data)
-        return self._result(workflow.submit(_id(pk), request.user, submission), submission.labels)
+        return self._result(workflow.submit(path_id(pk, "assignment"), request.user, submission), submission.labels)
 
     @extend_schema(request=None, responses={200: AssignmentSerializer, **ERRORS})
     @action(detail=True, methods=["post"])
     def undo(self, request, pk=None):
         """Reopen your last submission while its lease is live."""
-        return self._result(workflow.undo(_id(pk), request.user))
+        return self._result(workflow.undo(path_id(pk, "assignment"), request.user))
 
     @extend_schema(request=None, responses={200: AssignmentSerializer, **ERRORS})
     @action(detail=True, methods=["post"])
     def skip(self, request, pk=None):
         """Give the task back; you will not be offered it again."""
-        return self._result(workflow.skip(_id(pk), request.user))
-
-
-def _id(pk) -> int:
-    try:
-        return int(pk)
-    except (TypeError, ValueError):
-        raise workflow.WorkflowError("not_found", "no such assignment", 404)
+        return self._result(workflow.skip(path_id(pk, "assignment"), request.user))

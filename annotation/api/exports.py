@@ -6,17 +6,21 @@ it; `GET /api/exports/{id}/download/` serves the finished file.
 """
 from __future__ import annotations
 
+from django.db import transaction
 from django.http import FileResponse
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiResponse, extend_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from ..export import FORMATS, ExportRequestError, create_run
+from .. import audit
+from ..export import FORMATS, create_run
 from ..models import ExportRun, Project
+from .errors import ErrorSerializer, Refusal
 from .permissions import IsAdmin
 
 
@@ -44,20 +48,21 @@ class ExportRequestSerializer(serializers.Serializer):
     format = serializers.ChoiceField(choices=list(FORMATS))
     filters = serializers.DictField(required=False, default=dict)
     options = serializers.DictField(required=False, default=dict)
-    projects = serializers.ListField(child=serializers.IntegerField(min_value=1), required=False, default=list)
+    projects = serializers.ListField(child=serializers.IntegerField(min_value=1, max_value=2**63 - 1),
+                                     required=False, default=list, max_length=1000)
 
 
 def start_export(request, project_ids: list[int]) -> Response:
-    """Validate everything, store the run, enqueue it; nothing is stored on a refusal."""
+    """Validate everything, store the run, enqueue it; nothing is stored on a refusal
+    (ExportRequestError becomes 400 `invalid_export` or 404 `unknown_project`)."""
     body = ExportRequestSerializer(data=request.data)
     body.is_valid(raise_exception=True)
     data = body.validated_data
-    try:
+    with transaction.atomic():
         run = create_run(project_ids + data["projects"], data["format"], data["filters"], data["options"],
                          request.user)
-    except ExportRequestError as exc:
-        return Response({"code": "unknown_project" if exc.status == 404 else "invalid_export",
-                         "field": exc.field, "detail": exc.message}, status=exc.status)
+        audit.record(request, "export.start", run, format=run.format,
+                     projects=sorted(set(project_ids + data["projects"])))
     from tasks.cpu import export_ratings
 
     export_ratings.delay(run.pk)
@@ -91,26 +96,35 @@ class ExportViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
     def get_serializer_class(self):
         return ExportRequestSerializer if self.action == "create" else ExportRunSerializer
 
+    @extend_schema(request=ExportRequestSerializer, responses={202: ExportRunSerializer})
     def create(self, request, *args, **kwargs):
         return start_export(request, [])
 
+    @extend_schema(responses={
+        (200, "application/octet-stream"): OpenApiResponse(OpenApiTypes.BINARY, description="the export file"),
+        409: OpenApiResponse(ErrorSerializer, description="`not_ready`: the run has not succeeded")})
     @action(detail=True, methods=["get"], url_name="download")
     def download(self, request, pk=None):
+        """The finished file (header `X-Checksum-SHA256`)."""
         run = self.get_object()
         path = run.absolute_path
         if run.state != ExportRun.State.SUCCEEDED or path is None or not path.is_file():
-            return Response({"code": "not_ready", "detail": f"export is {run.state}"}, status=409)
+            raise Refusal("not_ready", f"export is {run.state}", 409)
         response = FileResponse(open(path, "rb"), as_attachment=True, filename=path.name)
         response["X-Checksum-SHA256"] = run.sha256
         return response
 
+    @extend_schema(request=None, responses={
+        202: ExportRunSerializer, 409: OpenApiResponse(ErrorSerializer, description="`not_failed`")})
     @action(detail=True, methods=["post"])
     def retry(self, request, pk=None):
         """Start a failed run again (same projects, format, filters)."""
         run = self.get_object()
         if run.state != ExportRun.State.FAILED:
-            return Response({"code": "not_failed", "detail": f"export is {run.state}"}, status=409)
-        ExportRun.objects.filter(pk=run.pk).update(state=ExportRun.State.PENDING, error="")
+            raise Refusal("not_failed", f"export is {run.state}", 409)
+        with transaction.atomic():
+            ExportRun.objects.filter(pk=run.pk).update(state=ExportRun.State.PENDING, error="")
+            audit.record(request, "export.retry", run)
         from tasks.cpu import export_ratings
 
         export_ratings.delay(run.pk)

@@ -10,8 +10,10 @@ from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
+from .. import audit
 from ..models import PipelineStage, Project
 from ..pipeline import runner
+from .errors import ErrorSerializer
 from .permissions import IsAdmin
 
 
@@ -35,12 +37,6 @@ class PipelineSerializer(serializers.Serializer):
     stages = StageSerializer(many=True)
 
 
-class LaunchErrorSerializer(serializers.Serializer):
-    code = serializers.CharField()
-    detail = serializers.CharField()
-    fields = serializers.DictField(child=serializers.ListField(child=serializers.CharField()))
-
-
 def pipeline_payload(project: Project) -> dict:
     return {"project": project.id, "state": project.state, "launched_at": project.launched_at,
             "tasks": project.tasks.count(),
@@ -57,7 +53,8 @@ class PipelineView(APIView):
 
 
 class _ActionView(APIView):
-    """Runs one runner action; LaunchError becomes 409 (state) or 400 (invalid settings)."""
+    """Runs one runner action, recorded in the audit log; LaunchError becomes 409 (state) or
+    400 (invalid settings, with `fields`) in annotation.api.errors."""
 
     permission_classes = [IsAdmin]
     serializer_class = PipelineSerializer
@@ -65,15 +62,12 @@ class _ActionView(APIView):
 
     @extend_schema(request=None, responses={
         202: PipelineSerializer,
-        400: OpenApiResponse(LaunchErrorSerializer, description="settings that cannot work (`fields`)"),
-        409: OpenApiResponse(LaunchErrorSerializer, description="wrong state for this action")})
+        400: OpenApiResponse(ErrorSerializer, description="settings that cannot work (`fields`)"),
+        409: OpenApiResponse(ErrorSerializer, description="wrong state for this action")})
     def post(self, request, pk: int):
         project = get_object_or_404(Project, pk=pk)
-        try:
-            getattr(runner, self.action_name)(project.id)
-        except runner.LaunchError as exc:
-            code = status.HTTP_400_BAD_REQUEST if exc.fields else status.HTTP_409_CONFLICT
-            return Response({"code": exc.code, "detail": exc.message, "fields": exc.fields}, status=code)
+        getattr(runner, self.action_name)(project.id)  # commits and queues the stages itself
+        audit.record(request, f"pipeline.{self.action_name}", project)
         project.refresh_from_db()
         return Response(pipeline_payload(project), status=status.HTTP_202_ACCEPTED)
 

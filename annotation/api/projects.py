@@ -7,19 +7,19 @@ from __future__ import annotations
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
-from django.http import Http404
-from drf_spectacular.utils import OpenApiResponse, extend_schema
+from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
 from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
 from .. import assignment as workflow
-from .. import consensus, quality, stats
+from .. import audit, consensus, quality, stats
 from ..media_urls import signed_url
 from ..pipeline.validation import instance_fields, project_errors
-from ..models import Assignment, GoldPair, Label, PairResult, Project, ProjectMember
-from .assignments import ERRORS, WorkflowErrorsMixin, assignment_payload, media_payload
+from ..models import Assignment, GoldPair, Label, PairResult, Project, ProjectMember, Rating
+from .assignments import ERRORS, assignment_payload, media_payload
+from .errors import ErrorSerializer, Refusal, path_id
 from .permissions import IsAdmin
 
 
@@ -71,7 +71,7 @@ class UsernamesSerializer(serializers.Serializer):
 
 
 class GoldInSerializer(serializers.Serializer):
-    candidate = serializers.IntegerField()
+    candidate = serializers.IntegerField(min_value=1, max_value=2**63 - 1)
     label = serializers.ChoiceField(choices=Label.choices)
 
 
@@ -116,7 +116,7 @@ ADMIN_ACTIONS = {"create", "update", "partial_update", "destroy", "members", "pa
                  "contested", "adjudicate", "stats"}
 
 
-class ProjectViewSet(WorkflowErrorsMixin, viewsets.ModelViewSet):
+class ProjectViewSet(viewsets.ModelViewSet):
     queryset = Project.objects.order_by("pk")
 
     def get_permissions(self):
@@ -135,6 +135,22 @@ class ProjectViewSet(WorkflowErrorsMixin, viewsets.ModelViewSet):
     def perform_create(self, serializer):
         serializer.save(created_by=self.request.user)
 
+    @extend_schema(parameters=[OpenApiParameter(
+        "confirm", str, description="the project's name; required when the project has ratings")],
+        responses={204: None, 409: OpenApiResponse(ErrorSerializer, description="`has_ratings`: confirm first")})
+    def destroy(self, request, *args, **kwargs):
+        """Delete a project with its tasks and ratings. One with ratings needs
+        `?confirm=<project name>` (else 409 `has_ratings`); recorded in the audit log."""
+        project = self.get_object()
+        with transaction.atomic():
+            ratings = Rating.objects.filter(assignment__project=project).count()
+            if ratings and request.query_params.get("confirm") != project.name:
+                raise Refusal("has_ratings", f"the project has {ratings} ratings; delete it with "
+                                             f"?confirm=<the project's name> to delete them too", 409)
+            audit.record(request, "project.delete", project, ratings=ratings, tasks=project.tasks.count())
+            project.delete()
+        return Response(status=status.HTTP_204_NO_CONTENT)
+
     # ---- members
 
     def _members_response(self, project):
@@ -151,34 +167,40 @@ class ProjectViewSet(WorkflowErrorsMixin, viewsets.ModelViewSet):
         missing = sorted(names - {u.username for u in users})
         if missing:
             code, what = ("not_a_member", "not members") if project else ("unknown_user", "unknown users")
-            raise workflow.WorkflowError(code, f"{what}: {', '.join(missing)}")
+            raise Refusal(code, f"{what}: {', '.join(missing)}")
         return list(users)
 
-    @extend_schema(request=UsernamesSerializer, responses={200: MemberSerializer(many=True), **ERRORS})
-    @action(detail=True, methods=["get", "post"])
+    # The member and gold lists are short and whole (arrays, not pages): pagination_class=None.
+    @extend_schema(request=UsernamesSerializer, responses={200: MemberSerializer(many=True)})
+    @action(detail=True, methods=["get", "post"], pagination_class=None)
     def members(self, request, pk=None):
         """GET the members; POST {"usernames": [...]} adds annotators (all or none)."""
         project = self.get_object()
         if request.method == "POST":
             users = self._users(request)
-            ProjectMember.objects.bulk_create([ProjectMember(project=project, user=u) for u in users],
-                                              ignore_conflicts=True)
+            with transaction.atomic():
+                ProjectMember.objects.bulk_create([ProjectMember(project=project, user=u) for u in users],
+                                                  ignore_conflicts=True)
+                audit.record(request, "members.add", project, usernames=sorted(u.username for u in users))
         return self._members_response(project)
 
     def _set_paused(self, request, paused: bool):
         project = self.get_object()
         users = self._users(request, project)
-        ProjectMember.objects.filter(project=project, user__in=users).update(paused=paused, paused_reason="")
+        with transaction.atomic():
+            ProjectMember.objects.filter(project=project, user__in=users).update(paused=paused, paused_reason="")
+            audit.record(request, "members.pause" if paused else "members.unpause", project,
+                         usernames=sorted(u.username for u in users))
         return self._members_response(project)
 
-    @extend_schema(request=UsernamesSerializer, responses={200: MemberSerializer(many=True), **ERRORS})
-    @action(detail=True, methods=["post"], url_path="members/pause")
+    @extend_schema(request=UsernamesSerializer, responses={200: MemberSerializer(many=True)})
+    @action(detail=True, methods=["post"], url_path="members/pause", pagination_class=None)
     def pause(self, request, pk=None):
         """Pause members: they get 403 `member_paused` from next."""
         return self._set_paused(request, True)
 
-    @extend_schema(request=UsernamesSerializer, responses={200: MemberSerializer(many=True), **ERRORS})
-    @action(detail=True, methods=["post"], url_path="members/unpause")
+    @extend_schema(request=UsernamesSerializer, responses={200: MemberSerializer(many=True)})
+    @action(detail=True, methods=["post"], url_path="members/unpause", pagination_class=None)
     def unpause(self, request, pk=None):
         """Unpause members (also lifts an automatic gold pause)."""
         return self._set_paused(request, False)
@@ -192,11 +214,11 @@ class ProjectViewSet(WorkflowErrorsMixin, viewsets.ModelViewSet):
     def next(self, request, pk=None):
         """Your live lease, or a new task held for you until `lease_expires`; 204 when none is left."""
         try:
-            assignment = workflow.next_assignment(_project_id(pk), request.user)
+            assignment = workflow.next_assignment(path_id(pk, "project"), request.user)
         except workflow.NotAMember:
             project = self.get_object()  # 404 where the caller may not see the project
             if project.state != Project.State.READY:
-                raise workflow.WorkflowError("project_not_ready", f"project is {project.state}, not ready", 409)
+                raise Refusal("project_not_ready", f"project is {project.state}, not ready", 409)
             raise
         if assignment is None:
             return Response(status=status.HTTP_204_NO_CONTENT)
@@ -204,8 +226,8 @@ class ProjectViewSet(WorkflowErrorsMixin, viewsets.ModelViewSet):
 
     # ---- quality and consensus
 
-    @extend_schema(request=GoldRequestSerializer, responses={200: GoldPairSerializer(many=True), **ERRORS})
-    @action(detail=True, methods=["get", "post"])
+    @extend_schema(request=GoldRequestSerializer, responses={200: GoldPairSerializer(many=True)})
+    @action(detail=True, methods=["get", "post"], pagination_class=None)
     def gold(self, request, pk=None):
         """GET gold pairs; POST {"pairs": [{"candidate": id, "label": ...}]} marks pairs as gold."""
         project = self.get_object()
@@ -213,7 +235,9 @@ class ProjectViewSet(WorkflowErrorsMixin, viewsets.ModelViewSet):
             body = GoldRequestSerializer(data=request.data)
             body.is_valid(raise_exception=True)
             pairs = {p["candidate"]: p["label"] for p in body.validated_data["pairs"]}
-            quality.mark_gold(project, pairs, request.user)
+            with transaction.atomic():
+                quality.mark_gold(project, pairs, request.user)
+                audit.record(request, "gold.mark", project, pairs=len(pairs))
         gold = GoldPair.objects.filter(project=project).select_related("candidate").order_by("pk")
         return Response(GoldPairSerializer(gold, many=True).data)
 
@@ -234,10 +258,12 @@ class ProjectViewSet(WorkflowErrorsMixin, viewsets.ModelViewSet):
         project = self.get_object()
         body = AdjudicateSerializer(data=request.data)
         body.is_valid(raise_exception=True)
+        pair_id = path_id(pair_id, "pair in this project")
         if not PairResult.objects.filter(pk=pair_id, project=project).exists():
-            raise workflow.WorkflowError("not_found", "no such pair in this project", 404)
+            raise Refusal("not_found", "no such pair in this project", 404)
         with transaction.atomic():
-            result = consensus.adjudicate(int(pair_id), project, request.user, **body.validated_data)
+            result = consensus.adjudicate(pair_id, project, request.user, **body.validated_data)
+            audit.record(request, "pair.adjudicate", result, project=project.pk, label=body.validated_data["label"])
         result = PairResult.objects.select_related("task__caption", "candidate__item").get(pk=result.pk)
         return Response(PairResultSerializer(result).data)
 
@@ -246,10 +272,3 @@ class ProjectViewSet(WorkflowErrorsMixin, viewsets.ModelViewSet):
     def stats(self, request, pk=None):
         """Progress, labels per modality pair, agreement (raw, Fleiss, Krippendorff), per-annotator figures."""
         return Response(stats.project_stats(self.get_object()))
-
-
-def _project_id(pk) -> int:
-    try:
-        return int(pk)
-    except (TypeError, ValueError):
-        raise Http404("No Project matches the given query.")

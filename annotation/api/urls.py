@@ -1,5 +1,4 @@
 from django.urls import include, path
-from rest_framework.authtoken.views import obtain_auth_token
 from rest_framework.routers import DefaultRouter
 
 from ..media_urls import serve_signed
@@ -7,6 +6,7 @@ from .assignments import AssignmentViewSet
 from .datasets import DatasetViewSet, EmbeddingSpaceViewSet, ImportRunViewSet
 from .exports import ExportViewSet, ProjectExportView
 from .groups import GroupsViewSet
+from .logins import ObtainToken
 from .pipeline import CancelView, LaunchView, PipelineView, RetryView
 from .projects import ProjectViewSet
 from .screening import DatasetScreeningView
@@ -28,7 +28,7 @@ other_urls = [pattern for pattern in router.urls if pattern.name not in HOT]
 
 urlpatterns = [
     *hot_urls,
-    path("auth/token/", obtain_auth_token, name="api-token"),
+    path("auth/token/", ObtainToken.as_view(), name="api-token"),
     path("media/<str:token>/", serve_signed, name="signed-media"),
     path("projects/<int:pk>/launch/", LaunchView.as_view(), name="project-launch"),
     path("projects/<int:pk>/cancel/", CancelView.as_view(), name="project-cancel"),

@@ -53,8 +53,11 @@ function toError(status: number, data: unknown): ApiError {
   if (data && typeof data === "object") {
     const record = data as Record<string, unknown>;
     if (typeof record.code === "string") {
+      // The API's one error shape: {code, detail, fields?} (docs/api.md "Errors").
       const fields = (record.fields as Record<string, string[]>) ?? {};
-      return new ApiError(status, record.code, String(record.detail ?? record.code), fields);
+      const message = record.code === "invalid" && Object.keys(fields).length
+        ? "Please correct the fields marked below." : String(record.detail ?? record.code);
+      return new ApiError(status, record.code, message, fields);
     }
     // DRF validation errors: {"field": ["message"]} or {"non_field_errors": [...]}.
     const fields: Record<string, string[]> = {};
