@@ -1,17 +1,26 @@
-"""Score captions for toxicity / profanity so unfit ones never reach annotators.
+"""Score captions for explicit content so unfit ones never reach annotators.
 
-Two backends behind one small interface (`load_scorer` -> object with `labels` and
-`score(texts, batch_size)`), plus `filter_mask` that turns scores and per-label
-thresholds into a keep flag:
+Scores are kept per category (`CATEGORIES`): ``sexual`` (explicit sex, nudity,
+pornography), ``profanity`` (swearing and insults), ``hate`` (slurs, hateful slogans)
+and ``violence_graphic`` (gore, mutilation, killing described graphically). Each
+backend produces its own labels; `category_scores` maps them onto the categories
+(`LABEL_CATEGORIES`: the highest score of a category's labels), and `filter_mask`
+drops a caption when any thresholded category (or raw label) scores above its limit.
 
+Backends behind one small interface (`load_scorer` -> object with `labels` and
+`score(texts, batch_size)`):
+
+- ``lexicon`` (default without a Detoxify checkpoint): `sampling.nsfw_lexicon`, a
+  curated explicit-content lexicon with context rules and exceptions, offline, all
+  four categories, no model files.
 - ``detoxify``: a Detoxify checkpoint (``{"config": ..., "state_dict": ...}``) loaded
   strictly from local files. Detoxify's own loader calls
   ``from_pretrained(config.arch.args.model_type)``, i.e. contacts the model hub; here
   that field is replaced by a local Hugging Face config/tokenizer directory, and the
   load fails loudly (`ScorerConfigError`) instead of silently using random weights or
   an empty vocabulary.
-- ``profanity``: alt-profanity-check (its model ships inside the wheel); the default
-  when no Detoxify checkpoint is configured.
+- ``profanity``: alt-profanity-check (its model ships inside the wheel): swearing only,
+  mapped to the ``profanity`` category.
 """
 from __future__ import annotations
 
@@ -26,6 +35,17 @@ import torch
 from sampling.device import resolve_device
 
 DEFAULT_THRESHOLD = 0.5
+CATEGORIES = ("sexual", "profanity", "hate", "violence_graphic")
+# Backend labels -> category. Detoxify's 'original' model has no sexual_explicit; its
+# 'unbiased' and 'multilingual' models do. toxicity/severe_toxicity are Detoxify's
+# general scores: they count as profanity/insult.
+LABEL_CATEGORIES = {
+    "sexual": "sexual", "sexual_explicit": "sexual",
+    "profanity": "profanity", "obscene": "profanity", "insult": "profanity", "toxicity": "profanity",
+    "severe_toxicity": "profanity",
+    "hate": "hate", "identity_attack": "hate",
+    "violence_graphic": "violence_graphic", "threat": "violence_graphic",
+}
 
 # Detoxify's checkpoints name some classes differently; Detoxify standardises them so.
 _DETOXIFY_LABEL_NAMES = {
@@ -86,6 +106,29 @@ class ProfanityScorer:
         for start, stop in _batches(len(texts), self.default_batch_size if batch_size is None else batch_size):
             out[start:stop] = self._predict_prob(texts[start:stop])
         return {"profanity": out}
+
+
+class LexiconScorer:
+    """`sampling.nsfw_lexicon`: rules over words and phrases, one score per category."""
+
+    labels = CATEGORIES
+    default_batch_size = 65536  # captions per bulk normalisation; memory only
+
+    def __init__(self) -> None:
+        from sampling import nsfw_lexicon
+
+        self._lexicon = nsfw_lexicon
+
+    def score(self, texts: Sequence[str], batch_size: int | None = None) -> dict[str, np.ndarray]:
+        texts = list(texts)
+        out = np.zeros((len(texts), len(CATEGORIES)), dtype=np.float32)
+        for start, stop in _batches(len(texts), self.default_batch_size if batch_size is None else batch_size):
+            out[start:stop] = self._lexicon.score(texts[start:stop])
+        return {label: out[:, j].copy() for j, label in enumerate(CATEGORIES)}
+
+    def explain(self, texts: Sequence[str]) -> list[list[tuple[str, str, float]]]:
+        """Per caption, the matched rules (category, words, weight)."""
+        return self._lexicon.explain(texts)
 
 
 class DetoxifyScorer:
@@ -220,24 +263,24 @@ def load_detoxify_checkpoint(checkpoint: str | os.PathLike, config_dir: str | os
     return model, tokenizer, labels
 
 
-BACKENDS = ("detoxify", "profanity")
+BACKENDS = ("lexicon", "detoxify", "profanity")
 
 
 def load_scorer(backend: str | None = None, **settings) -> CaptionScorer:
-    """Build a scorer. `backend=None` picks detoxify if a checkpoint is set, else profanity.
+    """Build a scorer. `backend=None` picks detoxify if a checkpoint is set, else lexicon.
 
     detoxify settings: ``checkpoint`` (file), ``config_dir`` (HF config + tokenizer),
-    optional ``device``, ``max_length``. profanity takes none. Unknown settings and
-    missing required ones raise `ScorerConfigError`.
+    optional ``device``, ``max_length``. lexicon and profanity take none. Unknown
+    settings and missing required ones raise `ScorerConfigError`.
     """
     settings = {k: v for k, v in settings.items() if v is not None}
     if backend is None:
-        backend = "detoxify" if settings.get("checkpoint") else "profanity"
-    if backend == "profanity":
+        backend = "detoxify" if settings.get("checkpoint") else "lexicon"
+    if backend in ("profanity", "lexicon"):
         extra = set(settings) - {"device"}
         if extra:
-            raise ScorerConfigError(f"profanity backend takes no settings, got {sorted(extra)}")
-        return ProfanityScorer()
+            raise ScorerConfigError(f"{backend} backend takes no settings, got {sorted(extra)}")
+        return ProfanityScorer() if backend == "profanity" else LexiconScorer()
     if backend == "detoxify":
         allowed = {"checkpoint", "config_dir", "device", "max_length"}
         if set(settings) - allowed:
@@ -251,6 +294,97 @@ def load_scorer(backend: str | None = None, **settings) -> CaptionScorer:
 
 def default_thresholds(labels: Sequence[str], value: float = DEFAULT_THRESHOLD) -> dict[str, float]:
     return {label: float(value) for label in labels}
+
+
+def scorer_categories(labels: Sequence[str]) -> tuple[str, ...]:
+    """The categories a backend with these labels scores, in `CATEGORIES` order."""
+    present = {LABEL_CATEGORIES[label] for label in labels if label in LABEL_CATEGORIES}
+    return tuple(c for c in CATEGORIES if c in present)
+
+
+def category_scores(scores: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Per category, the highest score of the backend labels mapped onto it."""
+    out: dict[str, np.ndarray] = {}
+    for label, values in scores.items():
+        category = LABEL_CATEGORIES.get(label)
+        if category is None:
+            continue
+        values = np.asarray(values, dtype=np.float32)
+        out[category] = values.copy() if category not in out else np.maximum(out[category], values)
+    return {c: out[c] for c in CATEGORIES if c in out}
+
+
+def with_categories(scores: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """Raw label scores plus the category scores (a category named like a label,
+    e.g. the lexicon's, keeps its value)."""
+    return {**category_scores(scores), **{k: np.asarray(v, dtype=np.float32) for k, v in scores.items()}}
+
+
+def drop_reasons(scores: Mapping[str, np.ndarray], thresholds: Mapping[str, float],
+                 matches: Sequence[Sequence[tuple[str, str, float]]] | None = None) -> list[str]:
+    """Per caption, why it is dropped ('' when kept): every thresholded label over its
+    limit, highest first, e.g. ``sexual 0.92 > 0.5 (naked)``; `matches` (from the
+    lexicon's `explain`) adds the words that matched."""
+    if not scores:
+        return []
+    n = len(next(iter(scores.values())))
+    reasons = []
+    for i in range(n):
+        over = sorted(((float(scores[k][i]), k) for k, limit in thresholds.items()
+                       if float(scores[k][i]) > float(limit)), reverse=True)
+        parts = []
+        for value, label in over:
+            part = f"{label} {value:.2f} > {float(thresholds[label]):g}"
+            if matches is not None:
+                words = sorted({w for c, w, _ in matches[i] if c == label})
+                if words:
+                    part += f" ({', '.join(words)})"
+            parts.append(part)
+        reasons.append("; ".join(parts))
+    return reasons
+
+
+def calibrate(scores: Mapping[str, np.ndarray], labels: Sequence[str], thresholds: Mapping[str, float],
+              target_recall: float = 0.95) -> dict[str, dict]:
+    """Precision/recall per category on captions labelled by people, and a suggested threshold.
+
+    `labels[i]` is ``"clean"`` or the category caption i belongs to. For category c,
+    positives are the captions labelled c and negatives those labelled clean (a
+    caption labelled with another category counts for neither). The suggestion is the
+    highest threshold whose recall is at least `target_recall` (so the fewest clean
+    captions are lost), or the one with the best recall when none reaches it.
+    """
+    labels = np.asarray(labels, dtype=object)
+    report: dict[str, dict] = {}
+    for category, values in category_scores(scores).items():
+        positive, negative = labels == category, labels == "clean"
+        if not positive.any() and not negative.any():
+            continue
+        values = np.asarray(values, dtype=np.float32)
+        limit = float(thresholds.get(category, DEFAULT_THRESHOLD))
+        entry = {"positives": int(positive.sum()), "negatives": int(negative.sum()), "threshold": limit,
+                 **_precision_recall(values, positive, negative, limit)}
+        if positive.any():
+            # Dropping means score > threshold: candidates sit a little below each positive's
+            # score, on a 0.001 grid, so the comparison holds in float32 and float64 alike.
+            below = np.floor(values[positive] * 1000.0) / 1000.0 - 0.001
+            candidates = np.unique(np.clip(np.concatenate([[0.0], below]), 0.0, 1.0))
+            results = [(t, _precision_recall(values, positive, negative, t)) for t in candidates]
+            reaching = [(t, r) for t, r in results if r["recall"] >= target_recall]
+            best_t, best = max(reaching, key=lambda tr: tr[0]) if reaching else max(
+                results, key=lambda tr: (tr[1]["recall"], tr[0]))
+            entry["suggested_threshold"] = round(float(best_t), 3)
+            entry["suggested"] = best
+        report[category] = entry
+    return report
+
+
+def _precision_recall(values: np.ndarray, positive: np.ndarray, negative: np.ndarray, limit: float) -> dict:
+    flagged = values > limit
+    tp, fp = int((flagged & positive).sum()), int((flagged & negative).sum())
+    return {"precision": round(tp / (tp + fp), 4) if tp + fp else None,
+            "recall": round(tp / int(positive.sum()), 4) if positive.any() else None,
+            "false_positive_rate": round(fp / int(negative.sum()), 4) if negative.any() else None}
 
 
 def filter_mask(

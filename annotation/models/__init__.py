@@ -13,6 +13,7 @@ from .datasets import (
     VectorShard,
 )
 from .exports import ExportRun
+from .nsfw import CaptionSafetyLabel, FilteredCaption
 from .groups import GroupsBuild, GroupsPart, ProjectGroups
 from .projects import PipelineStage, Project, ProjectMember, Task, TaskCandidate
 from .screening import ScreeningRun
@@ -29,9 +30,11 @@ __all__ = [
     "ScreeningRun",
     "ScreenStatus",
     "Caption",
+    "CaptionSafetyLabel",
     "CaptionVector",
     "Dataset",
     "ExportRun",
+    "FilteredCaption",
     "GroupsBuild",
     "GroupsPart",
     "ProjectGroups",

@@ -56,7 +56,7 @@ class Project(models.Model):
     sample_size = models.PositiveIntegerField(validators=[MinValueValidator(1)])
     curation = models.JSONField(default=default_curation, blank=True)
     nsfw_backend = models.CharField(max_length=16, default="auto",
-                                    help_text="auto (detoxify when configured, else profanity), detoxify, profanity, none")
+                                    help_text="auto (detoxify when configured, else lexicon), lexicon, detoxify, profanity, none")
     nsfw_thresholds = models.JSONField(default=dict, blank=True, help_text="label -> max score kept")
     k = models.PositiveSmallIntegerField(default=16, validators=[MinValueValidator(1), MaxValueValidator(256)])
     candidates_per_task = models.PositiveSmallIntegerField(default=3, validators=[MinValueValidator(1), MaxValueValidator(16)])

@@ -52,7 +52,7 @@ def test_nsfw_help_documents_every_option(capsys):
 
 def test_nsfw_profanity_txt_to_jsonl(tmp_path):
     (tmp_path / "captions.txt").write_text("a cat on a sofa\nchicken breast on a grill\n\nyou fucking idiot\n")
-    result = run_cli("nsfw", tmp_path / "captions.txt", "-o", tmp_path / "scores.jsonl",
+    result = run_cli("nsfw", tmp_path / "captions.txt", "-o", tmp_path / "scores.jsonl", "--backend", "profanity",
                      "--threshold", "profanity=0.3", "--batch-size", "2")
     assert result.returncode == 0, result.stderr
     assert "nsfw: 100%" in result.stderr  # the progress bar ran to the end

@@ -1,11 +1,23 @@
-"""Caption scorers: a tiny Detoxify-format checkpoint built here, and alt-profanity-check."""
+"""Caption scorers: a tiny Detoxify-format checkpoint built here, alt-profanity-check, and
+how backend labels become categories (the lexicon itself: test_nsfw_lexicon.py)."""
 from __future__ import annotations
 
 import numpy as np
 import pytest
 import torch
 
-from sampling.nsfw import ScorerConfigError, default_thresholds, filter_mask, load_scorer
+from sampling.nsfw import (
+    CATEGORIES,
+    ScorerConfigError,
+    calibrate,
+    category_scores,
+    default_thresholds,
+    drop_reasons,
+    filter_mask,
+    load_scorer,
+    scorer_categories,
+    with_categories,
+)
 
 UNBIASED_LABELS = ["toxicity", "severe_toxicity", "obscene", "identity_attack", "insult", "threat",
                    "sexual_explicit"]
@@ -134,8 +146,15 @@ def test_detoxify_needs_both_settings_and_backend_must_exist(detoxify_files):
         load_scorer("perspective")
 
 
-def test_profanity_is_default_and_orders_captions_sensibly():
+def test_lexicon_is_default_without_a_checkpoint():
     scorer = load_scorer()
+    assert scorer.labels == CATEGORIES
+    with pytest.raises(ScorerConfigError, match="takes no settings"):
+        load_scorer("lexicon", config_dir="somewhere")
+
+
+def test_profanity_backend_orders_captions_sensibly():
+    scorer = load_scorer("profanity")
     assert scorer.labels == ("profanity",)
     texts = ["a cat on a sofa", "chicken breast on a grill", "you fucking idiot"]
     p = scorer.score(texts, batch_size=1)["profanity"]
@@ -158,3 +177,55 @@ def test_filter_mask_drops_any_label_strictly_over_its_threshold():
                                   [True, False, False, False])
     with pytest.raises(ScorerConfigError, match="obscene"):
         filter_mask(scores, {"obscene": 0.5})
+
+
+def test_detoxify_labels_map_onto_categories(detoxify_scorer):
+    raw = detoxify_scorer.score(CAPTIONS)
+    categories = category_scores(raw)
+    assert tuple(categories) == CATEGORIES == scorer_categories(detoxify_scorer.labels)
+    np.testing.assert_array_equal(categories["sexual"], raw["sexual_explicit"])
+    np.testing.assert_array_equal(categories["hate"], raw["identity_attack"])
+    np.testing.assert_array_equal(categories["violence_graphic"], raw["threat"])
+    profanity = np.max([raw[k] for k in ("obscene", "insult", "toxicity", "severe_toxicity")], axis=0)
+    np.testing.assert_array_equal(categories["profanity"], profanity)
+    both = with_categories(raw)
+    assert set(both) == set(CATEGORIES) | set(UNBIASED_LABELS)
+    # A category threshold and a raw-label threshold both drop.
+    keep = filter_mask(both, {"sexual": float(raw["sexual_explicit"].min()), "toxicity": 1.0})
+    assert keep.sum() == 1 and keep[int(np.argmin(raw["sexual_explicit"]))]
+
+
+def test_original_detoxify_model_has_no_sexual_category(tmp_path):
+    original = ["toxic", "severe_toxic", "obscene", "threat", "insult", "identity_hate"]
+    checkpoint, config_dir, _ = write_detoxify_fixture(tmp_path, labels=original)
+    scorer = load_scorer("detoxify", checkpoint=checkpoint, config_dir=config_dir, device="cpu")
+    assert scorer_categories(scorer.labels) == ("profanity", "hate", "violence_graphic")
+    with pytest.raises(ScorerConfigError, match="sexual"):
+        filter_mask(with_categories(scorer.score(["a cat"])), {"sexual": 0.5})
+
+
+def test_drop_reasons_name_every_exceeded_threshold_and_matched_words():
+    scores = {"sexual": np.array([0.92, 0.1, 0.7], np.float32),
+              "profanity": np.array([0.95, 0.0, 0.2], np.float32)}
+    matches = [[("sexual", "naked", 0.92), ("profanity", "fucking", 0.95)], [], [("sexual", "breasts", 0.7)]]
+    reasons = drop_reasons(scores, {"sexual": 0.5, "profanity": 0.5}, matches)
+    assert reasons == ["profanity 0.95 > 0.5 (fucking); sexual 0.92 > 0.5 (naked)", "", "sexual 0.70 > 0.5 (breasts)"]
+    assert drop_reasons(scores, {"sexual": 0.8})[2] == ""
+
+
+def test_calibrate_reports_precision_recall_and_suggests_the_highest_threshold_with_target_recall():
+    sexual = np.array([0.95, 0.6, 0.3, 0.55, 0.1, 0.0, 0.2], np.float32)
+    labels = ["sexual", "sexual", "sexual", "clean", "clean", "clean", "hate"]
+    report = calibrate({"sexual": sexual, "hate": np.zeros(7, np.float32)}, labels, {"sexual": 0.5})
+    entry = report["sexual"]
+    assert (entry["positives"], entry["negatives"]) == (3, 3)
+    # At 0.5: 2 of 3 explicit caught, 1 of 3 clean flagged.
+    assert entry["recall"] == pytest.approx(2 / 3, abs=1e-4) and entry["precision"] == pytest.approx(2 / 3, abs=1e-4)
+    assert entry["false_positive_rate"] == pytest.approx(1 / 3, abs=1e-4)
+    # Recall 0.95 needs the 0.3 caption: the threshold must sit just below it.
+    assert 0.29 <= entry["suggested_threshold"] < 0.3
+    assert entry["suggested"]["recall"] == 1.0 and entry["suggested"]["false_positive_rate"] == pytest.approx(1 / 3, abs=1e-4)
+    assert report["hate"]["positives"] == 1 and report["hate"]["recall"] == 0.0
+    # With a lower target the suggestion rises and loses no clean caption.
+    lenient = calibrate({"sexual": sexual}, labels, {}, target_recall=0.6)["sexual"]
+    assert 0.59 <= lenient["suggested_threshold"] < 0.6 and lenient["suggested"]["false_positive_rate"] == 0.0
