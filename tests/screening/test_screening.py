@@ -108,3 +108,30 @@ def test_failed_media_count_in_project_validation(screened_set):
     assert "every video item in 'v' failed media screening" in project_errors(data)["include_failed_media"][0]
     assert "include_failed_media" not in project_errors({**data, "include_failed_media": True})
     assert project_errors({**data, "include_failed_media": "yes"})["include_failed_media"] == ["true or false"]
+
+
+def test_redelivered_tasks_change_nothing(screened_set, settings):
+    """acks_late redelivery: a finished run plans no parts, a done part is skipped, and a
+    redelivered import task finds its screening run instead of queuing another."""
+    from annotation.models import ImportRun
+    from annotation.screening import runs
+
+    settings.PAIRRATE_SCREEN_PART_ITEMS = 5
+    run = runs.start(screened_set, queue=False)
+    parts = runs.plan(run.pk, queue=False)
+    assert parts == list(range(-(-screened_set.items.count() // 5)))
+    assert runs.plan(run.pk, queue=False) == parts  # re-planned: same parts, none done yet
+    assert runs.screen_part(run.pk, 0) is not None
+    before = statuses(screened_set)
+    assert runs.screen_part(run.pk, 0) is None and statuses(screened_set) == before
+    assert runs.plan(run.pk, queue=False) == parts[1:]
+    for index in parts[1:]:
+        runs.screen_part(run.pk, index)
+    run.refresh_from_db()
+    assert run.state == "succeeded" and runs.plan(run.pk, queue=False) == []
+
+    imported = ImportRun.objects.create(dataset_name="screened", source="/tmp/x", state="succeeded")
+    first = runs.after_import(imported.pk)
+    assert runs.after_import(imported.pk) == first and ScreeningRun.objects.filter(import_run=imported).count() == 1
+    settings.PAIRRATE_SCREEN_AFTER_IMPORT = False
+    assert runs.after_import(ImportRun.objects.create(dataset_name="screened", state="succeeded").pk) is None

@@ -10,6 +10,7 @@ import time
 import numpy as np
 import pytest
 from django.contrib.auth.models import User
+from django.core.management import call_command
 from rest_framework.test import APIClient
 
 from annotation.models import ImportRun, Item, Project, ScreeningRun, TaskCandidate
@@ -117,4 +118,9 @@ def test_import_screens_in_parts_and_matching_leaves_failures_out(bundle, runnin
              120, "the re-screening")
     after = {i.external_id: (i.screen_status, i.screen_reason) for i in Item.objects.filter(dataset_id=dataset_id)}
     assert after == before
+    # The command on the workers (--queue) watches the run to its end: the same again.
+    call_command("screen_media", "--dataset", "screenset", "--queue", "--no-progress")
+    assert ScreeningRun.objects.filter(dataset_id=dataset_id, state="succeeded").count() == 3
+    assert {i.external_id: (i.screen_status, i.screen_reason) for i in Item.objects.filter(dataset_id=dataset_id)} \
+        == before
     assert client.get(f"/api/datasets/{dataset_id}/screening/").json()["counts"]["failed"] == len(BROKEN)
