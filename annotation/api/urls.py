@@ -6,6 +6,7 @@ from .assignments import AssignmentViewSet
 from .datasets import DatasetViewSet, EmbeddingSpaceViewSet, ImportRunViewSet
 from .exports import ExportViewSet, ProjectExportView
 from .groups import GroupsViewSet
+from .insights import InsightsTableView, InsightsView
 from .logins import ObtainToken
 from .pipeline import CancelView, LaunchView, PipelineView, RetryView
 from .projects import ProjectViewSet
@@ -35,6 +36,8 @@ urlpatterns = [
     path("projects/<int:pk>/retry/", RetryView.as_view(), name="project-retry"),
     path("projects/<int:pk>/pipeline/", PipelineView.as_view(), name="project-pipeline"),
     path("projects/<int:project_id>/exports/", ProjectExportView.as_view(), name="project-exports"),
+    path("projects/<int:pk>/insights/", InsightsView.as_view(), name="project-insights"),
+    path("projects/<int:pk>/insights/<str:table>.<str:fmt>", InsightsTableView.as_view(), name="project-insights-table"),
     path("datasets/<int:pk>/screening/", DatasetScreeningView.as_view(), name="dataset-screening"),
     path("", include(other_urls)),
 ]
