@@ -61,7 +61,8 @@ class CaptionAdmin(admin.ModelAdmin):
 
 @admin.register(EmbeddingSpace)
 class EmbeddingSpaceAdmin(admin.ModelAdmin):
-    list_display = ["name", "model_name", "dim", "target_modality"]
+    list_display = ["name", "model_name", "dim", "target_modality", "encoder_family"]
+    readonly_fields = ["encoder_fingerprint", "encoder_info"]
 
 
 @admin.register(VectorShard)
@@ -293,3 +294,172 @@ class AuditEntryAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None):
         return False
+
+
+# ---- retrieval groups (annotation.groups) ------------------------------------
+from .models import GroupsBuild, GroupsPart  # noqa: E402
+
+
+@admin.register(GroupsBuild)
+class GroupsBuildAdmin(admin.ModelAdmin):
+    """Builds are started from the API or `manage.py build_groups`; here: follow, cancel, retry, download."""
+
+    list_display = ["id", "name", "source", "state", "groups_progress", "k", "method", "created_at", "finished_at"]
+    list_filter = ["state", "source", "method"]
+    readonly_fields = ["groups_progress", "counts", "recall", "error", "attempts", "output_path", "downloads",
+                       "started_at", "finished_at"]
+    filter_horizontal = ["caption_datasets", "spaces"]
+    actions = ["cancel", "retry"]
+
+    def has_add_permission(self, request) -> bool:
+        return False  # a build is checked and planned by annotation.groups.create_build
+
+    @admin.display(description="progress")
+    def groups_progress(self, build):
+        return progress_html(build.progress)
+
+    @admin.display(description="files")
+    def downloads(self, build):
+        from django.urls import reverse
+        from django.utils.html import format_html_join
+
+        url = reverse("groups-download", args=[build.pk])
+        return format_html_join("", '<a href="{}?file={}">{}</a> ({} rows, sha256 {})<br>',
+                                ((url, name, name, f.get("rows", ""), f["sha256"][:12])
+                                 for name, f in build.files.items()))
+
+    def _run(self, request, queryset, action) -> None:
+        from .groups import GroupsRequestError
+
+        for build in queryset:
+            try:
+                action(build.pk)
+            except GroupsRequestError as exc:
+                self.message_user(request, f"groups {build.pk}: {exc.message}", messages.WARNING)
+
+    @admin.action(description="Cancel the selected builds")
+    def cancel(self, request, queryset):
+        from .groups import runner
+
+        self._run(request, queryset, runner.cancel)
+
+    @admin.action(description="Retry the selected builds")
+    def retry(self, request, queryset):
+        from .groups import runner
+
+        self._run(request, queryset, runner.retry)
+
+
+@admin.register(GroupsPart)
+class GroupsPartAdmin(admin.ModelAdmin):
+    list_display = ["id", "build", "kind", "modality", "caption_chunk", "item_chunk", "state", "attempts", "worker"]
+    list_filter = ["kind", "state"]
+    raw_id_fields = ["build"]
+
+
+# ---- embedding on the workers (annotation/embedding)
+from .models import EmbedPart, EmbedRun  # noqa: E402
+
+
+class EmbedPartInline(admin.TabularInline):
+    model = EmbedPart
+    extra = 0
+    can_delete = False
+    fields = ["side", "index", "first", "rows", "done", "embedded", "failures", "finished_at"]
+    readonly_fields = fields
+
+
+@admin.register(EmbedRun)
+class EmbedRunAdmin(admin.ModelAdmin):
+    list_display = ["id", "dataset", "space", "state", "progress_bar", "created_at", "finished_at"]
+    list_filter = ["state", "space"]
+    readonly_fields = ["dataset", "space", "state", "progress_bar", "parts_total", "parts_done", "counts", "errors",
+                       "created_by", "finished_at"]
+    inlines = [EmbedPartInline]
+
+    @admin.display(description="progress")
+    def progress_bar(self, run):
+        return progress_html(run.progress)
+
+    def has_add_permission(self, request) -> bool:
+        return False  # started with `manage.py embed` or POST /api/embed-runs/
+
+
+# ---- caption filter: safety labels (calibration) and filtered captions (sampling/nsfw)
+import csv as _csv  # noqa: E402
+import json as _json  # noqa: E402
+
+from django.http import HttpResponse  # noqa: E402
+
+from .models import CaptionSafetyLabel, FilteredCaption  # noqa: E402
+from .models.nsfw import LABEL_CHOICES  # noqa: E402
+
+
+def _mark_captions(label: str):
+    def action(modeladmin, request, queryset):
+        for caption_id in queryset.values_list("id", flat=True):
+            CaptionSafetyLabel.objects.update_or_create(caption_id=caption_id,
+                                                        defaults={"label": label, "labelled_by": request.user})
+        modeladmin.message_user(request, f"{queryset.count()} captions labelled {label}")
+    action.__name__ = f"mark_{label}"
+    action.short_description = f"Label as {label} (NSFW calibration)"
+    return action
+
+
+# Appended to the caption admin's actions here, so the caption admin itself stays as it is.
+CaptionAdmin.actions = [*(CaptionAdmin.actions or []), *(_mark_captions(value) for value, _ in LABEL_CHOICES)]
+
+
+@admin.register(CaptionSafetyLabel)
+class CaptionSafetyLabelAdmin(admin.ModelAdmin):
+    list_display = ["caption_id", "caption_text", "label", "labelled_by", "labelled_at"]
+    list_filter = ["label"]
+    search_fields = ["caption__text", "caption__external_id"]
+    raw_id_fields = ["caption", "labelled_by"]
+    list_select_related = ["caption", "labelled_by"]
+    actions = ["calibration_report"]
+
+    @admin.display(description="caption")
+    def caption_text(self, label):
+        return label.caption.text[:120]
+
+    @admin.action(description="Report precision/recall per category and suggest thresholds")
+    def calibration_report(self, request, queryset):
+        from .nsfw_calibration import report, summary_lines
+
+        result = report(queryset)
+        self.message_user(request, f"{result['labelled']} labelled captions scored with {result['backend']}")
+        for line in summary_lines(result):
+            self.message_user(request, line)
+
+
+@admin.register(FilteredCaption)
+class FilteredCaptionAdmin(admin.ModelAdmin):
+    """Captions the filter stage kept away from annotators, with scores and reason."""
+
+    list_display = ["project", "caption_id", "caption_text", "reason"]
+    list_filter = ["project"]
+    search_fields = ["reason", "caption__text"]
+    readonly_fields = ["project", "caption", "reason", "scores"]
+    list_select_related = ["project", "caption"]
+    show_full_result_count = False
+    actions = ["export_csv"]
+
+    @admin.display(description="caption")
+    def caption_text(self, row):
+        return row.caption.text[:120]
+
+    def has_add_permission(self, request) -> bool:
+        return False  # written by the launch's filter stage
+
+    @admin.action(description="Export the selected as CSV (caption, reason, scores)")
+    def export_csv(self, request, queryset):
+        response = HttpResponse(content_type="text/csv")
+        response["Content-Disposition"] = 'attachment; filename="filtered_captions.csv"'
+        writer = _csv.writer(response)
+        writer.writerow(["project", "dataset", "caption_id", "caption", "reason", "scores"])
+        rows = queryset.select_related("project", "caption__dataset").order_by("project_id", "caption_id")
+        for row in rows.iterator():
+            writer.writerow([row.project.name, row.caption.dataset.name, row.caption.external_id, row.caption.text,
+                             row.reason, _json.dumps(row.scores, sort_keys=True)])
+        return response

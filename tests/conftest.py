@@ -91,6 +91,10 @@ def worker_env(django_db_setup, tmp_path_factory) -> dict:
         "PAIRRATE_BROKER_VISIBILITY_TIMEOUT": "4",
         "PAIRRATE_BROKER_RESTORE_INTERVAL": "1",
         "PAIRRATE_BROKER_RESTORE_THROTTLE": "1",
+        # Encoder checkpoints the tests build under /tmp; small embed parts (tests/embedding).
+        "PAIRRATE_ENCODER_ROOTS": "/tmp",
+        "PAIRRATE_EMBED_PART_ROWS": "8",
+        "PAIRRATE_EMBED_BATCH": "4",
         # Screening in parts of 4 items: small test datasets still fan out (annotation.screening).
         "PAIRRATE_SCREEN_PART_ITEMS": "4",
     })

@@ -4,6 +4,7 @@ from rest_framework.routers import DefaultRouter
 from ..media_urls import serve_signed
 from .assignments import AssignmentViewSet
 from .datasets import DatasetViewSet, EmbeddingSpaceViewSet, ImportRunViewSet
+from .embedding import EmbedRunViewSet
 from .exports import ExportViewSet, ProjectExportView
 from .groups import GroupsViewSet
 from .insights import InsightsTableView, InsightsView
@@ -16,6 +17,7 @@ router = DefaultRouter()
 router.register("datasets", DatasetViewSet)
 router.register("spaces", EmbeddingSpaceViewSet)
 router.register("imports", ImportRunViewSet)
+router.register("embed-runs", EmbedRunViewSet, basename="embed-run")
 router.register("projects", ProjectViewSet)
 router.register("assignments", AssignmentViewSet, basename="assignment")
 router.register("exports", ExportViewSet, basename="export")

@@ -12,6 +12,7 @@ from .datasets import (
     ScreenStatus,
     VectorShard,
 )
+from .embedding import EmbedPart, EmbedRun
 from .exports import ExportRun
 from .nsfw import CaptionSafetyLabel, FilteredCaption
 from .groups import GroupsBuild, GroupsPart, ProjectGroups
@@ -33,6 +34,8 @@ __all__ = [
     "CaptionSafetyLabel",
     "CaptionVector",
     "Dataset",
+    "EmbedPart",
+    "EmbedRun",
     "ExportRun",
     "FilteredCaption",
     "GroupsBuild",

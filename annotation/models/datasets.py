@@ -115,6 +115,13 @@ class EmbeddingSpace(models.Model):
     dim = models.PositiveIntegerField()
     target_modality = models.CharField(max_length=16, choices=[(m, m) for m in MEDIA_MODALITIES])
     created_at = models.DateTimeField(auto_now_add=True)
+    # An encoder that computes this space's vectors on the workers (sampling/encoders), or
+    # blank for spaces whose vectors are only imported. The fingerprint and preprocessing
+    # are recorded at the first embed; a later embed with other bytes is refused.
+    encoder_family = models.CharField(max_length=32, blank=True)
+    encoder_path = models.CharField(max_length=1000, blank=True, help_text="checkpoint folder on the workers")
+    encoder_fingerprint = models.CharField(max_length=64, blank=True)
+    encoder_info = models.JSONField(default=dict, blank=True)
 
     def __str__(self) -> str:
         return f"{self.name} ({self.model_name}, {self.dim}-d, text-{self.target_modality})"
