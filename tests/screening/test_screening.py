@@ -135,3 +135,13 @@ def test_redelivered_tasks_change_nothing(screened_set, settings):
     assert runs.after_import(imported.pk) == first and ScreeningRun.objects.filter(import_run=imported).count() == 1
     settings.PAIRRATE_SCREEN_AFTER_IMPORT = False
     assert runs.after_import(ImportRun.objects.create(dataset_name="screened", state="succeeded").pk) is None
+
+
+def test_admin_shows_and_filters_screen_status(screened_set, client):
+    call_command("screen_media", "--dataset", "screened", "--no-progress")
+    client.force_login(User.objects.create_superuser("root", password="pw"))
+    failed = client.get("/admin/annotation/item/?screen_status__exact=failed").content.decode()
+    assert "variable frame rate" in failed and "corrupt JPEG" in failed and ">coco-a<" not in failed
+    listing = client.get("/admin/annotation/item/?screen_status__exact=ok").content.decode()
+    assert ">coco-a<" in listing and "variable-rate" not in listing
+    assert "succeeded" in client.get("/admin/annotation/screeningrun/").content.decode()
