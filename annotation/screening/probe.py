@@ -16,7 +16,7 @@ import numpy as np
 
 # Defaults; the worker reads PAIRRATE_SCREEN_* settings over them.
 FRAME_RATE_TOLERANCE = 0.10  # largest relative deviation of a frame interval from the median
-DECODE_FRAMES = 8  # video frames / audio packets actually decoded
+DECODE_FRAMES = 8  # video / audio frames actually decoded, from the start
 MIN_POINTS = 16  # a point cloud (or sampled mesh) with fewer points is refused
 MESH_SAMPLE_POINTS = 2048  # surface points sampled to check a mesh
 
@@ -56,9 +56,10 @@ def probe_image(path: Path, limits: Limits = Limits()) -> str | None:
     """Pillow identifies the file, verifies its structure, then decodes every pixel."""
     from PIL import Image, UnidentifiedImageError
 
+    kind = path.suffix.lstrip(".").upper() or "image"  # until Pillow names the format
     try:
         with Image.open(path) as image:
-            kind = image.format or "image"
+            kind = image.format or kind
             image.verify()  # structure and checksums (PNG CRCs), without decoding
         with Image.open(path) as image:
             image.load()  # the full decode: a truncated or garbled body fails here
@@ -68,14 +69,10 @@ def probe_image(path: Path, limits: Limits = Limits()) -> str | None:
     except Image.DecompressionBombError as exc:
         return _short(f"image too large: {exc}")
     except (OSError, SyntaxError, ValueError) as exc:  # Pillow's corrupt-data errors
-        return _short(f"corrupt {_kind_from(path, locals().get('kind'))}: {exc}")
+        return _short(f"corrupt {kind}: {exc}")
     if width == 0 or height == 0:
         return f"empty image ({width}x{height})"
     return None
-
-
-def _kind_from(path: Path, kind: str | None) -> str:
-    return kind or (path.suffix.lstrip(".").upper() or "image")
 
 
 # ---- video and audio ----------------------------------------------------------------
