@@ -117,8 +117,17 @@ STATICFILES_DIRS = [d for d in [BASE_DIR / "frontend" / "dist"] if d.is_dir()]
 # embedding vector shards and exports. One shared volume in docker-compose.
 MEDIA_URL = "media/"
 MEDIA_ROOT = Path(os.environ.get("PAIRRATE_MEDIA_ROOT", VAR_DIR / "media"))
-# Largest bundle upload the import endpoint accepts.
+# Largest bundle upload the import endpoint accepts (request body; refused by Content-Length
+# before the body is read, and counted as it arrives).
 PAIRRATE_MAX_UPLOAD_BYTES = int(os.environ.get("PAIRRATE_MAX_UPLOAD_BYTES", str(2 * 1024**3)))
+# Archive limits, checked on the worker while it unpacks (docs/security.md).
+PAIRRATE_ARCHIVE_MAX_MEMBERS = int(os.environ.get("PAIRRATE_ARCHIVE_MAX_MEMBERS", "200000"))
+PAIRRATE_ARCHIVE_MAX_BYTES = int(os.environ.get("PAIRRATE_ARCHIVE_MAX_BYTES", str(32 * 1024**3)))
+PAIRRATE_ARCHIVE_MAX_RATIO = float(os.environ.get("PAIRRATE_ARCHIVE_MAX_RATIO", "200"))
+# Keep uploaded and unpacked bundles after their import ends (debugging only).
+PAIRRATE_KEEP_IMPORT_FILES = env_bool("PAIRRATE_KEEP_IMPORT_FILES", False)
+# URL schemes a remote media value may use (anything else must be a path inside media storage).
+PAIRRATE_REMOTE_MEDIA_SCHEMES = env_list("PAIRRATE_REMOTE_MEDIA_SCHEMES", "http,https,s3")
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 
 REST_FRAMEWORK = {

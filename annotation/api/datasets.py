@@ -1,12 +1,11 @@
 """Datasets, embedding spaces and imports (admins only)."""
 from __future__ import annotations
 
-from django.conf import settings
 from rest_framework import mixins, serializers, status, viewsets
-from rest_framework.parsers import FormParser, JSONParser, MultiPartParser
 from rest_framework.response import Response
 
-from ..importing.runs import UploadError, allowed_source, unpack_upload
+from ..importing import uploads
+from ..importing.runs import UploadError, allowed_source
 from ..models import Dataset, EmbeddingSpace, ImportRun
 from .permissions import IsAdmin
 
@@ -44,18 +43,16 @@ class ImportRunSerializer(serializers.ModelSerializer):
 
 
 class ImportRequestSerializer(serializers.Serializer):
-    path = serializers.CharField(required=False, help_text="bundle folder on the server")
-    bundle = serializers.FileField(required=False, help_text=".zip or .tar.gz bundle upload")
+    path = serializers.CharField(required=False, max_length=1000,
+                                 help_text="bundle folder (or .zip/.tar/.tar.gz) on the server, "
+                                           "under PAIRRATE_IMPORT_ROOTS")
+    bundle = serializers.FileField(required=False, help_text=".zip, .tar or .tar.gz bundle upload "
+                                                             "(at most PAIRRATE_MAX_UPLOAD_BYTES)")
     dataset = serializers.SlugField(required=False, max_length=100)
 
     def validate(self, attrs):
         if bool(attrs.get("path")) == bool(attrs.get("bundle")):
             raise serializers.ValidationError("give exactly one of 'path' or 'bundle'")
-        upload = attrs.get("bundle")
-        if upload is not None and upload.size > settings.PAIRRATE_MAX_UPLOAD_BYTES:
-            raise serializers.ValidationError(
-                {"bundle": f"upload of {upload.size} bytes exceeds the limit of "
-                           f"{settings.PAIRRATE_MAX_UPLOAD_BYTES} bytes"})
         return attrs
 
 
@@ -72,26 +69,40 @@ class EmbeddingSpaceViewSet(viewsets.ReadOnlyModelViewSet):
 
 
 class ImportRunViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
-    """POST a server `path` or a `bundle` upload; the import runs on the `cpu` queue."""
+    """POST a server `path` or a `bundle` upload; the import (unpacking included) runs on the
+    `cpu` queue. An upload is refused by its Content-Length before its body is read (413)."""
 
     queryset = ImportRun.objects.order_by("-created_at")
     serializer_class = ImportRunSerializer
     permission_classes = [IsAdmin]
-    parser_classes = [JSONParser, MultiPartParser, FormParser]
+    upload_handler = None
 
     def get_serializer_class(self):
         return ImportRequestSerializer if self.action == "create" else ImportRunSerializer
+
+    def initial(self, request, *args, **kwargs):
+        if request.method == "POST":  # before authentication or anything else reads the body
+            self.upload_handler = uploads.install(request._request)
+        super().initial(request, *args, **kwargs)
+
+    def handle_exception(self, exc):
+        if self.upload_handler is not None:  # refused after (part of) the upload was written:
+            self.upload_handler.discard()  # nothing is left on disk (permission, validation, 413)
+        return super().handle_exception(exc)
 
     def create(self, request, *args, **kwargs):
         request_serializer = ImportRequestSerializer(data=request.data)
         request_serializer.is_valid(raise_exception=True)
         data = request_serializer.validated_data
-        try:
-            source = unpack_upload(data["bundle"]) if data.get("bundle") else allowed_source(data["path"])
-        except UploadError as exc:
-            raise serializers.ValidationError({"bundle" if data.get("bundle") else "path": [str(exc)]})
+        if data.get("bundle"):
+            source = data["bundle"].path
+        else:
+            try:
+                source = allowed_source(data["path"])
+            except UploadError as exc:
+                raise serializers.ValidationError({"path": [str(exc)]})
         run = ImportRun.objects.create(dataset_name=data.get("dataset", ""), source=str(source),
-                                       created_by=request.user)
+                                       upload=bool(data.get("bundle")), created_by=request.user)
         from tasks.cpu import import_dataset
 
         import_dataset.delay(run.id)

@@ -1,19 +1,20 @@
-"""Import runs started from the API: unpack uploads, run the import, record progress."""
+"""Import runs started from the API: unpack uploads (on the worker), run the import,
+record progress, remove the run's files."""
 from __future__ import annotations
 
+import re
 import shutil
-import tarfile
 import time
 import uuid
-import zipfile
 from pathlib import Path
 
 from django.conf import settings
 from django.utils import timezone
 
 from ..models import ImportRun
+from .archives import ArchiveError, archive_stem, extract_archive, is_archive
 from .errors import BundleError, RowError
-from .loader import import_bundle
+from .loader import ImportSummary, import_bundle
 
 
 class UploadError(ValueError):
@@ -21,7 +22,8 @@ class UploadError(ValueError):
 
 
 def allowed_source(path: str) -> Path:
-    """Resolve a server path and check it lies under PAIRRATE_IMPORT_ROOTS."""
+    """Resolve a server path (a bundle folder or archive) and check it lies under
+    PAIRRATE_IMPORT_ROOTS, symbolic links resolved."""
     resolved = Path(path).resolve()
     for root in settings.PAIRRATE_IMPORT_ROOTS:
         if resolved.is_relative_to(Path(root).resolve()):
@@ -30,36 +32,48 @@ def allowed_source(path: str) -> Path:
     raise UploadError(f"{path} is outside the import folders ({roots})")
 
 
-def unpack_upload(uploaded) -> Path:
-    """Unpack a .zip or .tar(.gz) bundle into its own folder; refuse paths that escape it."""
-    target = Path(settings.PAIRRATE_UPLOAD_ROOT) / uuid.uuid4().hex
-    target.mkdir(parents=True)
-    name = uploaded.name.lower()
+def run_files_kept() -> bool:
+    return bool(getattr(settings, "PAIRRATE_KEEP_IMPORT_FILES", False))
+
+
+def _import(run: ImportRun, progress) -> ImportSummary:
+    """Check the source again here, unpack an archive on this worker, import; the run's
+    uploaded and unpacked files are removed when it ends, whatever the outcome (unless
+    PAIRRATE_KEEP_IMPORT_FILES)."""
+    scratch = Path(settings.PAIRRATE_UPLOAD_ROOT)
+    for stale in scratch.glob(f"unpacked-{run.pk}-*"):  # left by a killed attempt of this run
+        shutil.rmtree(stale, ignore_errors=True)
+    unpacked = None
     try:
-        if name.endswith(".zip"):
-            with zipfile.ZipFile(uploaded) as archive:
-                for member in archive.namelist():
-                    _check_member(target, member)
-                archive.extractall(target)
-        elif name.endswith((".tar", ".tar.gz", ".tgz")):
-            with tarfile.open(fileobj=uploaded, mode="r:*") as archive:
-                archive.extractall(target, filter="data")
-        else:
-            raise UploadError("upload a .zip, .tar or .tar.gz bundle")
-    except (zipfile.BadZipFile, tarfile.TarError, EOFError) as exc:
-        shutil.rmtree(target, ignore_errors=True)
-        raise UploadError(f"corrupt archive: {exc}") from None
-    except UploadError:
-        shutil.rmtree(target, ignore_errors=True)
-        raise
-    entries = [p for p in target.iterdir()]
-    # An archive of one folder holding the bundle: import that folder.
-    return entries[0] if len(entries) == 1 and entries[0].is_dir() else target
+        try:
+            source = allowed_source(run.source)
+        except UploadError as exc:
+            raise BundleError([RowError(Path(run.source).name, None, None, str(exc))]) from None
+        if run.upload and not source.exists():
+            raise BundleError([RowError(source.name, None, None,
+                                        "the uploaded archive was removed when an earlier attempt ended; "
+                                        "upload it again")])
+        if source.is_file():
+            progress("unpacking", 0, 1)
+            unpacked = scratch / f"unpacked-{run.pk}-{uuid.uuid4().hex}"
+            try:
+                source = extract_archive(source, unpacked / archive_stem(source.name))
+            except ArchiveError as exc:
+                raise BundleError([RowError(source.name, None, None, str(exc))]) from None
+        return import_bundle(source, run.dataset_name or None, None, progress)
+    finally:
+        _remove_run_files(run, unpacked)
 
 
-def _check_member(target: Path, member: str) -> None:
-    if not (target / member).resolve().is_relative_to(target.resolve()):
-        raise UploadError(f"archive member {member!r} escapes the bundle folder")
+def _remove_run_files(run: ImportRun, unpacked: Path | None) -> None:
+    if run_files_kept():
+        return
+    if unpacked is not None:
+        shutil.rmtree(unpacked, ignore_errors=True)
+    upload = Path(run.source)
+    # The web request put each upload alone in a fresh <uuid hex> folder: remove that folder.
+    if run.upload and is_archive(upload.name) and re.fullmatch(r"[0-9a-f]{32}", upload.parent.name):
+        shutil.rmtree(upload.parent, ignore_errors=True)
 
 
 def execute_run(run_id: int) -> ImportRun:
@@ -79,7 +93,7 @@ def execute_run(run_id: int) -> ImportRun:
             ImportRun.objects.filter(pk=run_id).update(progress=fraction, counts={"stage": stage})
 
     try:
-        summary = import_bundle(run.source, run.dataset_name or None, None, progress)
+        summary = _import(run, progress)
     except BundleError as exc:
         run.state, run.errors = ImportRun.State.FAILED, [e.as_dict() for e in exc.errors]
     except Exception as exc:  # recorded for the admin, then re-raised for the worker log

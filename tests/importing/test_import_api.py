@@ -5,6 +5,7 @@ import io
 import shutil
 import time
 import zipfile
+from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import User
@@ -89,16 +90,37 @@ def test_rejections_change_nothing(admin_client, annotator_client, settings, mak
 
     settings.PAIRRATE_MAX_UPLOAD_BYTES = 100
     big = admin_client.post("/api/imports/", {"bundle": zipped(root)}, format="multipart")
-    assert big.status_code == 400 and "exceeds the limit" in str(big.json())
+    assert big.status_code == 413 and big.json()["code"] == "upload_too_large"
+    assert "exceeds the limit of 100 bytes" in big.json()["detail"]
 
-    corrupt = io.BytesIO(b"PK\x03\x04 not really a zip")
-    corrupt.name = "bundle.zip"
     settings.PAIRRATE_MAX_UPLOAD_BYTES = 10**9
-    response = admin_client.post("/api/imports/", {"bundle": corrupt}, format="multipart")
-    assert response.status_code == 400 and "corrupt archive" in response.json()["bundle"][0]
+    annotator_upload = annotator_client.post("/api/imports/", {"bundle": zipped(root)}, format="multipart")
+    assert annotator_upload.status_code == 403
+    text = io.BytesIO(b"id,modality\n")
+    text.name = "items.csv"
+    wrong_kind = admin_client.post("/api/imports/", {"bundle": text}, format="multipart")
+    assert wrong_kind.status_code == 400 and ".zip" in wrong_kind.json()["fields"]["bundle"][0]
+    both = admin_client.post("/api/imports/", {"bundle": zipped(root), "path": str(root)}, format="multipart")
+    assert both.status_code == 400
 
     assert not ImportRun.objects.exists() and not Dataset.objects.exists()
+    assert not any(settings.PAIRRATE_UPLOAD_ROOT.iterdir()), "refused uploads leave nothing on disk"
+
+
+def test_uploads_are_removed_when_the_import_ends(admin_client, make_bundle, running_worker, worker_env, settings):
+    """Success or failure: the uploaded archive and what the worker unpacked are gone; a
+    corrupt archive is found by the worker, not in the web request."""
+    good = admin_client.post("/api/imports/", {"bundle": zipped(make_bundle("csv"))}, format="multipart")
+    corrupt = io.BytesIO(b"PK\x03\x04 not really a zip")
+    corrupt.name = "bundle.zip"
+    bad = admin_client.post("/api/imports/", {"bundle": corrupt}, format="multipart")
+    assert good.status_code == bad.status_code == 202
+    assert wait_for(good.json()["id"]).state == "succeeded"
+    failed = wait_for(bad.json()["id"])
+    assert failed.state == "failed" and "corrupt archive" in failed.errors[0]["message"]
+    assert failed.errors[0]["file"] == "bundle.zip"
     assert not any(settings.PAIRRATE_UPLOAD_ROOT.iterdir())
+    assert not list(Path(worker_env["PAIRRATE_UPLOAD_ROOT"]).glob("unpacked-*"))
 
 
 def test_datasets_listing_is_admin_only(admin_client, annotator_client, make_bundle):

@@ -1,11 +1,18 @@
-"""`python manage.py import_dataset BUNDLE_DIR [--dataset NAME] [--media local|remote]`."""
+"""`python manage.py import_dataset BUNDLE [--dataset NAME] [--media local|remote]`.
+
+BUNDLE is a bundle folder (pairrate.json, or an E-MM1 infos/ folder with its embeddings) or
+a .zip/.tar/.tar.gz of one, unpacked within the archive limits into a temporary folder."""
 from __future__ import annotations
 
 import json
+import shutil
+import tempfile
+from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 
 from annotation.importing import BundleError, import_bundle
+from annotation.importing.archives import ArchiveError, archive_stem, extract_archive, is_archive
 from annotation.progress import TqdmProgress
 
 
@@ -13,16 +20,24 @@ class Command(BaseCommand):
     help = "Import a pairrate bundle or an E-MM1 release folder (all or nothing; see docs/formats.md)."
 
     def add_arguments(self, parser):
-        parser.add_argument("bundle", help="bundle directory (pairrate.json or infos/)")
+        parser.add_argument("bundle", help="bundle directory (pairrate.json or infos/) or an archive of one")
         parser.add_argument("--dataset", help="dataset name (default: from the manifest)")
         parser.add_argument("--media", choices=["local", "remote"],
                             help="local: copy media from the bundle; remote: keep paths/URLs as given")
         parser.add_argument("--no-progress", action="store_true")
 
     def handle(self, *args, **options):
+        source, scratch = Path(options["bundle"]), None
+        if source.is_file() and is_archive(source.name):
+            scratch = Path(tempfile.mkdtemp(prefix="pairrate-import-"))
+            try:
+                source = extract_archive(source, scratch / archive_stem(source.name))
+            except ArchiveError as exc:
+                shutil.rmtree(scratch, ignore_errors=True)
+                raise CommandError(f"{source.name}: {exc}") from None
         progress = None if options["no_progress"] else TqdmProgress(self.stderr._out)
         try:
-            summary = import_bundle(options["bundle"], options["dataset"], options["media"], progress)
+            summary = import_bundle(source, options["dataset"], options["media"], progress)
         except BundleError as exc:
             for error in exc.errors:
                 self.stderr.write(str(error))
@@ -30,4 +45,6 @@ class Command(BaseCommand):
         finally:
             if progress:
                 progress.close()
+            if scratch is not None:
+                shutil.rmtree(scratch, ignore_errors=True)
         self.stdout.write(json.dumps(summary.as_dict()))
