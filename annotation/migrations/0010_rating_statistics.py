@@ -2,6 +2,8 @@
 import django.core.validators
 from django.db import migrations, models
 
+from annotation.migration_operations import AddFieldInPlace
+
 
 class Migration(migrations.Migration):
 
@@ -20,7 +22,7 @@ class Migration(migrations.Migration):
                 validators=[django.core.validators.MinValueValidator(0.0),
                             django.core.validators.MaxValueValidator(1.0)]),
         ),
-        migrations.AddField(
+        AddFieldInPlace(  # SQLite: no table rebuild (it cannot rebuild the claim index)
             model_name="task",
             name="is_audit",
             field=models.BooleanField(db_default=False, default=False,
