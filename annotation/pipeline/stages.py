@@ -104,7 +104,7 @@ _scorers: dict = {}
 def scorer_for(backend: str):
     """One scorer per worker process: models stay loaded between tasks."""
     if backend == "auto":
-        backend = "detoxify" if settings.PAIRRATE_DETOXIFY_CHECKPOINT else "profanity"
+        backend = "detoxify" if settings.PAIRRATE_DETOXIFY_CHECKPOINT else "lexicon"
     if backend not in _scorers:
         options = {}
         if backend == "detoxify":
@@ -114,21 +114,48 @@ def scorer_for(backend: str):
     return _scorers[backend]
 
 
+def filter_thresholds(scorer, overrides: dict) -> dict[str, float]:
+    """Every category the scorer scores at the default threshold, then the project's own
+    (categories or backend labels; 1 switches one off)."""
+    return {**nsfw.default_thresholds(nsfw.scorer_categories(scorer.labels)),
+            **{k: float(v) for k, v in (overrides or {}).items()}}
+
+
 def filter_captions(project: Project, report: Report) -> dict:
+    """Score the curated captions per category; keep those under every threshold. The
+    dropped ones are listed with their scores and reasons (FilteredCaption, in the
+    admin), replacing the rows of an earlier run of this stage."""
+    from ..models import FilteredCaption
+
     caption_ids = artifacts.load(project.id, "curate")["caption_ids"]
     if project.nsfw_backend == "none":
+        FilteredCaption.objects.filter(project=project).delete()
         artifacts.save(project.id, "filter", caption_ids=caption_ids)
         return {"scored": 0, "kept": int(len(caption_ids)), "dropped": 0}
     texts = dict(Caption.objects.filter(id__in=caption_ids.tolist()).values_list("id", "text"))
+    ordered = [texts[int(i)] for i in caption_ids]
     scorer = scorer_for(project.nsfw_backend)
-    scores = scorer.score([texts[int(i)] for i in caption_ids])
-    thresholds = project.nsfw_thresholds or nsfw.default_thresholds(scorer.labels)
+    scores = nsfw.with_categories(scorer.score(ordered))
+    thresholds = filter_thresholds(scorer, project.nsfw_thresholds)
     keep = nsfw.filter_mask(scores, thresholds)
+    report(0.8)
+    dropped = np.flatnonzero(~keep)
+    dropped_scores = {label: values[dropped] for label, values in scores.items()}
+    explain = getattr(scorer, "explain", None)
+    matches = explain([ordered[i] for i in dropped]) if explain is not None else None
+    reasons = nsfw.drop_reasons(dropped_scores, thresholds, matches)
+    with transaction.atomic():
+        FilteredCaption.objects.filter(project=project).delete()
+        FilteredCaption.objects.bulk_create(
+            (FilteredCaption(project=project, caption_id=int(caption_ids[i]), reason=reason[:300],
+                             scores={k: round(float(v[j]), 4) for k, v in dropped_scores.items()})
+             for j, (i, reason) in enumerate(zip(dropped, reasons))), batch_size=2000)
     report(1.0)
-    arrays = {f"score_{label}": np.asarray(values, np.float32)[keep] for label, values in scores.items()}
+    arrays = {f"score_{label}": values[keep] for label, values in scores.items()}
     artifacts.save(project.id, "filter", caption_ids=caption_ids[keep], **arrays)
-    return {"scored": int(len(caption_ids)), "kept": int(keep.sum()), "dropped": int((~keep).sum()),
-            "thresholds": thresholds}
+    by_category = {c: int((scores[c] > thresholds[c]).sum()) for c in nsfw.CATEGORIES if c in thresholds}
+    return {"scored": int(len(caption_ids)), "kept": int(keep.sum()), "dropped": int(len(dropped)),
+            "dropped_by_category": by_category, "thresholds": thresholds}
 
 
 # ---- match (fanned out over item chunks) ----------------------------------

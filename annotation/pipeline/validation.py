@@ -3,9 +3,11 @@ from __future__ import annotations
 
 from django.conf import settings
 
+from sampling import nsfw
+
 from ..models import Caption, ItemVector, ScreenStatus
 
-NSFW_BACKENDS = ("auto", "detoxify", "profanity", "none")
+NSFW_BACKENDS = ("auto", "lexicon", "detoxify", "profanity", "none")
 PICK_STRATEGIES = ("random", "closest")
 
 
@@ -76,8 +78,16 @@ def _check_nsfw(data: dict, add) -> None:
     if not isinstance(thresholds, dict):
         add("nsfw_thresholds", "a mapping of label to threshold")
         return
+    if backend == "auto":
+        backend = "detoxify" if settings.PAIRRATE_DETOXIFY_CHECKPOINT else "lexicon"
+    # What each backend scores (detoxify: every category; its 'original' model lacks
+    # sexual_explicit, which the filter stage reports when it loads the model).
+    known = {"lexicon": set(nsfw.CATEGORIES), "profanity": {"profanity"}}.get(
+        backend, set(nsfw.CATEGORIES) | set(nsfw.LABEL_CATEGORIES))
     for label, value in thresholds.items():
-        if not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
+        if label not in known:
+            add("nsfw_thresholds", f"the {backend} backend scores no {label!r}; use one of {sorted(known)}")
+        elif isinstance(value, bool) or not isinstance(value, (int, float)) or not 0.0 <= value <= 1.0:
             add("nsfw_thresholds", f"threshold for {label!r} must be a number between 0 and 1")
 
 

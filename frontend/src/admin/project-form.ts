@@ -44,8 +44,8 @@ function sections(choices: Choices): { title: string; fields: FieldSpec[] }[] {
       { name: "curation", label: "Curation (hierarchical k-means)", kind: "json",
         help: '{"clusters": [], "resampling_steps": 2, "sample_size": 10, "iterations": 10, "pick": "random" | "closest"}' },
       { name: "nsfw_backend", label: "NSFW filter", kind: "select",
-        options: () => [["auto", "auto"], ["profanity", "profanity"], ["detoxify", "detoxify"], ["none", "none"]] },
-      { name: "nsfw_thresholds", label: "NSFW thresholds", kind: "json", help: 'label → max score kept, e.g. {"toxicity": 0.5}' },
+        options: () => [["auto", "auto"], ["lexicon", "lexicon"], ["profanity", "profanity"], ["detoxify", "detoxify"], ["none", "none"]] },
+      { name: "nsfw_thresholds", label: "NSFW thresholds", kind: "json", help: 'category (sexual, profanity, hate, violence_graphic) or backend label → max score kept; default 0.5 each, e.g. {"sexual": 0.3, "profanity": 1}' },
     ] },
     { title: "Candidates", fields: [
       { name: "target_modality", label: "Target modality", kind: "select", required: true, options: () => MODALITIES },
