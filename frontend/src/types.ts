@@ -71,6 +71,7 @@ export interface Project {
   k: number;
   candidates_per_task: number;
   item_cap: number;
+  audit_share: number;
   annotators_per_task: number;
   consensus_rule: string;
   contested_route: string;
@@ -228,4 +229,72 @@ export interface ExportRun {
   created_by: string | null;
   created_at: string;
   finished_at: string | null;
+}
+
+// ---- insights (GET /api/projects/<id>/insights/) ----
+
+export interface InsightsPrecisionRow {
+  sample: "rated" | "audit";
+  scope: "overall" | "modality_pair" | "rank" | "similarity_bin";
+  group: string;
+  label: "good" | "good_or_partial";
+  estimate: number | null;
+  low: number | null;
+  high: number | null;
+  pairs: number;
+  captions: number;
+  rests_on_audit: boolean;
+}
+
+export interface InsightsCalibration {
+  modality_pair: string;
+  label: string;
+  pairs: number;
+  audit_pairs: number;
+  model: { method: string } & Record<string, unknown>;
+  curve: { similarity: number; rank: number; predicted: number | null }[];
+  reliability: { bin_low: number; bin_high: number; predicted: number | null; observed: number | null; low: number | null; high: number | null; pairs: number }[];
+  threshold: {
+    target: number;
+    recommended: number | null;
+    sample: "rated" | "audit";
+    rests_on_audit: boolean;
+    curve: { threshold: number; precision: number | null; lower: number | null; pairs: number }[];
+  };
+}
+
+export interface DriftFlags {
+  tasks: number;
+  crowd: number | null;
+  own_baseline: number | null;
+  own_flag_at: number | null;
+  crowd_baseline: number | null;
+  crowd_flag_at: number | null;
+  flag_at: number | null;
+  flagged_at_time: number | null;
+}
+
+export interface DriftWindow {
+  username: string;
+  window: number;
+  start: number;
+  ratings: number;
+  median_seconds: number | null;
+  gold_accuracy?: number | null;
+  agreement_with_consensus?: number | null;
+  [key: string]: string | number | null | undefined;
+}
+
+export interface Insights {
+  project: number;
+  pairs: number;
+  audit_pairs: number;
+  audit_share: number;
+  n_boot: number;
+  level: number;
+  precision: InsightsPrecisionRow[];
+  calibration: InsightsCalibration[];
+  drift: { window_seconds: number; annotators: { username: string; suggest_pause: boolean; flags: Record<string, DriftFlags> }[]; windows: DriftWindow[] };
+  position_bias: { slots: { slot: number; pairs: number; share_good: number | null; standardised_share_good: number | null }[]; chi2: number | null; dof: number; p_value: number | null };
+  throughput: { buckets: { start: number; count: number; per_hour: number | null }[]; rate_per_hour: number | null; remaining: number; eta_hours: number | null };
 }

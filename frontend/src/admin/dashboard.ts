@@ -1,4 +1,5 @@
-// Project dashboard: progress, labels per modality pair, agreement, annotators.
+// Project dashboard: progress, labels per modality pair, agreement, annotators, then the
+// insights (precision, calibration, drift, throughput: insights.ts).
 // Refreshes every 10 s while open.
 
 import { api } from "../api";
@@ -6,11 +7,15 @@ import { fmtNumber, fmtPercent, h, mount } from "../dom";
 import type { Agreement, Project, Stats } from "../types";
 import { LABEL_COLORS, stackedBars } from "./charts";
 import { Poller, progressBar, table } from "./common";
+import { insightsSection } from "./insights";
 
 export async function dashboardTab(root: HTMLElement, project: Project) {
+  // The counts refresh every 10 s; the insights below them are computed once per visit.
+  const counts = h("div", { class: "dashboard-counts" });
+  mount(root, counts, insightsSection(project));
   const refresh = async () => {
     const stats = await api.get<Stats>(`/api/projects/${project.id}/stats/`);
-    render(root, stats);
+    render(counts, stats);
     return true;
   };
   await refresh();
