@@ -17,7 +17,9 @@ urlpatterns = [
     path("api/schema/", SpectacularAPIView.as_view(), name="schema"),
     path("api/docs/", SpectacularSwaggerView.as_view(url_name="schema"), name="swagger-ui"),
     path("api/redoc/", SpectacularRedocView.as_view(url_name="schema"), name="redoc"),
-    re_path(r"^api/(.*/)?$", not_found),  # JSON 404 for any other /api/ path (ids that are not integers)
+    # JSON 404 for any other /api/ path (ids that are not integers, typos); it also means no
+    # APPEND_SLASH redirect under /api/: a 301 there would drop a POST's body.
+    re_path(r"^api/", not_found),
     path("", include("frontend.urls")),
 ]
 
@@ -27,7 +29,7 @@ if settings.DEBUG:
 
 
 def handler404(request, exception):
-    """JSON under /api/ (a path that only APPEND_SLASH could not match); Django's page elsewhere."""
+    """JSON under /api/ (an Http404 raised outside DRF's views); Django's page elsewhere."""
     if request.path.startswith("/api/"):
         return not_found(request, exception)
     return page_not_found(request, exception)

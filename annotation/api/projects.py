@@ -7,7 +7,13 @@ from __future__ import annotations
 
 from django.contrib.auth import get_user_model
 from django.db import transaction
-from drf_spectacular.utils import OpenApiParameter, OpenApiResponse, extend_schema
+from drf_spectacular.utils import (
+    OpenApiParameter,
+    OpenApiResponse,
+    PolymorphicProxySerializer,
+    extend_schema,
+    extend_schema_view,
+)
 from rest_framework import serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.permissions import IsAuthenticated
@@ -59,7 +65,7 @@ class AnnotatorProjectSerializer(serializers.ModelSerializer):
 
 class MemberSerializer(serializers.ModelSerializer):
     username = serializers.CharField(source="user.username")
-    gold_accuracy = serializers.FloatField(read_only=True)
+    gold_accuracy = serializers.FloatField(read_only=True, allow_null=True)
 
     class Meta:
         model = ProjectMember
@@ -116,6 +122,12 @@ ADMIN_ACTIONS = {"create", "update", "partial_update", "destroy", "members", "pa
                  "contested", "adjudicate", "stats"}
 
 
+# Admins and annotators read a project in two shapes; the schema is the same whoever asks.
+PROJECT_VIEW = PolymorphicProxySerializer(component_name="ProjectView", resource_type_field_name=None,
+                                          serializers=[ProjectSerializer, AnnotatorProjectSerializer])
+
+
+@extend_schema_view(list=extend_schema(responses=PROJECT_VIEW), retrieve=extend_schema(responses=PROJECT_VIEW))
 class ProjectViewSet(viewsets.ModelViewSet):
     queryset = Project.objects.order_by("pk")
 
@@ -128,6 +140,8 @@ class ProjectViewSet(viewsets.ModelViewSet):
         return qs if user.is_staff else qs.filter(memberships__user=user)
 
     def get_serializer_class(self):
+        if getattr(self, "swagger_fake_view", False):  # schema generation
+            return ProjectSerializer
         if self.request is not None and not self.request.user.is_staff:
             return AnnotatorProjectSerializer
         return ProjectSerializer

@@ -162,7 +162,8 @@ def test_drf_errors_come_in_the_one_shape(world):
 @pytest.mark.parametrize("method, path", [
     ("post", "/api/projects/abc/launch/"), ("get", "/api/projects/1x/exports/"), ("get", "/api/nowhere/"),
     ("post", "/api/nowhere/deeper/"), ("get", "/api/projects/abc/"), ("post", "/api/assignments/abc/skip/"),
-    ("get", "/api/media/"), ("get", "/api/projects/abc/pipeline/")])
+    ("get", "/api/media/"), ("get", "/api/projects/abc/pipeline/"),
+    ("get", "/api/projects/a/insights/x.csv"), ("post", "/api/projects")])  # no 301 under /api/
 def test_unknown_api_paths_are_json_404(world, method, path):
     _, admin, _, _ = world
     response = getattr(admin, method)(path)
