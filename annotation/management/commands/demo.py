@@ -17,6 +17,7 @@ from annotation.models import Dataset, EmbeddingSpace, Project, ProjectMember
 from annotation.pipeline import runner
 from annotation.progress import TqdmProgress
 
+TINY_DIM = 64  # the demo's random-weight encoders (sampling/encoders/tiny.py)
 DEMO_USERS = [("admin", "admin-demo", True)] + [(f"annotator{i}", "annotator-demo", False) for i in (1, 2, 3)]
 INSTRUCTIONS = ("Does the candidate match the caption? good: it shows what the caption says; "
                 "partial: some of it, or only roughly; bad: something else.")
@@ -55,8 +56,33 @@ class Command(BaseCommand):
             if created:
                 user.set_password(password)
                 user.save()
+        self._embed_with_tiny_encoders()
         self._launch_projects()
         self.stdout.write("logins: " + ", ".join(f"{u} / {p}" for u, p, _ in DEMO_USERS))
+
+    def _embed_with_tiny_encoders(self) -> None:
+        """Embed the real photos and sounds on the workers' path (annotation/embedding) with
+        small random-weight CLIP and CLAP checkpoints built here: the real loading and
+        embedding code runs, but these vectors mean nothing (the minilm-* spaces carry the
+        meaning; README). Built once under VAR_DIR/encoders; re-runs embed nothing new."""
+        from annotation.embedding import runs
+        from sampling.encoders.tiny import build_clap, build_clip
+
+        root = Path(settings.PAIRRATE_ENCODER_ROOTS[0])
+        dataset = Dataset.objects.get(name="demo")
+        for name, family, build, modality in (("tiny-clip-image", "clip", build_clip, "image"),
+                                              ("tiny-clap-audio", "clap", build_clap, "audio")):
+            folder = root / name
+            if not (folder / "config.json").is_file():
+                build(folder, dim=TINY_DIM)
+            space, _ = EmbeddingSpace.objects.get_or_create(
+                name=name, defaults={"model_name": f"random-weight {family} (demo)", "dim": TINY_DIM,
+                                     "target_modality": modality})
+            runs.configure_space(space, family, str(folder))
+            run = runs.start(dataset, space)
+            run.refresh_from_db()
+            self.stdout.write(f"space {name!r}: embedded {run.counts.get('items_embedded', 0)} {modality} items and "
+                              f"{run.counts.get('captions_embedded', 0)} captions ({run.state})")
 
     def _launch_projects(self) -> None:
         """Create and launch the demo projects (in-process: the demo has no broker)."""
