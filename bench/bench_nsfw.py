@@ -1,4 +1,11 @@
-"""Throughput of sampling.nsfw: captions/s per backend and batch size.
+"""Throughput and quality of sampling.nsfw: captions/s per backend, and the default
+lexicon side by side with alt-profanity-check on the evaluation set of tests/data/nsfw.
+
+Quality: recall on the explicit captions (sexual; the held-out part separately), share
+of real clean COCO + AudioCaps captions (../shared/data) flagged, share of trap
+captions flagged; a caption is flagged when any category (alt-profanity-check: its one
+score) is above 0.5. Speed: the real clean captions repeated (the lexicon looks closer
+at captions holding a trigger word, so real text is the honest load) and synthetic ones.
 
 The detoxify backend is measured with a BERT-base-sized model (12 layers, hidden 768,
 vocabulary 30,522, 7 'unbiased' labels) with random weights, written locally in
@@ -6,7 +13,7 @@ Detoxify's checkpoint format and loaded through `load_scorer`: no real checkpoin
 downloaded here, and speed does not depend on the weights. (The real 'unbiased' model
 is RoBERTa-base, the same size class.) Captions are synthetic, 6-20 words.
 
-Run: `python bench/bench_nsfw.py [--device cuda] [--detoxify-captions 4096]`.
+Run: `python bench/bench_nsfw.py [--device cuda] [--detoxify-captions 4096] [--skip-detoxify]`.
 """
 from __future__ import annotations
 
@@ -67,6 +74,60 @@ def measure(scorer, captions: list[str], batch_size: int, device: torch.device) 
     return len(captions) / (time.perf_counter() - start)
 
 
+REPO = Path(__file__).resolve().parents[1]
+EVAL = REPO / "tests" / "data" / "nsfw"
+SHARED = REPO.parent / "shared" / "data"
+
+
+def eval_lines(name: str) -> list[str]:
+    return [line for line in (EVAL / f"{name}.txt").read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
+def real_clean_captions() -> list[str]:
+    import csv
+    import json
+
+    texts = []
+    coco = SHARED / "coco-val2017-mini" / "captions.jsonl"
+    if coco.is_file():
+        texts += [c for line in coco.read_text().splitlines() if line.strip() for c in json.loads(line)["captions"]]
+    for path in sorted((SHARED / "audiocaps").glob("*.csv")):
+        with path.open(newline="", encoding="utf-8") as f:
+            texts += [row["caption"] for row in csv.DictReader(f)]
+    return texts
+
+
+def flagged_share(scorer, texts: list[str], category: str | None) -> float:
+    from sampling.nsfw import category_scores
+
+    scores = category_scores(scorer.score(texts))
+    if category is not None and category in scores:
+        return float((scores[category] > 0.5).mean())
+    return float((np.max(list(scores.values()), axis=0) > 0.5).mean())
+
+
+def quality(scorers: dict) -> None:
+    sets = [("sexual recall: dev (hand-written)", "sexual_dev", "sexual"),
+            ("sexual recall: templated", "explicit_templated", "sexual"),
+            ("sexual recall: held-out", "sexual_heldout", "sexual"),
+            ("profanity recall", "profanity", "profanity"), ("hate recall", "hate", "hate"),
+            ("violence_graphic recall", "violence", "violence_graphic"),
+            ("traps flagged (clean)", "clean_traps", None), ("templated traps flagged", "clean_templated", None)]
+    names = list(scorers)
+    print(f"{'':40s}" + "".join(f"{n:>22s}" for n in names))
+    for title, name, category in sets:
+        texts = eval_lines(name)
+        # alt-profanity-check has one score: it stands for every category.
+        row = [flagged_share(scorers[n], texts, category) for n in names]
+        print(f"{title + f' ({len(texts)})':40s}" + "".join(f"{v:>22.3f}" for v in row))
+    real = real_clean_captions()
+    if real:
+        row = [flagged_share(scorers[n], real, None) for n in names]
+        counts = [round(v * len(real)) for v in row]
+        print(f"{f'real COCO+AudioCaps flagged ({len(real)})':40s}"
+              + "".join(f"{f'{v:.4f} ({c})':>22s}" for v, c in zip(row, counts)))
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--device", default=None, help="device for detoxify: cpu or cuda (default: auto)")
@@ -75,17 +136,31 @@ def main() -> None:
     parser.add_argument("--detoxify-captions", type=int, default=None, help="default: 256 on CPU, 8192 on GPU")
     parser.add_argument("--detoxify-batch", type=int, nargs="+", default=None,
                         help="default: 16 64 on CPU, 64 256 on GPU")
+    parser.add_argument("--lexicon-captions", type=int, default=200_000)
+    parser.add_argument("--skip-detoxify", action="store_true")
     args = parser.parse_args()
     device = resolve_device(args.device)
     gpu = device.type == "cuda"
     print(machine(device))
 
+    lexicon, profanity = load_scorer("lexicon"), load_scorer("profanity")
+    quality({"lexicon (default)": lexicon, "alt-profanity-check": profanity})
+
+    real = real_clean_captions() or synthetic_captions(10_000, seed=2)
+    repeated = (real * (args.lexicon_captions // len(real) + 1))[: args.lexicon_captions]
+    for name, texts in (("real captions", repeated), ("synthetic", synthetic_captions(args.lexicon_captions))):
+        rate = measure(lexicon, texts, lexicon.default_batch_size, torch.device("cpu"))
+        print(f"lexicon    batch {lexicon.default_batch_size:5d}: {rate:10.0f} captions/s  ({len(texts)} {name}, CPU)")
+        rate = measure(profanity, texts[:50_000], 4096, torch.device("cpu"))
+        print(f"profanity  batch  4096: {rate:10.0f} captions/s  (50000 {name}, CPU)")
+
     captions = synthetic_captions(args.profanity_captions)
-    profanity = load_scorer("profanity")
     for batch in args.profanity_batch:
         rate = measure(profanity, captions, batch, torch.device("cpu"))
         print(f"profanity  batch {batch:5d}: {rate:10.0f} captions/s  ({len(captions)} captions, CPU)")
 
+    if args.skip_detoxify:
+        return
     count = args.detoxify_captions or (8192 if gpu else 256)
     captions = synthetic_captions(count, seed=1)
     with tempfile.TemporaryDirectory() as tmp:

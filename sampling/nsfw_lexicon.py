@@ -116,7 +116,7 @@ R(S, "red light district+s", 0.5)
 # ---- sexual: nudity -----------------------------------------------------------
 R(S, "naked|nakedness|stark-naked|buck-naked", 0.92,
   next="mole|eye|eyes|flame+s|wire+s|bulb+s|truth|ambition|aggression|branch+es|tree+s|light|lightbulb+s|"
-       "eyed|chef|gun+s|city|lunch|bike|blade",
+       "eyed|chef|gun+s|city|lunch|bike|blade|wall+s|concrete|brick+s|floor+s|ceiling+s|steel|metal|wood|plaster",
   unless="mole|molerat|@infant")
 R(S, "nude|nudes|nudity|nudist+s|nudism|naturist+s|naturism, in the buff, birthday suit", 0.92,
   next="color+s|colour+s|colored|coloured|tone+s|toned|lipstick+s|lip|lips|heel+s|shoe+s|pump+s|shade+s|"
@@ -525,14 +525,20 @@ CONTEXT_BOOSTS = frozenset().union(*(r.boost for w in CONTEXT_TRIGGERS for r in 
 VOCABULARY = frozenset(w for rules in INDEX.values() for r in rules for w in r.words)
 _CENSORABLE = sorted(w for w in VOCABULARY if len(w) >= 3)
 
-# Everything but letters, digits and the characters leetspeak uses becomes a space.
-_KEEP = set("abcdefghijklmnopqrstuvwxyz0123456789@$!*")
-_PUNCT_TO_SPACE = {c: " " for c in range(0x2FFF) if chr(c) not in _KEEP and not chr(c).isalpha() and c != 10}
+# Everything ASCII but letters, digits and the characters leetspeak uses becomes a space
+# (a bytes table over the UTF-8 text: bytes >= 128, i.e. other scripts, pass unchanged),
+# and so do the common non-ASCII punctuation marks.
+_KEEP = set("abcdefghijklmnopqrstuvwxyz0123456789@$!*\n")
+_ASCII_TABLE = bytes(c if chr(c) in _KEEP else 32 for c in range(128)) + bytes(range(128, 256))
+_UNICODE_PUNCT = "\u2018\u2019\u201c\u201d\u2013\u2014\u2026\u00b7\u2022\u00a0\u00ab\u00bb"
 _LEET = str.maketrans({"0": "o", "1": "i", "3": "e", "4": "a", "5": "s", "7": "t", "8": "b", "@": "a", "$": "s",
                        "!": "i", "9": "g"})
 # Captions worth a closer look although no word is a trigger: leetspeak characters
-# inside a word, censoring asterisks, letters stretched three times, spaced letters.
-_SUSPECT = re.compile(r"[a-z][0134578@$!*9]+[a-z]|[@$][a-z]{2}|[a-z]\*|\*[a-z]|([a-z])\1\1|\b(?:[a-z] ){2,}[a-z]\b")
+# inside a word and censoring asterisks (checked on lines holding such a character),
+# letters stretched three times, spaced-out letters.
+_SYMBOL = re.compile(r"[0134578@$!*9]")
+_LEETSPEAK = re.compile(r"[a-z][0134578@$!*9]+[a-z]|[@$][a-z]{2}|[a-z]\*|\*[a-z]")
+_SUSPECT = re.compile(r"([a-z])\1\1| [a-z] [a-z] ")
 _STRETCH = re.compile(r"([a-z])\1+")
 _TRIPLE = re.compile(r"([a-z])\1\1")
 
@@ -604,21 +610,35 @@ def _match(tokens: list[str], explain: bool):
     return [1.0 - k for k in keep_clean], reasons
 
 
+def _normalised_lines(texts: Sequence[str]) -> list[str]:
+    blob = "\n".join(t.replace("\n", " ").replace("\r", " ") for t in texts).lower()
+    for mark in _UNICODE_PUNCT:
+        if mark in blob:
+            blob = blob.replace(mark, " ")
+    blob = blob.encode("utf-8", "surrogatepass").translate(_ASCII_TABLE).decode("utf-8", "surrogatepass")
+    return blob.split("\n")
+
+
 def _candidates(texts: Sequence[str]) -> tuple[list[str], list[int]]:
-    blob = "\n".join(t.replace("\n", " ").replace("\r", " ") for t in texts).lower().translate(_PUNCT_TO_SPACE)
-    lines = blob.split("\n")
-    hits = []
+    """The normalised captions, and which of them need a closer look."""
+    lines = _normalised_lines(texts)
+    hits = set()
     for i, line in enumerate(lines):
         words = line.split()
         if not TRIGGERS.isdisjoint(words) or (
                 not CONTEXT_TRIGGERS.isdisjoint(words) and not CONTEXT_BOOSTS.isdisjoint(words)):
-            hits.append(i)
-    suspects = [m.start() for m in _SUSPECT.finditer(blob)]
-    if suspects:
+            hits.add(i)
+    blob = "\n".join(lines)
+    positions = [m.start() for m in _SUSPECT.finditer(blob)]
+    symbols = [m.start() for m in _SYMBOL.finditer(blob)]
+    if positions or symbols:
         starts = np.cumsum([0] + [len(line) + 1 for line in lines[:-1]])
-        extra = np.unique(np.searchsorted(starts, np.asarray(suspects), side="right") - 1)
-        hits = sorted(set(hits) | set(extra.tolist()))
-    return lines, hits
+        for i in np.unique(np.searchsorted(starts, np.asarray(positions, dtype=np.int64), side="right") - 1):
+            hits.add(int(i))
+        for i in np.unique(np.searchsorted(starts, np.asarray(symbols, dtype=np.int64), side="right") - 1):
+            if _LEETSPEAK.search(lines[int(i)]):
+                hits.add(int(i))
+    return lines, sorted(hits)
 
 
 def score(texts: Sequence[str]) -> np.ndarray:
