@@ -37,3 +37,11 @@ def test_datasets_screen_lists_failed_items_with_reasons(page, media_cases, medi
     assert rows["variable-rate"].startswith("variable frame rate")
     assert rows["coco-truncated"].startswith("corrupt JPEG")
     assert page.get_by_role("button", name="Re-screen screened").is_enabled()
+
+    # The project form offers the setting; failed media are left out unless changed.
+    page.get_by_role("link", name="Projects").click()
+    page.get_by_role("link", name="New project").click()
+    setting = page.locator("#field-include_failed_media")
+    setting.wait_for()
+    assert setting.input_value() == "false"
+    assert "left out of matching" in setting.inner_text() and "matched too" in setting.inner_text()

@@ -54,6 +54,9 @@ function sections(choices: Choices): { title: string; fields: FieldSpec[] }[] {
       { name: "k", label: "Top k retrieved per caption", kind: "int", min: 1, max: 256 },
       { name: "candidates_per_task", label: "Candidates per task (m)", kind: "int", min: 1, max: 16 },
       { name: "item_cap", label: "Max tasks per item", kind: "int", required: true, min: 1, help: "caps heavy hitters" },
+      { name: "include_failed_media", label: "Items that failed media screening", kind: "select",
+        help: "corrupt files, variable frame rates… (Datasets → Media screening)",
+        options: () => [["false", "left out of matching"], ["true", "matched too"]] },
       { name: "audit_share", label: "Audit share", kind: "float", min: 0, max: 1, step: 0.05,
         help: "share of tasks whose candidates are drawn uniformly from the top k (unbiased per-rank precision; no item cap)" },
       { name: "seed", label: "Random seed", kind: "int" },
@@ -77,7 +80,7 @@ const DEFAULTS: Partial<Record<string, unknown>> = {
   caption_datasets: [], caption_source_modalities: [], caption_source_datasets: [], sample_size: 100,
   curation: { clusters: [], resampling_steps: 2, sample_size: 10, iterations: 10, pick: "random" },
   nsfw_backend: "auto", nsfw_thresholds: {}, target_modality: "image", k: 16, candidates_per_task: 3,
-  item_cap: 10, audit_share: 0, seed: 0, annotators_per_task: 1, consensus_rule: "majority", contested_route: "adjudicate",
+  item_cap: 10, include_failed_media: false, audit_share: 0, seed: 0, annotators_per_task: 1, consensus_rule: "majority", contested_route: "adjudicate",
   max_extra_annotators: 2, lease_seconds: 600, gold_rate: 0, gold_pause_threshold: null, gold_min_answers: 5,
 };
 
@@ -255,6 +258,7 @@ function readValue(spec: FieldSpec, raw: string): { value?: unknown; problem?: s
     case "list":
       return { value: raw.split(",").map((s) => s.trim()).filter(Boolean) };
     case "select":
+      if (spec.name === "include_failed_media") return { value: raw === "true" };
       return { value: spec.name === "space" || spec.name === "annotators_per_task" ? Number(raw) : raw };
     default:
       return { value: raw };
