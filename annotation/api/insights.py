@@ -149,3 +149,77 @@ class InsightsTableView(APIView):
             response = HttpResponse(tables.to_csv(rows, table), content_type="text/csv; charset=utf-8")
         response["Content-Disposition"] = f'attachment; filename="{filename}"'
         return response
+
+
+# ---- cleaning a groups build (annotation/insights/cleaning.py) ----------------
+
+class CleanRequestSerializer(serializers.Serializer):
+    projects = serializers.ListField(child=serializers.IntegerField(min_value=1, max_value=2**63 - 1),
+                                     allow_empty=False, help_text="rated projects, one per target modality")
+    target = serializers.FloatField(default=0.8, min_value=0.01, max_value=0.999)
+    label = serializers.ChoiceField(choices=list(report.LABELS), default="good")
+    n_boot = serializers.IntegerField(default=1000, min_value=100, max_value=5000)
+
+
+def _build(pk: int):
+    from ..models import GroupsBuild
+
+    return get_object_or_404(GroupsBuild, pk=pk)
+
+
+class GroupsCleanView(APIView):
+    permission_classes = [IsAdmin]
+
+    @extend_schema(request=CleanRequestSerializer,
+                   responses={200: OpenApiResponse(description="the manifest: per modality project, model, threshold, "
+                                                               "pairs and captions kept; files"),
+                              400: OpenApiResponse(description="field errors; nothing written")})
+    def post(self, request, pk: int):
+        """Keep the build's pairs at or above each modality's recommended threshold and write
+        them, with predicted P(good), in the groups export's CSV and Parquet layouts."""
+        from ..insights import cleaning
+
+        build = _build(pk)
+        body = CleanRequestSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        ids = body.validated_data["projects"]
+        projects = list(Project.objects.filter(pk__in=ids))
+        missing = sorted(set(ids) - {p.pk for p in projects})
+        if missing:
+            raise serializers.ValidationError({"projects": [f"no project {', '.join(map(str, missing))}"]})
+        try:
+            manifest = cleaning.clean_build(build, projects, body.validated_data["target"],
+                                            body.validated_data["label"], body.validated_data["n_boot"])
+        except cleaning.CleaningError as exc:
+            raise serializers.ValidationError(exc.fields) from exc
+        return Response(manifest)
+
+    @extend_schema(responses={200: OpenApiResponse(description="the last cleaning's manifest"),
+                              404: OpenApiResponse(description="never cleaned")})
+    def get(self, request, pk: int):
+        from ..insights import cleaning
+
+        manifest = cleaning.manifest(_build(pk))
+        if manifest is None:
+            return Response({"code": "not_found", "detail": "this build has not been cleaned"}, status=404)
+        return Response(manifest)
+
+
+class GroupsCleanedFileView(APIView):
+    permission_classes = [IsAdmin]
+
+    @extend_schema(responses={(200, "application/octet-stream"): OpenApiTypes.BINARY,
+                              404: OpenApiResponse(description="not a file of the cleaned output")})
+    def get(self, request, pk: int, name: str):
+        """One file of the cleaned output (only names listed in its manifest)."""
+        from django.http import FileResponse
+
+        from ..groups import store
+        from ..insights import cleaning
+
+        build = _build(pk)
+        manifest = cleaning.manifest(build)
+        if manifest is None or name not in manifest["files"]:
+            return Response({"code": "not_found", "detail": "not a file of this build's cleaned output"}, status=404)
+        path = store.folder(build.pk) / "cleaned" / name
+        return FileResponse(open(path, "rb"), as_attachment=True, filename=f"cleaned-{pk}-{name.replace('/', '-')}")

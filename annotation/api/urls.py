@@ -7,7 +7,7 @@ from .datasets import DatasetViewSet, EmbeddingSpaceViewSet, ImportRunViewSet
 from .embedding import EmbedRunViewSet
 from .exports import ExportViewSet, ProjectExportView
 from .groups import GroupsViewSet
-from .insights import InsightsTableView, InsightsView
+from .insights import GroupsCleanedFileView, GroupsCleanView, InsightsTableView, InsightsView
 from .logins import ObtainToken
 from .pipeline import CancelView, LaunchView, PipelineView, RetryView
 from .projects import ProjectViewSet
@@ -40,6 +40,8 @@ urlpatterns = [
     path("projects/<int:project_id>/exports/", ProjectExportView.as_view(), name="project-exports"),
     path("projects/<int:pk>/insights/", InsightsView.as_view(), name="project-insights"),
     path("projects/<int:pk>/insights/<str:table>.<str:fmt>", InsightsTableView.as_view(), name="project-insights-table"),
+    path("insights/groups/<int:pk>/clean/", GroupsCleanView.as_view(), name="groups-clean"),
+    path("insights/groups/<int:pk>/cleaned/<path:name>", GroupsCleanedFileView.as_view(), name="groups-cleaned-file"),
     path("datasets/<int:pk>/screening/", DatasetScreeningView.as_view(), name="dataset-screening"),
     path("", include(other_urls)),
 ]
