@@ -28,14 +28,25 @@ def gather(table: np.ndarray, dim: int) -> np.ndarray:
     out = np.empty((len(table), dim), dtype=np.float32)
     if not len(table):
         return out
-    shard_ids = np.unique(table[:, 0])
-    paths = dict(VectorShard.objects.filter(pk__in=shard_ids.tolist()).values_list("pk", "path"))
-    for shard_id in shard_ids:
+    for shard_id in np.unique(table[:, 0]):
         where = np.flatnonzero(table[:, 0] == shard_id)
         where = where[np.argsort(table[where, 1], kind="stable")]
-        matrix = np.load(Path(settings.MEDIA_ROOT) / paths[int(shard_id)], mmap_mode="r")
-        out[where] = matrix[table[where, 1]]
+        out[where] = shard_matrix(int(shard_id))[table[where, 1]]
     return out
+
+
+_shards: dict = {}
+
+
+def shard_matrix(shard_id: int) -> np.ndarray:
+    """A vector shard, memory-mapped once per worker (shards are written once, never changed)."""
+    key = (str(settings.MEDIA_ROOT), shard_id)
+    if key not in _shards:
+        if len(_shards) > 256:
+            _shards.clear()
+        path = VectorShard.objects.values_list("path", flat=True).get(pk=shard_id)
+        _shards[key] = np.load(Path(settings.MEDIA_ROOT) / path, mmap_mode="r")
+    return _shards[key]
 
 
 def caption_slice(build: GroupsBuild, start: int, stop: int) -> np.ndarray:
@@ -52,8 +63,14 @@ def item_chunk_count(build: GroupsBuild, modality: str) -> int:
     return -(-n // build.item_chunk_rows)
 
 
+_dims: dict = {}
+
+
 def space_dim(build: GroupsBuild, modality: str) -> int:
-    return build.spaces.get(target_modality=modality).dim
+    key = (build.pk, modality)
+    if key not in _dims:
+        _dims[key] = build.spaces.get(target_modality=modality).dim
+    return _dims[key]
 
 
 _prepared: dict = {}

@@ -4,18 +4,21 @@
 modality's item pool as (id, shard, row) tables, memory-mapped by the parts),
 `parts/` (one `.npz` per search part), `chunks/` (one `.npz` per merged caption
 chunk) and `out/` (the exported files, moved into place whole). A killed writer
-leaves only a `.tmp-*` file (annotation.export.writer.atomic_file); a redone part
+leaves only a `.tmp-*` file; a redone part
 writes the same file again.
 """
 from __future__ import annotations
 
+import os
 import shutil
+import uuid
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 from django.conf import settings
 
-from ..export.writer import atomic_file
+from ..export.writer import TEMP_PREFIX
 
 
 def folder(build_id: int) -> Path:
@@ -34,8 +37,23 @@ def chunk_path(build_id: int, caption_chunk: int) -> Path:
     return folder(build_id) / "chunks" / f"{caption_chunk:06d}.npz"
 
 
+@contextmanager
+def _atomic(path: Path):
+    """A temp file renamed into place: a killed process never leaves a complete-looking
+    file. (No fsync, as for pipeline artifacts: work files are redone, not recovered.)"""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    temp = path.with_name(f"{TEMP_PREFIX}{path.name}-{uuid.uuid4().hex[:8]}")
+    try:
+        with open(temp, "wb") as out:
+            yield out
+        os.replace(temp, path)
+    except BaseException:
+        temp.unlink(missing_ok=True)
+        raise
+
+
 def save_npy(path: Path, array: np.ndarray) -> None:
-    with atomic_file(path) as temp, open(temp, "wb") as out:
+    with _atomic(path) as out:
         np.save(out, np.ascontiguousarray(array))
 
 
@@ -45,7 +63,7 @@ def load_npy(path: Path) -> np.ndarray:
 
 
 def save_npz(path: Path, **arrays: np.ndarray) -> None:
-    with atomic_file(path) as temp, open(temp, "wb") as out:
+    with _atomic(path) as out:
         np.savez(out, **arrays)
 
 

@@ -1,0 +1,90 @@
+"""`python manage.py build_groups`: build retrieval groups for every caption of a pool.
+
+    build_groups --datasets emm1 --space image=clip-image --space audio=clap --k 16
+    build_groups --retry 7 | --cancel 7
+
+The build runs on the Celery workers (in-process where Celery is eager, as in the
+demo); the command shows a progress bar until it settles (`--no-wait` returns at once).
+"""
+from __future__ import annotations
+
+import time
+
+from django.core.management.base import BaseCommand, CommandError
+from tqdm import tqdm
+
+from annotation.groups import GroupsRequestError, create_build, runner
+from annotation.models import GroupsBuild
+
+
+def describe(exc: GroupsRequestError) -> str:
+    details = "".join(f"\n  {field}: {'; '.join(messages)}" for field, messages in exc.fields.items())
+    return f"{exc.message} [{exc.code}]{details}"
+
+
+class Command(BaseCommand):
+    help = "Build top-k retrieval groups (per target modality) for every caption of a pool."
+
+    def add_arguments(self, parser):
+        parser.add_argument("--datasets", nargs="+", default=[], help="caption datasets (names or ids)")
+        parser.add_argument("--space", action="append", default=[], metavar="MODALITY=SPACE",
+                            help="one embedding space per target modality (video, audio, image, point_cloud)")
+        parser.add_argument("--k", type=int, default=16)
+        parser.add_argument("--method", default="exact", help="exact or ivf")
+        parser.add_argument("--nlist", type=int, default=None)
+        parser.add_argument("--nprobe", type=int, default=16)
+        parser.add_argument("--seed", type=int, default=0)
+        parser.add_argument("--name", default="")
+        parser.add_argument("--source-modality", action="append", default=[], dest="sources",
+                            help="only captions of this source modality (repeatable)")
+        parser.add_argument("--source-dataset", action="append", default=[], dest="source_datasets")
+        parser.add_argument("--retry", type=int, metavar="BUILD", help="run a failed or cancelled build on")
+        parser.add_argument("--cancel", type=int, metavar="BUILD")
+        parser.add_argument("--no-wait", action="store_true", help="return once the build is queued")
+
+    def handle(self, *args, **options):
+        try:
+            if options["cancel"]:
+                build = runner.cancel(options["cancel"])
+                self.stdout.write(f"groups build {build.pk} cancelled")
+                return
+            if options["retry"]:
+                build = runner.retry(options["retry"])
+            else:
+                spaces = {}
+                for pair in options["space"]:
+                    modality, sep, space = pair.partition("=")
+                    if not sep:
+                        raise CommandError(f"--space {pair!r}: write MODALITY=SPACE")
+                    spaces[modality] = space
+                build = create_build(options["datasets"], spaces, k=options["k"], method=options["method"],
+                                     nlist=options["nlist"], nprobe=options["nprobe"], seed=options["seed"],
+                                     name=options["name"], caption_source_modalities=options["sources"],
+                                     caption_source_datasets=options["source_datasets"])
+                runner.start(build.pk)
+        except GroupsBuild.DoesNotExist:
+            raise CommandError("no such groups build") from None
+        except GroupsRequestError as exc:
+            raise CommandError(describe(exc)) from exc
+        self.stdout.write(f"groups build {build.pk} started")
+        if not options["no_wait"]:
+            self._watch(build)
+
+    def _watch(self, build: GroupsBuild) -> None:
+        bar = tqdm(total=100, desc=f"groups {build.pk}", file=self.stderr._out,
+                   bar_format="{desc} {bar} {n:3.0f}% {postfix}")
+        while True:
+            build.refresh_from_db()
+            bar.n = round(build.progress * 100)
+            bar.set_postfix_str(build.state)
+            if build.state not in (GroupsBuild.State.PENDING, GroupsBuild.State.RUNNING):
+                break
+            time.sleep(0.5)
+        bar.close()
+        if build.state != GroupsBuild.State.SUCCEEDED:
+            raise CommandError(f"groups build {build.pk} {build.state}: {build.error.splitlines()[0] if build.error else ''}")
+        self.stdout.write(f"groups build {build.pk} succeeded: {build.counts.get('captions', 0)} captions x "
+                          f"{build.k} in {', '.join(build.modalities)}; files in {build.output_path}")
+        for modality, figures in build.recall.items():
+            self.stdout.write(f"  {modality}: recall@{figures['k']} {figures['recall_at_k']} "
+                              f"on {figures['sample']} captions")
