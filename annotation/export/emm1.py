@@ -3,26 +3,32 @@
 `triplets.csv` holds one line per pair with a consensus label (`1` good, `2` partial,
 `3` bad); `infos/{text,image,video,audio,points}.csv` hold the captions and items those
 lines reference (candidates, the tasks' paired items and the captions' paired items),
-with the columns annotation.importing.emm1 reads. Everything is sorted by external
-ids, not database ids, so exporting what an import of this file produced gives the
-same bytes.
+with the columns annotation.importing.emm1 reads. With option `vectors` = `include` (the
+default), every embedding space holding vectors of those captions or items adds
+`embeddings/<space>/{captions,items}.{npy,ids.txt}` and a `pairrate.json` naming them, so
+the unzipped folder re-imports with its vectors in one `import_dataset`. Everything is
+sorted by external ids, not database ids, so exporting what an import of this file
+produced gives the same bytes.
 """
 from __future__ import annotations
 
 import csv
+import json
 import posixpath
 import zipfile
 from pathlib import Path
 
+import numpy as np
 from django.db.models import Q
 
 from ..importing.emm1 import BASE_COLUMNS, EXTRA_COLUMNS, MEDIA_FILES
-from ..models import Caption, Item
+from ..models import Caption, CaptionVector, EmbeddingSpace, Item, ItemVector, VectorShard
 from .rows import ExportSource, sql_csv_row, sql_csv_value, sql_literal
 from .writer import zip_binary_member, zip_text_member
 
 EXTENSION = "zip"
-OPTIONS: dict = {}
+OPTIONS = {"vectors": ("include", "exclude")}
+VECTOR_CHUNK = 65536
 ANNOTATION = {"good": "1", "partial": "2", "bad": "3"}
 TRIPLET_COLUMNS = ["encord_text_id", "paired_modality", "annotated_modality", "encord_paired_id",
                    "encord_annotated_id", "annotation"]
@@ -44,6 +50,8 @@ def write(source: ExportSource, path: Path, options: dict) -> int:
         _write_captions(archive, source, labelled)
         for modality, stem in STEM.items():
             _write_items(archive, source, labelled, modality, stem)
+        if options.get("vectors", "include") == "include":
+            _write_vectors(archive, source, labelled)
     return count
 
 
@@ -93,12 +101,15 @@ def _write_captions(archive: zipfile.ZipFile, source: ExportSource, labelled) ->
             writer.writerow([external_id, text, dataset, license_, modality, paired_id or ""])
 
 
+def _referenced_items(labelled) -> Q:
+    return (Q(pk__in=labelled.values("candidate__item_id"))
+            | Q(pk__in=labelled.values("task__paired_item_id"))
+            | Q(pk__in=labelled.values("task__caption__paired_item_id")))
+
+
 def _write_items(archive: zipfile.ZipFile, source: ExportSource, labelled, modality: str, stem: str) -> None:
     """Only files with rows are written (an empty table is left out, as in a release)."""
-    referenced = (Q(pk__in=labelled.values("candidate__item_id"))
-                  | Q(pk__in=labelled.values("task__paired_item_id"))
-                  | Q(pk__in=labelled.values("task__caption__paired_item_id")))
-    items = (Item.objects.filter(referenced, modality=modality).order_by("external_id", "pk")
+    items = (Item.objects.filter(_referenced_items(labelled), modality=modality).order_by("external_id", "pk")
              .values_list("external_id", "source_dataset", "license", "media", "metadata")
              .iterator(chunk_size=source.chunk_size))
     columns = [f"encord_{stem}_id", *BASE_COLUMNS, *EXTRA_COLUMNS[stem]]
@@ -120,6 +131,65 @@ def _media_columns(media: str, metadata: dict, stem: str) -> list[str]:
     else:
         folder, file_name = posixpath.split(media)
     return [file_name, folder, *(str(metadata.get(c, "")) for c in EXTRA_COLUMNS[stem])]
+
+
+def _write_vectors(archive: zipfile.ZipFile, source: ExportSource, labelled) -> None:
+    """The exported captions' and items' vectors, per space, and the manifest naming them."""
+    captions = Caption.objects.filter(pk__in=labelled.values("task__caption_id"))
+    entries = []
+    for space in EmbeddingSpace.objects.order_by("name"):
+        entry = {"space": space.name, "model": space.model_name, "dim": space.dim,
+                 "target_modality": space.target_modality}
+        sides = (("captions", CaptionVector.objects.filter(space=space, caption__in=captions), "caption"),
+                 ("items", ItemVector.objects.filter(
+                     space=space, item__in=Item.objects.filter(_referenced_items(labelled),
+                                                               modality=space.target_modality)), "item"))
+        for side, vectors, key in sides:
+            if _write_space_side(archive, source, space, side, vectors, key):
+                entry[side] = {"vectors": f"embeddings/{space.name}/{side}.npy",
+                               "ids": f"embeddings/{space.name}/{side}.ids.txt"}
+        if len(entry) > 4:
+            entries.append(entry)
+    if entries:
+        manifest = {"format": "pairrate-bundle/1", "embeddings": entries}
+        with zip_text_member(archive, "pairrate.json") as out:
+            out.write(json.dumps(manifest, indent=2) + "\n")
+
+
+def _write_space_side(archive: zipfile.ZipFile, source: ExportSource, space, side: str, vectors,
+                      key: str) -> bool:
+    """One `.npy` (rows in external id order, streamed from the shards) and its id list."""
+    rows = vectors.count()
+    if not rows:
+        return False
+    ordered = (vectors.order_by(f"{key}__external_id", key).values_list(f"{key}__external_id", "shard_id", "row")
+               .iterator(chunk_size=source.chunk_size))
+    shards: dict[int, np.ndarray] = {}
+    external_ids: list[str] = []
+    folder = f"embeddings/{space.name}/{side}"
+    with zip_binary_member(archive, f"{folder}.npy") as out:  # one open zip member at a time
+        np.lib.format.write_array_header_1_0(out, {"descr": np.lib.format.dtype_to_descr(np.dtype("<f4")),
+                                                   "fortran_order": False, "shape": (rows, space.dim)})
+        while chunk := list(_take(ordered, VECTOR_CHUNK)):
+            block = np.empty((len(chunk), space.dim), dtype="<f4")
+            for shard_id in {shard for _, shard, _ in chunk}:
+                if shard_id not in shards:
+                    shards[shard_id] = VectorShard.objects.get(pk=shard_id).load()
+                positions = [i for i, (_, shard, _) in enumerate(chunk) if shard == shard_id]
+                block[positions] = shards[shard_id][[chunk[i][2] for i in positions]]
+            out.write(block.tobytes())
+            external_ids.extend(external_id for external_id, _, _ in chunk)
+    with zip_text_member(archive, f"{folder}.ids.txt") as ids:
+        ids.write("".join(f"{external_id}\n" for external_id in external_ids))
+    return True
+
+
+def _take(iterator, count: int):
+    for _ in range(count):
+        try:
+            yield next(iterator)
+        except StopIteration:
+            return
 
 
 def _chain(first, rest):

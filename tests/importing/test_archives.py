@@ -124,20 +124,14 @@ def test_symlink_in_zip_is_refused(make_bundle, imported_once, snapshot, setting
     assert_refused(archive, snapshot, imported_once, settings, "'bundle/media/img9.jpg' is a symbolic link")
 
 
-def test_too_many_members(make_bundle, imported_once, snapshot, settings):
-    settings.PAIRRATE_ARCHIVE_MAX_MEMBERS = 5
+@pytest.mark.parametrize("setting, value, words", [("PAIRRATE_ARCHIVE_MAX_MEMBERS", 5, "more than 5 members"),
+                                                    ("PAIRRATE_ARCHIVE_MAX_BYTES", 1000, "expands to more than 1000 bytes")])
+def test_archive_over_a_limit(make_bundle, imported_once, snapshot, settings, setting, value, words):
+    setattr(settings, setting, value)
     root = make_bundle("csv")
     for maker, name in ((zip_of, "b.zip"), (tar_of, "b.tgz")):
         archive = maker(root, upload_folder(settings) / name)
-        assert_refused(archive, snapshot, imported_once, settings, "more than 5 members")
-
-
-def test_too_many_uncompressed_bytes(make_bundle, imported_once, snapshot, settings):
-    settings.PAIRRATE_ARCHIVE_MAX_BYTES = 1000
-    root = make_bundle("csv")
-    for maker, name in ((zip_of, "b.zip"), (tar_of, "b.tar.gz")):
-        archive = maker(root, upload_folder(settings) / name)
-        assert_refused(archive, snapshot, imported_once, settings, "expands to more than 1000 bytes")
+        assert_refused(archive, snapshot, imported_once, settings, words)
 
 
 def test_compression_ratio_bomb(make_bundle, imported_once, snapshot, settings):

@@ -5,21 +5,10 @@ import numpy as np
 import pytest
 from django.core.management import call_command
 
-from annotation.importing import import_bundle, writers
+from annotation.importing import import_bundle
 from annotation.models import Caption, CaptionVector, Dataset, EmbeddingSpace, Item, ItemVector, VectorShard
 
 pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(params=["postgres-copy", "orm"])
-def writer_path(request, monkeypatch):
-    """Run each test on both write paths: COPY (PostgreSQL) and the portable ORM one."""
-    if request.param == "orm":
-        monkeypatch.setattr(writers, "writer_for", lambda using: writers.OrmWriter(using))
-        import annotation.importing.loader as loader
-
-        monkeypatch.setattr(loader, "writer_for", lambda using: writers.OrmWriter(using))
-    return request.param
 
 
 @pytest.mark.parametrize("fmt", ["csv", "jsonl", "parquet"])

@@ -130,3 +130,25 @@ def test_datasets_listing_is_admin_only(admin_client, annotator_client, make_bun
     listing = admin_client.get("/api/datasets/").json()["results"]
     assert listing[0]["name"] == "demo-set" and listing[0]["items"] == {"image": 4}
     assert annotator_client.get("/api/datasets/").status_code == 403
+
+
+def test_emm1_release_with_embeddings_in_one_api_call(admin_client, running_worker, tmp_path):
+    """An archive of infos/ + embeddings/ + pairrate.json without a top folder: the dataset is
+    named after the archive."""
+    from tests.export.test_roundtrip import write_release
+    from tests.importing.test_emm1_vectors import add_embeddings
+
+    root = add_embeddings(write_release(tmp_path / "release"))
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w") as archive:
+        for path in root.rglob("*"):
+            if path.is_file():
+                archive.write(path, str(path.relative_to(root)))
+    buffer.seek(0)
+    buffer.name = "e-mm1-sample.zip"
+    response = admin_client.post("/api/imports/", {"bundle": buffer}, format="multipart")
+    assert response.status_code == 202, response.content
+    run = wait_for(response.json()["id"])
+    assert run.state == "succeeded", run.errors
+    assert run.dataset_name == "e-mm1-sample" and run.counts["vectors"]["pts/items"] == 4
+    assert Item.objects.filter(dataset__name="e-mm1-sample").count() == 12
