@@ -44,6 +44,7 @@ def _purge_queued_tasks():
     app.control.purge()
 
 
+@pytest.mark.timeout(900)  # about a minute on an idle 2-core machine; several on a loaded one
 def test_fuzz_whole_schema_as_annotator_then_admin(world):
     ids, tokens = world
     reports = []
