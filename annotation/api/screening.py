@@ -6,7 +6,7 @@ with their reasons; POST the same path re-screens the dataset on the `cpu` queue
 from __future__ import annotations
 
 from django.shortcuts import get_object_or_404
-from drf_spectacular.utils import OpenApiParameter, extend_schema
+from drf_spectacular.utils import extend_schema
 from rest_framework import serializers, status
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -47,6 +47,10 @@ class ScreeningSerializer(serializers.Serializer):
     failed = FailedItemSerializer(many=True, help_text=f"failed items, first {FAILED_LISTED} by id")
 
 
+class ScreeningQuerySerializer(serializers.Serializer):
+    limit = serializers.IntegerField(min_value=1, max_value=FAILED_LISTED, default=FAILED_LISTED)
+
+
 def screening_payload(dataset: Dataset, limit: int = FAILED_LISTED) -> dict:
     failed = dataset.items.filter(screen_status=ScreenStatus.FAILED).order_by("id")[:limit]
     return {"dataset": dataset.id, "counts": runs.summary(dataset),
@@ -58,15 +62,12 @@ class DatasetScreeningView(APIView):
     permission_classes = [IsAdmin]
     serializer_class = ScreeningSerializer
 
-    @extend_schema(responses=ScreeningSerializer, parameters=[
-        OpenApiParameter("limit", int, description=f"failed items listed (1-{FAILED_LISTED})")])
+    @extend_schema(responses=ScreeningSerializer, parameters=[ScreeningQuerySerializer])
     def get(self, request, pk: int):
         dataset = get_object_or_404(Dataset, pk=pk)
-        try:
-            limit = min(max(int(request.query_params.get("limit", FAILED_LISTED)), 1), FAILED_LISTED)
-        except ValueError:
-            limit = FAILED_LISTED
-        return Response(ScreeningSerializer(screening_payload(dataset, limit)).data)
+        query = ScreeningQuerySerializer(data=request.query_params)
+        query.is_valid(raise_exception=True)
+        return Response(ScreeningSerializer(screening_payload(dataset, query.validated_data["limit"])).data)
 
     @extend_schema(request=None, responses={202: ScreeningSerializer})
     def post(self, request, pk: int):

@@ -86,6 +86,9 @@ def test_screening_api_lists_failures_for_admins_only(screened_set):
     assert body["counts"]["failed"] == len(failed) and "variable frame rate" in failed["variable-rate"]
     assert "coco-a" not in failed and body["run"]["state"] == "succeeded" and body["run"]["parts"] >= 1
     assert len(admin.get(f"/api/datasets/{screened_set.id}/screening/?limit=2").json()["failed"]) == 2
+    for bad in ("0", "501", "abc", "1e999"):
+        response = admin.get(f"/api/datasets/{screened_set.id}/screening/?limit={bad}")
+        assert response.status_code == 400 and "limit" in response.content.decode(), bad
 
     annotator = APIClient()
     annotator.force_authenticate(User.objects.create_user("ann"))
