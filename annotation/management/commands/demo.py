@@ -50,6 +50,10 @@ class Command(BaseCommand):
         progress.close()
         self.stdout.write(f"imported {summary.items} items and {summary.captions} captions "
                           f"into dataset {summary.dataset!r}")
+        from annotation.screening import runs as screening  # probe every media file, as a worker would
+
+        screened = screening.run_here(screening.start(Dataset.objects.get(name=summary.dataset), queue=False))
+        self.stdout.write(f"screened media: {screened.counts}")
         for username, password, staff in DEMO_USERS:
             user, created = User.objects.get_or_create(
                 username=username, defaults={"is_staff": staff, "is_superuser": staff})
