@@ -182,8 +182,10 @@ def _write_item_infos(folder: Path, modality: str, ids: np.ndarray) -> tuple[str
 def write_outputs(build: GroupsBuild, folder: Path, formats=FORMATS, progress=None) -> dict:
     """Every output file of the build into `folder`; returns the files' records."""
     item_ids = {m: _item_ids(build, m) for m in build.modalities}
-    raw = {m: pa.array(_external_ids(Item, ids), pa.string()) for m, ids in item_ids.items()}
-    escaped = {m: csv_fields(values.to_pylist()) for m, values in raw.items()}
+    external_ids = {m: _external_ids(Item, ids) for m, ids in item_ids.items()}
+    # one more entry, for "no item" (id -1: a caption with fewer than k candidates)
+    raw = {m: pa.array(values + [None], pa.string()) for m, values in external_ids.items()}
+    escaped = {m: csv_fields(values + [""]) for m, values in external_ids.items()}
     referenced = {m: np.zeros(len(ids), dtype=bool) for m, ids in item_ids.items()}
     writer = GroupsWriter(folder, build.k, build.modalities, raw, escaped, formats)
     text_path = folder / "csv" / "infos" / "text.csv"
@@ -203,8 +205,8 @@ def write_outputs(build: GroupsBuild, folder: Path, formats=FORMATS, progress=No
             positions, scores = {}, {}
             for m in build.modalities:
                 ids = data[f"{m}__ids"]
-                positions[m] = np.searchsorted(item_ids[m], ids)
-                referenced[m][positions[m].ravel()] = True
+                positions[m] = np.where(ids < 0, len(item_ids[m]), np.searchsorted(item_ids[m], ids))
+                referenced[m][positions[m][ids >= 0]] = True
                 scores[m] = data[f"{m}__scores"]
             writer.write(pa.array(external, pa.string()), csv_fields(external), positions, scores)
             if progress:
