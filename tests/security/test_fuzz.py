@@ -1,7 +1,8 @@
 """A bounded schemathesis run of the whole OpenAPI schema, as an annotator and as an admin:
 no 5xx, and every response conforms to the published schema (bench/fuzz_api.py runs longer).
 
-PAIRRATE_FUZZ_EXAMPLES sets the examples per operation and generation mode (default 4).
+PAIRRATE_FUZZ_EXAMPLES sets the examples per operation and generation mode (default 4),
+PAIRRATE_FUZZ_SEED the hypothesis seed (default 0: the same requests every run).
 """
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ from tests.security.fuzzing import fuzz, in_test_transaction
 
 pytestmark = pytest.mark.django_db
 EXAMPLES = int(os.environ.get("PAIRRATE_FUZZ_EXAMPLES", "4"))
+SEED = int(os.environ.get("PAIRRATE_FUZZ_SEED", "0"))
 
 
 @pytest.fixture
@@ -51,7 +53,7 @@ def test_fuzz_whole_schema_as_annotator_then_admin(world):
     with in_test_transaction():
         try:
             for role, username in (("annotator", "ann"), ("admin", "boss")):
-                reports.append(fuzz(role, tokens[username], ids, EXAMPLES))
+                reports.append(fuzz(role, tokens[username], ids, EXAMPLES, seed=SEED))
         finally:
             _purge_queued_tasks()
     for report in reports:
