@@ -70,7 +70,7 @@ GROUPS = {
                     "horny bed naughty kinky aroused hard thrusting thrust+s ride+s riding rides",
     "gore": "covered soaked pool+s splattered spattered splatter+s dripping gushing spurting smeared streaming "
             "bloodied gore gory corpse+s wound+s wounded stabbed severed mutilated dead victim+s massacre "
-            "murdered killed body bodies carnage slashed torn ripped",
+            "murdered killed carnage slashed torn ripped",
 }
 
 # Each rule: (category, pattern, weight, options). See the module docstring.
@@ -156,8 +156,8 @@ R(S, "erection+s", 0.7, next="of", unless="building+s|tower+s|tent+s|scaffold+s|
                                         "statue+s|wall+s|bridge+s|fence+s|structure+s|construction|workers|steel|"
                                         "pole+s|mast+s|frame+s|stage|church")
 R(S, "erect", 0.0, boost="penis|cock|dick|nipples|member|shaft", boost_weight=0.9)
-R(S, "boner+s|hardon+s|hard-on+s", 0.75)
-R(S, "phallic|phallus|phalluses|dildo+s|buttplug+s|fleshlight+s|strapon+s|strap-on", 0.8,
+R(S, "boner+s|hardon+s", 0.75)
+R(S, "phallic|phallus|phalluses|dildo+s|buttplug+s|fleshlight+s|strapon+s", 0.8,
   unless="rock+s|mushroom+s|cactus|cacti|fungus|fungi|stone+s|tower+s|formation+s|building|sculpture|monument|totem")
 R(S, "butt plug+s", 0.9)
 R(S, "vibrator+s", 0.55, unless="phone+s|cell|alarm+s|motor+s|pager+s|concrete|engine|massage|massager")
@@ -171,7 +171,8 @@ R(S, "sex", 0.85,
   prev="same|opposite|both|either|fair|gentle|weaker|stronger|his|her|their|its|the|gender|determine|determining|"
        "determined|identify|identifying|check|checking",
   unless="class|classroom|classes|lesson+s|teacher+s|textbook+s|school|curriculum|biology|hatchery|hatchlings|"
-         "chicks|puppies|kittens|turtles|eggs|incubation|ultrasound|scan|fetus|baby|gender")
+         "chicks|puppies|kittens|turtles|eggs|incubation|ultrasound|scan|fetus|baby|gender|age|bmi|mass|index|"
+         "variable+s|demographic+s|census|population|participant+s|patient+s|survey|statistics|data")
 R(S, "sexes", 0.0)
 R(S, "sexual|sexually|sexy|sexiest|sexier|sexiness|sexily", 0.55,
   next="reproduction|reproduce|reproducing|reproductive|orientation+s|health|dimorphism|dimorphic|selection|"
@@ -202,7 +203,7 @@ R(S, "grope+s+d|groping|fondle+s+d|fondling|molest+s+ed+ing|molestation|molester
   unless="dark|darkness|switch|flashlight|keys|bag|pocket+s|@animal|wall")
 R(S, "blowjob+s|blow-job+s|handjob+s|rimjob+s|footjob+s|titjob+s|titfuck+s+ing|cumshot+s|creampie+s|bukkake|"
      "gangbang+s+ed+ing|deepthroat+s+ed+ing|fellatio|cunnilingus|rimming|fisting|analingus|anilingus|"
-     "sodomy|sodomize+s+d|sodomizing|sodomise+s+d|sodomising|sixty-nine|69ing|facesitting|pegging|"
+     "sodomy|sodomize+s+d|sodomizing|sodomise+s+d|sodomising|facesitting|pegging|"
      "squirting", 0.95, unless="water|gun+s|hose+s|fountain+s|ketchup|mustard|lemon|bottle")
 R(S, "blow job+s", 0.95)
 R(S, "hand job+s", 0.85, prev="a|the|her|his|quick|gave|giving|gives")
@@ -233,7 +234,22 @@ R(S, "breast+s", 0.45,
   unless="@food|cancer|awareness|feeding|breastfeeding|breastfed|nursing|nurse|nurses|pump|exam|mammogram|"
          "robin+s|@bird|armor|armour|plate|swim|swimmer+s|swimming|stroke|pink|ribbon+s|charity|walk|"
          "@baby|clinic|doctor|hospital|statue+s|sculpture+s|painting+s|museum|marble")
-R(S, "boob+s|boobies|boobie|booby|titties|titty|tits|knockers|jugs|hooters", 0.85,
+R(S, "knockers|jugs|hooters|melons|schlong+s|dong+s|nudie+s|nakey", 0.2,
+  boost="@person|big|huge|nice|naked|nude|topless|bare|bouncing|showing|flashing|porn|sexy", boost_weight=0.8,
+  unless="water|milk|jug|pitcher+s|door+s|owl+s|restaurant|wings|fruit+s|market|@food|juice|bell+s|ding|"
+         "wine|beer|pottery|ceramic|shelf|table|kitchen")
+R(S, "fap+s|fapping|fapped|cybersex|camsex|sexcam+s|sextape+s|sexshop+s|softcore|smut|smutty|"
+     "exhibitionist+s|exhibitionism|nipslip+s|boobjob+s|titfuck+s|cumslut+s|peepshow+s|swinger+s|kamasutra", 0.85,
+  unless="trumpet|jazz|dance|swing|golf|baseball|batter")
+R(S, "nip slip+s, kama sutra, ball gag+s, sex swing+s, crotch shot+s, money shot+s, wardrobe malfunction+s", 0.75,
+  unless="movie|film|scene|climax|poker|casino|trailer")
+R(S, "voyeur+s|voyeurism|voyeuristic|carnal|indecent|indecently, peeping tom+s, intimate parts", 0.45,
+  boost="naked|nude|undress+ing+ed|shower|bedroom|window|photos|video|sex|topless|exposure|exposing",
+  boost_weight=0.8, unless="@animal|photography|street|exhibition|museum|gallery|knowledge")
+R(S, "spread+s|spreading her|his|their legs|thighs|buttocks|cheeks|pussy|vagina|labia", 0.55,
+  unless="yoga|stretch+es+ing|stretching|gymnast+s|gymnastics|split+s|ballet|dance|dancer+s|class|@animal|"
+         "wings|butter|jam|map|blanket|towel|fingers")
+R(S, "boob+s|boobies|boobie|booby|titties|titty|tits", 0.85,
   next="trap+s|prize+s|tube|bird+s|of|full",
   prev="blue|great|coal|marsh|willow|crested|footed|masked|red|brown|nazca|long-tailed|tufted|bearded|penduline",
   unless="@bird|milk|water|jug|pitcher|restaurant|owl+s|wing+s|tea|wine|lemonade|table|pottery|ceramic|"
@@ -242,7 +258,7 @@ R(S, "tit", 0.3, next="for|tat|bird+s|mouse|mice", prev="blue|great|coal|marsh|w
   unless="@bird")
 R(S, "nipple+s", 0.45,
   boost="bare|exposed|naked|nude|topless|pierced|sucking|licking|pinching|pinched|erect|hard|showing|visible|"
-        "breast+s|boobs|tits|@person|shirtless|lingerie|flashing",
+        "breast+s|boobs|tits|@person|shirtless|lingerie|flashing|clamp+s|tweaking|twisting",
   boost_weight=0.9,
   unless="bottle+s|@baby|pacifier+s|feeding|formula|rubber|silicone|teat+s|grease|fitting+s|pipe+s|plumbing|"
          "valve+s|bike|bicycle|spoke+s|wheel+s|calf|calves|cow+s|goat+s|lamb+s|piglet+s|sow|cake|frosting|"
@@ -316,7 +332,7 @@ R(P, "damn|damned|dammit|damnit|goddamn|goddamned|goddam, god damn", 0.45)
 R(P, "goddamn|goddamned|goddamnit|goddammit", 0.6)
 R(P, "idiot+s|moron+s|imbecile+s|cretin+s|retard+s|retarded|dumbfuck+s|numbnuts|dimwit+s|halfwit+s|loser+s|"
      "stupid|dumb|scumbag+s|scum", 0.0,
-  boost="you|your|ur|youre|fucking|fuckin|shut|stupid|ugly|fat|dumb|worthless|bloody", boost_weight=0.8,
+  boost="you|your|ur|youre|fucking|fuckin|shut|ugly|fat|worthless|bloody", boost_weight=0.8,
   unless="@animal|farm|barn|pen|pasture|piglet+s|sow+s|bacon|pork|ham|waiter|guinea|")
 R(P, "idiot+s|moron+s|imbecile+s|retard+s|retarded|dumbfuck+s|numbnuts|scumbag+s", 0.45,
   unless="box|proof|idiotproof|foolproof")
@@ -355,7 +371,8 @@ R(H, "retard+s|retarded", 0.45, unless="flame|fire|timing|ignition|retardant")
 R(H, "sieg heil, heil hitler, white power, white pride, gas the jews, race traitor+s, inferior race+s, "
      "master race, ethnic cleansing, white genocide, nazi|hitler salute+s, go back to your country, "
      "go back to africa, ku klux klan, kkk, white supremacy|supremacist+s, neo-nazi+s|neonazi+s|heil", 0.8)
-R(H, "subhuman+s|untermenschen|mud people|vermin|parasites|cockroaches|filthy|dirty|disgusting|animals|savages|"
+R(H, "mud people|race, subhuman+s", 0.8)
+R(H, "subhuman+s|untermenschen|vermin|parasites|cockroaches|filthy|dirty|disgusting|animals|savages|"
      "apes|monkeys|rats|inferior|scum|plague|evil", 0.0, boost="@group", boost_weight=0.8,
   unless="zoo|farm|kitchen|floor|clothes|laundry|dishes|fur|mud|muddy|cage|jungle|forest|tree")
 R(H, "@group", 0.0, boost="subhuman|vermin|parasites|exterminate+d|extermination|gas|gassed|deport|deported|kill|lynch|"
@@ -550,14 +567,17 @@ def _normalise_token(token: str) -> str:
         stripped = token.strip("!*$@.")  # trailing "!" is punctuation, not an 'i'
         if stripped.isalpha() and stripped in VOCABULARY:
             return stripped
-        if "*" in token and len(token) >= 3:
-            pattern = re.compile(re.escape(token).replace(r"\*", "[a-z]") + r"\Z")
+        core = token.strip("*")  # "**bold**" is markdown; "f*ck" is censoring
+        if "*" in core and len(core) >= 3:
+            pattern = re.compile(re.escape(core).replace(r"\*", "[a-z]") + r"\Z")
             for word in _CENSORABLE:
-                if len(word) == len(token) and pattern.match(word):
+                if len(word) == len(core) and pattern.match(word):
                     return word
-        token = token.translate(_LEET).strip("*")
-        if token in VOCABULARY:
-            return token
+        letters = sum(c.isalpha() for c in token)
+        if letters >= 2 and 2 * letters >= len(token):  # "p0rn", "s3x"; not "B008" or "1337"
+            leet = token.translate(_LEET).strip("*")
+            if leet in VOCABULARY:
+                return leet
     if _TRIPLE.search(token):
         for replacement in (r"\1", r"\1\1"):
             candidate = _STRETCH.sub(replacement, token)

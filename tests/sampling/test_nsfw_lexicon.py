@@ -113,7 +113,10 @@ def test_explicit_words_in_context_and_in_disguise(scorer, text, category):
     "a dog humping a pillow", "nude colored heels", "summa cum laude", "a blue tit at the feeder",
     "blue-footed boobies", "a blood orange", "yoga corpse pose", "make love not war banner",
     "a vacuum cleaner sucks up dust", "a rooster and hens; the cock crowing", "the sex of the chicks",
-    "a weapon cocks and fires", "a strip mall", "a kick-ass trick",
+    "a weapon cocks and fires", "a strip mall", "a kick-ass trick", "it is hard on the knees", "strap on a helmet",
+    # found on general English text: markdown bold, hex digits read as leetspeak, statistics, self-boosting insults
+    "**Do not** open it", "fingerprint A21F B008 8AA3", "baseline variables: age, sex, body mass index",
+    "the dumb http transport", "fixed a stupid compilation error",
 ])
 def test_trap_words_stay_clean(scorer, text):
     scores = scorer.score([text])
