@@ -176,6 +176,12 @@ def clean_build(build: GroupsBuild, projects: list[Project], target: float = 0.8
     if foreign:
         raise CleaningError("projects", f"the build has no {', '.join(sorted({p.target_modality for p in projects if p.name in foreign}))} groups "
                                         f"(projects {', '.join(foreign)})")
+    spaces = {s.target_modality: s for s in build.spaces.all()}  # an imported build has none
+    for project in projects:
+        space = spaces.get(project.target_modality)
+        if space is not None and space.pk != project.space_id:
+            raise CleaningError("projects", f"project {project.name!r} rates space {project.space.name!r}, the build's "
+                                            f"{project.target_modality} groups come from {space.name!r}")
     models = modality_models(projects, target, label, n_boot)
     root = store.folder(build.pk)
     temp = root / f".tmp-cleaned-{secrets.token_hex(6)}"

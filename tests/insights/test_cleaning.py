@@ -4,15 +4,17 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import io
 
 import numpy as np
 import pyarrow.parquet as pq
 import pytest
+from django.core.management import call_command
 from rest_framework.test import APIClient
 
 from annotation.groups import create_build, iter_chunks, runner, store
 from annotation.groups.export import CSV_COLUMNS
-from annotation.models import Caption, GroupsBuild, Item
+from annotation.models import Caption, EmbeddingSpace, GroupsBuild, Item, Project
 from sampling import statistics as st
 from tests.annotation.workflow_setup import make_user
 from tests.insights.conftest import honest, rate
@@ -88,15 +90,22 @@ def test_cleaned_export_keeps_exactly_the_pairs_at_or_above_the_threshold(launch
     assert client.get(f"/api/insights/groups/{build.pk}/cleaned/../../../etc/passwd").status_code == 404
     assert client.get(f"/api/insights/groups/{build.pk}/clean/").json()["files"] == manifest["files"]
 
+    out = io.StringIO()
+    call_command("clean_groups", str(build.pk), "--project", str(project.pk), "--target", "0.8", stdout=out)
+    assert f"kept {image['pairs_kept']} of {image['pairs_total']} pairs" in out.getvalue()
+
 
 def test_bad_cleaning_requests_are_refused_and_nothing_is_written(launched, eager):
     project = launched("unrated-images")
+    clouds = Project.objects.create(name="clouds", space=EmbeddingSpace.objects.get(name="t-points"),
+                                    target_modality="point_cloud", sample_size=1, item_cap=1)
     build = built(k=4)
     client = APIClient()
     client.force_authenticate(make_user("boss", staff=True))
     url = f"/api/insights/groups/{build.pk}/clean/"
     for body, field in (({"projects": []}, "projects"), ({"projects": [999999]}, "projects"),
                         ({"projects": [project.pk]}, "projects"),  # no rated pairs yet
+                        ({"projects": [clouds.pk]}, "projects"),  # the build has no point-cloud groups
                         ({"projects": [project.pk], "target": 3}, "target")):
         response = client.post(url, body, format="json")
         assert response.status_code == 400 and field in str(response.json()), (body, response.json())
