@@ -207,6 +207,17 @@ def cached_query_vectors(project: Project) -> np.ndarray:
 
 
 def match_part(project: Project, index: int, report: Report) -> dict:
+    from ..groups.candidates import candidates_for, source_of
+
+    build = source_of(project)
+    if build is not None:  # candidates from a groups build instead of a search (annotation.groups)
+        caption_ids = artifacts.load(project.id, "filter")["caption_ids"]
+        scores, ids = candidates_for(build, project.target_modality, caption_ids, project.k if index == 0 else 0,
+                                     project.space)
+        dropped = np.isin(ids, excluded_items(project))
+        artifacts.save(project.id, f"match-{index}", scores=np.where(dropped, -np.inf, scores).astype(np.float32),
+                       item_ids=np.where(dropped, -1, ids))
+        return {"queries": int(len(caption_ids)), "items": 0, "groups_build": build.pk if index == 0 else 0}
     queries = cached_query_vectors(project)
     item_ids, items = cached_item_vectors(project.space, excluded_items(project))
     start, stop = index * MATCH_PART_ROWS, min((index + 1) * MATCH_PART_ROWS, len(item_ids))

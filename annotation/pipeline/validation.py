@@ -124,4 +124,9 @@ def instance_fields(project) -> dict:
 
 def instance_errors(project) -> dict[str, list[str]]:
     """The same checks for a saved project (at launch: data may have changed since)."""
-    return project_errors(instance_fields(project))
+    errors = project_errors(instance_fields(project))
+    from ..groups.candidates import project_errors as groups_errors  # candidates from a groups build
+
+    for field, messages in groups_errors(project).items():
+        errors.setdefault(field, []).extend(messages)
+    return errors

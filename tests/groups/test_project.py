@@ -1,0 +1,73 @@
+"""A rating project launched from a groups build rates exactly pairs of the build."""
+from __future__ import annotations
+
+import time
+
+import pytest
+
+from annotation.groups import create_build, iter_chunks, runner
+from annotation.models import Dataset, EmbeddingSpace, Project, ProjectGroups
+from annotation.pipeline import runner as launch_runner
+
+from .conftest import wait_settled
+
+pytestmark = pytest.mark.django_db(transaction=True)
+
+
+def _project(name: str, build, **fields) -> Project:
+    space = EmbeddingSpace.objects.get(name="g-image")
+    defaults = {"target_modality": "image", "sample_size": 20, "item_cap": 100, "seed": 3, "nsfw_backend": "none",
+                "candidates_per_task": 3}
+    project = Project.objects.create(name=name, space=space, **{**defaults, **fields})
+    project.caption_datasets.set(Dataset.objects.filter(name="groupset"))
+    ProjectGroups.objects.create(project=project, build=build)
+    return project
+
+
+def _wait_launched(project: Project, timeout: float = 180) -> Project:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        project.refresh_from_db()
+        if project.state != Project.State.LAUNCHING:
+            return project
+        time.sleep(0.2)
+    raise AssertionError("launch did not finish")
+
+
+def test_project_from_groups_shows_the_groups_candidates(imported_groups, running_worker):
+    build = create_build(["groupset"], {"image": "g-image", "audio": "g-audio"}, k=5)
+    runner.start(build.pk)
+    build = wait_settled(build)
+    assert build.state == "succeeded", build.error
+    groups = {}
+    for chunk in iter_chunks(build):
+        ids, sims = chunk.items["image"]
+        groups.update({c: (ids[r].tolist(), sims[r].tolist()) for r, c in enumerate(chunk.caption_ids.tolist())})
+
+    project = _project("from-groups", build)
+    launch_runner.launch(project.id)
+    project = _wait_launched(project)
+    assert project.state == "ready", {s.name: s.error for s in project.stages.exclude(error="")}
+    assert project.stages.get(name="match").counts["groups_build"] == build.pk
+    tasks = list(project.tasks.prefetch_related("candidates"))
+    assert len(tasks) == 20
+    for task in tasks:
+        candidates = list(task.candidates.order_by("slot"))
+        ids, sims = groups[task.caption_id]
+        assert [c.item_id for c in candidates] == ids[:3]
+        assert [c.retrieval_rank for c in candidates] == [0, 1, 2]
+        assert [c.similarity for c in candidates] == pytest.approx(sims[:3], abs=1e-6)
+
+
+def test_project_from_groups_without_its_modality_is_refused(imported_groups, running_worker):
+    build = create_build(["groupset"], {"audio": "g-audio"}, k=2)
+    runner.start(build.pk)
+    build = wait_settled(build)
+    project = _project("wrong-modality", build)
+    with pytest.raises(launch_runner.LaunchError) as caught:
+        launch_runner.launch(project.id)
+    assert "has no image groups" in caught.value.fields["groups"][0]
+    assert caught.value.fields["candidates_per_task"] == [f"groups build {build.pk} holds 2 items per caption; "
+                                                          "cannot choose 3"]
+    project.refresh_from_db()
+    assert project.state == "draft" and not project.stages.exists()
