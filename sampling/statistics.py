@@ -45,14 +45,14 @@ def _poisson_table(bits: int = 16) -> np.ndarray:
     uniform u in 0..2^bits-1 is Poisson(1) to within 2^-bits in probability."""
     cdf = stats.poisson.cdf(np.arange(20), 1.0)
     midpoints = (np.arange(1 << bits) + 0.5) / (1 << bits)
-    return np.searchsorted(cdf, midpoints, side="right").astype(np.float64)
+    return np.searchsorted(cdf, midpoints, side="right").astype(np.float32)
 
 
 POISSON_TABLE = _poisson_table()
 
 
 def poisson_weights(rng: np.random.Generator, shape) -> np.ndarray:
-    """Poisson(1) bootstrap weights by table lookup (about 15x faster than rng.poisson)."""
+    """Poisson(1) bootstrap weights (float32) by table lookup (a few times faster than rng.poisson)."""
     return POISSON_TABLE[rng.integers(0, len(POISSON_TABLE), size=shape, dtype=np.uint16)]
 
 
@@ -65,6 +65,8 @@ def bootstrap_replicates(y, clusters, groups, n_groups: int, n_boot: int = DEFAU
     groups = np.asarray(groups, dtype=np.int64)
     n_clusters = int(clusters.max(initial=-1)) + 1
     num_sums, den_sums = cluster_sums(y, clusters, groups, n_clusters, n_groups)
+    # float32 products: weights are small integers, so counts stay exact below 2^24 per group
+    num_sums, den_sums = num_sums.astype(np.float32), den_sums.astype(np.float32)
     rng = np.random.default_rng(seed)
     num = np.empty((n_boot, n_groups))
     den = np.empty((n_boot, n_groups))
