@@ -57,6 +57,8 @@ MIDDLEWARE = [
     "django.contrib.auth.middleware.AuthenticationMiddleware",
     "django.contrib.messages.middleware.MessageMiddleware",
     "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    # A database outage answers JSON 503 + Retry-After, logged in one line (docs/deploy.md).
+    "pairrate.middleware.DatabaseUnavailableMiddleware",
 ]
 
 ROOT_URLCONF = "pairrate.urls"
@@ -188,6 +190,14 @@ CELERY_BROKER_TRANSPORT_OPTIONS = {
     "unacked_restore_interval": int(os.environ.get("PAIRRATE_BROKER_RESTORE_INTERVAL", "10")),
     "unacked_restore_throttle": int(os.environ.get("PAIRRATE_BROKER_RESTORE_THROTTLE", "10")),
 }
+# Fault recovery (annotation/sweeper.py): running work beats a heartbeat every HEARTBEAT_INTERVAL
+# seconds; every worker sweeps every SWEEP_INTERVAL seconds and re-dispatches what has shown no
+# heartbeat for STALL_TIMEOUT seconds (pending or running). State writes after an error retry
+# STATE_WRITE_ATTEMPTS times (about 30 s) while the database comes back.
+PAIRRATE_HEARTBEAT_INTERVAL = float(os.environ.get("PAIRRATE_HEARTBEAT_INTERVAL", "10"))
+PAIRRATE_STALL_TIMEOUT = float(os.environ.get("PAIRRATE_STALL_TIMEOUT", "120"))
+PAIRRATE_SWEEP_INTERVAL = float(os.environ.get("PAIRRATE_SWEEP_INTERVAL", "30"))
+PAIRRATE_STATE_WRITE_ATTEMPTS = int(os.environ.get("PAIRRATE_STATE_WRITE_ATTEMPTS", "8"))
 
 # sampling/ settings used by the pipeline's NSFW stage.
 PAIRRATE_DETOXIFY_CHECKPOINT = os.environ.get("PAIRRATE_DETOXIFY_CHECKPOINT", "")
@@ -220,7 +230,9 @@ LOGGING = {
         },
     },
     "root": {"handlers": ["console"], "level": os.environ.get("PAIRRATE_LOG_LEVEL", "INFO")},
-    "loggers": {"django.db.backends": {"level": "WARNING"}},
+    "filters": {"database_outage": {"()": "pairrate.middleware.DatabaseOutageLogFilter"}},
+    "loggers": {"django.db.backends": {"level": "WARNING"},
+                "django.request": {"filters": ["database_outage"]}},
 }
 
 # Server folders an admin may import from by path, and where uploaded bundles unpack.

@@ -7,6 +7,7 @@ from __future__ import annotations
 import os
 
 from celery import Celery
+from celery.signals import worker_ready
 from kombu import Queue
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "pairrate.settings")
@@ -26,3 +27,45 @@ app.conf.update(
 )
 app.autodiscover_tasks(["tasks"], related_name="cpu")
 app.autodiscover_tasks(["tasks"], related_name="gpu")
+
+
+def guard_closed_redis_channels() -> None:
+    """Work around a worker crash on a Redis restart (kombu 5.7.0, all versions to date).
+
+    When the broker connection drops, the worker closes the old channel: closing drops the
+    channel's connection pool, then tries to put the unacknowledged messages back
+    ("Restoring N unacknowledged message(s)"), which fails while Redis is down; the
+    connection is then closed, which sets the transport's `client` to None. The channel
+    keeps its reference to that transport. When the busy task finishes, its message is
+    acknowledged on that old channel: the ack needs a Redis client, the pool is gone, and
+    rebuilding it reads `transport.client.hostname` -> AttributeError, which is not a
+    connection error, so the consumer treats it as unrecoverable and the worker exits.
+    Raising redis's ConnectionError there instead makes it what it is: the ack of a message
+    from a lost connection fails ("Couldn't ack"), is logged, and the worker carries on
+    (the message was restored or lost with the broker; annotation.sweeper re-dispatches).
+    """
+    from kombu.transport import redis as kombu_redis
+
+    original = kombu_redis.Channel._connparams
+    if getattr(original, "pairrate_guard", False):
+        return
+
+    def _connparams(self, asynchronous=False):
+        if self.connection is None or self.connection.client is None:
+            raise kombu_redis.redis.exceptions.ConnectionError(
+                "broker connection closed (Redis restarted?): this channel cannot be used again")
+        return original(self, asynchronous)
+
+    _connparams.pairrate_guard = True
+    kombu_redis.Channel._connparams = _connparams
+
+
+guard_closed_redis_channels()
+
+
+@worker_ready.connect
+def start_sweeper(**_):
+    """Every worker sweeps for stalled work at start-up and then on a timer (no beat server)."""
+    from annotation.sweeper import start_sweeper as start
+
+    start()

@@ -4,17 +4,24 @@
 and safe to redeliver: a finished run is left alone; an interrupted one removes its
 `.tmp-*` leftovers and starts again. The file reaches its final name only when complete
 (writer.atomic_file); the sha256 and row count are stored with the `succeeded` state.
+
+Faults: the progress thread also beats `heartbeat_at` (annotation.sweeper re-dispatches a
+run whose heartbeat stopped); a run that finds another attempt running with a live
+heartbeat leaves it alone; the final state is written on a fresh connection, retried while
+the database comes back, so a dropped connection ends `failed` (retry-able), not `running`.
 """
 from __future__ import annotations
 
 import secrets
 import threading
+import time
 from collections.abc import Callable
 from pathlib import Path
 
 from django.db import connection, transaction
 from django.utils import timezone
 
+from .. import sweeper
 from ..models import ExportRun, Project
 from .filters import FilterError, parse_filters
 from .formats import FORMATS, OptionError, check_options, extension
@@ -60,6 +67,8 @@ def execute_run(run_id: int, progress: Progress | None = None) -> ExportRun:
     run = ExportRun.objects.get(pk=run_id)
     if run.state == ExportRun.State.SUCCEEDED and run.absolute_path and run.absolute_path.is_file():
         return run  # a redelivered task: the work is done
+    if run.state == ExportRun.State.RUNNING and not sweeper.is_stale(run.heartbeat_at):
+        return run  # a duplicate message: another attempt is alive
     if not run.file_path:
         # An unguessable folder: media storage may be served by the web server.
         run.file_path = (f"exports/{run.pk}-{secrets.token_hex(8)}/"
@@ -67,6 +76,7 @@ def execute_run(run_id: int, progress: Progress | None = None) -> ExportRun:
     run.state, run.progress, run.error, run.sha256 = ExportRun.State.RUNNING, 0.0, "", ""
     run.attempts += 1
     run.started_at, run.finished_at, run.row_count, run.size_bytes = timezone.now(), None, None, None
+    run.heartbeat_at = timezone.now()
     run.save()
     final = run.absolute_path
     remove_partials(final.parent)
@@ -82,12 +92,27 @@ def execute_run(run_id: int, progress: Progress | None = None) -> ExportRun:
     except Exception as exc:  # recorded for the admin, then re-raised for the worker log
         run.state, run.error, run.finished_at = ExportRun.State.FAILED, f"{type(exc).__name__}: {exc}", timezone.now()
         recorder.stop()
-        run.save()
+        _save_final(run)
         raise
     recorder.stop()
     run.finished_at = timezone.now()
-    run.save()
+    _save_final(run)
     return run
+
+
+FINAL_FIELDS = ["state", "progress", "row_count", "sha256", "size_bytes", "error", "finished_at", "file_path"]
+
+
+def _save_final(run: ExportRun) -> None:
+    """The end state, on a fresh connection if the old one broke; raises ExportStateLost
+    when the database stays unreachable (the run then keeps a stale heartbeat and the
+    sweeper runs it again)."""
+    if not sweeper.write_with_retry(lambda: run.save(update_fields=FINAL_FIELDS), f"the end of export {run.pk}"):
+        raise ExportStateLost(f"export {run.pk} ended {run.state} but the database was unreachable to record it")
+
+
+class ExportStateLost(RuntimeError):
+    pass
 
 
 def _write(run: ExportRun, path: Path, recorder: "_ProgressRecorder") -> int:
@@ -125,14 +150,27 @@ class _ProgressRecorder:
     def _loop(self) -> None:
         from django.db import connection as thread_connection
 
+        from django.conf import settings
+        from django.db import Error
+
+        beat_every = float(settings.PAIRRATE_HEARTBEAT_INTERVAL)
+        last_beat = time.monotonic()
         try:
-            while not self.done.wait(self.INTERVAL):
+            while not self.done.wait(min(self.INTERVAL, beat_every)):
                 latest = self.latest
-                if latest is not None and latest != self.written:
-                    done, total = latest
-                    ExportRun.objects.filter(pk=self.run_id).update(
-                        progress=min(done / total, 0.99) if total else 0.0, row_count=done)
-                    self.written = latest
+                beat = time.monotonic() - last_beat >= beat_every
+                try:
+                    if latest is not None and latest != self.written:
+                        done, total = latest
+                        ExportRun.objects.filter(pk=self.run_id).update(
+                            progress=min(done / total, 0.99) if total else 0.0, row_count=done,
+                            heartbeat_at=timezone.now())
+                        self.written, last_beat = latest, time.monotonic()
+                    elif beat:
+                        ExportRun.objects.filter(pk=self.run_id).update(heartbeat_at=timezone.now())
+                        last_beat = time.monotonic()
+                except Error:  # database away: the export loop will see it too; try again next beat
+                    thread_connection.close()
         finally:
             thread_connection.close()
 

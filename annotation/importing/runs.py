@@ -9,8 +9,10 @@ import uuid
 from pathlib import Path
 
 from django.conf import settings
+from django.db import connection
 from django.utils import timezone
 
+from .. import sweeper
 from ..models import ImportRun
 from .archives import ArchiveError, archive_stem, extract_archive, is_archive
 from .errors import BundleError, RowError
@@ -81,30 +83,45 @@ def execute_run(run_id: int) -> ImportRun:
     run = ImportRun.objects.get(pk=run_id)
     if run.state == ImportRun.State.SUCCEEDED:
         return run  # a redelivered task: the work is done
-    run.state, run.progress, run.errors = ImportRun.State.RUNNING, 0.0, []
-    run.save(update_fields=["state", "progress", "errors"])
+    if run.state == ImportRun.State.RUNNING and not sweeper.is_stale(run.heartbeat_at):
+        return run  # a duplicate message: another attempt is alive (annotation.sweeper)
+    run.state, run.progress, run.errors, run.heartbeat_at = ImportRun.State.RUNNING, 0.0, [], timezone.now()
+    run.save(update_fields=["state", "progress", "errors", "heartbeat_at"])
     last_write = [0.0]
+    latest: dict = {}
 
     def progress(stage: str, done: int, total: int) -> None:
+        fraction = done / total if total else 1.0
+        latest.update(progress=fraction, counts={"stage": stage})
         now = time.monotonic()
-        if now - last_write[0] > 0.5:
+        if connection.vendor == "sqlite" and now - last_write[0] > 0.5:
             last_write[0] = now
-            fraction = done / total if total else 1.0
-            ImportRun.objects.filter(pk=run_id).update(progress=fraction, counts={"stage": stage})
+            ImportRun.objects.filter(pk=run_id).update(**latest)
+        # Elsewhere the heartbeat thread writes the latest progress on its own connection:
+        # this one is inside the import's transaction, which would hold the row until commit.
 
     try:
-        summary = _import(run, progress)
+        with sweeper.beating(ImportRun, run.pk, extra=lambda: dict(latest)):
+            summary = _import(run, progress)
     except BundleError as exc:
         run.state, run.errors = ImportRun.State.FAILED, [e.as_dict() for e in exc.errors]
     except Exception as exc:  # recorded for the admin, then re-raised for the worker log
         run.state = ImportRun.State.FAILED
         run.errors = [RowError(run.source, None, None, f"{type(exc).__name__}: {exc}").as_dict()]
         run.finished_at = timezone.now()
-        run.save()
+        _save_final(run)
         raise
     else:
         run.state, run.progress, run.counts = ImportRun.State.SUCCEEDED, 1.0, summary.as_dict()
         run.dataset_name = summary.dataset
     run.finished_at = timezone.now()
-    run.save()
+    _save_final(run)
     return run
+
+
+def _save_final(run: ImportRun) -> None:
+    """The end state on a fresh connection, retried while the database comes back (a
+    dropped connection must not leave the run `running`)."""
+    fields = ["state", "progress", "counts", "errors", "dataset_name", "finished_at"]
+    if not sweeper.write_with_retry(lambda: run.save(update_fields=fields), f"the end of import {run.pk}"):
+        raise RuntimeError(f"import {run.pk} ended {run.state} but the database was unreachable to record it")

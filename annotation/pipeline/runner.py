@@ -6,16 +6,23 @@ fanned-out stage (match, media) records which parts are done; the part that fini
 last completes the stage. Redelivered tasks (acks_late, a killed worker) find their
 stage's state and redo or skip their work; every stage is deterministic, so a redo
 gives the same result.
+
+Faults (annotation.sweeper): a running stage or part touches the stage's heartbeat; the
+sweeper re-dispatches a stage (or its missing parts) whose heartbeat stopped. A dispatch
+that fails (broker down) is recorded in the next stage's history and never turns the
+finished stage into a failed one. State writes after an error use a fresh connection.
 """
 from __future__ import annotations
 
 import logging
+import os
 import time
 import traceback
 
 from django.db import transaction
 from django.utils import timezone
 
+from .. import sweeper
 from ..models import PipelineStage, Project
 from . import artifacts, stages
 from .validation import instance_errors
@@ -68,16 +75,25 @@ def cancel(project_id: int) -> None:
 
 
 def retry(project_id: int) -> str:
-    """Re-run the failed (or cancelled) stage and what follows it."""
+    """Re-run the failed (or cancelled) stage and what follows it; or, for a launch whose
+    current stage has shown no heartbeat for PAIRRATE_STALL_TIMEOUT (its task vanished),
+    that stage."""
     with transaction.atomic():
         project = Project.objects.select_for_update().get(pk=project_id)
-        if project.state not in (Project.State.FAILED, Project.State.CANCELLED):
+        stuck = project.state == Project.State.LAUNCHING
+        if project.state not in (Project.State.FAILED, Project.State.CANCELLED) and not stuck:
             raise LaunchError("nothing_to_retry", f"the project is {project.state}")
         stage = project.stages.exclude(state=State.SUCCEEDED).order_by("order").first()
         if stage is None:
             raise LaunchError("nothing_to_retry", "every stage has succeeded")
+        if stuck and not sweeper.is_stale(stage.heartbeat_at or stage.started_at or project.launched_at):
+            raise LaunchError("launch_running", f"stage {stage.name} is {stage.state} and alive (heartbeat within "
+                                                f"{sweeper.stall_timeout():.0f} s); retry it once it stalls or fails")
         project.stages.filter(order__gte=stage.order).update(
             state=State.PENDING, progress=0.0, error="", counts={})
+        event = "retried (stalled)" if stuck else "retried"
+        stage.history = [*stage.history, sweeper.history_entry(event)]
+        stage.save(update_fields=["history"])
         project.state = Project.State.LAUNCHING
         project.save(update_fields=["state"])
         transaction.on_commit(lambda: dispatch_stage(project_id, stage.name))
@@ -86,53 +102,120 @@ def retry(project_id: int) -> str:
 
 # ---- dispatch (the only place that knows about Celery) -----------------------
 
-def dispatch_stage(project_id: int, name: str) -> None:
+def dispatch_stage(project_id: int, name: str, stamp: bool = True) -> bool:
+    """Send the stage's task. The dispatch stamps the heartbeat (so the sweeper waits a
+    full timeout for the task to start); a failed send (broker down) is recorded in the
+    stage's history and left to the sweeper, never raised into the caller's stage."""
     from tasks.cpu import run_stage
 
-    run_stage.delay(project_id, name)
+    if stamp:
+        PipelineStage.objects.filter(project_id=project_id, name=name).update(heartbeat_at=timezone.now())
+    try:
+        run_stage.delay(project_id, name)
+        return True
+    except Exception as exc:  # noqa: BLE001 - kombu raises many kinds; all mean "not sent"
+        _dispatch_failed(project_id, name, exc)
+        return False
 
 
-def dispatch_part(project_id: int, part: stages.Part) -> None:
+def dispatch_part(project_id: int, part: stages.Part) -> bool:
     from tasks import cpu, gpu
 
     task = gpu.run_part if part.queue == "gpu" else cpu.run_part
-    task.delay(project_id, part.stage, part.index)
+    try:
+        task.delay(project_id, part.stage, part.index)
+        return True
+    except Exception as exc:  # noqa: BLE001
+        _dispatch_failed(project_id, part.stage, exc, part=part.index)
+        return False
+
+
+def _dispatch_failed(project_id: int, name: str, exc: Exception, part: int | None = None) -> None:
+    what = name if part is None else f"{name} part {part}"
+    logger.warning("dispatch of %s failed (the sweeper will dispatch it again): %s: %s",
+                   what, type(exc).__name__, exc, extra={"project": project_id, "stage": name})
+
+    def record() -> None:
+        with transaction.atomic():
+            stage = PipelineStage.objects.select_for_update().filter(project_id=project_id, name=name).first()
+            if stage is not None:
+                detail = f"{type(exc).__name__}: {exc}" + ("" if part is None else f" (part {part})")
+                stage.history = [*stage.history, sweeper.history_entry("dispatch failed", detail)]
+                stage.save(update_fields=["history"])
+
+    sweeper.write_with_retry(record, f"the failed dispatch of {what}")
+
+
+def missing_parts(stage: PipelineStage) -> list[stages.Part] | None:
+    """The parts of a running fanned-out stage not yet recorded as done; None when the
+    stage is not one that has fanned out (re-dispatch the whole stage then)."""
+    queues = stage.counts.get("part_queues") if isinstance(stage.counts, dict) else None
+    if stage.name not in FANNED or stage.state != State.RUNNING or queues is None:
+        return None
+    done = stage.counts.get("per_part", {})
+    missing = [stages.Part(stage.name, i, queue) for i, queue in enumerate(queues) if str(i) not in done]
+    return missing or None
 
 
 # ---- run by the workers ------------------------------------------------------
 
 def _begin(project_id: int, name: str) -> tuple[Project, PipelineStage] | None:
-    """Mark the stage running; None when there is nothing to do (cancelled, done)."""
+    """Mark the stage running; None when there is nothing to do (cancelled, done, or
+    running elsewhere with a live heartbeat: a duplicate message)."""
     with transaction.atomic():
         project = Project.objects.select_for_update().get(pk=project_id)
-        stage = project.stages.get(name=name)
+        stage = project.stages.select_for_update().get(name=name)
         if project.state != Project.State.LAUNCHING or stage.state in (State.CANCELLED, State.FAILED):
             return None
         if stage.state == State.SUCCEEDED:
             _dispatch_next_if_pending(project, stage)  # a redelivery after a crash before dispatch
             return None
+        if stage.state == State.RUNNING and not sweeper.is_stale(stage.heartbeat_at):
+            logger.info("stage already running with a live heartbeat; duplicate message skipped",
+                        extra={"project": project_id, "stage": name})
+            return None
         stage.state, stage.attempts = State.RUNNING, stage.attempts + 1
         stage.started_at = stage.started_at or timezone.now()
-        stage.save(update_fields=["state", "attempts", "started_at"])
+        stage.heartbeat_at = timezone.now()
+        stage.save(update_fields=["state", "attempts", "started_at", "heartbeat_at"])
     return project, stage
 
 
+def _drill_pause(name: str) -> None:
+    """PAIRRATE_FAULT_DRILL_PAUSE="stage=seconds,...": hold a stage (heartbeating) before
+    it computes, so fault drills and tests can kill a worker or restart a service inside
+    it. Unset in production."""
+    for entry in os.environ.get("PAIRRATE_FAULT_DRILL_PAUSE", "").split(","):
+        stage, _, seconds = entry.partition("=")
+        if stage.strip() == name and seconds:
+            time.sleep(float(seconds))
+
+
 def run_stage(project_id: int, name: str) -> None:
-    begun = _begin(project_id, name)
+    try:
+        begun = _begin(project_id, name)
+    except Exception as exc:  # database down before the stage began: nothing to undo
+        logger.warning("stage could not begin: %s: %s", type(exc).__name__, exc,
+                       extra={"project": project_id, "stage": name})
+        sweeper.close_broken_connection()
+        raise
     if begun is None:
         return
     project, stage = begun
     try:
-        if name in FANNED:
-            parts = FANNED[name][0](project)
-            PipelineStage.objects.filter(pk=stage.pk).update(counts={"parts": len(parts), "per_part": {}})
-            if not parts:
-                _complete(project_id, name, {"parts": 0})
-            for part in parts:
-                dispatch_part(project_id, part)
-        else:
-            counts = SIMPLE[name](project, _reporter(stage.pk))
-            _complete(project_id, name, counts)
+        with sweeper.beating(PipelineStage, stage.pk):
+            _drill_pause(name)
+            if name in FANNED:
+                parts = FANNED[name][0](project)
+                PipelineStage.objects.filter(pk=stage.pk).update(
+                    counts={"parts": len(parts), "part_queues": [p.queue for p in parts], "per_part": {}})
+                if not parts:
+                    _complete(project_id, name, {"parts": 0})
+                for part in parts:
+                    dispatch_part(project_id, part)
+            else:
+                counts = SIMPLE[name](project, _reporter(stage.pk))
+                _complete(project_id, name, counts)
     except Exception as exc:
         _fail(project_id, name, exc)
 
@@ -142,8 +225,12 @@ def run_part(project_id: int, name: str, index: int) -> None:
     stage = project.stages.get(name=name)
     if project.state != Project.State.LAUNCHING or stage.state != State.RUNNING:
         return
+    if str(index) in stage.counts.get("per_part", {}):
+        return  # a duplicate of a part already recorded
     try:
-        part_counts = FANNED[name][1](project, index, lambda fraction: None)
+        with sweeper.beating(PipelineStage, stage.pk):
+            _drill_pause(f"{name}_part")
+            part_counts = FANNED[name][1](project, index, lambda fraction: None)
         with transaction.atomic():
             stage = PipelineStage.objects.select_for_update().get(pk=stage.pk)
             if stage.state != State.RUNNING:
@@ -195,15 +282,23 @@ def _dispatch_next_if_pending(project: Project, stage: PipelineStage) -> None:
 
 
 def _fail(project_id: int, name: str, exc: Exception) -> None:
+    """Record the failure on a fresh connection (the error may have been the connection
+    dying), retrying while the database comes back; if it never does, the stage keeps a
+    stale heartbeat and the sweeper takes it up."""
     logger.exception("stage failed", extra={"project": project_id, "stage": name})
-    with transaction.atomic():
-        project = Project.objects.select_for_update().get(pk=project_id)
-        message = f"{type(exc).__name__}: {exc}"
-        project.stages.filter(name=name).update(
-            state=State.FAILED, error=message + "\n\n" + traceback.format_exc(limit=5), finished_at=timezone.now())
-        if project.state == Project.State.LAUNCHING:
-            project.state = Project.State.FAILED
-            project.save(update_fields=["state"])
+    message = f"{type(exc).__name__}: {exc}"
+    details = traceback.format_exc(limit=5)
+
+    def record() -> None:
+        with transaction.atomic():
+            project = Project.objects.select_for_update().get(pk=project_id)
+            project.stages.filter(name=name, state=State.RUNNING).update(
+                state=State.FAILED, error=message + "\n\n" + details, finished_at=timezone.now())
+            if project.state == Project.State.LAUNCHING:
+                project.state = Project.State.FAILED
+                project.save(update_fields=["state"])
+
+    sweeper.write_with_retry(record, f"the failure of stage {name}")
 
 
 def _reporter(stage_id: int):

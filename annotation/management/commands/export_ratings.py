@@ -5,6 +5,7 @@ import json
 import shutil
 
 from django.core.management.base import BaseCommand, CommandError
+from django.db import Error as DatabaseError
 
 from annotation.export import FORMATS, ExportRequestError, create_run, execute_run
 from annotation.export.filters import GOLD_CHOICES, STATES
@@ -44,9 +45,14 @@ class Command(BaseCommand):
             run = create_run(options["project"], options["format"], filters, format_options)
         except ExportRequestError as exc:
             raise CommandError(str(exc)) from None
+        except DatabaseError as exc:
+            raise CommandError(f"the database is unreachable: {_first_line(exc)}") from None
         progress = None if options["no_progress"] else TqdmProgress(self.stderr._out)
         try:
             run = execute_run(run.pk, progress)
+        except Exception as exc:  # recorded on the run (failed, retry-able); one clear line here
+            raise CommandError(f"export {run.pk} failed: {type(exc).__name__}: {_first_line(exc)} "
+                               f"(the run is recorded as failed; run the command again to retry)") from None
         finally:
             if progress:
                 progress.close()
@@ -59,6 +65,11 @@ class Command(BaseCommand):
                 shutil.copyfile(run.absolute_path, temp)
         self.stdout.write(json.dumps({"id": run.pk, "rows": run.row_count, "path": str(run.absolute_path),
                                       "sha256": run.sha256, "bytes": run.size_bytes}))
+
+
+def _first_line(exc: Exception) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 def _key_value(text: str) -> tuple[str, str]:

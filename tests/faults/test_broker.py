@@ -1,0 +1,33 @@
+"""Redis restarted without persistence (queued messages gone) in the middle of launches."""
+from __future__ import annotations
+
+import pytest
+
+from tests.faults.conftest import history_events, wait_stage, wait_state
+
+pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
+
+
+def test_broker_restart_mid_launch_worker_survives_and_lost_stage_is_redispatched(
+        make_project, start_worker, broker, task_signature):
+    from annotation.models import Project
+    from annotation.pipeline import runner
+
+    worker = start_worker("busy", PAIRRATE_FAULT_DRILL_PAUSE="curate=4")
+    busy, lost = make_project("busy"), make_project("lost")
+    runner.launch(busy.id)
+    wait_stage(busy, "curate")               # the worker is inside busy's curate stage
+    runner.launch(lost.id)                   # lost's curate message waits in the queue...
+    broker.restart()                         # ...and goes with the broker
+    for project in (busy, lost):
+        wait_state(project, {Project.State.READY, Project.State.FAILED}, timeout=150)
+        assert project.state == Project.State.READY, {s.name: s.error for s in project.stages.all()}
+    assert worker.process.poll() is None, "the worker survived the broker restart"
+    assert "re-dispatched" in history_events(lost)["curate"]
+    assert "re-dispatched" not in sum(history_events(busy).values(), [])
+
+    reference = make_project("reference")
+    runner.launch(reference.id)
+    wait_state(reference, {Project.State.READY, Project.State.FAILED}, timeout=150)
+    assert task_signature(busy) == task_signature(lost) == task_signature(reference)
+    assert task_signature(reference), "the launch made tasks"
