@@ -154,6 +154,18 @@ def main() -> None:
         rate = measure(profanity, texts[:50_000], 4096, torch.device("cpu"))
         print(f"profanity  batch  4096: {rate:10.0f} captions/s  (50000 {name}, CPU)")
 
+    photos = sorted((SHARED / "coco-val2017-mini" / "images").glob("*.jpg"))
+    if photos:
+        from sampling.nsfw_media import MediaScorer
+
+        media = MediaScorer()
+        media.score_files(photos[:2])  # warm-up
+        start = time.perf_counter()
+        scores, _ = media.score_files(photos)
+        elapsed = time.perf_counter() - start
+        print(f"media (open_nsfw, CPU): {len(photos) / elapsed:6.1f} images/s over {len(photos)} COCO photos, "
+              f"max score {np.nanmax(scores):.3f}")
+
     captions = synthetic_captions(args.profanity_captions)
     for batch in args.profanity_batch:
         rate = measure(profanity, captions, batch, torch.device("cpu"))
