@@ -12,10 +12,12 @@ import shutil
 import uuid
 from pathlib import Path
 
+from ..media_paths import confined
+
 
 class MediaStaging:
     def __init__(self, media_root: Path):
-        self.media_root = Path(media_root)
+        self.media_root = Path(os.path.realpath(media_root))  # paths below are resolved ones
         self.dir = self.media_root / ".staging" / uuid.uuid4().hex
         self._pending: list[tuple[Path, Path]] = []  # (staged file, final path)
         self._placed: list[Path] = []
@@ -24,14 +26,15 @@ class MediaStaging:
 
     def path_for(self, relative: str) -> Path:
         """A staged path that `commit` will move to MEDIA_ROOT/relative."""
+        final = confined(self.media_root, relative)  # never a write outside media storage
         staged = self.dir / "files" / relative
         staged.parent.mkdir(parents=True, exist_ok=True)
-        self._pending.append((staged, self.media_root / relative))
+        self._pending.append((staged, final))
         return staged
 
     def stage_copy(self, source: Path, relative: str) -> bool:
         """Stage a copy of `source`; skip it when storage already holds the same bytes."""
-        final = self.media_root / relative
+        final = confined(self.media_root, relative)
         if final.is_file() and filecmp.cmp(source, final, shallow=False):
             return False
         shutil.copyfile(source, self.path_for(relative))

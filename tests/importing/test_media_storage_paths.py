@@ -71,3 +71,17 @@ def test_media_stage_counts_unsafe_media_and_never_opens_them(media_root, outsid
     counts = stages.media_part(project, 0, lambda fraction: None)
     assert counts == {"modality": "audio", "items": 5, "remote": 1, "missing": 1, "unsafe": 3, "made": 0}
     assert not (media_root / "waveforms").exists()
+
+
+@pytest.mark.django_db
+def test_import_never_writes_through_a_link_out_of_media_storage(make_bundle, media_root, tmp_path):
+    """A folder in media storage that links elsewhere is not written through."""
+    from annotation.importing import import_bundle
+
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    (media_root / "datasets").mkdir()
+    (media_root / "datasets" / "demo-set").symlink_to(elsewhere, target_is_directory=True)
+    with pytest.raises(UnsafeMediaPath):
+        import_bundle(make_bundle("csv"))
+    assert not any(elsewhere.iterdir()) and not Dataset.objects.exists()
