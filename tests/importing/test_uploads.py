@@ -80,3 +80,25 @@ def test_upload_is_streamed_into_its_own_folder(admin_client, settings, make_bun
     stored = list(settings.PAIRRATE_UPLOAD_ROOT.glob("*/*"))
     assert run.upload and [str(p) for p in stored] == [run.source]
     assert stored[0].name == "my_release_.zip" and stored[0].read_bytes() == buffer.getvalue()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_oversized_upload_over_a_real_socket_gets_413_without_sending_the_body(live_server, settings):
+    """Headers only, announcing 1 TB: the server answers at once (a read of the body would hang
+    until the timeout)."""
+    import socket
+    from urllib.parse import urlsplit
+
+    from rest_framework.authtoken.models import Token
+
+    token = Token.objects.create(user=User.objects.create_user("root", password="pw", is_staff=True))
+    url = urlsplit(live_server.url)
+    with socket.create_connection((url.hostname, url.port), timeout=10) as connection:
+        connection.sendall((f"POST /api/imports/ HTTP/1.1\r\nHost: {url.netloc}\r\n"
+                            f"Authorization: Token {token.key}\r\n"
+                            "Content-Type: multipart/form-data; boundary=xyz\r\n"
+                            f"Content-Length: {10**12}\r\nConnection: close\r\n\r\n").encode())
+        reply = connection.recv(65536).decode(errors="replace")
+    assert reply.startswith("HTTP/1.1 413"), reply[:200]
+    assert '"code":"upload_too_large"' in reply.replace(" ", "")
+    assert not any(settings.PAIRRATE_UPLOAD_ROOT.iterdir()) and not ImportRun.objects.exists()
