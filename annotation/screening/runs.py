@@ -12,11 +12,12 @@ import logging
 from typing import Callable
 
 from django.conf import settings
-from django.db import transaction
-from django.db.models import Count
+from django.db import connection, transaction
+from django.db.models import Count, F, Q, Window
+from django.db.models.functions import RowNumber
 from django.utils import timezone
 
-from ..media_paths import UnsafeMediaPath, is_remote_url, local_media_path
+from ..media_paths import UnsafeMediaPath, is_remote_url, local_media_path, remote_schemes
 from ..models import Dataset, ImportRun, Item, ScreeningRun, ScreenStatus
 from . import probe
 
@@ -98,9 +99,11 @@ def plan(run_id: int, queue: bool = True) -> list[int]:
         if run.state in (State.SUCCEEDED, State.FAILED):
             return []
         if run.state == State.PENDING:
-            ids = list(Item.objects.filter(dataset_id=run.dataset_id).order_by("id").values_list("id", flat=True))
-            size = settings.PAIRRATE_SCREEN_PART_ITEMS
-            run.bounds = [[ids[i], ids[min(i + size, len(ids)) - 1]] for i in range(0, len(ids), size)]
+            items = Item.objects.filter(dataset_id=run.dataset_id)
+            # Remote media are not probed: one UPDATE marks them (rows already marked are left alone).
+            items.filter(_remote()).exclude(screen_status=ScreenStatus.SKIPPED, screen_reason=REMOTE_REASON) \
+                .update(screen_status=ScreenStatus.SKIPPED, screen_reason=REMOTE_REASON, screened_at=timezone.now())
+            run.bounds = _part_bounds(items.exclude(_remote()), settings.PAIRRATE_SCREEN_PART_ITEMS)
             run.state, run.done_parts, run.progress = State.RUNNING, {}, 0.0
             run.save(update_fields=["bounds", "state", "done_parts", "progress"])
             if not run.bounds:
@@ -112,13 +115,31 @@ def plan(run_id: int, queue: bool = True) -> list[int]:
     return todo
 
 
+def _remote() -> Q:
+    """Item.media values `is_remote_url` accepts (an allowed scheme and a host), in SQL."""
+    remote = Q(pk__in=[])
+    for scheme in remote_schemes():
+        remote |= Q(media__istartswith=f"{scheme}://") & ~Q(media__istartswith=f"{scheme}:///")
+    return remote
+
+
+def _part_bounds(items, size: int) -> list[list[int]]:
+    """[first id, last id] of each run of `size` items in id order, computed by the
+    database (a dataset of 100M items never becomes a Python list of ids)."""
+    numbered = items.annotate(part=(Window(RowNumber(), order_by=F("id").asc()) - 1) / size).values("id", "part")
+    inner, params = numbered.query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute(f"SELECT MIN(id), MAX(id) FROM ({inner}) numbered GROUP BY part ORDER BY part", params)
+        return [[int(first), int(last)] for first, last in cursor.fetchall()]
+
+
 def screen_part(run_id: int, index: int, report: Callable[[int], None] | None = None) -> dict | None:
     """Probe the items of part `index` and store their results; the last part finishes."""
     run = ScreeningRun.objects.get(pk=run_id)
     if run.state != State.RUNNING or str(index) in run.done_parts:
         return None
     first, last = run.bounds[index]
-    items = list(Item.objects.filter(dataset_id=run.dataset_id, id__gte=first, id__lte=last)
+    items = list(Item.objects.filter(dataset_id=run.dataset_id, id__gte=first, id__lte=last).exclude(_remote())
                  .only("id", "modality", "media").order_by("id"))
     probe_limits, now = limits(), timezone.now()
     counts = {status: 0 for status in (ScreenStatus.OK, ScreenStatus.FAILED, ScreenStatus.SKIPPED)}
