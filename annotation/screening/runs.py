@@ -24,6 +24,7 @@ from . import probe
 logger = logging.getLogger(__name__)
 State = ScreeningRun.State
 REMOTE_REASON = "remote media (URL): not probed"
+MAX_PARTS = 2000  # bigger datasets get bigger parts: the run row and the queue stay small
 
 
 def limits() -> probe.Limits:
@@ -103,7 +104,9 @@ def plan(run_id: int, queue: bool = True) -> list[int]:
             # Remote media are not probed: one UPDATE marks them (rows already marked are left alone).
             items.filter(_remote()).exclude(screen_status=ScreenStatus.SKIPPED, screen_reason=REMOTE_REASON) \
                 .update(screen_status=ScreenStatus.SKIPPED, screen_reason=REMOTE_REASON, screened_at=timezone.now())
-            run.bounds = _part_bounds(items.exclude(_remote()), settings.PAIRRATE_SCREEN_PART_ITEMS)
+            local = items.exclude(_remote())
+            size = max(settings.PAIRRATE_SCREEN_PART_ITEMS, -(-local.count() // MAX_PARTS))
+            run.bounds = _part_bounds(local, size)
             run.state, run.done_parts, run.progress = State.RUNNING, {}, 0.0
             run.save(update_fields=["bounds", "state", "done_parts", "progress"])
             if not run.bounds:
