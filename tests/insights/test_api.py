@@ -72,12 +72,12 @@ def test_precision_tables_match_the_stored_results(rated):
 
 def test_downloads_csv_and_json(rated):
     client = admin_client()
-    response = client.get(f"/api/projects/{rated.pk}/insights/precision.csv?n_boot=200")
+    response = client.get(f"/api/projects/{rated.pk}/insights/precision.csv?n_boot=100")
     assert response.status_code == 200 and response["Content-Type"].startswith("text/csv")
     assert response["Content-Disposition"] == f'attachment; filename="project-{rated.pk}-precision.csv"'
     rows = list(csv.DictReader(io.StringIO(response.content.decode())))
     assert {"sample", "scope", "group", "label", "estimate", "low", "high", "pairs", "captions"} <= set(rows[0])
-    as_json = client.get(f"/api/projects/{rated.pk}/insights/precision.json?n_boot=200").json()
+    as_json = client.get(f"/api/projects/{rated.pk}/insights/precision.json?n_boot=100").json()
     assert len(as_json) == len(rows) and as_json[0]["group"] == rows[0]["group"]
     for table in ("calibration", "reliability", "thresholds", "drift_windows", "position_bias", "throughput"):
         response = client.get(f"/api/projects/{rated.pk}/insights/{table}.csv?n_boot=100")
