@@ -23,6 +23,7 @@ No extra server (no Celery beat) is needed: any running worker sweeps.
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from contextlib import contextmanager
@@ -53,6 +54,16 @@ def history_entry(event: str, detail: str = "") -> dict:
     if detail:
         entry["detail"] = detail[:500]
     return entry
+
+
+def drill_pause(name: str) -> None:
+    """PAIRRATE_FAULT_DRILL_PAUSE="curate=30,export=5": hold that work (heartbeating) before
+    it computes, so fault drills and tests can kill a worker or restart a service inside
+    it. Names: the stages, `<stage>_part`, `import`, `export`. Unset in production."""
+    for entry in os.environ.get("PAIRRATE_FAULT_DRILL_PAUSE", "").split(","):
+        what, _, seconds = entry.partition("=")
+        if what.strip() == name and seconds:
+            time.sleep(float(seconds))
 
 
 def close_broken_connection() -> None:

@@ -82,6 +82,7 @@ def execute_run(run_id: int, progress: Progress | None = None) -> ExportRun:
     remove_partials(final.parent)
     recorder = _ProgressRecorder(run.pk, progress)
     try:
+        sweeper.drill_pause("export")
         with atomic_file(final) as temp:
             rows = _write(run, temp, recorder)
             sha256 = sha256_of(temp)

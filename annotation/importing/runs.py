@@ -102,6 +102,7 @@ def execute_run(run_id: int) -> ImportRun:
 
     try:
         with sweeper.beating(ImportRun, run.pk, extra=lambda: dict(latest)):
+            sweeper.drill_pause("import")
             summary = _import(run, progress)
     except BundleError as exc:
         run.state, run.errors = ImportRun.State.FAILED, [e.as_dict() for e in exc.errors]

@@ -15,7 +15,6 @@ finished stage into a failed one. State writes after an error use a fresh connec
 from __future__ import annotations
 
 import logging
-import os
 import time
 import traceback
 
@@ -181,16 +180,6 @@ def _begin(project_id: int, name: str) -> tuple[Project, PipelineStage] | None:
     return project, stage
 
 
-def _drill_pause(name: str) -> None:
-    """PAIRRATE_FAULT_DRILL_PAUSE="stage=seconds,...": hold a stage (heartbeating) before
-    it computes, so fault drills and tests can kill a worker or restart a service inside
-    it. Unset in production."""
-    for entry in os.environ.get("PAIRRATE_FAULT_DRILL_PAUSE", "").split(","):
-        stage, _, seconds = entry.partition("=")
-        if stage.strip() == name and seconds:
-            time.sleep(float(seconds))
-
-
 def run_stage(project_id: int, name: str) -> None:
     try:
         begun = _begin(project_id, name)
@@ -204,7 +193,7 @@ def run_stage(project_id: int, name: str) -> None:
     project, stage = begun
     try:
         with sweeper.beating(PipelineStage, stage.pk):
-            _drill_pause(name)
+            sweeper.drill_pause(name)
             if name in FANNED:
                 parts = FANNED[name][0](project)
                 PipelineStage.objects.filter(pk=stage.pk).update(
@@ -229,7 +218,7 @@ def run_part(project_id: int, name: str, index: int) -> None:
         return  # a duplicate of a part already recorded
     try:
         with sweeper.beating(PipelineStage, stage.pk):
-            _drill_pause(f"{name}_part")
+            sweeper.drill_pause(f"{name}_part")
             part_counts = FANNED[name][1](project, index, lambda fraction: None)
         with transaction.atomic():
             stage = PipelineStage.objects.select_for_update().get(pk=stage.pk)
