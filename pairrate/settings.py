@@ -174,6 +174,10 @@ SPECTACULAR_SETTINGS = {
         "PipelineStageStateEnum": "annotation.models.projects.PipelineStage.State",
         "ImportRunStateEnum": "annotation.models.datasets.ImportRun.State",
         "AssignmentStateEnum": "annotation.models.rating.Assignment.State",
+        # Rating labels and modalities appear in many components (and other `label` fields exist).
+        "LabelEnum": "annotation.models.rating.Label",
+        "ModalityEnum": "annotation.models.datasets.MEDIA_MODALITIES",
+        "PositiveLabelEnum": "annotation.insights.report.LABELS",  # good / good_or_partial
     },
 }
 
