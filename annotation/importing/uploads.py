@@ -57,6 +57,9 @@ class StoredUpload(UploadedFile):
     def open(self, mode="rb"):
         return open(self.path, mode)
 
+    def close(self):
+        """No handle is kept open: the bytes are on disk at `path`."""
+
 
 class BundleUploadHandler(FileUploadHandler):
     """Writes the `bundle` field to PAIRRATE_UPLOAD_ROOT/<uuid>/<name>; other file fields are
@@ -77,6 +80,9 @@ class BundleUploadHandler(FileUploadHandler):
         if field_name != FIELD:
             self.target = None
             return
+        if self.folders:  # a second bundle would leave the first one behind
+            self.discard()
+            raise Refusal("invalid", "give one bundle file", 400, fields={FIELD: ["give one bundle file"]})
         if not is_archive(file_name or ""):
             raise Refusal("invalid", f"upload a {', '.join(ARCHIVE_SUFFIXES)} bundle", 400,
                           fields={FIELD: [f"upload a {', '.join(ARCHIVE_SUFFIXES)} bundle"]})

@@ -98,7 +98,23 @@ def test_oversized_upload_over_a_real_socket_gets_413_without_sending_the_body(l
                             f"Authorization: Token {token.key}\r\n"
                             "Content-Type: multipart/form-data; boundary=xyz\r\n"
                             f"Content-Length: {10**12}\r\nConnection: close\r\n\r\n").encode())
-        reply = connection.recv(65536).decode(errors="replace")
+        reply = b""
+        while chunk := connection.recv(65536):  # until the server closes the connection
+            reply += chunk
+        reply = reply.decode(errors="replace")
     assert reply.startswith("HTTP/1.1 413"), reply[:200]
     assert '"code":"upload_too_large"' in reply.replace(" ", "")
+    assert not any(settings.PAIRRATE_UPLOAD_ROOT.iterdir()) and not ImportRun.objects.exists()
+
+
+def test_two_bundle_files_in_one_request_are_refused(admin_client, settings):
+    import io
+
+    files = []
+    for name in ("a.zip", "b.zip"):
+        handle = io.BytesIO(b"PK\x05\x06" + b"\0" * 18)
+        handle.name = name
+        files.append(handle)
+    response = admin_client.post("/api/imports/", {"bundle": files}, format="multipart")
+    assert response.status_code == 400 and response.json()["fields"]["bundle"] == ["give one bundle file"]
     assert not any(settings.PAIRRATE_UPLOAD_ROOT.iterdir()) and not ImportRun.objects.exists()
