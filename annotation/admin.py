@@ -386,9 +386,6 @@ class EmbedRunAdmin(admin.ModelAdmin):
 
 
 # ---- caption filter: safety labels (calibration) and filtered captions (sampling/nsfw)
-import csv as _csv  # noqa: E402
-import json as _json  # noqa: E402
-
 from django.http import HttpResponse  # noqa: E402
 
 from .models import CaptionSafetyLabel, FilteredCaption  # noqa: E402
@@ -454,12 +451,9 @@ class FilteredCaptionAdmin(admin.ModelAdmin):
 
     @admin.action(description="Export the selected as CSV (caption, reason, scores)")
     def export_csv(self, request, queryset):
+        from .nsfw_calibration import write_filtered_csv
+
         response = HttpResponse(content_type="text/csv")
         response["Content-Disposition"] = 'attachment; filename="filtered_captions.csv"'
-        writer = _csv.writer(response)
-        writer.writerow(["project", "dataset", "caption_id", "caption", "reason", "scores"])
-        rows = queryset.select_related("project", "caption__dataset").order_by("project_id", "caption_id")
-        for row in rows.iterator():
-            writer.writerow([row.project.name, row.caption.dataset.name, row.caption.external_id, row.caption.text,
-                             row.reason, _json.dumps(row.scores, sort_keys=True)])
+        write_filtered_csv(response, queryset)
         return response

@@ -1,4 +1,4 @@
-"""Calibrating the caption filter on the project's own data.
+"""Calibrating the caption filter on the project's own data, and exporting what it dropped.
 
 People label captions clean or explicit in one category (`CaptionSafetyLabel`: in the
 admin, or imported from a CSV with `import_labels`); `report` scores those captions
@@ -9,13 +9,15 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 from pathlib import Path
+from typing import TextIO
 
 from django.db import transaction
 
 from sampling import nsfw
 
-from .models import Caption, CaptionSafetyLabel, Dataset, Project
+from .models import Caption, CaptionSafetyLabel, Dataset, FilteredCaption, Project
 from .models.nsfw import LABEL_CHOICES
 
 LABELS = tuple(value for value, _ in LABEL_CHOICES)
@@ -97,3 +99,21 @@ def summary_lines(result: dict) -> list[str]:
                      f"recall {pct(s['recall'])}, clean flagged {pct(s['false_positive_rate'])})")
         lines.append(line)
     return lines or ["no labelled captions"]
+
+
+FILTERED_COLUMNS = ("project", "dataset", "caption_id", "caption", "reason", "scores")
+
+
+def write_filtered_csv(out: TextIO, queryset=None) -> int:
+    """The captions the filter stage dropped (`queryset`: FilteredCaption rows, default all)
+    as CSV: project, dataset, caption_id (external id), caption, reason, scores (JSON)."""
+    rows = (queryset if queryset is not None else FilteredCaption.objects.all())
+    rows = rows.select_related("project", "caption__dataset").order_by("project_id", "caption_id")
+    writer = csv.writer(out)
+    writer.writerow(FILTERED_COLUMNS)
+    count = 0
+    for row in rows.iterator():
+        writer.writerow([row.project.name, row.caption.dataset.name, row.caption.external_id, row.caption.text,
+                         row.reason, json.dumps(row.scores, sort_keys=True)])
+        count += 1
+    return count

@@ -156,3 +156,18 @@ def test_admin_labels_captions_reports_and_exports_filtered(project, admin_clien
     rows = list(csv.DictReader(io.StringIO(exported.content.decode())))
     assert {r["caption_id"] for r in rows} == {"c-nude", "c-porn", "c-swear", "c-gore"}
     assert {r["reason"] for r in rows if r["caption_id"] == "c-nude"} == {"sexual 0.92 > 0.5 (naked)"}
+
+
+def test_export_filtered_command_writes_every_dropped_caption(project, tmp_path):
+    stages.filter_captions(project, lambda fraction: None)
+    target = tmp_path / "out" / "filtered.csv"
+    call_command("export_filtered", "--project", str(project.id), "--output", str(target), stderr=io.StringIO())
+    rows = list(csv.DictReader(target.open(newline="")))
+    assert [r["caption_id"] for r in rows] == sorted(["c-nude", "c-porn", "c-swear", "c-gore"],
+                                                     key=lambda e: Caption.objects.get(external_id=e).id)
+    assert all(r["project"] == "nsfw" and r["dataset"] == "nsfwset" and r["reason"] for r in rows)
+    out = io.StringIO()
+    call_command("export_filtered", stdout=out, stderr=io.StringIO())
+    assert out.getvalue().splitlines()[0] == "project,dataset,caption_id,caption,reason,scores"
+    with pytest.raises(CommandError, match="no project"):
+        call_command("export_filtered", "--project", "999999")
