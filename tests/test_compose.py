@@ -33,6 +33,12 @@ def test_app_services_share_the_media_volume_and_wait_for_databases(compose):
         assert service["environment"]["CELERY_BROKER_URL"].startswith("redis://redis:")
 
 
+def test_every_service_restarts_after_a_crash(compose):
+    """A worker that exits (broker restart, out of memory) must come back without an operator."""
+    for name, service in compose["services"].items():
+        assert service.get("restart") in {"unless-stopped", "always", "on-failure"}, f"{name} stays down after a crash"
+
+
 def _queues(command: list[str]) -> str:
     return command[command.index("-Q") + 1]
 

@@ -17,7 +17,8 @@ from typing import Callable
 from django.conf import settings
 from django.db import transaction
 
-from ..models import Dataset, EmbeddingSpace, VectorShard
+from .. import planner
+from ..models import Caption, CaptionVector, Dataset, EmbeddingSpace, Item, ItemVector, VectorShard
 from .bundle import ParsedBundle, parse_bundle
 from .errors import BundleError, RowError
 from .staging import MediaStaging
@@ -74,6 +75,7 @@ def import_bundle(source: Path | str, dataset: str | None = None, media_mode: st
         raise
     pool.shutdown()
     staging.cleanup()
+    planner.analyze(Item, Caption, ItemVector, CaptionVector, using=using)  # fresh planner statistics
     summary.seconds = time.perf_counter() - started
     logger.info("import finished", extra={"import": summary.as_dict()})
     return summary

@@ -17,6 +17,7 @@ from django.db import transaction
 from sampling import curation, dedup, nsfw, retrieval, statistics
 
 from ..models import Caption, Item, Project, ScreenStatus, Task, TaskCandidate
+from .. import planner
 from ..vectors import caption_vectors, item_vectors
 from . import artifacts, task_rows
 
@@ -286,6 +287,7 @@ def create_tasks(project: Project, report: Report) -> dict:
             positions = (np.flatnonzero(audit[start:start + 50_000]) + start).tolist()
             if positions:
                 Task.objects.filter(project=project, position__in=positions).update(is_audit=True)
+    planner.analyze(Task, TaskCandidate)  # the claim query plans from these statistics next
     report(1.0)
     return {"tasks": len(caption_ids), "candidates": candidates, "audit_tasks": int(audit.sum()),
             "captions_without_enough_candidates": int((~complete).sum())}
