@@ -192,11 +192,13 @@ class ProjectAdmin(admin.ModelAdmin):
         return progress_html(sum(s.progress for s in stages) / len(stages)) if stages else "-"
 
     def _run(self, request, queryset, action: str) -> None:
+        from . import audit
         from .pipeline import runner
 
         for project in queryset:
             try:
                 getattr(runner, action)(project.pk)
+                audit.record(request, f"pipeline.{action}", project, via="admin")
                 self.message_user(request, f"{project}: {action} started")
             except runner.LaunchError as exc:
                 details = "; ".join(f"{f}: {' '.join(m)}" for f, m in exc.fields.items())

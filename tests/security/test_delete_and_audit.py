@@ -72,3 +72,16 @@ def test_audit_log_is_read_only_in_the_admin(rated, client):
     assert client.post(f"/admin/annotation/auditentry/{entry.pk}/delete/", {"post": "yes"}).status_code == 403
     assert client.post(f"/admin/annotation/auditentry/{entry.pk}/change/", {"action": "x"}).status_code == 403
     assert AuditEntry.objects.get().action == "members.pause"
+
+
+def test_pipeline_actions_from_the_django_admin_are_recorded(client):
+    from django.contrib.auth import get_user_model
+
+    running = make_project(n_tasks=1, candidates=1, name="running", state="launching")
+    draft = make_project(n_tasks=1, candidates=1, name="draft", state="draft")
+    client.force_login(get_user_model().objects.create_user("root", is_staff=True, is_superuser=True))
+    for project in (running, draft):  # cancelling the draft is refused: not recorded
+        client.post("/admin/annotation/project/", {"action": "cancel", "_selected_action": [project.pk]})
+    entry = AuditEntry.objects.get()
+    assert (entry.action, entry.target_id, entry.actor_name, entry.details) == (
+        "pipeline.cancel", running.pk, "root", {"via": "admin"})
