@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from django.contrib.auth import get_user_model
 
-from annotation.models import PairResult
+from annotation.models import PairResult, ProjectMember
 from tests.frontend.conftest import log_in
 from tests.insights.conftest import LABELS, imported_bundle, launched, random_after, rate  # noqa: F401  (fixtures)
 from tests.pipeline.conftest import dataset_bundle  # noqa: F401  (fixture)
@@ -41,6 +41,10 @@ def test_dashboard_shows_precision_calibration_drift_and_throughput(page, screen
     text = page.locator("section.insights").inner_text()
     assert "Precision of the retrieval (audit)" in text and "Threshold image->image" in text
     screenshot("20-admin-insights")
+
+    page.get_by_role("button", name="Pause ann3").click()  # the admin decides
+    page.wait_for_selector("button.pause-suggested:has-text('ann3 paused')")
+    assert ProjectMember.objects.get(project=project, user__username="ann3").paused
 
     page.fill("#insights-target", "0.6")
     page.get_by_role("button", name="Update").click()

@@ -134,3 +134,30 @@ def test_an_annotator_who_turns_random_is_flagged_and_steady_ones_are_not(launch
     assert windows[-1]["agreement_with_consensus"] < windows[0]["agreement_with_consensus"]
     assert all(w["median_seconds"] is not None and 4 <= w["median_seconds"] <= 8 for w in windows)
     assert np.isclose(sum(b["count"] for b in body["throughput"]["buckets"]), 180)
+
+
+def test_small_and_empty_projects_get_empty_tables_not_errors():
+    from annotation import assignment as workflow
+    from tests.annotation.workflow_setup import make_project
+
+    project = make_project(n_tasks=2, candidates=3, per_task=1, name="tiny")
+    client = admin_client()
+    empty = client.get(f"/api/projects/{project.pk}/insights/?n_boot=100").json()
+    assert empty["pairs"] == 0 and empty["precision"] == [] and empty["calibration"] == []
+    assert empty["throughput"]["remaining"] == 2 and empty["throughput"]["eta_hours"] is None
+    user = make_user("solo")
+    from annotation.models import ProjectMember
+
+    ProjectMember.objects.create(project=project, user=user)
+    assignment = workflow.next_assignment(project, user)
+    candidates = list(assignment.task.candidates.order_by("slot").values_list("pk", flat=True))
+    workflow.submit(assignment.pk, user, workflow.Submission({c: "good" for c in candidates}, [], 3.0))
+    body = client.get(f"/api/projects/{project.pk}/insights/?n_boot=100").json()
+    assert body["pairs"] == 3
+    overall = [r for r in body["precision"] if r["scope"] == "overall" and r["label"] == "good"]
+    assert overall[0]["estimate"] == 1.0 and overall[0]["captions"] == 1
+    assert body["calibration"][0]["model"] == {"method": "constant", "p": 1.0}
+    assert body["calibration"][0]["threshold"]["recommended"] is None  # 3 pairs: under the 20 a threshold needs
+    assert body["throughput"]["remaining"] == 1
+    for table in ("precision", "calibration", "reliability", "thresholds", "drift_windows", "throughput"):
+        assert client.get(f"/api/projects/{project.pk}/insights/{table}.csv?n_boot=100").status_code == 200

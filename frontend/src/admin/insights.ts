@@ -4,7 +4,7 @@
 // loads once when the dashboard opens and again on "Update", never on the 10 s poll.
 
 import { api } from "../api";
-import { fmtNumber, fmtPercent, h, mount } from "../dom";
+import { fmtNumber, fmtPercent, h, mount, toast } from "../dom";
 import type { Insights, InsightsPrecisionRow, Project } from "../types";
 import { SERIES_COLORS, XYSeries, xyChart } from "./charts";
 import { table } from "./common";
@@ -79,7 +79,7 @@ function render(root: HTMLElement, data: Insights, project: Project, query: stri
       pairs.flatMap((pair) => ["rated", "audit"].filter((s) => find(s, "modality_pair", pair))
         .map((s) => [pair, s, interval(find(s, "modality_pair", pair)), interval(find(s, "modality_pair", pair, "good_or_partial"))]))),
     ...data.calibration.map((c) => calibrationCharts(c)),
-    driftSection(data),
+    driftSection(data, project.id),
     throughputSection(data),
     positionSection(data),
     h("p", {}, "Downloads: ", TABLES.flatMap((t) => [
@@ -112,7 +112,7 @@ function calibrationCharts(c: Insights["calibration"][number]): HTMLElement {
       (c.threshold.rests_on_audit ? " (audit)." : " (fewer than 100 audit pairs: the de-duplicated choice).")));
 }
 
-function driftSection(data: Insights): HTMLElement {
+function driftSection(data: Insights, projectId: number): HTMLElement {
   const d = data.drift;
   const metric = d.windows.some((w) => w.agreement_with_consensus !== null && w.agreement_with_consensus !== undefined)
     ? "agreement_with_consensus" : "gold_accuracy";
@@ -132,8 +132,20 @@ function driftSection(data: Insights): HTMLElement {
             yLabel: metric.replace(/_/g, " "), yDomain: [0, 1], series }))
       : h("p", { class: "muted" }, "No gold answers or multi-annotator consensus yet: nothing to test drift on."),
     flagged.length
-      ? h("p", { class: "flagged" }, "Suggested pauses (an admin decides): ",
-          flagged.map((a) => `${a.username} (${Object.entries(a.flags).filter(([, f]) => f.flag_at !== null).map(([m, f]) => `${m.replace(/_/g, " ")} from rating ${f.flag_at}`).join(", ")})`).join("; "))
+      ? h("div", {},
+          h("p", { class: "flagged" }, "Suggested pauses (an admin decides): ",
+            flagged.map((a) => `${a.username} (${Object.entries(a.flags).filter(([, f]) => f.flag_at !== null).map(([m, f]) => `${m.replace(/_/g, " ")} from rating ${f.flag_at}`).join(", ")})`).join("; ")),
+          h("p", {}, flagged.map((a) => h("button", { type: "button", class: "pause-suggested", onclick: async (e: Event) => {
+            const button = e.currentTarget as HTMLButtonElement;
+            try {
+              await api.post(`/api/projects/${projectId}/members/pause/`, { usernames: [a.username] });
+              button.disabled = true;
+              button.textContent = `${a.username} paused`;
+              toast(`${a.username} is paused; unpause them on the Members tab.`);
+            } catch (error) {
+              toast(`Could not pause ${a.username}: ${(error as Error).message}`, "error");
+            }
+          } }, `Pause ${a.username}`))))
       : h("p", { class: "muted" }, "No annotator falls significantly below their own earlier level or the crowd."),
     table("Median seconds per task", ["Annotator", "Windows", "Ratings", "Median seconds (last window)"],
       users.map((user) => {
