@@ -459,3 +459,10 @@ class FilteredCaptionAdmin(admin.ModelAdmin):
         response["Content-Disposition"] = 'attachment; filename="filtered_captions.csv"'
         write_filtered_csv(response, queryset)
         return response
+
+
+@admin.register(EmbedPart)
+class EmbedPartAdmin(admin.ModelAdmin):
+    list_display = ["id", "run", "side", "index", "rows", "done", "embedded", "finished_at"]
+    list_filter = ["side", "done"]
+    raw_id_fields = ["run"]
