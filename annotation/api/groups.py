@@ -4,7 +4,8 @@
 settings that cannot work, 409 while a build runs on the same pool; nothing is stored
 on a refusal). `GET /api/groups/{id}/` reports state, progress, counts, recall and the
 output files; `POST .../cancel/`, `.../retry/`; `GET .../download/?file=<name>` serves
-one output file (a name from `files`), with its sha256 in `X-Checksum-SHA256`.
+one output file (a name from `files`), with its sha256 in `X-Checksum-SHA256`;
+`POST .../projects/ {"project": id}` makes a draft project take its candidates from the build.
 """
 from __future__ import annotations
 
@@ -16,7 +17,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 
 from ..groups import GroupsRequestError, create_build, runner
-from ..models import GroupsBuild
+from ..models import GroupsBuild, Project
 from .permissions import IsAdmin
 
 
@@ -58,6 +59,10 @@ class GroupsRequestSerializer(serializers.Serializer):
     name = serializers.CharField(required=False, allow_blank=True, default="", max_length=200)
     caption_source_modalities = serializers.ListField(child=serializers.CharField(), required=False, default=list)
     caption_source_datasets = serializers.ListField(child=serializers.CharField(), required=False, default=list)
+
+
+class LinkSerializer(serializers.Serializer):
+    project = serializers.IntegerField(min_value=1, max_value=2**63 - 1)
 
 
 def refusal(exc: GroupsRequestError) -> Response:
@@ -106,6 +111,24 @@ class GroupsViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
         except GroupsRequestError as exc:
             return refusal(exc)
         return self._payload(build)
+
+    @extend_schema(request=LinkSerializer, responses={200: LinkSerializer})
+    @action(detail=True, methods=["post"])
+    def projects(self, request, pk=None):
+        """Make a draft project take its candidates from this build (launch it as usual)."""
+        from ..groups.candidates import link_project
+
+        body = LinkSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        project = Project.objects.filter(pk=body.validated_data["project"]).first()
+        if project is None:
+            return Response({"code": "unknown_project", "detail": "no such project",
+                             "fields": {"project": ["no such project"]}}, status=404)
+        try:
+            link_project(project, self.get_object())
+        except GroupsRequestError as exc:
+            return refusal(exc)
+        return Response({"project": project.pk}, status=status.HTTP_200_OK)
 
     @extend_schema(parameters=[OpenApiParameter("file", str, description="an output file name from `files`")],
                    responses={(200, "application/octet-stream"): bytes})

@@ -19,6 +19,20 @@ def source_of(project: Project) -> GroupsBuild | None:
     return link.build if link else None
 
 
+def link_project(project: Project, build: GroupsBuild) -> ProjectGroups:
+    """Make a draft project take its candidates from `build` (GroupsRequestError if it cannot)."""
+    from .plan import GroupsRequestError
+
+    if project.state != Project.State.DRAFT:
+        raise GroupsRequestError("not_draft", f"project {project.name!r} is {project.state}; link a draft project")
+    link, _ = ProjectGroups.objects.update_or_create(project=project, defaults={"build": build})
+    errors = project_errors(project)
+    if errors:
+        link.delete()
+        raise GroupsRequestError("invalid_groups", "the project cannot take its candidates from this build", errors)
+    return link
+
+
 def project_errors(project: Project) -> dict[str, list[str]]:
     """Field errors of a project that takes its candidates from a build (empty otherwise)."""
     build = source_of(project)

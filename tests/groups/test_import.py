@@ -67,3 +67,16 @@ def test_bad_layout_is_refused_with_file_line_and_column(built, tmp_path):
     with pytest.raises(BundleError, match="nn_2: missing"):
         import_groups(copy, ["groupset"])
     assert set(GroupsBuild.objects.values_list("pk", flat=True)) == before
+
+
+def test_command_imports_a_layout_and_reports_errors(built, tmp_path):
+    from django.core.management import CommandError, call_command
+
+    call_command("build_groups", "--import", str(built.output_folder / "csv"), "--datasets", "groupset")
+    imported = GroupsBuild.objects.get(source="imported")
+    assert imported.files["csv/nn_1/data_groups.csv"]["sha256"] == built.files["csv/nn_1/data_groups.csv"]["sha256"]
+    with pytest.raises(CommandError, match="no nn_1/data_groups.csv"):
+        call_command("build_groups", "--import", str(tmp_path), "--datasets", "groupset")
+    with pytest.raises(CommandError, match="embeds text-audio pairs, not text-image"):
+        call_command("build_groups", "--datasets", "groupset", "--space", "image=g-audio", "--no-wait")
+    assert GroupsBuild.objects.count() == 2

@@ -71,3 +71,19 @@ def test_project_from_groups_without_its_modality_is_refused(imported_groups, ru
                                                           "cannot choose 3"]
     project.refresh_from_db()
     assert project.state == "draft" and not project.stages.exists()
+
+    # linking through the API is checked the same way, and a refusal stores no link
+    from django.contrib.auth.models import User
+    from rest_framework.test import APIClient
+
+    client = APIClient()
+    client.force_authenticate(User.objects.create_user("boss", is_staff=True))
+    ProjectGroups.objects.all().delete()
+    response = client.post(f"/api/groups/{build.pk}/projects/", {"project": project.pk}, format="json")
+    assert response.status_code == 400 and "has no image groups" in response.json()["fields"]["groups"][0]
+    assert not ProjectGroups.objects.exists()
+    other = create_build(["groupset"], {"image": "g-image"}, k=4)
+    runner.start(other.pk)
+    other = wait_settled(other)
+    assert client.post(f"/api/groups/{other.pk}/projects/", {"project": project.pk}, format="json").status_code == 200
+    assert ProjectGroups.objects.get(project=project).build == other

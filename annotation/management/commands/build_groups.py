@@ -2,6 +2,8 @@
 
     build_groups --datasets emm1 --space image=clip-image --space audio=clap --k 16
     build_groups --retry 7 | --cancel 7
+    build_groups --import /data/emm1-100m --datasets emm1     (the E-MM1 100M layout)
+    build_groups --link 7 --project my-project                (rate pairs of build 7)
 
 The build runs on the Celery workers (in-process where Celery is eager, as in the
 demo); the command shows a progress bar until it settles (`--no-wait` returns at once).
@@ -9,12 +11,13 @@ demo); the command shows a progress bar until it settles (`--no-wait` returns at
 from __future__ import annotations
 
 import time
+from pathlib import Path
 
 from django.core.management.base import BaseCommand, CommandError
 from tqdm import tqdm
 
 from annotation.groups import GroupsRequestError, create_build, runner
-from annotation.models import GroupsBuild
+from annotation.models import GroupsBuild, Project
 
 
 def describe(exc: GroupsRequestError) -> str:
@@ -41,9 +44,27 @@ class Command(BaseCommand):
         parser.add_argument("--retry", type=int, metavar="BUILD", help="run a failed or cancelled build on")
         parser.add_argument("--cancel", type=int, metavar="BUILD")
         parser.add_argument("--no-wait", action="store_true", help="return once the build is queued")
+        parser.add_argument("--import", dest="import_path", metavar="FOLDER",
+                            help="load nn_1/data_groups.csv ... nn_k/data_groups.csv (captions and items of --datasets)")
+        parser.add_argument("--link", type=int, metavar="BUILD", help="a draft --project takes candidates from BUILD")
+        parser.add_argument("--project", help="project id or name (with --link)")
 
     def handle(self, *args, **options):
         try:
+            if options["link"]:
+                self._link(options["link"], options["project"])
+                return
+            if options["import_path"]:
+                from annotation.groups.importing import import_groups
+                from annotation.importing.errors import BundleError
+
+                try:
+                    build = import_groups(Path(options["import_path"]), options["datasets"], name=options["name"])
+                except BundleError as exc:
+                    raise CommandError("\n".join(str(e) for e in exc.errors)) from exc
+                self.stdout.write(f"groups build {build.pk} imported: {build.counts['captions']} captions x "
+                                  f"{build.k} in {', '.join(build.modalities)}")
+                return
             if options["cancel"]:
                 build = runner.cancel(options["cancel"])
                 self.stdout.write(f"groups build {build.pk} cancelled")
@@ -69,6 +90,17 @@ class Command(BaseCommand):
         self.stdout.write(f"groups build {build.pk} started")
         if not options["no_wait"]:
             self._watch(build)
+
+    def _link(self, build_id: int, key: str | None) -> None:
+        from annotation.groups.candidates import link_project
+
+        if not key:
+            raise CommandError("--link needs --project")
+        project = Project.objects.filter(**({"pk": int(key)} if key.isdigit() else {"name": key})).first()
+        if project is None:
+            raise CommandError(f"no project {key!r}")
+        link_project(project, GroupsBuild.objects.get(pk=build_id))
+        self.stdout.write(f"project {project.name!r} takes its candidates from groups build {build_id}")
 
     def _watch(self, build: GroupsBuild) -> None:
         bar = tqdm(total=100, desc=f"groups {build.pk}", file=self.stderr._out,
