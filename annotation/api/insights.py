@@ -134,7 +134,8 @@ class InsightsTableView(APIView):
         parameters=[InsightsQuerySerializer,
                     OpenApiParameter("table", str, OpenApiParameter.PATH, enum=list(tables.TABLES)),
                     OpenApiParameter("fmt", str, OpenApiParameter.PATH, enum=["csv", "json"])],
-        responses={(200, "text/csv"): OpenApiTypes.STR, (200, "application/json"): OpenApiTypes.OBJECT,
+        responses={(200, "text/csv"): OpenApiTypes.STR,
+                   (200, "application/json"): {"type": "array", "items": {"type": "object"}},
                    404: OpenApiResponse(description="no such table")})
     def get(self, request, pk: int, table: str, fmt: str):
         """One insights table as a download (CSV or JSON rows)."""
@@ -222,4 +223,5 @@ class GroupsCleanedFileView(APIView):
         if manifest is None or name not in manifest["files"]:
             return Response({"code": "not_found", "detail": "not a file of this build's cleaned output"}, status=404)
         path = store.folder(build.pk) / "cleaned" / name
-        return FileResponse(open(path, "rb"), as_attachment=True, filename=f"cleaned-{pk}-{name.replace('/', '-')}")
+        return FileResponse(open(path, "rb"), as_attachment=True, filename=f"cleaned-{pk}-{name.replace('/', '-')}",
+                            content_type="application/octet-stream")
