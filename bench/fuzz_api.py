@@ -47,7 +47,8 @@ def main() -> int:
         for run in runs:
             rate = run["requests"] / run["seconds"] if run["seconds"] else 0
             print(f"seed {seed} {run['role']:9s}: {run['operations']} operations, {run['requests']} requests in "
-                  f"{run['seconds']:.1f} s ({rate:.0f}/s), {len(run['failures'])} failures")
+                  f"{run['seconds']:.1f} s ({rate:.0f}/s), {run.get('unsent', 0)} bodies not encodable, "
+                  f"{len(run['failures'])} failures")
             totals[run["role"]] += run["requests"]
             statuses.update({int(k): v for k, v in run["statuses"].items()})
             failures += run["failures"]

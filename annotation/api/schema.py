@@ -21,6 +21,15 @@ BAD_QUERY = {400: "invalid query parameters"}
 
 
 class AutoSchema(SpectacularAutoSchema):
+    def get_operation(self, *args, **kwargs):
+        operation = super().get_operation(*args, **kwargs)
+        responses = (operation or {}).get("responses")
+        if responses is not None and "400" not in responses and any(
+                p.get("in") == "query" for p in operation.get("parameters", [])):
+            responses["400"] = self._get_response_for_code(
+                OpenApiResponse(ErrorSerializer, description=BAD_QUERY[400]), "400")
+        return operation
+
     def _get_response_bodies(self, direction="response"):
         responses = super()._get_response_bodies(direction)
         extra = dict(COMMON)

@@ -60,7 +60,7 @@ def test_fuzz_whole_schema_as_annotator_then_admin(world):
         print(report.summary())
     if os.environ.get("PAIRRATE_FUZZ_REPORT"):
         with open(os.environ["PAIRRATE_FUZZ_REPORT"], "w") as out:
-            json.dump([{"role": r.role, "operations": r.operations, "requests": r.requests, "seconds": r.seconds,
+            json.dump([{"role": r.role, "operations": r.operations, "requests": r.requests, "seconds": r.seconds, "unsent": r.unsent,
                         "statuses": dict(r.statuses), "failures": r.failures} for r in reports], out, indent=1)
     failures = [f for r in reports for f in r.failures]
     assert all(r.operations > 30 and r.requests > r.operations for r in reports)
