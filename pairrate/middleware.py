@@ -35,6 +35,7 @@ def outage_response() -> JsonResponse:
     response = JsonResponse({"code": "database_unavailable",
                              "detail": "the database is unavailable for a moment; retry shortly"}, status=503)
     response["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    response._has_been_logged = True  # logged once, by the middleware; Django would add a second line
     return response
 
 

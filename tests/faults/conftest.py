@@ -100,12 +100,13 @@ def fault_env(worker_env, broker, settings) -> dict:
 
 
 @pytest.fixture
-def start_worker(fault_env, tmp_path):
+def start_worker(fault_env, worker_env, tmp_path):
     """start_worker(name, **env) -> a running worker on the test's broker; all stopped at the end."""
     started = []
 
     def start(name: str = "fault", **extra) -> WorkerProcess:
-        worker = WorkerProcess({**fault_env, **extra}, tmp_path / f"{name}.log", f"{name}-{os.getpid()}")
+        env = {**fault_env, "DATABASE_URL": worker_env["DATABASE_URL"], **extra}  # on_postgres may repoint it
+        worker = WorkerProcess(env, tmp_path / f"{name}.log", f"{name}-{os.getpid()}")
         started.append(worker)
         return worker.start()
 
@@ -148,3 +149,92 @@ def task_signature():
 
 
 __all__ = ["RedisServer", "free_port", "wait_state", "wait_stage", "history_events", "shutil"]
+
+
+PG_BIN = Path("/usr/lib/postgresql/15/bin")
+
+
+class PostgresCluster:
+    """A throwaway PostgreSQL 15 cluster (initdb as the postgres user when run as root),
+    holding a copy of the test database: stop, start and restart it at will."""
+
+    def __init__(self, folder: Path):
+        self.folder, self.port = folder, free_port()
+        self.data, self.log = folder / "data", folder / "postgres.log"
+
+    def _run(self, *args, check=True):
+        command = [str(PG_BIN / args[0]), *args[1:]]
+        if os.geteuid() == 0:
+            command = ["runuser", "-u", "postgres", "--", *command]
+        return subprocess.run(command, check=check, capture_output=True, text=True, timeout=120)
+
+    def init(self) -> "PostgresCluster":
+        self.folder.mkdir(parents=True, exist_ok=True)
+        if os.geteuid() == 0:
+            shutil.chown(self.folder, "postgres", "postgres")
+        self._run("initdb", "-D", str(self.data), "-A", "trust", "-U", "postgres", "--no-sync")
+        return self.start()
+
+    def start(self) -> "PostgresCluster":
+        self._run("pg_ctl", "-D", str(self.data), "-l", str(self.log), "-w", "-t", "60", "-o",
+                  f"-p {self.port} -k {self.folder} -c listen_addresses=127.0.0.1 -c fsync=off "
+                  f"-c synchronous_commit=off -c full_page_writes=off", "start")
+        return self
+
+    def stop(self) -> None:
+        self._run("pg_ctl", "-D", str(self.data), "-m", "fast", "-w", "stop", check=False)
+
+    def restart(self, down_seconds: float = 1.0) -> None:
+        self.stop()
+        time.sleep(down_seconds)
+        self.start()
+
+    def copy_database(self, source: dict, name: str) -> None:
+        """The (migrated, empty) test database, schema and rows, into this cluster as `name`."""
+        env = {**os.environ, "PGUSER": source["USER"] or "postgres"}
+        subprocess.run([str(PG_BIN / "createdb"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", name],
+                       check=True, env=env, timeout=60)
+        dump = subprocess.run([str(PG_BIN / "pg_dump"), "-h", source["HOST"], "-p", str(source["PORT"]),
+                               "-U", source["USER"] or "postgres", "--no-owner", source["NAME"]],
+                              check=True, capture_output=True, env=env, timeout=120).stdout
+        subprocess.run([str(PG_BIN / "psql"), "-q", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-p", str(self.port),
+                        "-U", "postgres", name], input=dump, check=True, capture_output=True, env=env, timeout=120)
+
+
+@pytest.fixture(scope="module")
+def postgres(django_db_setup, django_db_blocker):
+    from django.db import connection
+
+    import tempfile
+
+    # Not under pytest's temp folder: the postgres user must be able to reach it.
+    cluster = PostgresCluster(Path(tempfile.mkdtemp(prefix="pairrate-faults-pg-"))).init()
+    try:
+        with django_db_blocker.unblock():
+            cluster.copy_database(connection.settings_dict, "pairrate_faults")
+        yield cluster
+    finally:
+        cluster.stop()
+        shutil.rmtree(cluster.folder, ignore_errors=True)
+
+
+@pytest.fixture
+def on_postgres(transactional_db, postgres, worker_env, settings):
+    """This test (and the workers it starts, via fault_env) talks to the throwaway cluster."""
+    from django.db import connection
+
+    saved = dict(connection.settings_dict)
+    connection.close()
+    connection.settings_dict.update(HOST="127.0.0.1", PORT=str(postgres.port), NAME="pairrate_faults")
+    worker_env["DATABASE_URL"] = f"postgres://postgres@127.0.0.1:{postgres.port}/pairrate_faults"
+    from django.core.management import call_command
+
+    try:
+        yield postgres
+        connection.close()  # opened before a restart, perhaps
+        call_command("flush", interactive=False, verbosity=0)  # pytest-django flushes only its own database
+    finally:
+        connection.close()
+        connection.settings_dict.clear()
+    connection.settings_dict.update(saved)
+    worker_env["DATABASE_URL"] = f"postgres://{saved['USER']}@{saved['HOST']}:{saved['PORT']}/{saved['NAME']}"
