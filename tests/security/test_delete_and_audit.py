@@ -48,8 +48,9 @@ def test_project_without_ratings_deletes_at_once_and_annotators_cannot(rated):
 def test_admin_actions_are_recorded(rated):
     project, admin, _ = rated
     make_user("newbie")
-    assert admin.post(f"/api/projects/{project.pk}/members/", {"usernames": ["newbie"]}, format="json").status_code == 200
-    assert admin.post(f"/api/projects/{project.pk}/members/pause/", {"usernames": ["newbie"]}, format="json").status_code == 200
+    for action in ("members", "members/pause"):
+        response = admin.post(f"/api/projects/{project.pk}/{action}/", {"usernames": ["newbie"]}, format="json")
+        assert response.status_code == 200
     assert admin.post(f"/api/projects/{project.pk}/launch/").status_code == 409  # refused: not recorded
     started = admin.post(f"/api/projects/{project.pk}/exports/", {"format": "jsonl"}, format="json")
     assert started.status_code == 202

@@ -60,8 +60,9 @@ def test_fuzz_whole_schema_as_annotator_then_admin(world):
         print(report.summary())
     if os.environ.get("PAIRRATE_FUZZ_REPORT"):
         with open(os.environ["PAIRRATE_FUZZ_REPORT"], "w") as out:
-            json.dump([{"role": r.role, "operations": r.operations, "requests": r.requests, "seconds": r.seconds, "unsent": r.unsent,
-                        "statuses": dict(r.statuses), "failures": r.failures} for r in reports], out, indent=1)
+            json.dump([{"role": r.role, "operations": r.operations, "requests": r.requests, "seconds": r.seconds,
+                        "unsent": r.unsent, "statuses": dict(r.statuses), "failures": r.failures}
+                       for r in reports], out, indent=1)
     failures = [f for r in reports for f in r.failures]
     assert all(r.operations > 30 and r.requests > r.operations for r in reports)
     assert not [code for r in reports for code in r.statuses if code >= 500]
