@@ -65,6 +65,10 @@ class LinkSerializer(serializers.Serializer):
     project = serializers.IntegerField(min_value=1, max_value=2**63 - 1)
 
 
+class PairsSerializer(LinkSerializer):
+    path = serializers.CharField(max_length=1000, help_text="pairs file on the server, under PAIRRATE_IMPORT_ROOTS")
+
+
 def refusal(exc: GroupsRequestError) -> Response:
     return Response({"code": exc.code, "detail": exc.message, "fields": exc.fields}, status=exc.status)
 
@@ -129,6 +133,32 @@ class GroupsViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
         except GroupsRequestError as exc:
             return refusal(exc)
         return Response({"project": project.pk}, status=status.HTTP_200_OK)
+
+    @extend_schema(request=PairsSerializer, responses={202: GroupsBuildSerializer})
+    @action(detail=False, methods=["post"])
+    def pairs(self, request):
+        """A draft project takes its candidates from a list of pairs (annotation.groups.pairs)."""
+        from ..groups.pairs import project_from_pairs
+        from ..importing.errors import BundleError
+        from ..importing.runs import UploadError, allowed_source
+
+        body = PairsSerializer(data=request.data)
+        body.is_valid(raise_exception=True)
+        project = Project.objects.filter(pk=body.validated_data["project"]).first()
+        if project is None:
+            return Response({"code": "unknown_project", "detail": "no such project",
+                             "fields": {"project": ["no such project"]}}, status=404)
+        try:
+            path = allowed_source(body.validated_data["path"])
+            build = project_from_pairs(path, project, request.user)
+        except UploadError as exc:
+            return Response({"code": "invalid_pairs", "detail": str(exc), "fields": {"path": [str(exc)]}}, status=400)
+        except BundleError as exc:
+            return Response({"code": "invalid_pairs", "detail": str(exc),
+                             "errors": [e.as_dict() for e in exc.errors]}, status=400)
+        except GroupsRequestError as exc:
+            return refusal(exc)
+        return self._payload(build)
 
     @extend_schema(parameters=[OpenApiParameter("file", str, description="an output file name from `files`")],
                    responses={(200, "application/octet-stream"): bytes})

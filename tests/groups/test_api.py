@@ -91,3 +91,23 @@ def test_cancel_then_retry_finishes_with_the_same_groups(admin, imported_groups,
     build = wait_settled(build)
     assert build.state == "succeeded", build.error
     assert build.files["csv/nn_3/data_groups.csv"]["rows"] == 45
+
+
+def test_pairs_requests_are_checked_and_store_nothing(admin, imported_groups, tmp_path, settings):
+    from annotation.models import Dataset, EmbeddingSpace, Project, ProjectGroups
+
+    project = Project.objects.create(name="pairs", space=EmbeddingSpace.objects.get(name="g-image"),
+                                     target_modality="image", sample_size=1, item_cap=10)
+    project.caption_datasets.set(Dataset.objects.filter(name="groupset"))
+    outside = admin.post("/api/groups/pairs/", {"project": project.pk, "path": "/etc/passwd"}, format="json")
+    assert outside.status_code == 400 and "outside the import folders" in outside.json()["fields"]["path"][0]
+    pairs = tmp_path / "pairs.csv"  # tmp_path lies under /tmp, an import root in tests
+    pairs.write_text("caption_id,item_id,rank\ncap001,images-001,zero\n")
+    bad = admin.post("/api/groups/pairs/", {"project": project.pk, "path": str(pairs)}, format="json")
+    assert bad.status_code == 400 and bad.json()["errors"] == [
+        {"file": "pairs.csv", "line": 2, "column": "rank", "message": "an integer"}]
+    pairs.write_text("caption_id,item_id\ncap001,images-001\ncap002,images-002\n")
+    good = admin.post("/api/groups/pairs/", {"project": project.pk, "path": str(pairs)}, format="json")
+    assert good.status_code == 202 and good.json()["counts"]["pairs"] == 2
+    assert ProjectGroups.objects.get(project=project).build_id == good.json()["id"]
+    assert GroupsBuild.objects.count() == 1

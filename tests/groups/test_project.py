@@ -87,3 +87,39 @@ def test_project_from_groups_without_its_modality_is_refused(imported_groups, ru
     other = wait_settled(other)
     assert client.post(f"/api/groups/{other.pk}/projects/", {"project": project.pk}, format="json").status_code == 200
     assert ProjectGroups.objects.get(project=project).build == other
+
+
+def test_project_from_a_list_of_pairs_rates_exactly_those_pairs(imported_groups, running_worker, tmp_path):
+    from annotation.groups.pairs import project_from_pairs
+    from annotation.importing.errors import BundleError
+
+    project = Project.objects.create(name="from-pairs", space=EmbeddingSpace.objects.get(name="g-image"),
+                                     target_modality="image", sample_size=1, item_cap=100, nsfw_backend="none",
+                                     candidates_per_task=2)
+    project.caption_datasets.set(Dataset.objects.filter(name="groupset"))
+    bad = tmp_path / "bad.csv"
+    bad.write_text("caption_id,item_id\ncap001,images-003\ncap002,videos-001\nnobody,images-001\n")
+    with pytest.raises(BundleError) as caught:
+        project_from_pairs(bad, project)
+    assert [str(e) for e in caught.value.errors] == [
+        "bad.csv, line 3, column 'item_id': no image item 'videos-001' in the project's datasets",
+        "bad.csv, line 4, column 'caption_id': no caption 'nobody' in the project's datasets"]
+    assert not ProjectGroups.objects.exists() and not project.tasks.exists()
+
+    given = {"cap001": ["images-007", "images-003"], "cap010": ["images-001", "images-030", "images-002"],
+             "cap040": ["images-004", "images-005"], "cap041": ["images-009"]}  # one pair: too few for a task
+    path = tmp_path / "pairs.jsonl"
+    import json
+
+    path.write_text("".join(json.dumps({"caption_id": c, "item_ids": i}) + "\n" for c, i in given.items()))
+    build = project_from_pairs(path, project)
+    assert build.counts["pairs"] == 8 and build.k == 3
+    launch_runner.launch(project.id)
+    project = _wait_launched(project)
+    assert project.state == "ready", {s.name: s.error for s in project.stages.exclude(error="")}
+    rated = {t.caption.external_id: [c.item.external_id for c in t.candidates.order_by("slot")]
+             for t in project.tasks.select_related("caption")}
+    # candidates are the given pairs, the most similar first (similarities from the space)
+    assert rated.keys() == {"cap001", "cap010", "cap040"}
+    assert all(len(items) == 2 and set(items) <= set(given[c]) for c, items in rated.items())
+    assert set(rated["cap001"]) == set(given["cap001"]) and set(rated["cap040"]) == set(given["cap040"])

@@ -4,6 +4,7 @@
     build_groups --retry 7 | --cancel 7
     build_groups --import /data/emm1-100m --datasets emm1     (the E-MM1 100M layout)
     build_groups --link 7 --project my-project                (rate pairs of build 7)
+    build_groups --pairs pairs.csv --project my-project       (rate pairs you already have)
 
 The build runs on the Celery workers (in-process where Celery is eager, as in the
 demo); the command shows a progress bar until it settles (`--no-wait` returns at once).
@@ -47,12 +48,17 @@ class Command(BaseCommand):
         parser.add_argument("--import", dest="import_path", metavar="FOLDER",
                             help="load nn_1/data_groups.csv ... nn_k/data_groups.csv (captions and items of --datasets)")
         parser.add_argument("--link", type=int, metavar="BUILD", help="a draft --project takes candidates from BUILD")
-        parser.add_argument("--project", help="project id or name (with --link)")
+        parser.add_argument("--pairs", metavar="FILE", help="a draft --project rates these pairs (CSV/JSONL/Parquet, "
+                                                             "E-MM1 triplets.csv)")
+        parser.add_argument("--project", help="project id or name (with --link or --pairs)")
 
     def handle(self, *args, **options):
         try:
             if options["link"]:
                 self._link(options["link"], options["project"])
+                return
+            if options["pairs"]:
+                self._pairs(Path(options["pairs"]), options["project"])
                 return
             if options["import_path"]:
                 from annotation.groups.importing import import_groups
@@ -91,14 +97,30 @@ class Command(BaseCommand):
         if not options["no_wait"]:
             self._watch(build)
 
-    def _link(self, build_id: int, key: str | None) -> None:
-        from annotation.groups.candidates import link_project
-
+    def _project(self, key: str | None) -> Project:
         if not key:
-            raise CommandError("--link needs --project")
+            raise CommandError("name the --project")
         project = Project.objects.filter(**({"pk": int(key)} if key.isdigit() else {"name": key})).first()
         if project is None:
             raise CommandError(f"no project {key!r}")
+        return project
+
+    def _pairs(self, path: Path, key: str | None) -> None:
+        from annotation.groups.pairs import project_from_pairs
+        from annotation.importing.errors import BundleError
+
+        project = self._project(key)
+        try:
+            build = project_from_pairs(path, project)
+        except BundleError as exc:
+            raise CommandError("\n".join(str(e) for e in exc.errors)) from exc
+        self.stdout.write(f"project {project.name!r} takes its candidates from {build.counts['pairs']} pairs "
+                          f"(groups build {build.pk}); launch it with launch_project")
+
+    def _link(self, build_id: int, key: str | None) -> None:
+        from annotation.groups.candidates import link_project
+
+        project = self._project(key)
         link_project(project, GroupsBuild.objects.get(pk=build_id))
         self.stdout.write(f"project {project.name!r} takes its candidates from groups build {build_id}")
 
