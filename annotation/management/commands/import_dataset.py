@@ -9,6 +9,7 @@ import shutil
 import tempfile
 from pathlib import Path
 
+from django.conf import settings
 from django.core.management.base import BaseCommand, CommandError
 
 from annotation.importing import BundleError, import_bundle
@@ -25,6 +26,8 @@ class Command(BaseCommand):
         parser.add_argument("--media", choices=["local", "remote"],
                             help="local: copy media from the bundle; remote: keep paths/URLs as given")
         parser.add_argument("--no-progress", action="store_true")
+        parser.add_argument("--no-screen", action="store_true",
+                            help="do not screen the media afterwards (default: PAIRRATE_SCREEN_AFTER_IMPORT)")
 
     def handle(self, *args, **options):
         source, scratch = Path(options["bundle"]), None
@@ -48,3 +51,19 @@ class Command(BaseCommand):
             if scratch is not None:
                 shutil.rmtree(scratch, ignore_errors=True)
         self.stdout.write(json.dumps(summary.as_dict()))
+        if settings.PAIRRATE_SCREEN_AFTER_IMPORT and not options["no_screen"]:
+            self._screen(summary.dataset)
+
+    def _screen(self, dataset_name: str) -> None:
+        """Screen the imported media as an API import does: on the cpu workers when a broker is
+        configured (the run shows progress in the admin), else here, in this process."""
+        from annotation.models import Dataset
+        from annotation.screening import runs as screening
+
+        dataset = Dataset.objects.get(name=dataset_name)
+        if settings.CELERY_TASK_ALWAYS_EAGER:
+            run = screening.run_here(screening.start(dataset, queue=False))
+            self.stdout.write(json.dumps({"screening": run.pk, **run.counts}))
+        else:
+            run = screening.start(dataset)
+            self.stdout.write(f"media screening {run.pk} queued on the cpu workers (manage.py screen_media to watch)")
