@@ -25,8 +25,11 @@ app.conf.update(
     task_track_started=True,
     broker_connection_retry_on_startup=True,
 )
-app.autodiscover_tasks(["tasks"], related_name="cpu")
-app.autodiscover_tasks(["tasks"], related_name="gpu")
+# Registered at import (force=True), not lazily at worker start: web processes load this app
+# (pairrate/__init__.py) and queue tasks by name (annotation/jobs.py); in the in-process demo
+# those names must resolve to tasks for `task_always_eager` to run them.
+app.autodiscover_tasks(["tasks"], related_name="cpu", force=True)
+app.autodiscover_tasks(["tasks"], related_name="gpu", force=True)
 
 
 def guard_closed_redis_channels() -> None:

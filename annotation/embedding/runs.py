@@ -12,6 +12,7 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from ..jobs import send
 from ..media_paths import UnsafeMediaPath, is_remote_url, local_media_path
 from ..models import Caption, CaptionVector, Dataset, EmbeddingSpace, EmbedPart, EmbedRun, Item, ItemVector, VectorShard
 from .checkpoints import confined_checkpoint, encoder_for
@@ -51,16 +52,8 @@ def start(dataset: Dataset, space: EmbeddingSpace, user=None) -> EmbedRun:
         if busy.exists():
             raise EmbedError(f"an embed run of {dataset.name} in {space.name} is already going", "space", 409)
         run = EmbedRun.objects.create(dataset=dataset, space=space, created_by=user)
-    transaction.on_commit(lambda: _send("tasks.gpu.embed_plan", run.pk))
+    transaction.on_commit(lambda: send("tasks.gpu.embed_plan", run.pk))
     return run
-
-
-def _send(name: str, *args) -> None:
-    """Queue a `gpu` task by name (a signature: in the in-process demo it runs eagerly)."""
-    import tasks.gpu  # noqa: F401  (registers the named tasks in this process)
-    from tasks.celery_app import app
-
-    app.signature(name, args=args, queue="gpu").apply_async()
 
 
 def _plan_path(run: EmbedRun) -> Path:
@@ -95,7 +88,7 @@ def plan(run_id: int) -> None:
         return
     if run.state == EmbedRun.State.RUNNING:
         for part in run.parts.filter(done=False):
-            _send("tasks.gpu.embed_part", run.pk, part.side, part.index)
+            send("tasks.gpu.embed_part", run.pk, part.side, part.index)
         return
     space = run.space
     from sampling.encoders import EncoderError
@@ -137,7 +130,7 @@ def plan(run_id: int) -> None:
     if not parts:
         _finish(run.pk)
     for part in parts:
-        _send("tasks.gpu.embed_part", run.pk, part.side, part.index)
+        send("tasks.gpu.embed_part", run.pk, part.side, part.index)
 
 
 def run_part(run_id: int, side: str, index: int) -> None:

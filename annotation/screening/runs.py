@@ -17,6 +17,7 @@ from django.db.models import Count, F, Q, Window
 from django.db.models.functions import RowNumber
 from django.utils import timezone
 
+from ..jobs import send
 from ..media_paths import UnsafeMediaPath, is_remote_url, local_media_path, remote_schemes
 from ..models import Dataset, ImportRun, Item, ScreeningRun, ScreenStatus
 from . import probe
@@ -62,7 +63,7 @@ def start(dataset: Dataset, import_run: ImportRun | None = None, queue: bool = T
                 return run
         else:
             run = ScreeningRun.objects.create(dataset=dataset)
-        transaction.on_commit(lambda: _send("tasks.cpu.screen_dataset", run.pk))
+        transaction.on_commit(lambda: send("tasks.cpu.screen_dataset", run.pk))
     return run
 
 
@@ -73,14 +74,6 @@ def after_import(import_run_id: int) -> ScreeningRun | None:
     run = ImportRun.objects.filter(pk=import_run_id, state=ImportRun.State.SUCCEEDED).first()
     dataset = run and Dataset.objects.filter(name=run.dataset_name).first()
     return start(dataset, run) if dataset else None
-
-
-def _send(name: str, *args) -> None:
-    """Queue a `cpu` task by name (a signature: in the in-process demo it runs eagerly)."""
-    import tasks.cpu  # noqa: F401  (registers the named tasks in this process)
-    from tasks.celery_app import app
-
-    app.signature(name, args=args, queue="cpu").apply_async()
 
 
 # ---- run by the workers -----------------------------------------------------------------
@@ -114,7 +107,7 @@ def plan(run_id: int, queue: bool = True) -> list[int]:
                 return []
         todo = [i for i in range(len(run.bounds)) if str(i) not in run.done_parts]
         if queue:
-            transaction.on_commit(lambda: [_send("tasks.cpu.screen_part", run_id, i) for i in todo])
+            transaction.on_commit(lambda: [send("tasks.cpu.screen_part", run_id, i) for i in todo])
     return todo
 
 
