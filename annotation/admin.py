@@ -160,7 +160,8 @@ class PipelineStageInline(admin.TabularInline):
     model = PipelineStage
     extra = 0
     can_delete = False
-    fields = ["order", "name", "state", "stage_progress", "counts", "attempts", "started_at", "finished_at", "error"]
+    fields = ["order", "name", "state", "stage_progress", "counts", "attempts", "started_at", "finished_at",
+              "heartbeat_at", "stage_history", "error"]
     readonly_fields = fields
 
     def has_add_permission(self, request, obj=None):
@@ -169,6 +170,12 @@ class PipelineStageInline(admin.TabularInline):
     @admin.display(description="progress")
     def stage_progress(self, stage):
         return progress_html(stage.progress)
+
+    @admin.display(description="history")
+    def stage_history(self, stage):
+        """Fault recovery events (annotation.sweeper): re-dispatched, dispatch failed, retried."""
+        return "; ".join(f"{e['at']} {e['event']}" + (f" ({e['detail']})" if e.get("detail") else "")
+                         for e in stage.history) or "-"
 
 
 class ProjectMemberInline(admin.TabularInline):

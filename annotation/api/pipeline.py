@@ -22,7 +22,8 @@ class StageSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = PipelineStage
-        fields = ["name", "order", "state", "progress", "counts", "error", "attempts", "started_at", "finished_at"]
+        fields = ["name", "order", "state", "progress", "counts", "error", "attempts", "started_at", "finished_at",
+                  "heartbeat_at", "history"]  # history: re-dispatched / dispatch failed / retried (annotation.sweeper)
 
     def get_counts(self, stage) -> dict:
         # Per-part bookkeeping of fanned-out stages is internal; show the totals.
