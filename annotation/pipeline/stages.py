@@ -6,6 +6,7 @@ result and overwrites it: nothing is duplicated.
 """
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -21,6 +22,7 @@ from .. import planner
 from ..vectors import caption_vectors, item_vectors
 from . import artifacts, task_rows
 
+log = logging.getLogger(__name__)
 Report = Callable[[float], None]
 # Items per match part: each part is one top-k search that a `gpu` worker runs.
 MATCH_PART_ROWS = 1_000_000
@@ -334,6 +336,8 @@ def media_part_items(project: Project, index: int) -> tuple[str, list[Item]]:
 def media_part(project: Project, index: int, report: Report) -> dict:
     """Make the derived files of one media part; remote (URL), missing and unsafe (outside
     media storage) media are counted, never opened."""
+    import av
+
     from ..media_paths import UnsafeMediaPath, confined, local_media_path
     from . import derived_media
 
@@ -356,10 +360,17 @@ def media_part(project: Project, index: int, report: Report) -> dict:
             targets = {k: confined(root, v) for k, v in derived_media.derived_paths(modality, item.id).items()}
             if all(t.is_file() for t in targets.values()):
                 continue
-            if modality == "video":
-                derived_media.video_poster_and_preview(path, targets["poster"], targets["preview"])
+            try:
+                if modality == "video":
+                    derived_media.video_poster_and_preview(path, targets["poster"], targets["preview"])
+                else:
+                    derived_media.audio_waveform(path, targets["waveform"])
+            except (ValueError, OSError, av.error.FFmpegError) as exc:
+                # A file that does not decode (a project may include failed media) is counted
+                # and shown without a poster or waveform; it never fails the whole launch.
+                log.warning("media part %s: item %s does not decode: %s", index, item.id, exc)
+                counts["broken"] = counts.get("broken", 0) + 1
             else:
-                derived_media.audio_waveform(path, targets["waveform"])
-            counts["made"] += 1
+                counts["made"] += 1
             report(done / len(present))
     return counts
