@@ -96,3 +96,16 @@ def test_export_has_the_published_columns_and_captions_times_k_rows(imported_gro
         assert _sha256(out / name) == {"bytes": record["bytes"], "sha256": record["sha256"]}, name
     assert (out / "SHA256SUMS").read_text().count("\n") == len(build.files)
     assert not list(out.parent.glob(".tmp-*")), "no half-written folder left behind"
+
+
+def test_ivf_build_reports_recall_against_exact(imported_groups, settings):
+    settings.PAIRRATE_GROUPS_CAPTION_CHUNK_ROWS = 20
+    # every list probed: IVF scans everything, so it must find the exact groups (recall 1)
+    build = wait_settled(build_groups(k=4, spaces={"image": "g-image"}, method="ivf", nlist=2, nprobe=2))
+    assert build.state == "succeeded", build.error
+    assert build.recall == {"image": {"recall_at_k": 1.0, "sample": 45, "k": 4}}
+    chunks = list(iter_chunks(build))
+    external = dict(Caption.objects.values_list("pk", "external_id"))
+    names = [external[i] for c in chunks for i in c.caption_ids.tolist()]
+    expected, _ = brute_force(imported_groups, "g-image", names, 4)
+    assert (np.concatenate([c.items["image"][0] for c in chunks]) == expected).all()
