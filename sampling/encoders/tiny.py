@@ -31,15 +31,17 @@ def _text_config(tokenizer, hidden: int, layers: int, heads: int) -> dict:
 
 
 def build_clip(folder: Path, dim: int = 16, seed: int = 0, hidden: int = 32, layers: int = 2, heads: int = 2,
-               image_size: int = 32, patch_size: int = 8) -> Path:
-    """A CLIPModel (text + image towers) with `dim`-d projections; ViT-B/16 is hidden=768,
-    layers=12, heads=12, image_size=224, patch_size=16."""
+               image_size: int = 32, patch_size: int = 8, text_hidden: int | None = None) -> Path:
+    """A CLIPModel (text + image towers) with `dim`-d projections. CLIP ViT-B/16 is dim=512,
+    hidden=768, layers=12, heads=12, image_size=224, patch_size=16, text_hidden=512."""
     import torch
     from transformers import CLIPConfig, CLIPImageProcessor, CLIPModel
 
     tokenizer = _tokenizer()
     torch.manual_seed(seed)
-    config = CLIPConfig(text_config=_text_config(tokenizer, hidden, layers, heads),
+    text_hidden = text_hidden or hidden
+    config = CLIPConfig(text_config=_text_config(tokenizer, text_hidden, layers, max(1, text_hidden // 64)
+                                                 if text_hidden >= 64 else heads),
                         vision_config=dict(hidden_size=hidden, intermediate_size=hidden * 4, num_hidden_layers=layers,
                                            num_attention_heads=heads, image_size=image_size, patch_size=patch_size),
                         projection_dim=dim)
