@@ -109,3 +109,17 @@ def test_ivf_build_reports_recall_against_exact(imported_groups, settings):
     names = [external[i] for c in chunks for i in c.caption_ids.tolist()]
     expected, _ = brute_force(imported_groups, "g-image", names, 4)
     assert (np.concatenate([c.items["image"][0] for c in chunks]) == expected).all()
+
+
+def test_command_builds_in_process_when_celery_is_eager(imported_groups, monkeypatch, capsys):
+    """As in the demo (no broker): the command's build runs in-process to the end."""
+    from django.core.management import call_command
+
+    from tasks.celery_app import app
+
+    monkeypatch.setitem(app.conf, "task_always_eager", True)
+    call_command("build_groups", "--datasets", "groupset", "--space", "audio=g-audio", "--space", "video=g-video",
+                 "--k", "2", "--name", "eager")
+    build = GroupsBuild.objects.get(name="eager")
+    assert build.state == "succeeded" and build.counts["captions"] == 43
+    assert "succeeded: 43 captions x 2 in video, audio" in capsys.readouterr().out

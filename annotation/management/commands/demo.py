@@ -5,6 +5,8 @@ are created only when missing.
 """
 from __future__ import annotations
 
+import logging
+from contextlib import contextmanager
 from pathlib import Path
 
 from django.conf import settings
@@ -15,7 +17,6 @@ from annotation.demo.build import build_demo_bundle
 from annotation.importing import import_bundle
 from annotation.models import Dataset, EmbeddingSpace, Project, ProjectMember
 from annotation.pipeline import runner
-from annotation.progress import TqdmProgress
 
 TINY_DIM = 64  # the demo's random-weight encoders (sampling/encoders/tiny.py)
 DEMO_USERS = [("admin", "admin-demo", True)] + [(f"annotator{i}", "annotator-demo", False) for i in (1, 2, 3)]
@@ -39,15 +40,21 @@ class Command(BaseCommand):
         parser.add_argument("--no-input", action="store_true", help="never prompt")
         parser.add_argument("--rebuild", action="store_true", help="rebuild the bundle from its sources")
         parser.add_argument("--audiocaps", type=int, default=1500, help="AudioCaps captions to include")
+        parser.add_argument("--projects", type=int, default=len(DEMO_PROJECTS),
+                            help="launch only the first N demo projects (the tests launch one)")
 
     def handle(self, *args, **options):
+        log_path = Path(settings.VAR_DIR) / "demo.log"
+        with quiet_logging(log_path, self.stdout):
+            self._demo(options)
+        self.stdout.write(f"full log: {log_path}")
+
+    def _demo(self, options) -> None:
         bundle = Path(settings.VAR_DIR) / "demo-bundle"
         if options["rebuild"] or not (bundle / "pairrate.json").is_file():
-            self.stderr.write("building the demo bundle (embeds every caption with all-MiniLM-L6-v2)...")
+            self.stdout.write("building the demo bundle (embeds every caption with all-MiniLM-L6-v2)...")
             build_demo_bundle(bundle, options["audiocaps"])
-        progress = TqdmProgress(self.stderr._out)
-        summary = import_bundle(bundle, progress=progress)
-        progress.close()
+        summary = import_bundle(bundle)
         self.stdout.write(f"imported {summary.items} items and {summary.captions} captions "
                           f"into dataset {summary.dataset!r}")
         from annotation.screening import runs as screening  # probe every media file, as a worker would
@@ -61,7 +68,8 @@ class Command(BaseCommand):
                 user.set_password(password)
                 user.save()
         self._embed_with_tiny_encoders()
-        self._launch_projects()
+        self._launch_projects(DEMO_PROJECTS[:options["projects"]])
+        self._build_groups()
         self.stdout.write("logins: " + ", ".join(f"{u} / {p}" for u, p, _ in DEMO_USERS))
 
     def _embed_with_tiny_encoders(self) -> None:
@@ -88,10 +96,30 @@ class Command(BaseCommand):
             self.stdout.write(f"space {name!r}: embedded {run.counts.get('items_embedded', 0)} {modality} items and "
                               f"{run.counts.get('captions_embedded', 0)} captions ({run.state})")
 
-    def _launch_projects(self) -> None:
+    def _build_groups(self) -> None:
+        """Retrieval groups for every demo caption in the four minilm spaces (in-process);
+        the admin downloads them from /api/groups/ or the admin site. Built once."""
+        from annotation.groups import create_build, runner as groups_runner
+        from annotation.models import GroupsBuild, ItemVector
+
+        build = GroupsBuild.objects.filter(name="demo groups").order_by("-pk").first()
+        if build is None or build.state in (GroupsBuild.State.FAILED, GroupsBuild.State.CANCELLED):
+            spaces = {s.target_modality: s.name for s in EmbeddingSpace.objects.filter(name__startswith="minilm-")}
+            smallest = min(ItemVector.objects.filter(space__name=name, item__modality=modality).count()
+                           for modality, name in spaces.items())
+            if build is None:
+                build = create_build(["demo"], spaces, k=min(16, smallest), name="demo groups")
+                groups_runner.start(build.pk)
+            else:
+                groups_runner.retry(build.pk)
+            build.refresh_from_db()
+        self.stdout.write(f"groups {build.pk}: {build.state}, {build.counts.get('captions', 0)} captions x {build.k} "
+                          f"in {', '.join(build.modalities)}")
+
+    def _launch_projects(self, specs: list[dict]) -> None:
         """Create and launch the demo projects (in-process: the demo has no broker)."""
         annotators = User.objects.filter(username__startswith="annotator")
-        for spec in DEMO_PROJECTS:
+        for spec in specs:
             spec = dict(spec)
             space = EmbeddingSpace.objects.get(name=spec.pop("space"))
             project, created = Project.objects.get_or_create(
@@ -109,3 +137,66 @@ class Command(BaseCommand):
                     runner.launch(project.id)
                 project.refresh_from_db()
             self.stdout.write(f"project {project.name!r}: {project.state}, {project.tasks.count()} tasks")
+
+
+# Our own code logs warnings to the console; libraries (faiss's loader, kombu, Celery's task
+# traces, transformers, trimesh) only errors, and Celery not even those: in-process its
+# failures re-raise here. Everything at PAIRRATE_LOG_LEVEL goes to the log file.
+OWN_LOGGERS = ("annotation", "sampling", "tasks", "pairrate", "django")
+
+
+class _ConsoleFilter(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.getMessage() == "stage finished":
+            return True
+        own = record.name.split(".")[0] in OWN_LOGGERS
+        return record.levelno >= (logging.WARNING if own else logging.ERROR) and not record.name.startswith("celery")
+
+
+class _ConsoleHandler(logging.Handler):
+    """One short line per record on the command's output: a stage's counts, or the message."""
+
+    def __init__(self, out):
+        super().__init__()
+        self.out = out
+        self.addFilter(_ConsoleFilter())
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if record.getMessage() == "stage finished":
+            counts = ", ".join(f"{k} {v}" for k, v in (getattr(record, "counts", None) or {}).items()
+                               if isinstance(v, (int, float, str)))
+            self.out.write(f"  project {getattr(record, 'project', '?')}: stage {getattr(record, 'stage', '?')} "
+                           f"done{': ' + counts if counts else ''}")
+        else:
+            self.out.write(f"{record.levelname.lower()}: {record.name}: {record.getMessage()}")
+
+
+@contextmanager
+def quiet_logging(path: Path, out):
+    """For the demo command only (production keeps settings.LOGGING): the root logger writes
+    the full log to `path` and a short console of our own lines to `out`; library progress
+    bars are off. Restored on exit."""
+    import os
+
+    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+    from transformers.utils import logging as hf_logging
+
+    root = logging.getLogger()
+    saved = root.handlers[:]
+    path.parent.mkdir(parents=True, exist_ok=True)
+    to_file = logging.FileHandler(path, encoding="utf-8")
+    to_file.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s %(message)s"))
+    root.handlers = [to_file, _ConsoleHandler(out)]
+    hf_logging.disable_default_handler()  # transformers has its own stderr handler: send it to ours
+    hf_logging.enable_propagation()
+    hf_logging.disable_progress_bar()
+    logging.captureWarnings(True)
+    try:
+        yield
+    finally:
+        logging.captureWarnings(False)
+        hf_logging.enable_progress_bar()
+        hf_logging.disable_propagation()
+        hf_logging.enable_default_handler()
+        root.handlers = saved
+        to_file.close()
