@@ -33,19 +33,19 @@ app.autodiscover_tasks(["tasks"], related_name="gpu", force=True)
 
 
 def guard_closed_redis_channels() -> None:
-    """Work around a worker crash on a Redis restart (kombu 5.7.0, all versions to date).
+    """Work around a worker exit on a Redis restart (kombu 5.7.0, the newest release).
 
-    When the broker connection drops, the worker closes the old channel: closing drops the
-    channel's connection pool, then tries to put the unacknowledged messages back
-    ("Restoring N unacknowledged message(s)"), which fails while Redis is down; the
-    connection is then closed, which sets the transport's `client` to None. The channel
-    keeps its reference to that transport. When the busy task finishes, its message is
-    acknowledged on that old channel: the ack needs a Redis client, the pool is gone, and
-    rebuilding it reads `transport.client.hostname` -> AttributeError, which is not a
-    connection error, so the consumer treats it as unrecoverable and the worker exits.
-    Raising redis's ConnectionError there instead makes it what it is: the ack of a message
-    from a lost connection fails ("Couldn't ack"), is logged, and the worker carries on
-    (the message was restored or lost with the broker; annotation.sweeper re-dispatches).
+    Reported: a worker busy while Redis restarted logged "Restoring 1 unacknowledged
+    message(s)" and exited with `Unrecoverable error: AttributeError("'NoneType' object has
+    no attribute 'hostname'")`. That AttributeError comes from Channel._connparams, which
+    rebuilds a Redis client from `transport.client`: kombu sets it to None when it closes the
+    connection, and a channel of that connection can still be asked for a client (an ack or
+    a restore of a message it delivered, once its pool was dropped). An AttributeError is not
+    a connection error, so the consumer gives up and the worker exits. Raising redis's
+    ConnectionError there instead makes it what it is, a lost connection: Celery logs it
+    ("Couldn't ack") and carries on; the message was restored or went with the broker, and
+    annotation.sweeper re-dispatches its work. Not reproduced here with a sleep task or a
+    launch (prefork and solo pools, outages of 0.3-10 s); the test drives the failing call.
     """
     from kombu.transport import redis as kombu_redis
 

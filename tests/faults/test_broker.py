@@ -31,3 +31,19 @@ def test_broker_restart_mid_launch_worker_survives_and_lost_stage_is_redispatche
     wait_state(reference, {Project.State.READY, Project.State.FAILED}, timeout=150)
     assert task_signature(busy) == task_signature(lost) == task_signature(reference)
     assert task_signature(reference), "the launch made tasks"
+
+
+def test_a_channel_of_a_closed_redis_connection_fails_as_a_lost_connection(broker):
+    """The path of the reported worker exit: the transport's client is gone (closed
+    connection), the channel's pool was dropped, and the channel is asked for a client."""
+    from kombu import Connection
+
+    import tasks.celery_app  # noqa: F401 (installs the guard)
+
+    connection = Connection(broker.url)
+    channel = connection.default_channel
+    connection.transport.client = None  # what Connection._do_close_transport does
+    channel._pool = None  # what Channel.close / _disconnect_pools does
+    with pytest.raises(connection.connection_errors) as raised:
+        channel.qos.ack("a-delivery-tag")  # Celery's ack after the task finished
+    assert "broker connection closed" in str(raised.value)
