@@ -47,3 +47,27 @@ def test_a_channel_of_a_closed_redis_connection_fails_as_a_lost_connection(broke
     with pytest.raises(connection.connection_errors) as raised:
         channel.qos.ack("a-delivery-tag")  # Celery's ack after the task finished
     assert "broker connection closed" in str(raised.value)
+
+
+def test_broker_restart_mid_export_worker_survives_and_lost_export_is_redispatched(start_worker, broker):
+    from annotation.export import create_run, execute_run
+    from annotation.models import ExportRun
+    from tasks.cpu import export_ratings
+    from tests.export.builders import build_world
+    from tests.pipeline.conftest import _wait_until
+
+    world = build_world()
+    worker = start_worker("busy", PAIRRATE_FAULT_DRILL_PAUSE="export=4")
+    busy, lost = (create_run([world.three.id], "jsonl") for _ in range(2))
+    export_ratings.delay(busy.pk)
+    _wait_until(lambda: ExportRun.objects.get(pk=busy.pk).state == "running", 60, 0.05, "the busy export")
+    export_ratings.delay(lost.pk)            # waits in the queue...
+    broker.restart()                         # ...and goes with the broker
+    for run in (busy, lost):
+        _wait_until(lambda: ExportRun.objects.get(pk=run.pk).state in ("succeeded", "failed"), 150, 0.2, "exports")
+        run.refresh_from_db()
+        assert run.state == "succeeded", run.error
+    assert worker.process.poll() is None, "the worker survived the broker restart"
+    assert "sweeper: export %d: re-dispatched" % lost.pk in worker.log_path.read_text()
+    reference = execute_run(create_run([world.three.id], "jsonl").pk)
+    assert busy.sha256 == lost.sha256 == reference.sha256
