@@ -176,9 +176,6 @@ def quiet_logging(path: Path, out):
     """For the demo command only (production keeps settings.LOGGING): the root logger writes
     the full log to `path` and a short console of our own lines to `out`; library progress
     bars are off. Restored on exit."""
-    import os
-
-    os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
     from transformers.utils import logging as hf_logging
 
     root = logging.getLogger()
