@@ -251,6 +251,10 @@ PAIRRATE_SCREEN_AFTER_IMPORT = env_bool("PAIRRATE_SCREEN_AFTER_IMPORT", True)
 PAIRRATE_SCREEN_PART_ITEMS = int(os.environ.get("PAIRRATE_SCREEN_PART_ITEMS", "200"))
 PAIRRATE_SCREEN_FRAME_RATE_TOLERANCE = float(os.environ.get("PAIRRATE_SCREEN_FRAME_RATE_TOLERANCE", "0.1"))
 PAIRRATE_SCREEN_MIN_POINTS = int(os.environ.get("PAIRRATE_SCREEN_MIN_POINTS", "16"))
+# Optional explicit-media check while screening (open_nsfw, sampling/nsfw_media.py): off by
+# default (about 3 images/s on 2 cores); on in the production recipe (docs/deploy.md).
+PAIRRATE_SCREEN_EXPLICIT_MEDIA = env_bool("PAIRRATE_SCREEN_EXPLICIT_MEDIA", False)
+PAIRRATE_SCREEN_EXPLICIT_THRESHOLD = float(os.environ.get("PAIRRATE_SCREEN_EXPLICIT_THRESHOLD", "0.8"))
 
 # Embedding on the workers (annotation/embedding, docs/encoders.md): checkpoint folders must
 # lie under one of these roots; parts are whole batches of at most PART_ROWS rows.

