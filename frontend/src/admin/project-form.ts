@@ -6,7 +6,7 @@ import { ApiError, api, getAll } from "../api";
 import { h, mount, toast } from "../dom";
 import type { Dataset, Project, Space } from "../types";
 
-type Kind = "text" | "textarea" | "int" | "float" | "optionalFloat" | "select" | "checks" | "list" | "json";
+type Kind = "text" | "textarea" | "int" | "float" | "optionalFloat" | "select" | "checks" | "list" | "json" | "curation";
 
 interface FieldSpec {
   name: string;
@@ -41,11 +41,13 @@ function sections(choices: Choices): { title: string; fields: FieldSpec[] }[] {
         help: "none ticked: all", options: () => SOURCE_MODALITIES },
       { name: "caption_source_datasets", label: "Source dataset names", kind: "list", help: "comma-separated; empty: all" },
       { name: "sample_size", label: "Captions to sample", kind: "int", required: true, min: 1 },
-      { name: "curation", label: "Curation (hierarchical k-means)", kind: "json",
-        help: '{"clusters": [], "resampling_steps": 2, "sample_size": 10, "iterations": 10, "pick": "random" | "closest"}' },
       { name: "nsfw_backend", label: "NSFW filter", kind: "select",
         options: () => [["auto", "auto"], ["lexicon", "lexicon"], ["profanity", "profanity"], ["detoxify", "detoxify"], ["none", "none"]] },
       { name: "nsfw_thresholds", label: "NSFW thresholds", kind: "json", help: 'category (sexual, profanity, hate, violence_graphic) or backend label → max score kept; default 0.5 each, e.g. {"sexual": 0.3, "profanity": 1}' },
+    ] },
+    { title: "Curation", fields: [
+      { name: "curation", label: "Hierarchical k-means before sampling", kind: "curation",
+        help: "0 levels: sample the pool uniformly. Each level clusters the one below; sampling then draws evenly across the top clusters." },
     ] },
     { title: "Candidates", fields: [
       { name: "target_modality", label: "Target modality", kind: "select", required: true, options: () => MODALITIES },
@@ -188,6 +190,8 @@ function buildControl(spec: FieldSpec, value: unknown): FieldControl {
   let wrapper: HTMLElement;
   let read: () => { value?: unknown; problem?: string };
 
+  if (spec.kind === "curation") return curationControl(spec, (value ?? {}) as Curation, error, help, described);
+
   if (spec.kind === "checks") {
     const chosen = new Set((value as unknown[] | undefined ?? []).map(String));
     const boxes = (spec.options?.() ?? []).map(([v, text]) =>
@@ -263,4 +267,72 @@ function readValue(spec: FieldSpec, raw: string): { value?: unknown; problem?: s
     default:
       return { value: raw };
   }
+}
+
+// Curation settings (the project's `curation` object, checked on the server by
+// annotation/pipeline/validation.py): one field each, the same rules checked here first.
+interface Curation {
+  clusters?: number[];
+  resampling_steps?: number;
+  sample_size?: number;
+  iterations?: number;
+  pick?: string;
+}
+
+const CURATION_NUMBERS: { key: "resampling_steps" | "sample_size" | "iterations"; label: string; min: number; fallback: number; help: string }[] = [
+  { key: "resampling_steps", label: "Resampling steps", min: 0, fallback: 2, help: "per level: re-fit on a sample of each cluster" },
+  { key: "sample_size", label: "Sample size per cluster", min: 1, fallback: 10, help: "rows drawn from each cluster when resampling" },
+  { key: "iterations", label: "Iterations", min: 1, fallback: 10, help: "k-means sweeps per fit" },
+];
+
+function curationControl(spec: FieldSpec, value: Curation, error: HTMLElement, help: HTMLElement | null, described: string): FieldControl {
+  const id = `field-${spec.name}`;
+  const clusters = value.clusters ?? [];
+  const number = (name: string, current: number, min: number) =>
+    h("input", { id: `${id}-${name}`, type: "number", inputmode: "numeric", min, step: 1, value: String(current), "aria-describedby": described });
+  const levels = number("levels", clusters.length, 0) as HTMLInputElement;
+  levels.max = "8";
+  const counts = h("input", { id: `${id}-clusters`, type: "text", value: clusters.join(", "), placeholder: "e.g. 200, 20",
+    "aria-describedby": described }) as HTMLInputElement;
+  const numbers = CURATION_NUMBERS.map((n) => ({ ...n, input: number(n.key, value[n.key] ?? n.fallback, n.min) as HTMLInputElement }));
+  const pick = h("select", { id: `${id}-pick`, "aria-describedby": described },
+    [["random", "random"], ["closest", "closest to the centroid"]].map(([v, text]) =>
+      h("option", { value: v, selected: (value.pick ?? "random") === v }, text))) as HTMLSelectElement;
+  const labelled = (input: HTMLElement, label: string, note?: string) =>
+    h("div", { class: "subfield" }, h("label", { for: input.id }, label), input, note ? h("div", { class: "help" }, note) : null);
+  const wrapper = h("fieldset", { class: "field curation", "aria-describedby": described },
+    h("legend", {}, spec.label),
+    h("div", { class: "subfields" },
+      labelled(levels, "Levels", "0 to 8"),
+      labelled(counts, "Clusters per level", "comma-separated, lowest level first; each at most the one before"),
+      numbers.map((n) => labelled(n.input, n.label, n.help)),
+      labelled(pick, "Pick")),
+    help, error);
+  const inputs = [levels, counts, ...numbers.map((n) => n.input), pick];
+
+  const read = (): { value?: unknown; problem?: string } => {
+    inputs.forEach((input) => input.classList.remove("invalid"));
+    const fail = (input: HTMLElement, problem: string) => {
+      input.classList.add("invalid");
+      return { problem };
+    };
+    const nLevels = Number(levels.value.trim() || "0");
+    if (!Number.isInteger(nLevels) || nLevels < 0 || nLevels > 8) return fail(levels, "Levels: a whole number from 0 to 8");
+    const parts = counts.value.split(",").map((s) => s.trim()).filter(Boolean);
+    const perLevel = parts.map(Number);
+    if (perLevel.some((c) => !Number.isInteger(c) || c < 1)) return fail(counts, "Clusters per level: positive whole numbers, comma-separated");
+    if (perLevel.length !== nLevels) return fail(counts, `${nLevels} levels need ${nLevels} cluster counts, not ${perLevel.length}`);
+    if (perLevel.some((c, i) => i > 0 && c > perLevel[i - 1])) return fail(counts, "each level must have at most as many clusters as the level below it");
+    const result: Curation = { clusters: perLevel };
+    for (const n of numbers) {
+      const v = Number(n.input.value.trim());
+      if (n.input.value.trim() === "" || !Number.isInteger(v)) return fail(n.input, `${n.label}: a whole number`);
+      if (v < n.min) return fail(n.input, `${n.label}: at least ${n.min}`);
+      result[n.key] = v;
+    }
+    result.pick = pick.value;
+    return { value: result };
+  };
+  const focus = () => (inputs.find((input) => input.classList.contains("invalid")) ?? levels).focus();
+  return { spec, wrapper, error, read, focus };
 }
