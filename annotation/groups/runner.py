@@ -191,12 +191,12 @@ def run_finish(build_id: int) -> None:
             build.state, build.progress, build.finished_at = State.SUCCEEDED, 1.0, timezone.now()
             build.save(update_fields=["recall", "output_path", "files", "state", "progress", "finished_at"])
         logger.info("groups build finished", extra={"build": build_id, "counts": build.counts})
-        shutil_parts(build_id)
+        _remove_parts(build_id)
     except Exception as exc:
         _fail(build_id, exc)
 
 
-def shutil_parts(build_id: int) -> None:
+def _remove_parts(build_id: int) -> None:
     """The merged chunks stay (iter_groups reads them); the per-part files are no longer needed."""
     import shutil
 
