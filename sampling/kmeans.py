@@ -175,11 +175,12 @@ def assign(data, centroids, device=None, precision: str | None = None, backend: 
     return result.labels, result.sq_distances
 
 
-def _sample_rows(data: np.ndarray, size: int, rng: np.random.Generator) -> np.ndarray:
+def _sample_rows(data: np.ndarray, size: int, rng: np.random.Generator) -> tuple[np.ndarray, np.ndarray]:
+    """`size` distinct rows at random (all rows if fewer) and their indices."""
     if size >= data.shape[0]:
-        return np.ascontiguousarray(data, dtype=np.float32)
+        return np.ascontiguousarray(data, dtype=np.float32), np.arange(data.shape[0])
     rows = np.sort(rng.choice(data.shape[0], size, replace=False))
-    return np.ascontiguousarray(data[rows], dtype=np.float32)
+    return np.ascontiguousarray(data[rows], dtype=np.float32), rows
 
 
 def _d2_sample(weights: np.ndarray, count: int, rng: np.random.Generator) -> np.ndarray:
@@ -205,15 +206,17 @@ def _update_min_sq_distance(min_sq, sample, sample_sq_norms, new_centers):
         torch.minimum(min_sq[start : start + len(sq)], sq, out=min_sq[start : start + len(sq)])
 
 
-def _greedy_pick(sample, sq_norms, min_sq, candidates: np.ndarray) -> int:
-    """The candidate whose addition lowers the D^2 potential most."""
+def _greedy_pick(sample, sq_norms, min_sq, candidates: np.ndarray, weights) -> int:
+    """The candidate whose addition lowers the (weighted) D^2 potential most."""
     centers = sample[torch.as_tensor(candidates, device=sample.device)]
     sq = torch.addmm(sq_norms[:, None], sample, centers.T, alpha=-2).add_((centers * centers).sum(dim=1))
-    potentials = torch.minimum(sq, min_sq[:, None]).sum(dim=0)
+    reduced = torch.minimum(sq, min_sq[:, None])
+    potentials = (reduced.sum(dim=0) if weights is None else weights @ reduced)
     return int(candidates[int(torch.argmin(potentials))])
 
 
-def _init_kmeanspp(sample: torch.Tensor, k: int, rng: np.random.Generator, mode: str) -> torch.Tensor:
+def _init_kmeanspp(sample: torch.Tensor, k: int, rng: np.random.Generator, mode: str,
+                   weights: np.ndarray | None = None) -> torch.Tensor:
     """D^2 seeding. "plain": classic k-means++, one draw per centre; "greedy":
     best of 2+log k draws per centre, which keeps small isolated groups from
     being skipped; "batched": as many new centres per round as already exist."""
@@ -223,35 +226,41 @@ def _init_kmeanspp(sample: torch.Tensor, k: int, rng: np.random.Generator, mode:
     min_sq = torch.full((sample.shape[0],), float("inf"), device=sample.device)
     _update_min_sq_distance(min_sq, sample, sq_norms, sample[chosen])
     trials = 2 + int(np.log(k)) if mode == "greedy" else 1
+    weights_t = None if weights is None else torch.as_tensor(weights, dtype=torch.float32, device=sample.device)
     while len(chosen) < k:
         count = min(len(chosen) if batched else 1, k - len(chosen))
-        weights = min_sq.double().cpu().numpy()
-        weights[chosen] = 0
-        new = _d2_sample(weights, count if batched else min(trials, len(weights)), rng)
+        d2 = min_sq.double().cpu().numpy()
+        if weights is not None:
+            d2 *= weights
+        d2[chosen] = 0
+        new = _d2_sample(d2, count if batched else min(trials, len(d2)), rng)
         new = new[~np.isin(new, chosen)]
-        new = new[:count] if batched else np.array([_greedy_pick(sample, sq_norms, min_sq, new)])
+        new = new[:count] if batched else np.array([_greedy_pick(sample, sq_norms, min_sq, new, weights_t)])
         chosen.extend(int(i) for i in new)
         _update_min_sq_distance(min_sq, sample, sq_norms, sample[torch.as_tensor(new, device=sample.device)])
     return sample[torch.as_tensor(chosen, device=sample.device)].clone()
 
 
-def initial_centroids(data, k: int, method: str, rng: np.random.Generator, device: torch.device) -> torch.Tensor:
+def initial_centroids(data, k: int, method: str, rng: np.random.Generator, device: torch.device,
+                      seed_weights: np.ndarray | None = None) -> torch.Tensor:
+    """`seed_weights` (per row, >= 0) scale each row's D^2 in k-means++ (not in "random")."""
     if method not in INIT_METHODS:
         raise ValueError(f"init must be one of {INIT_METHODS}, got {method!r}")
     if method == "auto":
         method = "kmeans++greedy" if data.shape[0] * k <= EXACT_INIT_MAX_WORK else "kmeans++batched"
     if method == "random":
-        return to_tensor(_sample_rows(data, k, rng), device)
+        return to_tensor(_sample_rows(data, k, rng)[0], device)
     batched = method == "kmeans++batched"
     sample_size = INIT_SAMPLE_PER_CLUSTER * k if batched else data.shape[0]
-    sample = to_tensor(_sample_rows(data, sample_size, rng), device)
+    sample, rows = _sample_rows(data, sample_size, rng)
     mode = {"kmeans++batched": "batched", "kmeans++greedy": "greedy", "kmeans++": "plain"}[method]
-    return _init_kmeanspp(sample, k, rng, mode)
+    weights = None if seed_weights is None else seed_weights[rows]
+    return _init_kmeanspp(to_tensor(sample, device), k, rng, mode, weights)
 
 
 def kmeans(data, k: int, iterations: int = 10, seed: int = 0, init: str = "auto",
            init_centroids=None, device=None, precision: str | None = None, backend: str = "auto",
-           chunk_rows: int | None = None, relabel: bool = True,
+           chunk_rows: int | None = None, relabel: bool = True, seed_weights=None,
            progress: Progress | None = None) -> KMeansResult:
     """Lloyd's k-means: `iterations` assignment+update sweeps over all rows.
 
@@ -270,7 +279,10 @@ def kmeans(data, k: int, iterations: int = 10, seed: int = 0, init: str = "auto"
     backend = _resolve_backend(backend, device, precision)
     rng = np.random.default_rng(seed)
     if init_centroids is None:
-        centroids = initial_centroids(data, k, init, rng, device)
+        weights = None if seed_weights is None else np.asarray(seed_weights, dtype=np.float64)
+        if weights is not None and weights.shape != (n,):
+            raise ValueError(f"seed_weights must have one value per row ({n}), got shape {weights.shape}")
+        centroids = initial_centroids(data, k, init, rng, device, weights)
     else:
         centroids = to_tensor(as_float32_rows(init_centroids), device)
         if centroids.shape != (k, dim):

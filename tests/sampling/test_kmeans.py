@@ -119,3 +119,18 @@ def test_cuda_matches_cpu():
         gpu = kmeans(x, 40, iterations=5, seed=4, device="cuda", precision=precision)
         np.testing.assert_allclose(cpu.centroids, gpu.centroids, atol=1e-3)
         assert (cpu.labels == gpu.labels).mean() > 0.999
+
+
+def test_seed_weights_keep_seeds_off_zero_weight_outliers():
+    rng = np.random.default_rng(0)
+    x = np.concatenate([rng.normal(size=(50, 4)) * 0.1 + 10 * i for i in range(3)] + [np.full((1, 4), 1e3)])
+    x = x.astype(np.float32)
+    weights = np.ones(len(x))
+    weights[-1] = 0  # a far outlier: unweighted k-means++ seeds it
+    for seed in range(3):
+        plain = kmeans(x, 3, iterations=0, seed=seed, init="kmeans++greedy").centroids
+        weighted = kmeans(x, 3, iterations=0, seed=seed, init="kmeans++greedy", seed_weights=weights).centroids
+        assert np.abs(plain).max() == 1e3
+        assert np.abs(weighted).max() < 100
+    with pytest.raises(ValueError):
+        kmeans(x, 3, seed_weights=weights[:-1])
