@@ -1,8 +1,36 @@
-// Shapes of the REST API's answers (docs/api.md).
+// Shapes of the REST API's answers (docs/api.md). Most come from the OpenAPI schema:
+// api-schema.d.ts is generated (`npm run api-types`; tests/test_openapi_types.py checks it
+// is current). Answers carry every field, so fields optional in requests are Required
+// here; JSON fields, which the schema types as `unknown`, get their shapes below.
 
-export type Label = "good" | "partial" | "bad";
-export type Flag = "caption_unclear" | "media_broken";
-export type Modality = "image" | "video" | "audio" | "point_cloud" | "text";
+import type { components } from "./api-schema";
+
+type Schemas = components["schemas"];
+type Answer<T> = Required<T>;
+
+export type Label = Schemas["LabelEnum"];
+export type Flag = Schemas["FlagsEnum"];
+export type Modality = Schemas["ModalityEnum"] | "text";
+
+export type Dataset = Answer<Schemas["Dataset"]>;
+export type Space = Answer<Schemas["EmbeddingSpace"]>;
+export type Member = Answer<Schemas["Member"]>;
+export type Stage = Omit<Answer<Schemas["Stage"]>, "history"> & { history: Record<string, unknown>[] };
+export type Pipeline = Omit<Schemas["Pipeline"], "stages"> & { stages: Stage[] };
+export type ImportRun = Omit<Schemas["ImportRun"], "counts" | "errors"> &
+  { counts: Record<string, unknown>; errors: ImportError[] | Record<string, unknown> };
+export type ExportRun = Omit<Answer<Schemas["ExportRun"]>, "filters" | "options"> &
+  { filters: Record<string, unknown>; options: Record<string, unknown> };
+export type ScreeningRun = Omit<Answer<Schemas["ScreeningRun"]>, "counts"> & { counts: Record<string, number> };
+export type Screening = Omit<Schemas["Screening"], "run" | "failed"> &
+  { run: ScreeningRun | null; failed: Answer<Schemas["FailedItem"]>[] };
+export type Project = Omit<Answer<Schemas["Project"]>,
+  "caption_source_modalities" | "caption_source_datasets" | "curation" | "nsfw_thresholds"> & {
+  caption_source_modalities: string[];
+  caption_source_datasets: string[];
+  curation: Record<string, unknown>;
+  nsfw_thresholds: Record<string, number>;
+};
 
 export interface MediaPayload {
   modality: Modality;
@@ -52,57 +80,6 @@ export interface AnnotatorProject {
   my_progress?: { submitted: number; paused: boolean };
 }
 
-export interface Project {
-  id: number;
-  name: string;
-  instructions: string;
-  state: string;
-  launched_at: string | null;
-  created_at: string;
-  caption_datasets: number[];
-  caption_source_modalities: string[];
-  caption_source_datasets: string[];
-  target_modality: Modality;
-  space: number;
-  sample_size: number;
-  curation: Record<string, unknown>;
-  nsfw_backend: string;
-  nsfw_thresholds: Record<string, number>;
-  k: number;
-  candidates_per_task: number;
-  item_cap: number;
-  audit_share: number;
-  annotators_per_task: number;
-  consensus_rule: string;
-  contested_route: string;
-  max_extra_annotators: number;
-  lease_seconds: number;
-  gold_rate: number;
-  gold_pause_threshold: number | null;
-  gold_min_answers: number;
-  seed: number;
-}
-
-export interface Stage {
-  name: string;
-  order: number;
-  state: string;
-  progress: number;
-  counts: Record<string, unknown>;
-  error: string;
-  attempts: number;
-  started_at: string | null;
-  finished_at: string | null;
-}
-
-export interface Pipeline {
-  project: number;
-  state: string;
-  launched_at: string | null;
-  tasks: number;
-  stages: Stage[];
-}
-
 export interface Agreement {
   units: number;
   raw_agreement: number | null;
@@ -134,16 +111,6 @@ export interface Stats {
   annotators: AnnotatorStats[];
 }
 
-export interface Member {
-  username: string;
-  paused: boolean;
-  paused_reason: string;
-  added_at: string;
-  served: number;
-  gold_answered: number;
-  gold_accuracy: number | null;
-}
-
 export interface PairResult {
   id: number;
   task: number;
@@ -158,77 +125,12 @@ export interface PairResult {
   media?: MediaPayload; // the item as annotators saw it (renders, poster, waveform)
 }
 
-export interface Dataset {
-  id: number;
-  name: string;
-  description: string;
-  items: Record<string, number>;
-  captions: number;
-}
-
-export interface ScreeningRun {
-  id: number;
-  state: string;
-  progress: number;
-  parts: number;
-  parts_done: number;
-  counts: Record<string, number>;
-  error: string;
-  import_run: number | null;
-  created_at: string;
-  finished_at: string | null;
-}
-
-export interface Screening {
-  dataset: number;
-  counts: Record<string, number>;
-  run: ScreeningRun | null;
-  failed: { id: number; external_id: string; modality: string; media: string; screen_reason: string;
-    screened_at: string | null }[];
-}
-
-export interface Space {
-  id: number;
-  name: string;
-  model_name: string;
-  dim: number;
-  target_modality: Modality;
-}
-
 export interface ImportError {
   file?: string;
   line?: number;
   column?: string | number;
   message?: string;
   [key: string]: unknown;
-}
-
-export interface ImportRun {
-  id: number;
-  dataset_name: string;
-  source: string;
-  state: string;
-  progress: number;
-  counts: Record<string, unknown>;
-  errors: ImportError[] | Record<string, unknown>;
-  created_at: string;
-  finished_at: string | null;
-}
-
-export interface ExportRun {
-  id: number;
-  projects: number[];
-  format: string;
-  filters: Record<string, unknown>;
-  state: string;
-  progress: number;
-  row_count: number | null;
-  size_bytes: number | null;
-  error: string;
-  download_url: string | null;
-  created_by: string | null;
-  created_at: string;
-  finished_at: string | null;
 }
 
 // ---- insights (GET /api/projects/<id>/insights/) ----
