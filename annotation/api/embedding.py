@@ -5,6 +5,7 @@ from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, serializers, viewsets
 from rest_framework.response import Response
 
+from ..audit import record
 from ..embedding import runs
 from ..embedding.exceptions import EmbedError
 from ..models import Dataset, EmbeddingSpace, EmbedRun
@@ -62,4 +63,6 @@ class EmbedRunViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
             run = runs.start(data["dataset"], space, request.user)
         except EmbedError as exc:
             raise Refusal("embed_refused", str(exc), exc.status, field=exc.field) from exc
+        record(request, "embed.start", run, dataset=run.dataset.name, space=space.name,
+               family=space.encoder_family)
         return Response(EmbedRunSerializer(run).data, status=202)

@@ -239,3 +239,7 @@ def test_api_starts_runs_for_admins_only_and_refuses_bad_requests(encoder_roots,
     assert started.status_code == 202, started.json()
     run = admin.get(f"/api/embed-runs/{started.json()['id']}/").json()
     assert run["space"] == "clip-tiny" and run["state"] in ("pending", "running", "succeeded")
+    from annotation.models import AuditEntry
+
+    entry = AuditEntry.objects.get(action="embed.start")
+    assert entry.actor == admin_user and entry.details["space"] == "clip-tiny"
