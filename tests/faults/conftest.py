@@ -62,6 +62,9 @@ class RedisServer:
         self.stop()
         time.sleep(down_seconds)
         self.start()
+        # Fresh pools in this (the test's) process for the tests that follow; its own publishes
+        # reconnect by themselves, but the control pings that start workers may not.
+        use_broker(self.url)
 
 
 def use_broker(url: str) -> None:
@@ -122,8 +125,6 @@ def running_worker(fault_env):
 
 
 def wait_state(project, states, timeout: float = 120):
-    from annotation.models import Project
-
     def settled():
         project.refresh_from_db()
         return project.state in states
@@ -147,8 +148,6 @@ def history_events(project) -> dict[str, list[str]]:
 def task_signature():
     return _task_signature
 
-
-__all__ = ["RedisServer", "free_port", "wait_state", "wait_stage", "history_events", "shutil"]
 
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
