@@ -10,4 +10,5 @@ RUN pip install --no-cache-dir torch==2.13.0 --index-url ${TORCH_INDEX} \
 COPY . .
 RUN PAIRRATE_SECRET_KEY=build python manage.py collectstatic --noinput
 EXPOSE 8000
-CMD ["gunicorn", "pairrate.wsgi:application", "--bind", "0.0.0.0:8000"]
+# Workers, bind and timeout: pairrate/gunicorn_conf.py (PAIRRATE_WEB_* settings, docs/deploy.md).
+CMD ["gunicorn", "pairrate.wsgi:application", "--config", "pairrate/gunicorn_conf.py"]

@@ -20,6 +20,7 @@ import json
 import os
 import platform
 import random
+import runpy
 import subprocess
 import sys
 import threading
@@ -30,6 +31,7 @@ import psycopg
 
 ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
+WEB = runpy.run_path(str(ROOT / "pairrate" / "gunicorn_conf.py"))  # the deployment's gunicorn settings
 DB = "pairrate_bench"
 ADMIN_URL = "postgres://postgres@127.0.0.1:5432/postgres"
 URL = f"postgres://postgres@127.0.0.1:5432/{DB}"
@@ -237,11 +239,11 @@ def main() -> None:
     parser.add_argument("--tasks", type=int, default=1_000_000)
     parser.add_argument("--seconds", type=float, default=20)
     parser.add_argument("--levels", default="1,10,30,100")
-    # Sync workers, one request at a time per process, beat 3 gthread workers x 8 threads on 2 cores:
-    # no GIL hand-offs between a worker's threads, fewer PostgreSQL connections (docs/benchmarks.md).
-    parser.add_argument("--workers", type=int, default=6, help="gunicorn worker processes")
-    parser.add_argument("--threads", type=int, default=1, help="gunicorn threads per worker (gthread)")
-    parser.add_argument("--worker-class", default="sync", help="gunicorn worker class (sync, gthread)")
+    # Defaults: the deployment's gunicorn configuration (pairrate/gunicorn_conf.py), so the
+    # figures are the production server's; the flags try others.
+    parser.add_argument("--workers", type=int, default=WEB["workers"], help="gunicorn worker processes")
+    parser.add_argument("--threads", type=int, default=WEB["threads"], help="gunicorn threads per worker (gthread)")
+    parser.add_argument("--worker-class", default=WEB["worker_class"], help="gunicorn worker class (sync, gthread)")
     parser.add_argument("--ramp-seconds", type=float, default=None,
                         help="annotators start at random times within this many seconds (default: the rating "
                              "time; 0 = all at once, a burst of first requests that queue behind each other)")
@@ -261,8 +263,9 @@ def main() -> None:
           f"{args.workers} workers x {args.threads} threads ({args.worker_class}); {args.seconds:.0f} s per level; "
           f"rating time {args.rate_seconds:g} s; starts spread over {ramp:g} s", flush=True)
     server = subprocess.Popen(
-        [PY, "-m", "gunicorn", "pairrate.wsgi", "-b", f"127.0.0.1:{args.port}", "-w", str(args.workers),
-         "-k", args.worker_class, "--threads", str(args.threads), "--log-level", "warning"],
+        [PY, "-m", "gunicorn", "pairrate.wsgi:application", "--config", "pairrate/gunicorn_conf.py",
+         "-b", f"127.0.0.1:{args.port}", "-w", str(args.workers), "-k", args.worker_class,
+         "--threads", str(args.threads), "--log-level", "warning", "--access-logfile", "/dev/null"],
         cwd=ROOT, env=server_env(), stderr=subprocess.DEVNULL)
     try:
         time.sleep(3)

@@ -77,3 +77,21 @@ def test_routing_is_declared_once_in_celery_config():
     assert app.conf.task_acks_late is True
     assert app.amqp.router.route({}, "tasks.gpu.device_info")["queue"].name == "gpu"
     assert app.amqp.router.route({}, "tasks.cpu.ping")["queue"].name == "cpu"
+
+
+def test_one_gunicorn_configuration(compose):
+    """The image, compose's web service and the load benchmark start gunicorn from the same
+    config file (docs/deploy.md, "Web server"), and that file loads."""
+    import json
+    import re
+    import runpy
+
+    web = shlex.split(compose["services"]["web"]["command"][-1])
+    image = json.loads(re.search(r"^CMD (\[.*\])$", (ROOT / "Dockerfile").read_text(), re.M).group(1))
+    bench = (ROOT / "bench" / "bench_annotation_load.py").read_text()
+    for command in (web[web.index("gunicorn"):], image):
+        assert command[command.index("--config") + 1] == "pairrate/gunicorn_conf.py", command
+        assert not {"--workers", "-w", "--bind", "-b"} & set(command), command
+    assert '"--config", "pairrate/gunicorn_conf.py"' in bench
+    settings = runpy.run_path(str(ROOT / "pairrate" / "gunicorn_conf.py"))
+    assert settings["worker_class"] == "sync" and settings["workers"] >= 3 and settings["bind"] == "0.0.0.0:8000"
