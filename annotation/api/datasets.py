@@ -1,12 +1,15 @@
 """Datasets, embedding spaces and imports (admins only)."""
 from __future__ import annotations
 
+from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.response import Response
 
 from ..importing import uploads
+from ..jobs import send
 from ..importing.runs import UploadError, allowed_source
 from ..models import Dataset, EmbeddingSpace, ImportRun
+from .errors import ErrorSerializer
 from .permissions import IsAdmin
 
 
@@ -90,6 +93,8 @@ class ImportRunViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
             self.upload_handler.discard()  # nothing is left on disk (permission, validation, 413)
         return super().handle_exception(exc)
 
+    @extend_schema(request=ImportRequestSerializer,
+                   responses={202: ImportRunSerializer, 400: ErrorSerializer, 413: ErrorSerializer})
     def create(self, request, *args, **kwargs):
         request_serializer = ImportRequestSerializer(data=request.data)
         request_serializer.is_valid(raise_exception=True)
@@ -103,8 +108,6 @@ class ImportRunViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
                 raise serializers.ValidationError({"path": [str(exc)]})
         run = ImportRun.objects.create(dataset_name=data.get("dataset", ""), source=str(source),
                                        upload=bool(data.get("bundle")), created_by=request.user)
-        from tasks.cpu import import_dataset
-
-        import_dataset.delay(run.id)
+        send("tasks.cpu.import_dataset", run.id)
         run.refresh_from_db()
         return Response(ImportRunSerializer(run).data, status=status.HTTP_202_ACCEPTED)
