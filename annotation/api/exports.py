@@ -19,6 +19,7 @@ from rest_framework.views import APIView
 
 from .. import audit
 from ..export import FORMATS, create_run
+from ..jobs import send
 from ..models import ExportRun, Project
 from .errors import ErrorSerializer, Refusal
 from .permissions import IsAdmin
@@ -63,9 +64,7 @@ def start_export(request, project_ids: list[int]) -> Response:
                          request.user)
         audit.record(request, "export.start", run, format=run.format,
                      projects=sorted(set(project_ids + data["projects"])))
-    from tasks.cpu import export_ratings
-
-    export_ratings.delay(run.pk)
+    send("tasks.cpu.export_ratings", run.pk)
     run.refresh_from_db()
     return Response(ExportRunSerializer(run, context={"request": request}).data, status=status.HTTP_202_ACCEPTED)
 
@@ -125,8 +124,6 @@ class ExportViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
         with transaction.atomic():
             ExportRun.objects.filter(pk=run.pk).update(state=ExportRun.State.PENDING, error="")
             audit.record(request, "export.retry", run)
-        from tasks.cpu import export_ratings
-
-        export_ratings.delay(run.pk)
+        send("tasks.cpu.export_ratings", run.pk)
         run.refresh_from_db()
         return Response(ExportRunSerializer(run, context={"request": request}).data, status=status.HTTP_202_ACCEPTED)
