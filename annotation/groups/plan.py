@@ -108,8 +108,12 @@ def create_build(datasets, spaces: dict, k: int = 16, method: str = "exact", nli
     if method not in GroupsBuild.Method.values:
         add("method", f"one of {', '.join(GroupsBuild.Method.values)}")
     for field, value in (("nprobe", nprobe), ("nlist", nlist)):
-        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or value < 1):
-            add(field, "a positive integer")
+        if value is not None and (not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= 1 << 20):
+            add(field, "an integer between 1 and 1048576")
+    if not isinstance(seed, int) or isinstance(seed, bool) or not -(2**63) <= seed < 2**63:
+        add("seed", "a 64-bit integer")
+    if len(str(name or "")) > 200:
+        add("name", "at most 200 characters")
     if errors:
         raise GroupsRequestError("invalid_groups", "the groups request cannot work", errors)
 

@@ -58,6 +58,8 @@ def test_bad_requests_are_refused_and_change_nothing(admin, imported_groups, med
         ({"datasets": ["nope"]}, "datasets", "no dataset 'nope'"),
         ({"method": "lsh"}, "method", "one of exact, ivf"),
         ({"spaces": {}}, "spaces", "map at least one target modality"),
+        ({"nprobe": 2**40}, "nprobe", "an integer between 1 and 1048576"),
+        ({"seed": 2**70}, "seed", "a 64-bit integer"),
     ]
     for change, field, message in cases:
         response = admin.post("/api/groups/", {**good, **change}, format="json")
