@@ -24,6 +24,13 @@ export type ExportRun = Omit<Answer<Schemas["ExportRun"]>, "filters" | "options"
 export type ScreeningRun = Omit<Answer<Schemas["ScreeningRun"]>, "counts"> & { counts: Record<string, number> };
 export type Screening = Omit<Schemas["Screening"], "run" | "failed"> &
   { run: ScreeningRun | null; failed: Answer<Schemas["FailedItem"]>[] };
+export type AnnotatorProject = Omit<Answer<Schemas["AnnotatorProject"]>, "my_progress"> &
+  { my_progress?: { submitted: number; paused: boolean } };
+export type PairResult = Omit<Answer<Schemas["PairResult"]>, "votes" | "media" | "item_modality"> & {
+  votes: Record<string, number> | string[];
+  item_modality: Modality;
+  media?: MediaPayload; // the item as annotators saw it (renders, poster, waveform)
+};
 export type Project = Omit<Answer<Schemas["Project"]>,
   "caption_source_modalities" | "caption_source_datasets" | "curation" | "nsfw_thresholds"> & {
   caption_source_modalities: string[];
@@ -69,17 +76,6 @@ export interface StoredAssignment {
   flags: Flag[];
 }
 
-export interface AnnotatorProject {
-  id: number;
-  name: string;
-  instructions: string;
-  state: string;
-  target_modality: Modality;
-  annotators_per_task: number;
-  lease_seconds: number;
-  my_progress?: { submitted: number; paused: boolean };
-}
-
 export interface Agreement {
   units: number;
   raw_agreement: number | null;
@@ -109,20 +105,6 @@ export interface Stats {
   labels: Record<string, { ratings: Record<string, number>; results: Record<string, number> }>;
   agreement: { overall: Agreement; by_modality_pair: Record<string, Agreement> };
   annotators: AnnotatorStats[];
-}
-
-export interface PairResult {
-  id: number;
-  task: number;
-  candidate: number;
-  state: string;
-  label: string;
-  votes: Record<string, number> | string[];
-  caption_modality: string;
-  item_modality: Modality;
-  caption: string;
-  media_url: string;
-  media?: MediaPayload; // the item as annotators saw it (renders, poster, waveform)
 }
 
 export interface ImportError {
