@@ -14,6 +14,7 @@ import traceback
 from django.db import transaction
 from django.utils import timezone
 
+from ..jobs import send
 from ..models import GroupsBuild, GroupsPart
 from . import export, parts, plan, store
 
@@ -57,31 +58,23 @@ def retry(build_id: int) -> GroupsBuild:
     return build
 
 
-# ---- dispatch (the only place that knows about Celery) -----------------------
+# ---- dispatch: queued by task name (annotation/jobs.py) ---------------------------
 
 def dispatch_plan(build_id: int) -> None:
-    from tasks.cpu import groups_plan
-
-    groups_plan.delay(build_id)
+    send("tasks.cpu.groups_plan", build_id)
 
 
 def dispatch_search(build_id: int, part_ids: list[int]) -> None:
-    from tasks.gpu import groups_search
-
     for part_id in part_ids:
-        groups_search.delay(build_id, part_id)
+        send("tasks.gpu.groups_search", build_id, part_id)
 
 
 def dispatch_merge(build_id: int, chunk: int) -> None:
-    from tasks.cpu import groups_merge
-
-    groups_merge.delay(build_id, chunk)
+    send("tasks.cpu.groups_merge", build_id, chunk)
 
 
 def dispatch_finish(build_id: int) -> None:
-    from tasks.cpu import groups_finish
-
-    groups_finish.delay(build_id)
+    send("tasks.cpu.groups_finish", build_id)
 
 
 def _dispatch_pending(build: GroupsBuild) -> None:
