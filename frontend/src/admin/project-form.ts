@@ -47,7 +47,7 @@ function sections(choices: Choices): { title: string; fields: FieldSpec[] }[] {
     ] },
     { title: "Curation", fields: [
       { name: "curation", label: "Hierarchical k-means before sampling", kind: "curation",
-        help: "0 levels: sample the pool uniformly. Each level clusters the one below; sampling then draws evenly across the top clusters." },
+        help: "Each level clusters the centroids of the level below; the sample is drawn evenly across clusters. 0 levels: sizes from the pool (about 50 captions per cluster, each level 10 times coarser, up to 4 levels)." },
     ] },
     { title: "Candidates", fields: [
       { name: "target_modality", label: "Target modality", kind: "select", required: true, options: () => MODALITIES },
@@ -291,7 +291,6 @@ function curationControl(spec: FieldSpec, value: Curation, error: HTMLElement, h
   const number = (name: string, current: number, min: number) =>
     h("input", { id: `${id}-${name}`, type: "number", inputmode: "numeric", min, step: 1, value: String(current), "aria-describedby": described });
   const levels = number("levels", clusters.length, 0) as HTMLInputElement;
-  levels.max = "8";
   const counts = h("input", { id: `${id}-clusters`, type: "text", value: clusters.join(", "), placeholder: "e.g. 200, 20",
     "aria-describedby": described }) as HTMLInputElement;
   const numbers = CURATION_NUMBERS.map((n) => ({ ...n, input: number(n.key, value[n.key] ?? n.fallback, n.min) as HTMLInputElement }));
@@ -303,7 +302,7 @@ function curationControl(spec: FieldSpec, value: Curation, error: HTMLElement, h
   const wrapper = h("fieldset", { class: "field curation", "aria-describedby": described },
     h("legend", {}, spec.label),
     h("div", { class: "subfields" },
-      labelled(levels, "Levels", "0 to 8"),
+      labelled(levels, "Levels", "0: automatic"),
       labelled(counts, "Clusters per level", "comma-separated, lowest level first; each at most the one before"),
       numbers.map((n) => labelled(n.input, n.label, n.help)),
       labelled(pick, "Pick")),
@@ -317,7 +316,7 @@ function curationControl(spec: FieldSpec, value: Curation, error: HTMLElement, h
       return { problem };
     };
     const nLevels = Number(levels.value.trim() || "0");
-    if (!Number.isInteger(nLevels) || nLevels < 0 || nLevels > 8) return fail(levels, "Levels: a whole number from 0 to 8");
+    if (!Number.isInteger(nLevels) || nLevels < 0) return fail(levels, "Levels: a whole number, 0 or more");
     const parts = counts.value.split(",").map((s) => s.trim()).filter(Boolean);
     const perLevel = parts.map(Number);
     if (perLevel.some((c) => !Number.isInteger(c) || c < 1)) return fail(counts, "Clusters per level: positive whole numbers, comma-separated");
