@@ -3,16 +3,23 @@
 Quick:  python bench/bench_curate.py --rows 200000 --clusters 2000 200 20
 Large:  python bench/bench_curate.py --rows 1000000 --clusters 10000 1000 100 --iteration-only
 GPU:    python bench/bench_curate.py --rows 6700000 --dim 768 --clusters 20000 2000 200 --device cuda
+Balance (issue 18): python bench/bench_curate.py --mixture   (200,000 x 64, 20 components 100:1, seeds 0-4)
 """
 from __future__ import annotations
 
 import argparse
+import os
 
 import numpy as np
 from bench_common import Timer, machine_summary, sgemm_gflops, synthetic_embeddings
 
 from sampling.curation import balanced_sample, hierarchical_kmeans
 from sampling.kmeans import kmeans
+from sampling.synthetic import balance_report, gaussian_mixture
+
+# Vo et al.'s reference implementation on the same mixture and parameters, measured
+# elsewhere (issue 18) for seeds 0-2: normalised entropy of the sample's component counts
+REFERENCE_ENTROPY = {0: 0.993, 1: 0.988, 2: 0.979}
 
 
 def normalised_entropy(concepts: np.ndarray, n_concepts: int) -> float:
@@ -94,6 +101,25 @@ def compare_seeding(x: np.ndarray, concept: np.ndarray, topic: np.ndarray, args,
               f"concepts {normalised_entropy(concept[selected], args.concepts):.4f}")
 
 
+def mixture_balance(args, precision: str) -> None:
+    """Issue 18's balance check at full size: entropy and the lowest component share per seed."""
+    x, component, sizes = gaussian_mixture(200_000, 64, seed=0)
+    print(f"mixture 200,000 x 64, 20 components, sizes {sizes[0]} ... {sizes[-1]}; clusters {args.clusters}, "
+          f"{args.resampling_steps} resampling steps {args.sample_sizes}, {args.iterations} iterations, 'closest', 10 %")
+    for seed in range(5):
+        with Timer() as timer:
+            levels = hierarchical_kmeans(x, args.clusters, args.resampling_steps, args.sample_sizes[: len(args.clusters)],
+                                         args.iterations, "closest", seed=seed, device=args.device, precision=precision)
+            selected = balanced_sample(levels, len(x) // 10, seed=seed)
+        entropy, lowest = balance_report(component[selected], sizes)
+        reference = REFERENCE_ENTROPY.get(seed)
+        bar = f"reference {reference:.3f}" if reference else "reference not measured (bar 0.99)"
+        print(f"seed {seed}: entropy {entropy:.4f} ({bar}), lowest share {lowest:.3f}, {timer.seconds:.1f} s; "
+              f"counts {np.bincount(component[selected], minlength=len(sizes)).tolist()}")
+    uniform = np.random.default_rng(0).choice(len(x), len(x) // 10, replace=False)
+    print(f"uniform random 10 % sample: entropy {balance_report(component[uniform], sizes)[0]:.4f}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=200_000)
@@ -102,7 +128,7 @@ def main() -> None:
     parser.add_argument("--topics", type=int, default=20, help="concepts come in this many Zipf-sized topics")
     parser.add_argument("--clusters", type=int, nargs="+", default=[2000, 200, 20])
     parser.add_argument("--resampling-steps", type=int, default=2)
-    parser.add_argument("--sample-sizes", type=int, nargs="+", default=[10, 5, 5])
+    parser.add_argument("--sample-sizes", type=int, nargs="+", default=[50, 5, 5])
     parser.add_argument("--iterations", type=int, default=10)
     parser.add_argument("--target-fraction", type=float, default=0.1)
     parser.add_argument("--device", default="cpu")
@@ -115,11 +141,18 @@ def main() -> None:
                              "to --iterations (for sizes where the full baseline takes too long)")
     parser.add_argument("--compare-seeding", action="store_true",
                         help="also run classic sequential k-means++ seeding and compare quality")
+    parser.add_argument("--mixture", action="store_true",
+                        help="only the balance check on issue 18's Gaussian mixture (seeds 0-4)")
     args = parser.parse_args()
 
     print(machine_summary(args.device))
+    print(f"load average at start: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
     gpu = args.device.startswith("cuda")
     precision = args.precision or ("tf32" if gpu else "fp32")
+    if args.mixture:
+        mixture_balance(args, precision)
+        print(f"load average at end: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
+        return
     gflops = sgemm_gflops(args.device)
     print("GEMM GFLOP/s: " + ", ".join(f"{name} {value:.1f}" for name, value in gflops.items()))
     rate = gflops[{"fp32": "torch", "tf32": "torch tf32", "bf16": "torch bf16"}[precision]] if gpu \
@@ -171,6 +204,7 @@ def main() -> None:
         print(f"ours level-1 inertia {inertia:.1f}")
     if args.compare_seeding:
         compare_seeding(x, concept, topic, args, precision)
+    print(f"load average at end: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
 
 
 if __name__ == "__main__":
