@@ -79,3 +79,14 @@ def test_curation_fields_check_their_values(form_page):
     project = Project.objects.get(name="Curated")
     assert project.curation == {"clusters": [40, 10], "resampling_steps": 1, "sample_size": 5, "iterations": 7,
                                 "pick": "closest"}
+    # Editing shows the stored values and keeps keys the form has no field for.
+    Project.objects.filter(pk=project.pk).update(curation={**project.curation, "level1_init": "kmeans++"})
+    form_page.goto(f"/#/projects/{project.pk}/edit")
+    form_page.wait_for_selector("#field-curation-clusters")
+    assert form_page.input_value("#field-curation-clusters") == "40, 10"
+    assert form_page.input_value("#field-curation-levels") == "2"
+    form_page.fill("#field-curation-iterations", "8")
+    form_page.get_by_role("button", name="Save changes").click()
+    form_page.wait_for_url(f"**/#/projects/{project.pk}")
+    project.refresh_from_db()
+    assert project.curation["iterations"] == 8 and project.curation["level1_init"] == "kmeans++"

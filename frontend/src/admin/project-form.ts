@@ -277,6 +277,7 @@ interface Curation {
   sample_size?: number;
   iterations?: number;
   pick?: string;
+  [other: string]: unknown; // keys the form does not show (e.g. level1_init) are kept as they are
 }
 
 const CURATION_NUMBERS: { key: "resampling_steps" | "sample_size" | "iterations"; label: string; min: number; fallback: number; help: string }[] = [
@@ -322,7 +323,7 @@ function curationControl(spec: FieldSpec, value: Curation, error: HTMLElement, h
     if (perLevel.some((c) => !Number.isInteger(c) || c < 1)) return fail(counts, "Clusters per level: positive whole numbers, comma-separated");
     if (perLevel.length !== nLevels) return fail(counts, `${nLevels} levels need ${nLevels} cluster counts, not ${perLevel.length}`);
     if (perLevel.some((c, i) => i > 0 && c > perLevel[i - 1])) return fail(counts, "each level must have at most as many clusters as the level below it");
-    const result: Curation = { clusters: perLevel };
+    const result: Curation = { ...value, clusters: perLevel };
     for (const n of numbers) {
       const v = Number(n.input.value.trim());
       if (n.input.value.trim() === "" || !Number.isInteger(v)) return fail(n.input, `${n.label}: a whole number`);
