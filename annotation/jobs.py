@@ -6,9 +6,9 @@ name still honours `task_always_eager`, so the in-process demo runs jobs where t
 """
 from __future__ import annotations
 
-from celery import current_app
-
 
 def send(name: str, *args) -> None:
-    """Queue task `name` with positional `args` (the Celery app is pairrate's: pairrate/__init__.py)."""
-    current_app.signature(name, args=args).apply_async()
+    """Queue task `name` with positional `args` on pairrate's Celery app (pairrate/__init__.py)."""
+    from pairrate import celery_app
+
+    celery_app.signature(name, args=args).apply_async()
