@@ -71,11 +71,12 @@ def use_broker(url: str) -> None:
     """Point this process's Celery app (the one that dispatches) at `url`."""
     from tasks.celery_app import app
 
+    from kombu import pools
+
     os.environ["CELERY_BROKER_URL"] = url  # Celery reads it before its own setting
     app.conf.broker_url = url
-    if app._pool is not None:
-        app._pool.force_close_all()
-        app._pool = None
+    pools.reset()  # kombu's global producer and connection pools, stale after a broker restart
+    app._pool = None
     app.amqp._producer_pool = None
 
 
