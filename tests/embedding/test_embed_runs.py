@@ -57,7 +57,7 @@ def make_space(name="clip-tiny", dim=DIM, modality="image"):
 
 
 def stored(space, side):
-    from annotation.models import Caption, Item
+    from annotation.models import Caption
     from annotation.vectors import caption_vectors, item_vectors
 
     if side == "captions":
