@@ -4181,15 +4181,14 @@ export interface operations {
             };
         };
         responses: {
-            201: {
+            202: {
                 headers: {
                     [name: string]: unknown;
                 };
                 content: {
-                    "application/json": components["schemas"]["ImportRequest"];
+                    "application/json": components["schemas"]["ImportRun"];
                 };
             };
-            /** @description invalid request body or parameters */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4243,7 +4242,6 @@ export interface operations {
                     "application/json": components["schemas"]["Error"];
                 };
             };
-            /** @description request body too large */
             413: {
                 headers: {
                     [name: string]: unknown;
