@@ -45,11 +45,12 @@ def test_export_on_a_full_disk_fails_cleanly_and_succeeds_once_space_is_back(sta
 
 
 def test_import_staging_on_a_full_disk_stores_nothing_and_succeeds_once_space_is_back(
-        dataset_bundle, start_worker, settings):
+        dataset_bundle, start_worker, settings, tmp_path):
     from annotation.models import Caption, Dataset, ImportRun, Item, VectorShard
     from tasks.cpu import import_dataset
 
-    worker = start_worker("full-disk")
+    settings.MEDIA_ROOT = tmp_path / "media"  # empty: earlier tests' media would be skipped, not written
+    worker = start_worker("full-disk", PAIRRATE_MEDIA_ROOT=str(settings.MEDIA_ROOT))
     resource.prlimit(worker.process.pid, resource.RLIMIT_FSIZE, (100_000, resource.RLIM_INFINITY))  # < one 240 kB cloud
     run = ImportRun.objects.create(dataset_name="", source=str(dataset_bundle))
     import_dataset.delay(run.pk)
