@@ -164,7 +164,7 @@ class _QueueCheck:
 
 
 def _waiting(queue: str) -> int | None:
-    from tasks.celery_app import app
+    from pairrate import celery_app as app
 
     try:
         with app.connection_for_write(connect_timeout=2) as conn:
@@ -227,14 +227,12 @@ def _sweep_stages(queue_idle) -> list[str]:
 
 
 def _sweep_runs(queue_idle) -> list[str]:
-    from tasks.cpu import export_ratings, import_dataset
-
     from .models import ExportRun, ImportRun
 
     done = []
     cutoff = timezone.now() - timedelta(seconds=stall_timeout())
-    for model, task, label, started in ((ImportRun, import_dataset, "import", "created_at"),
-                                        (ExportRun, export_ratings, "export", "started_at")):
+    for model, task, label, started in ((ImportRun, "tasks.cpu.import_dataset", "import", "created_at"),
+                                        (ExportRun, "tasks.cpu.export_ratings", "export", "started_at")):
         states = [model.State.PENDING, model.State.RUNNING]
         ids = (model.objects.filter(state__in=states)
                .annotate(seen=Coalesce("heartbeat_at", started, "created_at"))
@@ -253,11 +251,13 @@ def _sweep_runs(queue_idle) -> list[str]:
     return done
 
 
-def _send(task, pk: int) -> None:
+def _send(task: str, pk: int) -> None:
+    from .jobs import send
+
     try:
-        task.delay(pk)
+        send(task, pk)
     except Exception as exc:  # broker down: the run stays pending and the next sweep tries again
-        logger.warning("sweeper could not dispatch %s(%s): %s", task.name, pk, exc)
+        logger.warning("sweeper could not dispatch %s(%s): %s", task, pk, exc)
 
 
 def _age(then: datetime | None) -> str:

@@ -21,6 +21,7 @@ import traceback
 from django.db import transaction
 from django.utils import timezone
 
+from ..jobs import send
 from .. import sweeper
 from ..models import PipelineStage, Project
 from . import artifacts, stages
@@ -99,18 +100,16 @@ def retry(project_id: int) -> str:
         return stage.name
 
 
-# ---- dispatch (the only place that knows about Celery) -----------------------
+# ---- dispatch: queued by task name (annotation/jobs.py) -----------------------
 
 def dispatch_stage(project_id: int, name: str, stamp: bool = True) -> bool:
     """Send the stage's task. The dispatch stamps the heartbeat (so the sweeper waits a
     full timeout for the task to start); a failed send (broker down) is recorded in the
     stage's history and left to the sweeper, never raised into the caller's stage."""
-    from tasks.cpu import run_stage
-
     if stamp:
         PipelineStage.objects.filter(project_id=project_id, name=name).update(heartbeat_at=timezone.now())
     try:
-        run_stage.delay(project_id, name)
+        send("tasks.cpu.run_stage", project_id, name)
         return True
     except Exception as exc:  # noqa: BLE001 - kombu raises many kinds; all mean "not sent"
         _dispatch_failed(project_id, name, exc)
@@ -118,11 +117,8 @@ def dispatch_stage(project_id: int, name: str, stamp: bool = True) -> bool:
 
 
 def dispatch_part(project_id: int, part: stages.Part) -> bool:
-    from tasks import cpu, gpu
-
-    task = gpu.run_part if part.queue == "gpu" else cpu.run_part
     try:
-        task.delay(project_id, part.stage, part.index)
+        send(f"tasks.{'gpu' if part.queue == 'gpu' else 'cpu'}.run_part", project_id, part.stage, part.index)
         return True
     except Exception as exc:  # noqa: BLE001
         _dispatch_failed(project_id, part.stage, exc, part=part.index)
