@@ -306,7 +306,7 @@ class AuditEntryAdmin(admin.ModelAdmin):
 
 
 # ---- retrieval groups (annotation.groups) ------------------------------------
-from .models import GroupsBuild, GroupsPart  # noqa: E402
+from .models import GroupsBuild, GroupsPart, ProjectGroups  # noqa: E402
 
 
 @admin.register(GroupsBuild)
@@ -473,3 +473,9 @@ class EmbedPartAdmin(admin.ModelAdmin):
     list_display = ["id", "run", "side", "index", "rows", "done", "embedded", "finished_at"]
     list_filter = ["side", "done"]
     raw_id_fields = ["run"]
+
+
+@admin.register(ProjectGroups)
+class ProjectGroupsAdmin(admin.ModelAdmin):
+    list_display = ["project", "build"]
+    raw_id_fields = ["project", "build"]

@@ -28,7 +28,8 @@ def test_command_line_import_screens_its_media_in_process(media_cases, tmp_path,
     statuses = dict(Item.objects.values_list("external_id", "screen_status"))
     for name, (_, _, expected) in media_cases.items():
         assert statuses[name] == ("ok" if expected is None else "failed"), name
-    assert '"screening"' in capsys.readouterr().out
+    out, err = capsys.readouterr()
+    assert json.loads(out)["items"] == len(media_cases) and "media screening" in err
 
     call_command("import_dataset", str(bundle), "--no-progress", "--no-screen", "--dataset", "unscreened")
     assert set(Item.objects.filter(dataset__name="unscreened").values_list("screen_status", flat=True)) == {"pending"}

@@ -56,14 +56,15 @@ class Command(BaseCommand):
 
     def _screen(self, dataset_name: str) -> None:
         """Screen the imported media as an API import does: on the cpu workers when a broker is
-        configured (the run shows progress in the admin), else here, in this process."""
+        configured (the run shows progress in the admin), else here, in this process. Reported
+        on stderr: stdout stays the import summary's one JSON line."""
         from annotation.models import Dataset
         from annotation.screening import runs as screening
 
         dataset = Dataset.objects.get(name=dataset_name)
         if settings.CELERY_TASK_ALWAYS_EAGER:
             run = screening.run_here(screening.start(dataset, queue=False))
-            self.stdout.write(json.dumps({"screening": run.pk, **run.counts}))
+            self.stderr.write(f"media screening {run.pk}: {json.dumps(run.counts)}")
         else:
             run = screening.start(dataset)
-            self.stdout.write(f"media screening {run.pk} queued on the cpu workers (manage.py screen_media to watch)")
+            self.stderr.write(f"media screening {run.pk} queued on the cpu workers (manage.py screen_media to watch)")
