@@ -91,6 +91,10 @@ def worker_env(django_db_setup, tmp_path_factory) -> dict:
         "PAIRRATE_BROKER_VISIBILITY_TIMEOUT": "4",
         "PAIRRATE_BROKER_RESTORE_INTERVAL": "1",
         "PAIRRATE_BROKER_RESTORE_THROTTLE": "1",
+        # As in production, a stall is declared well before the broker redelivers (3 s < 4 s):
+        # a redelivered message then finds the killed attempt's heartbeat stale and takes over.
+        "PAIRRATE_HEARTBEAT_INTERVAL": "0.5",
+        "PAIRRATE_STALL_TIMEOUT": "3",
         # Encoder checkpoints the tests build under /tmp; small embed parts (tests/embedding).
         "PAIRRATE_ENCODER_ROOTS": "/tmp",
         "PAIRRATE_EMBED_PART_ROWS": "8",

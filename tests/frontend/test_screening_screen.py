@@ -8,7 +8,10 @@ from django.contrib.auth import get_user_model
 from django.core.management import call_command
 
 from annotation.models import Dataset, Item
-from tests.frontend.conftest import browser, built_frontend, log_in, new_page, page, site  # noqa: F401
+from tests.frontend.conftest import log_in
+# The broken and good media files of the screening tests. (Importing the browser fixtures into
+# another folder's module would start a second Playwright session beside the first.)
+from tests.screening.conftest import media_cases  # noqa: F401
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.browser]
 
