@@ -171,8 +171,10 @@ def run_part(run_id: int, side: str, index: int) -> None:
 
 def _embed_items(encoder, ids: np.ndarray):
     """Vectors of the items that decode; the others are recorded with their reason."""
-    media = dict(Item.objects.filter(id__in=ids.tolist()).values_list("id", "media"))
-    external = dict(Item.objects.filter(id__in=ids.tolist()).values_list("id", "external_id"))
+    rows = Item.objects.filter(id__in=ids.tolist()).values_list("id", "media", "external_id")
+    media, external = {}, {}
+    for item_id, value, external_id in rows:
+        media[item_id], external[item_id] = value, external_id
     paths, owners, failures = [], [], []
     for item_id in ids.tolist():
         value = media.get(item_id)
