@@ -119,6 +119,19 @@ STATICFILES_DIRS = [d for d in [BASE_DIR / "frontend" / "dist"] if d.is_dir()]
 # embedding vector shards and exports. One shared volume in docker-compose.
 MEDIA_URL = "media/"
 MEDIA_ROOT = Path(os.environ.get("PAIRRATE_MEDIA_ROOT", VAR_DIR / "media"))
+# Where files live (annotation/storage): '' = MEDIA_ROOT on this machine; s3://bucket/prefix =
+# an S3-compatible object store, with MEDIA_ROOT then only this process's scratch space.
+# Credentials come from the environment only (AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY).
+PAIRRATE_STORAGE_URL = os.environ.get("PAIRRATE_STORAGE_URL", "")
+PAIRRATE_S3_ENDPOINT_URL = os.environ.get("PAIRRATE_S3_ENDPOINT_URL", os.environ.get("AWS_ENDPOINT_URL_S3", ""))
+PAIRRATE_S3_PUBLIC_ENDPOINT_URL = os.environ.get("PAIRRATE_S3_PUBLIC_ENDPOINT_URL", "")
+PAIRRATE_S3_REGION = os.environ.get("PAIRRATE_S3_REGION", os.environ.get("AWS_DEFAULT_REGION", "us-east-1"))
+PAIRRATE_S3_CREATE_BUCKET = env_bool("PAIRRATE_S3_CREATE_BUCKET", False)
+# Each machine's cache of objects read from the bucket (LRU on disk; vector shards are mapped from it).
+PAIRRATE_STORAGE_CACHE_DIR = Path(os.environ.get("PAIRRATE_STORAGE_CACHE_DIR", VAR_DIR / "storage-cache"))
+PAIRRATE_STORAGE_CACHE_BYTES = int(os.environ.get("PAIRRATE_STORAGE_CACHE_BYTES", str(20 * 1024**3)))
+# How long a storage call rides out an unreachable store before the task fails (and is retried).
+PAIRRATE_STORAGE_RETRY_SECONDS = float(os.environ.get("PAIRRATE_STORAGE_RETRY_SECONDS", "120"))
 # Largest bundle upload the import endpoint accepts (request body; refused by Content-Length
 # before the body is read, and counted as it arrives).
 PAIRRATE_MAX_UPLOAD_BYTES = int(os.environ.get("PAIRRATE_MAX_UPLOAD_BYTES", str(2 * 1024**3)))

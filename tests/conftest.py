@@ -129,3 +129,43 @@ def running_worker(celery_worker, settings):
         celery_worker.start()
     settings.MEDIA_ROOT = celery_worker.media_root
     return celery_worker
+
+
+
+@pytest.fixture(scope="session")
+def s3_endpoint() -> str:
+    """The shared SeaweedFS S3 endpoint (tests/objectstore.py)."""
+    from tests.objectstore import shared_endpoint
+
+    return shared_endpoint()
+
+
+@pytest.fixture(scope="session")
+def s3_bucket(s3_endpoint) -> str:
+    """One bucket for the session's tests; each test has its own prefix in it."""
+    from tests.objectstore import empty_bucket, new_bucket
+
+    bucket = new_bucket(s3_endpoint)
+    yield bucket
+    empty_bucket(s3_endpoint, bucket)
+
+
+@pytest.fixture
+def object_store(s3_endpoint, s3_bucket, settings, tmp_path_factory, monkeypatch):
+    """This test's files on the object-store backend: its own prefix and cache folder.
+    Returns the environment a worker or web process needs to use the same prefix
+    (plus `bucket`, for tests that look at the objects)."""
+    import uuid
+
+    from tests.objectstore import empty_prefix, storage_env
+
+    prefix = f"t-{uuid.uuid4().hex[:12]}"
+    env = storage_env(s3_endpoint, s3_bucket, prefix, tmp_path_factory.mktemp("storage-cache"))
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    settings.PAIRRATE_STORAGE_URL = env["PAIRRATE_STORAGE_URL"]
+    settings.PAIRRATE_S3_ENDPOINT_URL = s3_endpoint
+    settings.PAIRRATE_STORAGE_CACHE_DIR = Path(env["PAIRRATE_STORAGE_CACHE_DIR"])
+    settings.PAIRRATE_STORAGE_RETRY_SECONDS = 60.0
+    yield dict(env, bucket=s3_bucket, prefix=prefix)
+    empty_prefix(s3_endpoint, s3_bucket, prefix)
