@@ -8,6 +8,10 @@ application = get_wsgi_application()
 
 from django.conf import settings  # noqa: E402  (after the settings are configured)
 
+from annotation.storage.startup import require_storage  # noqa: E402
+
+require_storage()  # an unreachable object store stops the server here, with one clear line
+
 if getattr(settings, "SECURE_SSL_REDIRECT", False):
     # With PAIRRATE_DEBUG=0 over plain HTTP every request gets a 301 to https: say so once.
     logging.getLogger("pairrate").info(

@@ -7,7 +7,8 @@ from __future__ import annotations
 import os
 
 from celery import Celery
-from celery.signals import worker_ready
+from celery.signals import worker_init, worker_ready
+from celery.worker.control import inspect_command
 from kombu import Queue
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "pairrate.settings")
@@ -72,3 +73,29 @@ def start_sweeper(**_):
     from annotation.sweeper import start_sweeper as start
 
     start()
+
+
+@worker_init.connect
+def require_storage(**_):
+    """A worker that cannot reach its object store says so and exits, instead of failing
+    every task later (Celery logs and swallows a signal handler's Exception: hence SystemExit)."""
+    import logging
+
+    from django.core.exceptions import ImproperlyConfigured
+
+    from annotation.storage.startup import require_storage as check
+
+    try:
+        check()
+    except ImproperlyConfigured as exc:
+        logging.getLogger("pairrate.storage").critical("%s", exc)
+        raise SystemExit(f"pairrate worker: {exc}") from None
+
+
+@inspect_command()
+def storage_cache(state):
+    """`celery -A tasks inspect storage_cache`: this machine's object cache (hits, misses,
+    bytes fetched, evictions, size); the counters add up over the machine's processes."""
+    from annotation.storage import get_store
+
+    return get_store().cache_stats()
