@@ -18,19 +18,29 @@ def compose() -> dict:
 
 def test_services_and_health_checks(compose):
     services = compose["services"]
-    assert set(services) == {"postgres", "redis", "web", "worker", "gpu-worker"}
+    assert set(services) == {"postgres", "redis", "objectstore", "web", "worker", "gpu-worker"}
     for name, service in services.items():
         assert service.get("healthcheck", {}).get("test"), f"{name} has no health check"
 
 
-def test_app_services_share_the_media_volume_and_wait_for_databases(compose):
-    assert "media" in compose["volumes"]
+def test_app_services_share_nothing_but_database_broker_and_bucket(compose):
+    from annotation.storage.config import parse_storage_url
+
+    data_volumes = set()
     for name in ("web", "worker", "gpu-worker"):
         service = compose["services"][name]
-        assert "media:/data" in service["volumes"]
-        assert service["depends_on"]["postgres"]["condition"] == "service_healthy"
-        assert service["environment"]["DATABASE_URL"].startswith("postgres://")
-        assert service["environment"]["CELERY_BROKER_URL"].startswith("redis://redis:")
+        data = [v for v in service["volumes"] if v.endswith(":/data")]
+        assert len(data) == 1, f"{name} needs its own data volume"
+        data_volumes.add(data[0].split(":")[0])
+        for condition in ("postgres", "redis", "objectstore"):
+            assert service["depends_on"][condition]["condition"] == "service_healthy"
+        env = service["environment"]
+        assert env["DATABASE_URL"].startswith("postgres://")
+        assert env["CELERY_BROKER_URL"].startswith("redis://redis:")
+        assert parse_storage_url(env["PAIRRATE_STORAGE_URL"])[:2] == ("s3", "pairrate")
+        assert env["PAIRRATE_S3_ENDPOINT_URL"] == "http://objectstore:9000"
+        assert "AWS_SECRET_ACCESS_KEY" in env and "@" not in env["PAIRRATE_STORAGE_URL"]
+    assert len(data_volumes) == 3 and data_volumes <= set(compose["volumes"])
 
 
 def test_every_service_restarts_after_a_crash(compose):
