@@ -87,7 +87,7 @@ DATABASES = {
 }
 if DATABASES["default"]["ENGINE"].endswith("postgresql"):
     # Let psycopg prepare a statement once a connection has run it this many times. Only the
-    # hot annotation SQL (annotation/hot_sql.py) binds on the server and so can be prepared;
+    # hot annotation SQL (annotation/rating/sql.py) binds on the server and so can be prepared;
     # Django's default cursor binds on the client and never prepares. Set it empty behind a
     # transaction-mode pooler (pgbouncer), where a prepared statement may be on another session.
     threshold = os.environ.get("PAIRRATE_DB_PREPARE_THRESHOLD", "5")

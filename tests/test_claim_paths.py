@@ -1,4 +1,4 @@
-"""On PostgreSQL a claim is one SQL statement (assignment.CLAIM_AT_ONCE); SQLite, and
+"""On PostgreSQL a claim is one SQL statement (annotation/rating/sql.py CLAIM_AT_ONCE); SQLite, and
 PostgreSQL when that statement finds nothing free, claims with ORM queries
 (_claim_patiently). Both must hand out the same tasks in the same order, as
 tests/export/test_sql_lines.py pins the two export paths."""
@@ -10,7 +10,7 @@ import pytest
 from django.db import transaction
 from django.utils import timezone
 
-from annotation import assignment as claims
+from annotation.rating import claim as claims
 from annotation.models import Assignment, ProjectMember, Task
 from tests.annotation.workflow_setup import annotators, join, make_project  # noqa: F401  (fixture)
 

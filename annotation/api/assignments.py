@@ -1,6 +1,6 @@
 """Annotators' assignments: the task payload, submit, undo, skip.
 
-Views stay thin over annotation.assignment; its refusals (WorkflowError) come back as
+Views stay thin over annotation.rating (claim, submit); its refusals (WorkflowError) come back as
 `{"code": ..., "detail": ...}` with the status the workflow chose (annotation.api.errors).
 """
 from __future__ import annotations
@@ -11,11 +11,10 @@ from rest_framework import mixins, serializers, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
-from .. import assignment as workflow
-from ..hot_sql import hot_cursor
 from ..media_urls import derived_urls, signed_url
 from ..models import Assignment, Label
 from ..models.rating import Flag
+from ..rating import sql, submit
 from .errors import ErrorSerializer, path_id
 
 
@@ -23,24 +22,11 @@ def media_payload(item_id: int, modality: str, media: str) -> dict:
     return {"modality": modality, "media_url": signed_url(media), **derived_urls(item_id, modality)}
 
 
-# The task's caption, context item and candidates (one row per candidate, in slot order).
-PAYLOAD_SQL = """
-SELECT c.text, c.source_modality, p.id, p.modality, p.media, tc.id, tc.slot, i.id, i.modality, i.media
-FROM annotation_task t
-JOIN annotation_caption c ON c.id = t.caption_id
-LEFT JOIN annotation_item p ON p.id = t.paired_item_id
-LEFT JOIN annotation_taskcandidate tc ON tc.task_id = t.id
-LEFT JOIN annotation_item i ON i.id = tc.item_id
-WHERE t.id = %s
-ORDER BY tc.slot
-"""
-
-
 def assignment_payload(assignment: Assignment) -> dict:
     """What an annotator sees: the same shape for gold and regular tasks (one query; the
     project comes with the assignment from the claim)."""
-    with hot_cursor() as cursor:
-        cursor.execute(PAYLOAD_SQL, [assignment.task_id])
+    with sql.hot_cursor() as cursor:
+        cursor.execute(sql.PAYLOAD, [assignment.task_id])
         rows = cursor.fetchall()
     text, source_modality, paired_id, paired_modality, paired_media = rows[0][:5]
     return {
@@ -62,7 +48,7 @@ def assignment_result(assignment: Assignment, labels: dict[int, str] | None = No
     """AssignmentSerializer's output built directly (submit is a hot path); `labels` are the
     stored ratings when the caller has them in hand."""
     if labels is None:
-        labels = workflow.stored_labels(assignment)
+        labels = submit.stored_labels(assignment)
     return {
         "id": assignment.pk,
         "project": assignment.project_id,
@@ -89,7 +75,7 @@ class RatingInSerializer(serializers.Serializer):
 
 
 class SubmitSerializer(serializers.Serializer):
-    """Documentation of the submit body; validation is annotation.assignment.parse_submission."""
+    """Documentation of the submit body; validation is annotation.rating.submit.parse_submission."""
 
     ratings = RatingInSerializer(many=True)
     flags = serializers.ListField(child=serializers.ChoiceField(choices=Flag.choices), required=False)
@@ -105,7 +91,7 @@ class AssignmentSerializer(serializers.ModelSerializer):
 
     def get_ratings(self, assignment) -> list[dict]:
         return [{"candidate": c, "label": label}
-                for c, label in sorted(workflow.stored_labels(assignment).items())]
+                for c, label in sorted(submit.stored_labels(assignment).items())]
 
 
 ERRORS = {409: OpenApiResponse(ErrorSerializer, description="refused in this state (see `code`)")}
@@ -128,17 +114,17 @@ class AssignmentViewSet(mixins.RetrieveModelMixin, viewsets.GenericViewSet):
     @action(detail=True, methods=["post"])
     def submit(self, request, pk=None):
         """One label per candidate. Idempotent: the same body again returns the stored result."""
-        submission = workflow.parse_submission(request.data)
-        return self._result(workflow.submit(path_id(pk, "assignment"), request.user, submission), submission.labels)
+        submission = submit.parse_submission(request.data)
+        return self._result(submit.submit(path_id(pk, "assignment"), request.user, submission), submission.labels)
 
     @extend_schema(request=None, responses={200: AssignmentSerializer, **ERRORS})
     @action(detail=True, methods=["post"])
     def undo(self, request, pk=None):
         """Reopen your last submission while its lease is live."""
-        return self._result(workflow.undo(path_id(pk, "assignment"), request.user))
+        return self._result(submit.undo(path_id(pk, "assignment"), request.user))
 
     @extend_schema(request=None, responses={200: AssignmentSerializer, **ERRORS})
     @action(detail=True, methods=["post"])
     def skip(self, request, pk=None):
         """Give the task back; you will not be offered it again."""
-        return self._result(workflow.skip(path_id(pk, "assignment"), request.user))
+        return self._result(submit.skip(path_id(pk, "assignment"), request.user))

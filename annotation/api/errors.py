@@ -92,7 +92,7 @@ def _validation_body(exc: exceptions.ValidationError) -> dict:
 
 def _domain_refusal(exc) -> Refusal | None:
     """The domain modules' own refusals, as Refusal (they stay free of DRF)."""
-    from ..assignment import WorkflowError
+    from ..rating.exceptions import WorkflowError
     from ..export import ExportRequestError
     from ..pipeline.runner import LaunchError
 

@@ -19,11 +19,12 @@ from rest_framework.decorators import action
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
-from .. import assignment as workflow
-from .. import audit, consensus, quality, stats
+from .. import audit
 from ..media_urls import signed_url
 from ..pipeline.validation import instance_fields, project_errors
 from ..models import Assignment, GoldPair, Label, PairResult, Project, ProjectMember, Rating
+from ..rating import claim, consensus, gold, stats
+from ..rating.exceptions import NotAMember
 from .assignments import ERRORS, assignment_payload, media_payload
 from .errors import ErrorSerializer, Refusal, path_id
 from .permissions import IsAdmin
@@ -228,8 +229,8 @@ class ProjectViewSet(viewsets.ModelViewSet):
     def next(self, request, pk=None):
         """Your live lease, or a new task held for you until `lease_expires`; 204 when none is left."""
         try:
-            assignment = workflow.next_assignment(path_id(pk, "project"), request.user)
-        except workflow.NotAMember:
+            assignment = claim.next_assignment(path_id(pk, "project"), request.user)
+        except NotAMember:
             project = self.get_object()  # 404 where the caller may not see the project
             if project.state != Project.State.READY:
                 raise Refusal("project_not_ready", f"project is {project.state}, not ready", 409)
@@ -250,10 +251,10 @@ class ProjectViewSet(viewsets.ModelViewSet):
             body.is_valid(raise_exception=True)
             pairs = {p["candidate"]: p["label"] for p in body.validated_data["pairs"]}
             with transaction.atomic():
-                quality.mark_gold(project, pairs, request.user)
+                gold.mark_gold(project, pairs, request.user)
                 audit.record(request, "gold.mark", project, pairs=len(pairs))
-        gold = GoldPair.objects.filter(project=project).select_related("candidate").order_by("pk")
-        return Response(GoldPairSerializer(gold, many=True).data)
+        marked = GoldPair.objects.filter(project=project).select_related("candidate").order_by("pk")
+        return Response(GoldPairSerializer(marked, many=True).data)
 
     @extend_schema(request=None, responses={200: PairResultSerializer(many=True)})
     @action(detail=True, methods=["get"])

@@ -135,7 +135,7 @@ def apply_filters(queryset: QuerySet, filters: ExportFilters) -> QuerySet:
 def with_agreement(queryset: QuerySet) -> QuerySet:
     """Votes per label and the pair's raw agreement, computed in SQL from `votes`.
 
-    Raw agreement is annotation.agreement.raw_agreement on one unit: the share of
+    Raw agreement is annotation.rating.agreement.raw_agreement on one unit: the share of
     annotator pairs that agree, sum c(c-1) / n(n-1); NULL below two annotators.
     """
     if "agreement" in queryset.query.annotations:

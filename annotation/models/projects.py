@@ -96,7 +96,7 @@ class ProjectMember(models.Model):
     user = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="memberships")
     paused = models.BooleanField(default=False)
     added_at = models.DateTimeField(auto_now_add=True)
-    # Kept in the claim/submit transactions (annotation.assignment) so next-task never counts rows.
+    # Kept in the claim/submit transactions (annotation.rating.claim) so next-task never counts rows.
     paused_reason = models.CharField(max_length=16, blank=True, default="", db_default="",
                                      help_text="'gold' when paused automatically for low gold accuracy")
     served = models.PositiveIntegerField(default=0, db_default=0, help_text="assignments handed out")
@@ -151,7 +151,7 @@ class Task(models.Model):
     paired_item = models.ForeignKey(Item, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
     position = models.PositiveIntegerField(help_text="order of creation; stable for a given seed")
     nsfw_scores = models.JSONField(default=dict, blank=True)
-    # Rating workflow (annotation.assignment). NULL open_slots means "untouched": the claim
+    # Rating workflow (annotation.rating.claim). NULL open_slots means "untouched": the claim
     # reads it as annotators_per_task, so the pipeline can bulk-create tasks without it.
     open_slots = models.SmallIntegerField(null=True, blank=True,
                                           help_text="slots not held by a live lease or a submission")

@@ -1640,7 +1640,7 @@ export interface components {
             heartbeat_at?: string | null;
             history?: unknown;
         };
-        /** @description Documentation of the submit body; validation is annotation.assignment.parse_submission. */
+        /** @description Documentation of the submit body; validation is annotation.rating.submit.parse_submission. */
         Submit: {
             ratings: components["schemas"]["RatingIn"][];
             flags?: components["schemas"]["FlagsEnum"][];

@@ -5,7 +5,7 @@ import krippendorff
 import numpy as np
 import pytest
 
-from annotation.agreement import counts_matrix, fleiss_kappa, krippendorff_alpha, raw_agreement, summary
+from annotation.rating.agreement import counts_matrix, fleiss_kappa, krippendorff_alpha, raw_agreement, summary
 from tests.annotation.workflow_setup import client_for, join, make_project, next_task, rate_all
 
 # Fleiss (1971) as worked on Wikipedia: 10 subjects, 14 raters, 5 categories; kappa = 0.210.

@@ -5,7 +5,7 @@ from collections import Counter
 
 import pytest
 
-from annotation.consensus import decide
+from annotation.rating.consensus import decide
 from annotation.models import PairResult, Task, TaskCandidate
 from annotation.pipeline.derived_media import RENDER_VIEWS, derived_paths
 from tests.annotation.workflow_setup import client_for, join, make_project, next_task, rate_all

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from django.contrib.auth import get_user_model
 from django.db import transaction
 
-from annotation import consensus
+from annotation.rating import consensus
 from annotation.models import (
     Assignment,
     Caption,

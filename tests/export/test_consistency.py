@@ -11,7 +11,7 @@ from collections import Counter
 import pytest
 from django.db import connection
 
-from annotation import consensus
+from annotation.rating import consensus
 from annotation.export import create_run, execute_run, parse_filters
 from annotation.export.rows import ExportSource, snapshot
 from annotation.models import Caption, Dataset, ExportRun, Item, PairResult, Task, TaskCandidate

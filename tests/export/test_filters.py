@@ -6,7 +6,7 @@ from datetime import timedelta
 import pytest
 from django.utils import timezone
 
-from annotation.agreement import counts_matrix, raw_agreement
+from annotation.rating.agreement import counts_matrix, raw_agreement
 from annotation.export.filters import FilterError, parse_filters
 from annotation.export.rows import ExportSource, snapshot
 from annotation.models import PairResult

@@ -9,7 +9,7 @@ from django.conf import settings
 from django.contrib.auth import get_user_model
 from PIL import Image, ImageDraw
 
-from annotation import assignment as workflow
+from annotation.rating import claim, submit
 from annotation.models import Caption, Dataset, EmbeddingSpace, Item, Project, ProjectMember, Task, TaskCandidate
 
 COLORS = ["#d1495b", "#edae49", "#00798c", "#30638e", "#003d5b", "#66a182", "#8d96a3", "#2e4057"]
@@ -107,7 +107,7 @@ def ready_point_cloud_project(annotator_names: list[str], n_tasks: int = 1, pass
         np.save(root / media, cloud_points(i, 3000 + 500 * i))
         items.append(Item(dataset=dataset, modality="point_cloud", external_id=f"cloud{i}", media=media))
     items = Item.objects.bulk_create(items)
-    made = render_point_clouds([(item.pk, root / item.media) for item in items], root)
+    made = render_point_clouds([(item.pk, root / item.media) for item in items])
     assert made == {"made": len(items), "broken": 0}, made
     return _project("Objects", "point_cloud", "toy-cloud", n_tasks, items, CLOUD_CAPTIONS, annotator_names,
                     password, **fields)
@@ -118,7 +118,7 @@ def rate_all(project: Project, plans: dict[str, list[list[str]]]) -> None:
     screen has its own tests): `plans[username][task position]` lists the labels by slot."""
     for username, labels_by_task in plans.items():
         user = get_user_model().objects.get(username=username)
-        while (assignment := workflow.next_assignment(project, user)) is not None:
+        while (assignment := claim.next_assignment(project, user)) is not None:
             candidates = list(assignment.task.candidates.order_by("slot").values_list("pk", flat=True))
             labels = labels_by_task[assignment.task.position]
-            workflow.submit(assignment.pk, user, workflow.Submission(dict(zip(candidates, labels)), [], 5.0))
+            submit.submit(assignment.pk, user, submit.Submission(dict(zip(candidates, labels)), [], 5.0))

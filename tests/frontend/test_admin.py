@@ -8,7 +8,7 @@ import shutil
 import pytest
 from django.contrib.auth import get_user_model
 
-from annotation import assignment as workflow
+from annotation.rating import claim, submit
 from annotation.models import ExportRun, ImportRun, Project, ProjectMember
 from tests.frontend.conftest import log_in
 from tests.pipeline.conftest import dataset_bundle  # noqa: F401  (fixture)
@@ -22,9 +22,9 @@ def rate_some(project: Project, username: str, n: int, labels: list[str]) -> Non
     """Ratings through the workflow (the annotator screen has its own test)."""
     user = get_user_model().objects.get(username=username)
     for _ in range(n):
-        assignment = workflow.next_assignment(project, user)
+        assignment = claim.next_assignment(project, user)
         candidates = list(assignment.task.candidates.order_by("slot").values_list("pk", flat=True))
-        workflow.submit(assignment.pk, user, workflow.Submission(dict(zip(candidates, labels)), [], 5.0))
+        submit.submit(assignment.pk, user, submit.Submission(dict(zip(candidates, labels)), [], 5.0))
 
 
 def set_field(page, name: str, value: str) -> None:

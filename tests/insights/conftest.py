@@ -10,7 +10,7 @@ from django.contrib.auth import get_user_model
 from django.utils import timezone
 from scipy.special import expit
 
-from annotation import assignment as workflow
+from annotation.rating import claim, submit
 from annotation.models import Assignment, Dataset, EmbeddingSpace, Project, ProjectMember, TaskCandidate
 from tests.pipeline.conftest import dataset_bundle  # noqa: F401  (fixture)
 
@@ -91,13 +91,13 @@ def rate(project: Project, behaviour: dict[str, callable], seed: int = 0, start=
     active = list(behaviour)
     while active:
         for name in list(active):
-            assignment = workflow.next_assignment(project, users[name])
+            assignment = claim.next_assignment(project, users[name])
             if assignment is None:
                 active.remove(name)
                 continue
             candidates = list(assignment.task.candidates.order_by("slot").values_list("pk", flat=True))
             labels = {c: behaviour[name](done[name], truth[c], rng) for c in candidates}
-            workflow.submit(assignment.pk, users[name], workflow.Submission(labels, [], 4.0 + rng.random() * 4))
+            submit.submit(assignment.pk, users[name], submit.Submission(labels, [], 4.0 + rng.random() * 4))
             done[name] += 1
     submitted = list(Assignment.objects.filter(project=project, state=Assignment.State.SUBMITTED)
                      .order_by("submitted_at", "pk").values_list("pk", flat=True))

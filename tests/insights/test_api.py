@@ -137,7 +137,7 @@ def test_an_annotator_who_turns_random_is_flagged_and_steady_ones_are_not(launch
 
 
 def test_small_and_empty_projects_get_empty_tables_not_errors():
-    from annotation import assignment as workflow
+    from annotation.rating import claim, submit
     from tests.annotation.workflow_setup import make_project
 
     project = make_project(n_tasks=2, candidates=3, per_task=1, name="tiny")
@@ -149,9 +149,9 @@ def test_small_and_empty_projects_get_empty_tables_not_errors():
     from annotation.models import ProjectMember
 
     ProjectMember.objects.create(project=project, user=user)
-    assignment = workflow.next_assignment(project, user)
+    assignment = claim.next_assignment(project, user)
     candidates = list(assignment.task.candidates.order_by("slot").values_list("pk", flat=True))
-    workflow.submit(assignment.pk, user, workflow.Submission({c: "good" for c in candidates}, [], 3.0))
+    submit.submit(assignment.pk, user, submit.Submission({c: "good" for c in candidates}, [], 3.0))
     body = client.get(f"/api/projects/{project.pk}/insights/?n_boot=100").json()
     assert body["pairs"] == 3
     overall = [r for r in body["precision"] if r["scope"] == "overall" and r["label"] == "good"]

@@ -7,7 +7,8 @@ from __future__ import annotations
 import pytest
 from rest_framework.test import APIClient
 
-from annotation.assignment import WorkflowError, parse_submission
+from annotation.rating.exceptions import WorkflowError
+from annotation.rating.submit import parse_submission
 from annotation.models import Assignment, ExportRun, Project, ProjectMember, Rating
 from tests.annotation.workflow_setup import client_for, join, make_project, make_user, next_task
 

@@ -16,8 +16,9 @@ from collections import Counter, defaultdict
 from django.db import connection, transaction
 from django.utils import timezone
 
-from .hot_sql import hot_cursor
-from .models import Assignment, PairResult, Project, Task
+from ..models import Adjudication, Assignment, PairResult, Project, Task
+from . import sql
+from .exceptions import WorkflowError
 
 
 def decide(votes: Counter, rule: str, per_task: int) -> str | None:
@@ -36,22 +37,6 @@ def needed(project: Project, task: Task) -> int:
     return project.annotators_per_task + task.extra_slots
 
 
-# Every candidate of a task with its media modality, the caption's modality, whether its result
-# is adjudicated, and one row per submitted vote: all that update_task reads, in one query.
-PAIRS_SQL = """
-SELECT tc.id, i.modality, c.source_modality, pr.state, r.label
-FROM annotation_taskcandidate tc
-JOIN annotation_item i ON i.id = tc.item_id
-JOIN annotation_task t ON t.id = tc.task_id
-JOIN annotation_caption c ON c.id = t.caption_id
-LEFT JOIN annotation_pairresult pr ON pr.candidate_id = tc.id
-LEFT JOIN (annotation_rating r JOIN annotation_assignment a ON a.id = r.assignment_id AND a.state = %s)
-       ON r.candidate_id = tc.id AND a.task_id = tc.task_id
-WHERE tc.task_id = %s
-ORDER BY tc.slot
-"""
-
-
 def update_task(project: Project, task: Task) -> None:
     """Write the task's PairResults (caller holds the task row lock, inside a transaction)."""
     if task.rating_count < needed(project, task):
@@ -62,8 +47,8 @@ def update_task(project: Project, task: Task) -> None:
     adjudicated: set[int] = set()
     votes: dict[int, Counter] = defaultdict(Counter)
     caption_modality = ""
-    with hot_cursor() as cursor:
-        cursor.execute(PAIRS_SQL, [Assignment.State.SUBMITTED, task.pk])
+    with sql.hot_cursor() as cursor:
+        cursor.execute(sql.PAIRS, [Assignment.State.SUBMITTED, task.pk])
         for candidate_id, item_modality, caption_modality, result_state, label in cursor.fetchall():
             candidates[candidate_id] = item_modality
             if result_state == PairResult.State.ADJUDICATED:
@@ -83,10 +68,6 @@ def update_task(project: Project, task: Task) -> None:
         _reopen_slot(task)
 
 
-UPSERT_COLUMNS = ("project_id", "task_id", "candidate_id", "state", "label", "votes", "caption_modality",
-                  "item_modality", "updated_at")
-
-
 def _upsert_results(project: Project, task: Task, caption_modality: str, results: list[tuple]) -> None:
     """What bulk_create(update_conflicts=True) sent, as one statement PostgreSQL may prepare: the
     ORM's building of it cost more Python time than the rest of the consensus update."""
@@ -98,12 +79,8 @@ def _upsert_results(project: Project, task: Task, caption_modality: str, results
     for candidate_id, state, label, votes, item_modality in results:
         params += [project.pk, task.pk, candidate_id, state, label, votes_field.get_db_prep_save(votes, connection),
                    caption_modality, item_modality, now]
-    row = f"({', '.join(['%s'] * len(UPSERT_COLUMNS))})"
-    with hot_cursor() as cursor:
-        cursor.execute(f"INSERT INTO annotation_pairresult ({', '.join(UPSERT_COLUMNS)}) "
-                       f"VALUES {', '.join([row] * len(results))} ON CONFLICT (candidate_id) DO UPDATE SET "
-                       f"state = EXCLUDED.state, label = EXCLUDED.label, votes = EXCLUDED.votes, "
-                       f"updated_at = EXCLUDED.updated_at", params)
+    with sql.hot_cursor() as cursor:
+        cursor.execute(sql.upsert_results(len(results)), params)
 
 
 def _result(project: Project, votes: Counter) -> tuple[str, str | None]:
@@ -126,13 +103,9 @@ def _reopen_slot(task: Task) -> None:
 
 def adjudicate(result_id: int, project: Project, admin, label: str, note: str = "") -> PairResult:
     """An admin settles a contested pair: the result becomes `adjudicated` with that label."""
-    from .models import Adjudication
-
     with transaction.atomic():
         result = PairResult.objects.select_for_update().get(pk=result_id, project=project)
         if result.state not in (PairResult.State.CONTESTED, PairResult.State.ADJUDICATED):
-            from .assignment import WorkflowError
-
             raise WorkflowError("not_contested", f"this pair is {result.state}, not contested", 409)
         result.state, result.label = PairResult.State.ADJUDICATED, label
         result.save(update_fields=["state", "label", "updated_at"])

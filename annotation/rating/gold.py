@@ -11,7 +11,8 @@ from __future__ import annotations
 from django.db import transaction
 from django.db.models import F
 
-from .models import Assignment, GoldPair, Project, ProjectMember, Task, TaskCandidate
+from ..models import Assignment, GoldPair, Project, ProjectMember, Task, TaskCandidate
+from .exceptions import WorkflowError
 
 
 def mark_gold(project: Project, pairs: dict[int, str], admin) -> list[GoldPair]:
@@ -21,8 +22,6 @@ def mark_gold(project: Project, pairs: dict[int, str], admin) -> list[GoldPair]:
                           .values_list("pk", "task_id"))
         unknown = sorted(set(pairs) - set(candidates))
         if unknown:
-            from .assignment import WorkflowError
-
             raise WorkflowError("unknown_candidate", f"candidates {unknown} are not in this project")
         gold = [GoldPair(project=project, candidate_id=c, label=label, created_by=admin)
                 for c, label in pairs.items()]

@@ -10,8 +10,8 @@ from collections import defaultdict
 
 from django.db.models import Count, F, Q
 
+from ..models import Assignment, PairResult, Project, Rating, Task
 from . import agreement
-from .models import Assignment, PairResult, Project, Rating, Task
 
 CONSENSUS_STATES = (PairResult.State.AGREED, PairResult.State.ADJUDICATED)
 
