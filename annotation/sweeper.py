@@ -59,7 +59,8 @@ def history_entry(event: str, detail: str = "") -> dict:
 def drill_pause(name: str) -> None:
     """PAIRRATE_FAULT_DRILL_PAUSE="curate=30,export=5": hold that work (heartbeating) before
     it computes, so fault drills and tests can kill a worker or restart a service inside
-    it. Names: the stages, `<stage>_part`, `import`, `export`. Unset in production."""
+    it. Names: the stages, `<stage>_part`, `import`, `export`, `groups_search`,
+    `screen_part`, `embed_part`. Unset in production."""
     for entry in os.environ.get("PAIRRATE_FAULT_DRILL_PAUSE", "").split(","):
         what, _, seconds = entry.partition("=")
         if what.strip() == name and seconds:
@@ -140,11 +141,13 @@ def beating(model, pk: int, extra=None):
 # ---- the sweep ------------------------------------------------------------------
 
 def sweep() -> list[str]:
-    """Re-dispatch stalled stages, parts, imports and exports; returns what it did."""
+    """Re-dispatch stalled stages, parts, imports, exports, groups builds, screening and
+    embed runs; returns what it did."""
     done: list[str] = []
     queue_idle = _QueueCheck()
     done += _sweep_stages(queue_idle)
     done += _sweep_runs(queue_idle)
+    done += _sweep_fanouts(queue_idle)
     for line in done:
         logger.warning("sweeper: %s", line)
     return done
@@ -246,6 +249,35 @@ def _sweep_runs(queue_idle) -> list[str]:
                     continue
                 age = _age(run.heartbeat_at or getattr(run, started) or run.created_at)
                 model.objects.filter(pk=run.pk).update(state=model.State.PENDING, heartbeat_at=timezone.now())
+                transaction.on_commit(lambda t=task, pk=run.pk: _send(t, pk))
+                done.append(f"{label} {run.pk}: re-dispatched (no heartbeat for {age} while {run.state})")
+    return done
+
+
+def _sweep_fanouts(queue_idle) -> list[str]:
+    """Groups builds, screening runs and embed runs whose tasks all stopped beating: their
+    plan task is sent again, and it queues every part not yet done (parts are idempotent).
+    Only while their queues are empty: a part waiting behind others is not lost."""
+    from .models import EmbedRun, GroupsBuild, ScreeningRun
+
+    done = []
+    cutoff = timezone.now() - timedelta(seconds=stall_timeout())
+    fanouts = ((GroupsBuild, "tasks.cpu.groups_plan", "groups build", ("cpu", "gpu")),
+               (ScreeningRun, "tasks.cpu.screen_dataset", "screening", ("cpu",)),
+               (EmbedRun, "tasks.gpu.embed_plan", "embed run", ("gpu",)))
+    for model, task, label, queues in fanouts:
+        states = [model.State.PENDING, model.State.RUNNING]
+        ids = (model.objects.filter(state__in=states).annotate(seen=Coalesce("heartbeat_at", "created_at"))
+               .filter(seen__lt=cutoff).values_list("pk", flat=True))
+        for run_id in ids:
+            if not all(queue_idle(q) for q in queues):
+                break
+            with transaction.atomic():
+                run = model.objects.select_for_update(skip_locked=True).filter(pk=run_id, state__in=states).first()
+                if run is None or not is_stale(run.heartbeat_at or run.created_at):
+                    continue
+                age = _age(run.heartbeat_at or run.created_at)
+                model.objects.filter(pk=run.pk).update(heartbeat_at=timezone.now())
                 transaction.on_commit(lambda t=task, pk=run.pk: _send(t, pk))
                 done.append(f"{label} {run.pk}: re-dispatched (no heartbeat for {age} while {run.state})")
     return done

@@ -60,10 +60,14 @@ def screen_dataset(run_id: int) -> None:
 @app.task(name="tasks.cpu.screen_part")
 def screen_part(run_id: int, index: int) -> None:
     """Probe one part's media files; idempotent (same files, same results; done parts skipped)."""
+    from annotation.models import ScreeningRun
     from annotation.screening import runs
+    from annotation.sweeper import beating, drill_pause
 
     try:
-        runs.screen_part(run_id, index)
+        with beating(ScreeningRun, run_id):  # a run whose parts all stop beating is swept
+            drill_pause("screen_part")
+            runs.screen_part(run_id, index)
     except Exception as exc:
         runs.fail(run_id, exc)
         raise
@@ -73,21 +77,30 @@ def screen_part(run_id: int, index: int) -> None:
 def groups_plan(build_id: int) -> None:
     """Plan a groups build into parts and dispatch them (or dispatch what is left)."""
     from annotation.groups import runner
+    from annotation.models import GroupsBuild
+    from annotation.sweeper import beating
 
-    runner.run_plan(build_id)
+    with beating(GroupsBuild, build_id):
+        runner.run_plan(build_id)
 
 
 @app.task(name="tasks.cpu.groups_merge", bind=True)
 def groups_merge(self, build_id: int, chunk: int) -> None:
     """Merge one caption chunk's search parts into its groups; idempotent."""
     from annotation.groups import runner
+    from annotation.models import GroupsBuild
+    from annotation.sweeper import beating
 
-    runner.run_merge(build_id, chunk, self.request.hostname or "")
+    with beating(GroupsBuild, build_id):
+        runner.run_merge(build_id, chunk, self.request.hostname or "")
 
 
 @app.task(name="tasks.cpu.groups_finish")
 def groups_finish(build_id: int) -> None:
     """IVF recall and the build's outputs (CSV + Parquet, checksummed)."""
     from annotation.groups import runner
+    from annotation.models import GroupsBuild
+    from annotation.sweeper import beating
 
-    runner.run_finish(build_id)
+    with beating(GroupsBuild, build_id):
+        runner.run_finish(build_id)

@@ -25,21 +25,32 @@ def run_part(project_id: int, stage: str, index: int) -> None:
 def embed_plan(run_id: int) -> None:
     """Load and check a space's encoder, plan an EmbedRun's parts and queue them (idempotent)."""
     from annotation.embedding import runs
+    from annotation.models import EmbedRun
+    from annotation.sweeper import beating
 
-    runs.plan(run_id)
+    with beating(EmbedRun, run_id):  # loading an encoder can take minutes
+        runs.plan(run_id)
 
 
 @app.task(name="tasks.gpu.embed_part")
 def embed_part(run_id: int, side: str, index: int) -> None:
     """Embed one part of an EmbedRun: one shard, mapped all or nothing (idempotent)."""
     from annotation.embedding import runs
+    from annotation.models import EmbedRun
+    from annotation.sweeper import beating, drill_pause
 
-    runs.run_part(run_id, side, index)
+    with beating(EmbedRun, run_id):  # a run whose parts all stop beating is swept
+        drill_pause("embed_part")
+        runs.run_part(run_id, side, index)
 
 
 @app.task(name="tasks.gpu.groups_search", bind=True)
 def groups_search(self, build_id: int, part_id: int) -> None:
     """One search part of a groups build (caption chunk x item chunk); idempotent."""
     from annotation.groups import runner
+    from annotation.models import GroupsBuild
+    from annotation.sweeper import beating, drill_pause
 
-    runner.run_search(build_id, part_id, self.request.hostname or "")
+    with beating(GroupsBuild, build_id):  # a build whose tasks all stop beating is swept
+        drill_pause("groups_search")
+        runner.run_search(build_id, part_id, self.request.hostname or "")

@@ -27,6 +27,8 @@ class EmbedRun(models.Model):
     created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     created_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # Touched while any of its parts runs (annotation.sweeper.beating); stale = re-dispatched.
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
 
     @property
     def progress(self) -> float:

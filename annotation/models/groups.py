@@ -71,6 +71,8 @@ class GroupsBuild(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # Touched while any of its tasks runs (annotation.sweeper.beating); stale = re-dispatched.
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
         return f"groups {self.pk} {self.name or self.pool_key} ({self.state})"

@@ -31,6 +31,8 @@ class ScreeningRun(models.Model):
     error = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
+    # Touched while any of its parts runs (annotation.sweeper.beating); stale = re-dispatched.
+    heartbeat_at = models.DateTimeField(null=True, blank=True)
 
     def __str__(self) -> str:
         return f"screening {self.dataset_id} ({self.state})"
