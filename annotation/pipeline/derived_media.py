@@ -1,21 +1,20 @@
 """Files annotators see instead of raw media: point-cloud renders, video posters and
-previews, audio waveforms. Originals stay where they are; derived files go to media
-storage under renders/, posters/, previews/, waveforms/ (see derived_paths).
-
-Each file is written under a temp name and renamed, so a killed worker never leaves
-a half file that a retry would skip.
+previews, audio waveforms. Originals stay where they are (in storage, or in place in a
+bucket); derived files go to storage under renders/, posters/, previews/, waveforms/ (see
+derived_paths), written through storage.writing / writing_folder, so a killed worker never
+leaves a half file that a retry would skip and every web process finds them.
 """
 from __future__ import annotations
 
 import os
-import shutil
-import tempfile
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Iterator
 
 import numpy as np
 from PIL import Image, ImageDraw
 
-from ..media_paths import confined
+from .. import storage
 
 RENDER_VIEWS = 8
 RENDER_SIZE = 512
@@ -27,7 +26,7 @@ VIEWER_POINTS = 50_000  # the browser's 3D view gets this many points (0.6 MB) i
 
 
 def derived_paths(modality: str, item_id: int) -> dict[str, str]:
-    """Where an item's derived files live, relative to MEDIA_ROOT."""
+    """Where an item's derived files live: storage names (relative to MEDIA_ROOT locally)."""
     if modality == "point_cloud":
         views = {f"view_{v:02d}": f"renders/{item_id}/view_{v:02d}.webp" for v in range(RENDER_VIEWS)}
         return {**views, "sheet": f"renders/{item_id}/sheet.webp", "points": f"renders/{item_id}/points.npy"}
@@ -38,24 +37,34 @@ def derived_paths(modality: str, item_id: int) -> dict[str, str]:
     return {}
 
 
-def _atomic_target(final: Path) -> Path:
-    """A temp file beside `final`, readable by the web server once renamed."""
-    final.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp = tempfile.mkstemp(dir=final.parent, prefix=".tmp-", suffix=final.suffix)
-    os.close(handle)
-    os.chmod(temp, 0o644)
-    return Path(temp)
+def present_paths(modality: str, item_id: int) -> dict[str, str]:
+    """The item's derived files that exist in storage, in as few store calls as the layout
+    allows: one listing of renders/<id>/ for a point cloud (not a lookup per view), one
+    lookup per file for a poster and preview or a waveform."""
+    paths = derived_paths(modality, item_id)
+    if modality == "point_cloud":
+        listed = set(storage.list_folder(f"renders/{item_id}"))
+        return {name: relative for name, relative in paths.items() if relative in listed}
+    return {name: relative for name, relative in paths.items() if storage.exists(relative)}
 
 
-def render_point_clouds(sources: list[tuple[int, Path]], media_root: Path, device=None) -> dict:
-    """Render several clouds in one batch (one GPU launch). Unreadable files are counted
-    and skipped, not allowed to fail the batch."""
+def already_made(modality: str, item_id: int) -> bool:
+    """Whether the media stage has nothing left to make for the item (point clouds: the
+    contact sheet, written with the views; others: every file)."""
+    present = present_paths(modality, item_id)
+    if modality == "point_cloud":
+        return "sheet" in present
+    return len(present) == len(derived_paths(modality, item_id))
+
+
+def render_point_clouds(sources: list[tuple[int, Path]], device=None) -> dict:
+    """Render several clouds (local files) in one batch (one GPU launch), each item's views,
+    sheet and viewer points published as one folder. Unreadable files are counted and
+    skipped, not allowed to fail the batch; the caller skips items already rendered."""
     from sampling import pointcloud_io, render
 
-    todo = [(item_id, path) for item_id, path in sources
-            if not confined(media_root, derived_paths("point_cloud", item_id)["sheet"]).is_file()]
     loaded, broken = [], 0
-    for item_id, path in todo:
+    for item_id, path in sources:
         try:
             loaded.append((item_id, pointcloud_io.load_point_cloud(path, n_points=100_000, seed=item_id)))
         except pointcloud_io.PointCloudError:
@@ -64,14 +73,10 @@ def render_point_clouds(sources: list[tuple[int, Path]], media_root: Path, devic
         images = render.render_batch([c.points for _, c in loaded], [c.colors for _, c in loaded],
                                      views=RENDER_VIEWS, size=RENDER_SIZE, device=device)
         for (item_id, cloud), views in zip(loaded, images):
-            final = confined(media_root, f"renders/{item_id}")
-            final.parent.mkdir(parents=True, exist_ok=True)
-            temp = Path(tempfile.mkdtemp(dir=final.parent, prefix=f".tmp-{item_id}-"))
-            os.chmod(temp, 0o755)
-            render.save_views(views, temp, "webp")  # view_NN.webp and sheet.webp
-            np.save(temp / "points.npy", viewer_points(cloud.points, item_id))
-            shutil.rmtree(final, ignore_errors=True)
-            os.replace(temp, final)
+            with storage.writing_folder(f"renders/{item_id}") as folder:
+                os.chmod(folder, 0o755)  # the web server may read the media root as another user
+                render.save_views(views, folder, "webp")  # view_NN.webp and sheet.webp
+                np.save(folder / "points.npy", viewer_points(cloud.points, item_id))
     return {"made": len(loaded), "broken": broken}
 
 
@@ -85,8 +90,9 @@ def viewer_points(points: np.ndarray, seed: int) -> np.ndarray:
     return np.ascontiguousarray(points)
 
 
-def video_poster_and_preview(source: Path, poster: Path, preview: Path) -> None:
-    """Poster: a frame one second in (or the first). Preview: the first seconds, small, silent."""
+def video_poster_and_preview(source: Path, poster: str, preview: str) -> None:
+    """Poster: a frame one second in (or the first). Preview: the first seconds, small, silent.
+    `source` is a local file; `poster` and `preview` are storage names."""
     import av
 
     with av.open(str(source)) as container:
@@ -99,16 +105,24 @@ def video_poster_and_preview(source: Path, poster: Path, preview: Path) -> None:
         if frame_image is None:
             raise ValueError(f"{source}: no video frames")
     frame_image.thumbnail((POSTER_WIDTH, POSTER_WIDTH * 4))
-    temp = _atomic_target(poster)
-    frame_image.convert("RGB").save(temp, "JPEG", quality=85)
-    os.replace(temp, poster)
-    _write_preview(source, preview)
+    with _published(poster) as temp:
+        frame_image.convert("RGB").save(temp, "JPEG", quality=85)
+    with _published(preview) as temp:
+        _write_preview(source, temp)
 
 
-def _write_preview(source: Path, preview: Path) -> None:
+@contextmanager
+def _published(name: str) -> Iterator[Path]:
+    """storage.writing(name), its temp file made readable by a web server that runs as another
+    user (mkstemp creates it 0600)."""
+    with storage.writing(name) as temp:
+        os.chmod(temp, 0o644)
+        yield temp
+
+
+def _write_preview(source: Path, temp: Path) -> None:
     import av
 
-    temp = _atomic_target(preview)
     with av.open(str(source)) as inp, av.open(str(temp), "w", format="mp4") as out:
         in_stream = inp.streams.video[0]
         rate = in_stream.average_rate or 25
@@ -126,11 +140,11 @@ def _write_preview(source: Path, preview: Path) -> None:
                 out.mux(packet)
         for packet in out_stream.encode():
             out.mux(packet)
-    os.replace(temp, preview)
 
 
-def audio_waveform(source: Path, target: Path) -> None:
-    """Min/max envelope per pixel column of the mixed-down signal, as a PNG."""
+def audio_waveform(source: Path, target: str) -> None:
+    """Min/max envelope per pixel column of the mixed-down signal, as a PNG (`target`: a
+    storage name)."""
     import av
 
     chunks = []
@@ -154,6 +168,5 @@ def audio_waveform(source: Path, target: Path) -> None:
         if len(column):
             draw.line([(x, middle - column.max() * middle * 0.95), (x, middle - column.min() * middle * 0.95)],
                       fill=(32, 90, 160))
-    temp = _atomic_target(target)
-    image.save(temp, "PNG")
-    os.replace(temp, target)
+    with _published(target) as temp:
+        image.save(temp, "PNG")

@@ -334,43 +334,83 @@ def media_part_items(project: Project, index: int) -> tuple[str, list[Item]]:
 
 
 def media_part(project: Project, index: int, report: Report) -> dict:
-    """Make the derived files of one media part; remote (URL), missing and unsafe (outside
-    media storage) media are counted, never opened."""
+    """Make the derived files of one media part. Sources are read through storage (media
+    referenced in place in the bucket through the cache, never copied into storage); items
+    whose files are already made are skipped before their media is read; remote (http, or
+    s3 without the object store), missing and unsafe (outside media storage) media are
+    counted, never opened."""
     import av
 
-    from ..media_paths import UnsafeMediaPath, confined, local_media_path
     from . import derived_media
 
     modality, items = media_part_items(project, index)
-    root = Path(settings.MEDIA_ROOT)
-    local, unsafe = [], 0
+    counts = {"modality": modality, "items": len(items), "remote": 0, "missing": 0, "unsafe": 0, "made": 0}
+    sources = []
     for item in items:
-        if item.media and not item.media_is_url:
-            try:  # confined to media storage, whatever the database holds
-                local.append((item, local_media_path(item.media)))
-            except UnsafeMediaPath:
-                unsafe += 1
-    present = [(item, path) for item, path in local if path.is_file()]
-    counts = {"modality": modality, "items": len(items), "remote": len(items) - len(local) - unsafe,
-              "missing": len(local) - len(present), "unsafe": unsafe, "made": 0}
+        if unreadable_media(item.media, counts):
+            continue
+        if derived_media.already_made(modality, item.id):
+            continue
+        path = media_source(item, counts)
+        if path is not None:
+            sources.append((item, path))
     if modality == "point_cloud":
-        counts.update(derived_media.render_point_clouds([(i.id, p) for i, p in present], root))
-    else:
-        for done, (item, path) in enumerate(present, start=1):
-            targets = {k: confined(root, v) for k, v in derived_media.derived_paths(modality, item.id).items()}
-            if all(t.is_file() for t in targets.values()):
-                continue
-            try:
-                if modality == "video":
-                    derived_media.video_poster_and_preview(path, targets["poster"], targets["preview"])
-                else:
-                    derived_media.audio_waveform(path, targets["waveform"])
-            except (ValueError, OSError, av.error.FFmpegError) as exc:
-                # A file that does not decode (a project may include failed media) is counted
-                # and shown without a poster or waveform; it never fails the whole launch.
-                log.warning("media part %s: item %s does not decode: %s", index, item.id, exc)
-                counts["broken"] = counts.get("broken", 0) + 1
+        counts.update(derived_media.render_point_clouds([(i.id, p) for i, p in sources]))
+        return counts
+    for done, (item, path) in enumerate(sources, start=1):
+        targets = derived_media.derived_paths(modality, item.id)
+        try:
+            if modality == "video":
+                derived_media.video_poster_and_preview(path, targets["poster"], targets["preview"])
             else:
-                counts["made"] += 1
-            report(done / len(present))
+                derived_media.audio_waveform(path, targets["waveform"])
+        except (ValueError, OSError, av.error.FFmpegError) as exc:
+            # A file that does not decode (a project may include failed media) is counted
+            # and shown without a poster or waveform; it never fails the whole launch.
+            log.warning("media part %s: item %s does not decode: %s", index, item.id, exc)
+            counts["broken"] = counts.get("broken", 0) + 1
+        else:
+            counts["made"] += 1
+        report(done / len(sources))
     return counts
+
+
+def unreadable_media(media: str, counts: dict) -> bool:
+    """True (and counted) for media this worker never reads: none, remote URLs (s3 ones too
+    unless the object store is configured), and paths that leave media storage."""
+    from ..media_paths import UnsafeMediaPath, check_relative, is_remote_url
+    from ..media_sources import is_remote
+
+    if not media or is_remote(media):
+        counts["remote"] += 1
+        return True
+    if not is_remote_url(media):
+        try:
+            check_relative(media)
+        except UnsafeMediaPath:
+            counts["unsafe"] += 1
+            return True
+    return False
+
+
+def media_source(item: Item, counts: dict) -> Path | None:
+    """A local file of the item's media (a cached copy on the object store), or None, counted
+    as missing (not there, or the bucket refuses it) or unsafe (a link out of media storage)."""
+    from .. import storage
+    from ..media_paths import UnsafeMediaPath
+
+    try:
+        path = storage.local_media(item.media)
+    except UnsafeMediaPath:
+        counts["unsafe"] += 1
+        return None
+    except storage.StorageUnavailable:
+        raise  # an outage: the part fails and is retried
+    except (FileNotFoundError, storage.StorageError) as exc:
+        log.warning("media of item %s cannot be read: %s", item.id, exc)
+        counts["missing"] += 1
+        return None
+    if not path.is_file():
+        counts["missing"] += 1
+        return None
+    return path

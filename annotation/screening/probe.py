@@ -5,7 +5,7 @@ rates" before use; these checks do the same for local files, one function per
 modality. Each returns `None` when the file is fine, or a short reason ("corrupt JPEG:
 image file is truncated", "variable frame rate: ...", "no decodable audio stream",
 "non-finite coordinates: ..."). Nothing here opens a path it is not given: callers
-resolve and confine paths first (annotation.media_paths).
+resolve and confine paths first, or fetch a local copy of an object (storage.local_media).
 """
 from __future__ import annotations
 

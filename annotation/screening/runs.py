@@ -18,8 +18,10 @@ from django.db.models import Count, F, Q, Window
 from django.db.models.functions import RowNumber
 from django.utils import timezone
 
+from .. import storage
 from ..jobs import send
-from ..media_paths import UnsafeMediaPath, is_remote_url, local_media_path, remote_schemes
+from ..media_paths import UnsafeMediaPath
+from ..media_sources import is_remote, unread_schemes
 from ..models import Dataset, ImportRun, Item, ScreeningRun, ScreenStatus
 from . import probe
 
@@ -35,14 +37,22 @@ def limits() -> probe.Limits:
 
 
 def screen_item(modality: str, media: str, probe_limits: probe.Limits) -> tuple[str, str]:
-    """(status, reason) of one item; local files are opened only through local_media_path."""
+    """(status, reason) of one item. Files are opened only through storage.local_media: a
+    confined path in media storage, or a cached copy of the object (media in place in the
+    bucket included, when the object store is configured)."""
     if not media:
         return ScreenStatus.FAILED, "no media file or URL"
-    if is_remote_url(media):
+    if is_remote(media):
         return ScreenStatus.SKIPPED, REMOTE_REASON
     try:
-        path = local_media_path(media)
+        path = storage.local_media(media)
     except UnsafeMediaPath as exc:
+        return ScreenStatus.FAILED, probe._short(str(exc))
+    except FileNotFoundError:
+        return ScreenStatus.FAILED, "file not found"
+    except storage.StorageUnavailable:
+        raise  # an outage: the part fails and is retried
+    except storage.StorageError as exc:  # the bucket refuses this object (credentials, policy)
         return ScreenStatus.FAILED, probe._short(str(exc))
     reason = probe.probe(path, modality, probe_limits)
     return (ScreenStatus.OK, "") if reason is None else (ScreenStatus.FAILED, reason)
@@ -113,9 +123,10 @@ def plan(run_id: int, queue: bool = True) -> list[int]:
 
 
 def _remote() -> Q:
-    """Item.media values `is_remote_url` accepts (an allowed scheme and a host), in SQL."""
+    """Item.media values `media_sources.is_remote` accepts (a scheme not read here and a
+    host), in SQL."""
     remote = Q(pk__in=[])
-    for scheme in remote_schemes():
+    for scheme in unread_schemes():
         remote |= Q(media__istartswith=f"{scheme}://") & ~Q(media__istartswith=f"{scheme}:///")
     return remote
 
@@ -180,8 +191,8 @@ def flag_explicit(items: list[Item]) -> None:
         return
     _media_scorer = _media_scorer or MediaScorer()
     with tempfile.TemporaryDirectory(prefix="pairrate-explicit-") as scratch:
-        paths = [local_media_path(item.media) if item.modality == "image"
-                 else _first_frame(local_media_path(item.media), Path(scratch) / f"{item.id}.jpg")
+        paths = [storage.local_media(item.media) if item.modality == "image"
+                 else _first_frame(storage.local_media(item.media), Path(scratch) / f"{item.id}.jpg")
                  for item in checked]
         scores, _ = _media_scorer.score_files([str(p) for p in paths])
     threshold = settings.PAIRRATE_SCREEN_EXPLICIT_THRESHOLD
