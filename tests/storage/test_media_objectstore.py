@@ -200,3 +200,25 @@ def test_signed_links_on_the_object_store_redirect_to_presigned_urls_until_they_
     settings.PAIRRATE_STORAGE_URL = ""  # the file system backend cannot reach the bucket: as today
     response = client.get(signed_url(placed))
     assert response.status_code == 404
+
+
+def test_payload_media_asks_the_store_once_per_item_then_remembers(object_store, monkeypatch):
+    """`next` builds 100+ payloads a second: a cloud's ten renders cost one listing, not ten
+    lookups, and the answer is remembered (DERIVED_CACHE_SECONDS)."""
+    from annotation.media_urls import derived_urls
+
+    with storage.writing_folder("renders/91") as folder:
+        for name in [f"view_{v:02d}.webp" for v in range(8)] + ["sheet.webp", "points.npy"]:
+            (folder / name).write_bytes(b"x")
+    with storage.writing("posters/92.jpg") as temp:
+        temp.write_bytes(b"poster")
+    store, calls = storage.get_store(), []
+    for method in ("list_folder", "head"):  # the real calls, counted
+        real = getattr(store, method)
+        monkeypatch.setattr(store, method, lambda *a, _real=real, _name=method: calls.append(_name) or _real(*a))
+
+    renders = derived_urls(91, "point_cloud")["renders"]
+    assert len(renders["views"]) == 8 and renders["sheet"] and renders["points"] and calls == ["list_folder"]
+    assert derived_urls(91, "point_cloud").keys() == {"renders"} and calls == ["list_folder"]
+    assert derived_urls(92, "video").keys() == {"poster"} and calls == ["list_folder", "head", "head"]
+    assert derived_urls(93, "image") == {} and len(calls) == 3
