@@ -104,3 +104,13 @@ def groups_finish(build_id: int) -> None:
 
     with beating(GroupsBuild, build_id):
         runner.run_finish(build_id)
+
+
+@app.task(name="tasks.cpu.clean_groups")
+def clean_groups(build_id: int, token: str) -> str | None:
+    """Clean a groups build with rated projects' thresholds; idempotent (a superseded,
+    finished or still-beating run is skipped; an interrupted one writes its output again)."""
+    from annotation.insights.cleaning_runs import execute
+
+    run = execute(build_id, token)
+    return run.get("state") if run else None

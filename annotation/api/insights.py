@@ -168,17 +168,49 @@ def _build(pk: int):
     return get_object_or_404(GroupsBuild, pk=pk)
 
 
+class CleaningRequestEchoSerializer(serializers.Serializer):
+    projects = serializers.ListField(child=serializers.IntegerField())
+    target = serializers.FloatField()
+    label = serializers.CharField()
+    n_boot = serializers.IntegerField()
+
+
+class CleaningRunSerializer(serializers.Serializer):
+    """The build's cleaning run record (annotation/insights/cleaning_runs.py): poll it
+    until `state` is succeeded or failed."""
+
+    state = serializers.ChoiceField(choices=["pending", "running", "succeeded", "failed"])
+    progress = serializers.FloatField(help_text="share of the build's captions written (0..1)")
+    error = serializers.CharField(allow_blank=True)
+    attempts = serializers.IntegerField()
+    request = CleaningRequestEchoSerializer()
+    created_at = serializers.DateTimeField()
+    started_at = serializers.DateTimeField(allow_null=True)
+    finished_at = serializers.DateTimeField(allow_null=True)
+    manifest = serializers.DictField(allow_null=True, help_text="the last complete output: per modality project, "
+                                                                "model, threshold, pairs and captions kept; files")
+    poll_url = serializers.CharField(help_text="where to follow this run (GET)")
+
+
+def _run_body(request, build_pk: int, run: dict) -> dict:
+    from django.urls import reverse
+
+    body = {key: run.get(key) for key in CleaningRunSerializer().fields if key != "poll_url"}
+    return {**body, "poll_url": request.build_absolute_uri(reverse("groups-clean", args=[build_pk]))}
+
+
 class GroupsCleanView(APIView):
     permission_classes = [IsAdmin]
 
     @extend_schema(request=CleanRequestSerializer,
-                   responses={200: OpenApiResponse(description="the manifest: per modality project, model, threshold, "
-                                                               "pairs and captions kept; files"),
-                              400: OpenApiResponse(description="field errors; nothing written")})
+                   responses={202: CleaningRunSerializer,
+                              400: OpenApiResponse(description="field errors; nothing queued"),
+                              409: OpenApiResponse(description="a cleaning of this build is running")})
     def post(self, request, pk: int):
-        """Keep the build's pairs at or above each modality's recommended threshold and write
-        them, with predicted P(good), in the groups export's CSV and Parquet layouts."""
-        from ..insights import cleaning
+        """Queue the cleaning (the `cpu` queue): keep the build's pairs at or above each
+        modality's recommended threshold and write them, with predicted P(good), in the
+        groups export's CSV and Parquet layouts. Poll `poll_url` for the run."""
+        from ..insights import cleaning, cleaning_runs
 
         build = _build(pk)
         body = CleanRequestSerializer(data=request.data)
@@ -189,21 +221,24 @@ class GroupsCleanView(APIView):
         if missing:
             raise serializers.ValidationError({"projects": [f"no project {', '.join(map(str, missing))}"]})
         try:
-            manifest = cleaning.clean_build(build, projects, body.validated_data["target"],
-                                            body.validated_data["label"], body.validated_data["n_boot"])
+            cleaning_runs.start(build, projects, body.validated_data["target"], body.validated_data["label"],
+                                body.validated_data["n_boot"])
         except cleaning.CleaningError as exc:
             raise serializers.ValidationError(exc.fields) from exc
-        return Response(manifest)
+        except cleaning_runs.CleaningBusy as exc:
+            return Response({"code": "cleaning_running", "detail": str(exc)}, status=409)
+        build.refresh_from_db()  # in-process (the demo) the task has already run
+        return Response(_run_body(request, pk, cleaning_runs.record(build)), status=202)
 
-    @extend_schema(responses={200: OpenApiResponse(description="the last cleaning's manifest"),
-                              404: OpenApiResponse(description="never cleaned")})
+    @extend_schema(responses={200: CleaningRunSerializer, 404: OpenApiResponse(description="never cleaned")})
     def get(self, request, pk: int):
-        from ..insights import cleaning
+        """The build's cleaning run: state, progress, and the last complete output's manifest."""
+        from ..insights import cleaning_runs
 
-        manifest = cleaning.manifest(_build(pk))
-        if manifest is None:
+        run = cleaning_runs.record(_build(pk))
+        if run is None:
             return Response({"code": "not_found", "detail": "this build has not been cleaned"}, status=404)
-        return Response(manifest)
+        return Response(_run_body(request, pk, run))
 
 
 class GroupsCleanedFileView(APIView):
@@ -212,16 +247,12 @@ class GroupsCleanedFileView(APIView):
     @extend_schema(responses={(200, "application/octet-stream"): OpenApiTypes.BINARY,
                               404: OpenApiResponse(description="not a file of the cleaned output")})
     def get(self, request, pk: int, name: str):
-        """One file of the cleaned output (only names listed in its manifest)."""
-        from django.http import FileResponse
+        """One file of the last complete cleaned output (only names listed in its manifest):
+        streamed, or a redirect to a presigned URL on the object store."""
+        from .. import storage
+        from ..insights import cleaning, cleaning_runs
 
-        from ..groups import store
-        from ..insights import cleaning
-
-        build = _build(pk)
-        manifest = cleaning.manifest(build)
+        manifest = cleaning_runs.manifest(_build(pk))
         if manifest is None or name not in manifest["files"]:
             return Response({"code": "not_found", "detail": "not a file of this build's cleaned output"}, status=404)
-        path = store.folder(build.pk) / "cleaned" / name
-        return FileResponse(open(path, "rb"), as_attachment=True, filename=f"cleaned-{pk}-{name.replace('/', '-')}",
-                            content_type="application/octet-stream")
+        return storage.file_response(f"{cleaning.folder_name(pk)}/{name}", f"cleaned-{pk}-{name.replace('/', '-')}")

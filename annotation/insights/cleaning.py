@@ -7,8 +7,8 @@ calibration (fitted on all its rated pairs, pooled over caption source modalitie
 the recommended threshold (docs/statistics.md). Modalities without such a project are
 left out (blank ids), and say so in the manifest.
 
-Output, under `groups/<build>/cleaned/` in media storage, written into a temp folder
-and moved into place whole:
+Output, under `groups/<build>/cleaned/` in media storage (annotation.storage: the media
+root or the bucket), written into a local folder and published whole:
 - `csv/nn_<i>/data_groups.csv`: the E-MM1 columns of the groups export, an id left
   empty where its pair falls below its modality's threshold; lines with no kept id are
   dropped;
@@ -21,9 +21,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import shutil
-import secrets
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
@@ -33,7 +31,8 @@ import pyarrow.parquet as pq
 
 from sampling import statistics as st
 
-from ..groups import iter_chunks, store
+from .. import storage
+from ..groups import iter_chunks
 from ..groups.export import CSV_COLUMNS, SIMILARITY_COLUMNS, STEM, csv_fields
 from ..models import Caption, GroupsBuild, Item, Project
 from ..models.groups import GROUP_MODALITIES
@@ -43,6 +42,12 @@ P_GOOD_COLUMNS = [f"{STEM[m]}_p_good" for m in GROUP_MODALITIES]
 SCHEMA = pa.schema([*(pa.field(c, pa.int32() if c == "nn_index" else pa.string()) for c in CSV_COLUMNS),
                     *(pa.field(c, pa.float32()) for c in SIMILARITY_COLUMNS + P_GOOD_COLUMNS)])
 FETCH = 50_000
+Progress = Callable[[int, int], None]  # captions written, captions in the build
+
+
+def folder_name(build_id: int) -> str:
+    """The cleaned output's storage name (beside the build's own files, groups/<build>/)."""
+    return f"groups/{int(build_id)}/cleaned"
 
 
 class CleaningError(ValueError):
@@ -56,8 +61,6 @@ def modality_models(projects: list[Project], target: float, label: str, n_boot: 
     out = {}
     for project in projects:
         modality = project.target_modality
-        if modality in out:
-            raise CleaningError("projects", f"two projects rate {modality}: choose one per target modality")
         data = queries.pairs(project)
         if not len(data["label"]):
             raise CleaningError("projects", f"project {project.name!r} has no rated pairs yet")
@@ -90,9 +93,10 @@ def _digest(path: Path) -> dict:
     return {"bytes": path.stat().st_size, "sha256": digest.hexdigest()}
 
 
-def write_cleaned(build: GroupsBuild, models: dict, folder: Path) -> dict:
+def write_cleaned(build: GroupsBuild, models: dict, folder: Path, progress: Progress | None = None) -> dict:
     """Stream the build a caption chunk at a time into the cleaned layouts in `folder`."""
     k, cleaned = build.k, [m for m in build.modalities if m in models]
+    captions_total, captions_done = int(build.counts.get("captions", 0)), 0
     counts = {m: {"pairs_total": 0, "pairs_kept": 0, "captions_total": 0, "captions_kept": 0} for m in cleaned}
     csv_files, parquet_files, rows = {}, {}, dict.fromkeys(range(1, k + 1), 0)
     for nn in range(1, k + 1):
@@ -151,6 +155,9 @@ def write_cleaned(build: GroupsBuild, models: dict, folder: Path) -> dict:
                 table = pa.Table.from_arrays([*id_columns, nn_column, *sim_columns, *p_columns], schema=SCHEMA)
                 parquet_files[nn].write_table(table.filter(select))
                 rows[nn] += int(line.sum())
+            captions_done += n
+            if progress:
+                progress(captions_done, max(captions_total, captions_done))
     finally:
         for handle in csv_files.values():
             handle.close()
@@ -165,9 +172,8 @@ def write_cleaned(build: GroupsBuild, models: dict, folder: Path) -> dict:
             "left_out": [m for m in build.modalities if m not in models], "files": files}
 
 
-def clean_build(build: GroupsBuild, projects: list[Project], target: float = 0.8, label: str = "good",
-                n_boot: int = st.DEFAULT_BOOT) -> dict:
-    """Fit, write into a temp folder, move it into place as groups/<build>/cleaned/ whole."""
+def check(build: GroupsBuild, projects: list[Project]) -> None:
+    """The refusals a request gets at once (CleaningError), before anything is queued."""
     if build.state != GroupsBuild.State.SUCCEEDED:
         raise CleaningError("build", f"groups build {build.pk} is {build.state}; only a succeeded build has groups")
     if not projects:
@@ -177,30 +183,27 @@ def clean_build(build: GroupsBuild, projects: list[Project], target: float = 0.8
         raise CleaningError("projects", f"the build has no {', '.join(sorted({p.target_modality for p in projects if p.name in foreign}))} groups "
                                         f"(projects {', '.join(foreign)})")
     spaces = {s.target_modality: s for s in build.spaces.all()}  # an imported build has none
+    modalities = set()
     for project in projects:
+        if project.target_modality in modalities:
+            raise CleaningError("projects", f"two projects rate {project.target_modality}: choose one per target modality")
+        modalities.add(project.target_modality)
         space = spaces.get(project.target_modality)
         if space is not None and space.pk != project.space_id:
             raise CleaningError("projects", f"project {project.name!r} rates space {project.space.name!r}, the build's "
                                             f"{project.target_modality} groups come from {space.name!r}")
+        if not queries.has_final_pairs(project):
+            raise CleaningError("projects", f"project {project.name!r} has no rated pairs yet")
+
+
+def clean_build(build: GroupsBuild, projects: list[Project], target: float = 0.8, label: str = "good",
+                n_boot: int = st.DEFAULT_BOOT, progress: Progress | None = None) -> dict:
+    """Fit, write into a local folder, publish it as groups/<build>/cleaned/ whole. The
+    manifest returned is what the run record keeps (cleaning_runs): the database, not the
+    folder, says which output is complete."""
+    check(build, projects)
     models = modality_models(projects, target, label, n_boot)
-    root = store.folder(build.pk)
-    temp = root / f".tmp-cleaned-{secrets.token_hex(6)}"
-    temp.mkdir(parents=True)
-    try:
-        manifest = write_cleaned(build, models, temp)
+    with storage.writing_folder(folder_name(build.pk)) as temp:
+        manifest = write_cleaned(build, models, temp, progress)
         (temp / "manifest.json").write_text(json.dumps(manifest, indent=1))
-        final = root / "cleaned"
-        old = root / f".tmp-old-{secrets.token_hex(6)}"
-        if final.exists():
-            os.replace(final, old)
-        os.replace(temp, final)
-        shutil.rmtree(old, ignore_errors=True)
-    except BaseException:
-        shutil.rmtree(temp, ignore_errors=True)
-        raise
     return manifest
-
-
-def manifest(build: GroupsBuild) -> dict | None:
-    path = store.folder(build.pk) / "cleaned" / "manifest.json"
-    return json.loads(path.read_text()) if path.is_file() else None

@@ -28,9 +28,17 @@ def _columns(rows: list[tuple], names: tuple[str, ...], dtypes: dict) -> dict[st
     return {name: np.asarray(values, dtype=dtypes.get(name, object)) for name, values in zip(names, columns)}
 
 
+def _final_pairs(project: Project):
+    return PairResult.objects.filter(project=project, state__in=FINAL_STATES, task__is_gold=False).exclude(label="")
+
+
+def has_final_pairs(project: Project) -> bool:
+    """Whether `pairs` would return anything (one indexed lookup, for request checks)."""
+    return _final_pairs(project).exists()
+
+
 def pairs(project: Project) -> dict[str, np.ndarray]:
-    rows = list(PairResult.objects.filter(project=project, state__in=FINAL_STATES, task__is_gold=False)
-                .exclude(label="").order_by("candidate_id")
+    rows = list(_final_pairs(project).order_by("candidate_id")
                 .values_list("candidate_id", "task__caption_id", "task_id", "task__is_audit", "candidate__slot",
                              "candidate__retrieval_rank", "candidate__similarity", "caption_modality",
                              "item_modality", "label"))

@@ -407,11 +407,13 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
+        /** @description The build's cleaning run: state, progress, and the last complete output's manifest. */
         get: operations["insights_groups_clean_retrieve"];
         put?: never;
         /**
-         * @description Keep the build's pairs at or above each modality's recommended threshold and write
-         *     them, with predicted P(good), in the groups export's CSV and Parquet layouts.
+         * @description Queue the cleaning (the `cpu` queue): keep the build's pairs at or above each
+         *     modality's recommended threshold and write them, with predicted P(good), in the
+         *     groups export's CSV and Parquet layouts. Poll `poll_url` for the run.
          */
         post: operations["insights_groups_clean_create"];
         delete?: never;
@@ -427,7 +429,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** @description One file of the cleaned output (only names listed in its manifest). */
+        /**
+         * @description One file of the last complete cleaned output (only names listed in its manifest):
+         *     streamed, or a redirect to a presigned URL on the object store.
+         */
         get: operations["insights_groups_cleaned_retrieve"];
         put?: never;
         post?: never;
@@ -888,6 +893,48 @@ export interface components {
             /** @default 1000 */
             n_boot: number;
         };
+        CleaningRequestEcho: {
+            projects: number[];
+            /** Format: double */
+            target: number;
+            label: string;
+            n_boot: number;
+        };
+        /**
+         * @description The build's cleaning run record (annotation/insights/cleaning_runs.py): poll it
+         *     until `state` is succeeded or failed.
+         */
+        CleaningRun: {
+            state: components["schemas"]["CleaningRunStateEnum"];
+            /**
+             * Format: double
+             * @description share of the build's captions written (0..1)
+             */
+            progress: number;
+            error: string;
+            attempts: number;
+            request: components["schemas"]["CleaningRequestEcho"];
+            /** Format: date-time */
+            created_at: string;
+            /** Format: date-time */
+            started_at: string | null;
+            /** Format: date-time */
+            finished_at: string | null;
+            /** @description the last complete output: per modality project, model, threshold, pairs and captions kept; files */
+            manifest: {
+                [key: string]: unknown;
+            } | null;
+            /** @description where to follow this run (GET) */
+            poll_url: string;
+        };
+        /**
+         * @description * `pending` - pending
+         *     * `running` - running
+         *     * `succeeded` - succeeded
+         *     * `failed` - failed
+         * @enum {string}
+         */
+        CleaningRunStateEnum: "pending" | "running" | "succeeded" | "failed";
         /**
          * @description * `unanimous` - Unanimous
          *     * `majority` - Majority
@@ -4357,12 +4404,13 @@ export interface operations {
         };
         requestBody?: never;
         responses: {
-            /** @description the last cleaning's manifest */
             200: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["CleaningRun"];
+                };
             };
             /** @description not logged in */
             401: {
@@ -4435,14 +4483,15 @@ export interface operations {
             };
         };
         responses: {
-            /** @description the manifest: per modality project, model, threshold, pairs and captions kept; files */
-            200: {
+            202: {
                 headers: {
                     [name: string]: unknown;
                 };
-                content?: never;
+                content: {
+                    "application/json": components["schemas"]["CleaningRun"];
+                };
             };
-            /** @description field errors; nothing written */
+            /** @description field errors; nothing queued */
             400: {
                 headers: {
                     [name: string]: unknown;
@@ -4493,6 +4542,13 @@ export interface operations {
                 content: {
                     "application/json": components["schemas"]["Error"];
                 };
+            };
+            /** @description a cleaning of this build is running */
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
             };
             /** @description request body too large */
             413: {

@@ -182,3 +182,21 @@ export interface Insights {
   position_bias: { slots: { slot: number; pairs: number; share_good: number | null; standardised_share_good: number | null }[]; chi2: number | null; dof: number; p_value: number | null };
   throughput: { buckets: { start: number; count: number; per_hour: number | null }[]; rate_per_hour: number | null; remaining: number; eta_hours: number | null };
 }
+
+export type GroupsBuild = Answer<Schemas["GroupsBuild"]>;
+
+export interface CleanedModality {
+  project: number;
+  project_name: string;
+  threshold: number | null;
+  pairs_kept: number;
+  pairs_total: number;
+  captions_kept: number;
+  captions_total: number;
+  cleaned: boolean;
+}
+
+export type CleaningRun = Omit<Answer<Schemas["CleaningRun"]>, "manifest"> & {
+  manifest: { build: number; k: number; modalities: Record<string, CleanedModality>; left_out: string[];
+    files: Record<string, { bytes: number; sha256: string; rows: number }> } | null;
+};

@@ -10,6 +10,7 @@ import numpy as np
 import pyarrow.parquet as pq
 import pytest
 from django.core.management import call_command
+from django.utils import timezone
 from rest_framework.test import APIClient
 
 from annotation.groups import create_build, iter_chunks, runner, store
@@ -48,8 +49,12 @@ def test_cleaned_export_keeps_exactly_the_pairs_at_or_above_the_threshold(launch
     client.force_authenticate(make_user("boss", staff=True))
     response = client.post(f"/api/insights/groups/{build.pk}/clean/", {"projects": [project.pk], "target": 0.8},
                            format="json")
-    assert response.status_code == 200, response.content
-    manifest = response.json()
+    assert response.status_code == 202, response.content
+    poll = response.json()["poll_url"]
+    run = client.get(poll).json()  # eager: the cpu task ran inside the request
+    assert run["state"] == "succeeded" and run["progress"] == 1.0 and run["attempts"] == 1, run
+    assert run["request"] == {"projects": [project.pk], "target": 0.8, "label": "good", "n_boot": 1000}
+    manifest = run["manifest"]
     image = manifest["modalities"]["image"]
     threshold = image["threshold"]
     assert threshold is not None and image["project"] == project.pk and image["cleaned"]
@@ -88,8 +93,32 @@ def test_cleaned_export_keeps_exactly_the_pairs_at_or_above_the_threshold(launch
     assert hashlib.sha256(body).hexdigest() == manifest["files"][name]["sha256"]
     assert client.get(f"/api/insights/groups/{build.pk}/cleaned/manifest.json").status_code == 404
     assert client.get(f"/api/insights/groups/{build.pk}/cleaned/../../../etc/passwd").status_code == 404
-    assert client.get(f"/api/insights/groups/{build.pk}/clean/").json()["files"] == manifest["files"]
+    assert client.get(f"/api/insights/groups/{build.pk}/clean/").json()["manifest"]["files"] == manifest["files"]
 
+    # the task is idempotent: a redelivered message of the finished run does nothing
+    from tasks.cpu import clean_groups
+
+    token = GroupsBuild.objects.get(pk=build.pk).counts["cleaning"]["token"]
+    assert clean_groups.apply(args=(build.pk, token)).get() == "succeeded"
+    assert client.get(poll).json()["attempts"] == 1
+    assert clean_groups.apply(args=(build.pk, "superseded")).get() == "succeeded"
+    # a worker killed mid-run: its record says running, with a heartbeat gone stale
+    stored = GroupsBuild.objects.get(pk=build.pk)
+    stored.counts["cleaning"].update(state="running", heartbeat_at="2000-01-01T00:00:00+00:00", manifest=None)
+    stored.save(update_fields=["counts"])
+    assert client.get(f"/api/insights/groups/{build.pk}/cleaned/{name}").status_code == 404  # nothing complete
+    assert clean_groups.apply(args=(build.pk, token)).get() == "succeeded"  # the redelivery writes it again
+    again = client.get(poll).json()
+    assert again["attempts"] == 2 and again["manifest"]["files"] == manifest["files"]
+    # while a run is alive, a second request is refused
+    stored.refresh_from_db()
+    stored.counts["cleaning"].update(state="running", heartbeat_at=timezone.now().isoformat())
+    stored.save(update_fields=["counts"])
+    busy = client.post(f"/api/insights/groups/{build.pk}/clean/", {"projects": [project.pk]}, format="json")
+    assert busy.status_code == 409, busy.content
+
+    stored.counts["cleaning"]["state"] = "succeeded"
+    stored.save(update_fields=["counts"])
     out = io.StringIO()
     call_command("clean_groups", str(build.pk), "--project", str(project.pk), "--target", "0.8", stdout=out)
     assert f"kept {image['pairs_kept']} of {image['pairs_total']} pairs" in out.getvalue()
@@ -110,7 +139,7 @@ def test_bad_cleaning_requests_are_refused_and_nothing_is_written(launched, eage
         response = client.post(url, body, format="json")
         assert response.status_code == 400 and field in str(response.json()), (body, response.json())
     assert not (store.folder(build.pk) / "cleaned").exists()
-    assert client.get(url).status_code == 404
+    assert client.get(url).status_code == 404 and "cleaning" not in GroupsBuild.objects.get(pk=build.pk).counts
     annotator = APIClient()
     annotator.force_authenticate(make_user("ann9"))
     assert annotator.post(url, {"projects": [project.pk]}, format="json").status_code == 403

@@ -1,12 +1,13 @@
 """`python manage.py clean_groups BUILD --project ID [--project ID ...]`: keep a groups
 build's pairs at or above each target modality's recommended threshold (from a rated
 project of that modality) and write them with predicted P(good) into
-groups/<BUILD>/cleaned/ (docs/statistics.md). Prints the kept counts per modality."""
+groups/<BUILD>/cleaned/ (docs/statistics.md), in this process, through the same run
+record as the API's background job. Prints the kept counts per modality."""
 from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
 
-from annotation.insights import cleaning, report
+from annotation.insights import cleaning, cleaning_runs, report
 from annotation.models import GroupsBuild, Project
 
 
@@ -31,9 +32,16 @@ class Command(BaseCommand):
         if not 0 < options["target"] < 1:
             raise CommandError("--target must be between 0 and 1")
         try:
-            manifest = cleaning.clean_build(build, projects, options["target"], options["label"], options["n_boot"])
+            run = cleaning_runs.start(build, projects, options["target"], options["label"], options["n_boot"],
+                                      queue=False)
         except cleaning.CleaningError as exc:
             raise CommandError("; ".join(f"{k}: {' '.join(v)}" for k, v in exc.fields.items())) from exc
+        except cleaning_runs.CleaningBusy as exc:
+            raise CommandError(str(exc)) from exc
+        run = cleaning_runs.execute(build.pk, run["token"])
+        if run["state"] != "succeeded":
+            raise CommandError(run["error"] or f"cleaning ended {run['state']}")
+        manifest = run["manifest"]
         for modality, m in manifest["modalities"].items():
             threshold = "none meets the target" if m["threshold"] is None else f"similarity >= {m['threshold']:.4f}"
             self.stdout.write(f"{modality}: {threshold} (project {m['project_name']!r}, {m['sample']} pairs); "

@@ -13,26 +13,14 @@ from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.management.base import BaseCommand
 
+from annotation.demo import groups as demo_groups, projects as demo_projects, ratings
 from annotation.demo.build import build_demo_bundle
 from annotation.importing import import_bundle
-from annotation.models import Dataset, EmbeddingSpace, Project, ProjectMember
-from annotation.pipeline import runner
+from annotation.models import Dataset, EmbeddingSpace, Project
 
 TINY_DIM = 64  # the demo's random-weight encoders (sampling/encoders/tiny.py)
+CLEANING_TARGET = 0.8  # precision the cleaned demo groups' threshold must meet (lower bound)
 DEMO_USERS = [("admin", "admin-demo", True)] + [(f"annotator{i}", "annotator-demo", False) for i in (1, 2, 3)]
-INSTRUCTIONS = ("Does the candidate match the caption? good: it shows what the caption says; "
-                "partial: some of it, or only roughly; bad: something else.")
-# One project per target modality, sized to the demo's small item pools.
-DEMO_PROJECTS = [
-    {"name": "Demo: captions and photos (3 annotators)", "space": "minilm-image", "sample_size": 60,
-     "item_cap": 12, "annotators_per_task": 3},
-    {"name": "Demo: captions and sounds", "space": "minilm-audio", "sample_size": 40, "item_cap": 8},
-    {"name": "Demo: captions and 3D objects", "space": "minilm-point-cloud", "sample_size": 12, "k": 8,
-     "item_cap": 6},
-    {"name": "Demo: captions and videos", "space": "minilm-video", "sample_size": 4, "k": 3, "item_cap": 4},
-]
-
-
 class Command(BaseCommand):
     help = "Build and import the demo dataset and create the demo users."
 
@@ -40,7 +28,7 @@ class Command(BaseCommand):
         parser.add_argument("--no-input", action="store_true", help="never prompt")
         parser.add_argument("--rebuild", action="store_true", help="rebuild the bundle from its sources")
         parser.add_argument("--audiocaps", type=int, default=1500, help="AudioCaps captions to include")
-        parser.add_argument("--projects", type=int, default=len(DEMO_PROJECTS),
+        parser.add_argument("--projects", type=int, default=len(demo_projects.PROJECTS),
                             help="launch only the first N demo projects (the tests launch one)")
 
     def handle(self, *args, **options):
@@ -68,8 +56,10 @@ class Command(BaseCommand):
                 user.set_password(password)
                 user.save()
         self._embed_with_tiny_encoders()
-        self._launch_projects(DEMO_PROJECTS[:options["projects"]])
-        self._build_groups()
+        rated = self._launch_projects(demo_projects.PROJECTS[:options["projects"]])
+        build = self._build_groups()
+        for project in rated:
+            self._clean_groups(build, project)
         self.stdout.write("logins: " + ", ".join(f"{u} / {p}" for u, p, _ in DEMO_USERS))
 
     def _embed_with_tiny_encoders(self) -> None:
@@ -96,47 +86,49 @@ class Command(BaseCommand):
             self.stdout.write(f"space {name!r}: embedded {run.counts.get('items_embedded', 0)} {modality} items and "
                               f"{run.counts.get('captions_embedded', 0)} captions ({run.state})")
 
-    def _build_groups(self) -> None:
+    def _build_groups(self):
         """Retrieval groups for every demo caption in the four minilm spaces (in-process);
         the admin downloads them from /api/groups/ or the admin site. Built once."""
-        from annotation.groups import create_build, runner as groups_runner
-        from annotation.models import GroupsBuild, ItemVector
-
-        build = GroupsBuild.objects.filter(name="demo groups").order_by("-pk").first()
-        if build is None or build.state in (GroupsBuild.State.FAILED, GroupsBuild.State.CANCELLED):
-            spaces = {s.target_modality: s.name for s in EmbeddingSpace.objects.filter(name__startswith="minilm-")}
-            smallest = min(ItemVector.objects.filter(space__name=name, item__modality=modality).count()
-                           for modality, name in spaces.items())
-            if build is None:
-                build = create_build(["demo"], spaces, k=min(16, smallest), name="demo groups")
-                groups_runner.start(build.pk)
-            else:
-                groups_runner.retry(build.pk)
-            build.refresh_from_db()
+        build = demo_groups.build_groups()
         self.stdout.write(f"groups {build.pk}: {build.state}, {build.counts.get('captions', 0)} captions x {build.k} "
                           f"in {', '.join(build.modalities)}")
+        return build
 
-    def _launch_projects(self, specs: list[dict]) -> None:
-        """Create and launch the demo projects (in-process: the demo has no broker)."""
-        annotators = User.objects.filter(username__startswith="annotator")
+    def _launch_projects(self, specs: list[dict]) -> list[Project]:
+        """Launch the demo projects; the ones marked so get SIMULATED ratings (ratings.py)."""
+        rated = []
         for spec in specs:
-            spec = dict(spec)
-            space = EmbeddingSpace.objects.get(name=spec.pop("space"))
-            project, created = Project.objects.get_or_create(
-                name=spec.pop("name"),
-                defaults={"space": space, "target_modality": space.target_modality, "instructions": INSTRUCTIONS,
-                          "seed": 1, **spec})
-            if created:
-                project.caption_datasets.set(Dataset.objects.filter(name="demo"))
-            for user in annotators:
-                ProjectMember.objects.get_or_create(project=project, user=user)
-            if project.state in (Project.State.DRAFT, Project.State.FAILED):
-                if project.state == Project.State.FAILED:
-                    runner.retry(project.id)
-                else:
-                    runner.launch(project.id)
-                project.refresh_from_db()
+            project = demo_projects.launch(spec)
             self.stdout.write(f"project {project.name!r}: {project.state}, {project.tasks.count()} tasks")
+            if spec.get("simulated_ratings") and project.state == Project.State.READY:
+                submitted = ratings.simulate(project)
+                self.stdout.write(f"SIMULATED ratings: {', '.join(ratings.SIMULATED)} (not people; a seeded rule, "
+                                  f"docs/demo.md) submitted {submitted} tasks of {project.name!r}"
+                                  if submitted else f"SIMULATED ratings of {project.name!r}: already there")
+                rated.append(project)
+        return rated
+
+    def _clean_groups(self, build, project: Project) -> None:
+        """The demo groups cleaned with the rated project's threshold (the cpu task, in
+        this process): groups/<build>/cleaned/, listed at /api/insights/groups/<build>/clean/."""
+        from annotation.insights import cleaning, cleaning_runs
+
+        if build.state != "succeeded" or project.target_modality not in build.modalities:
+            return
+        try:
+            run = cleaning_runs.start(build, [project], target=CLEANING_TARGET)
+        except (cleaning.CleaningError, cleaning_runs.CleaningBusy) as exc:
+            self.stdout.write(f"groups {build.pk}: not cleaned: {exc}")
+            return
+        build.refresh_from_db()
+        run = cleaning_runs.record(build)
+        if run["state"] != "succeeded":
+            self.stdout.write(f"groups {build.pk}: cleaning {run['state']}: {run['error']}")
+            return
+        m = run["manifest"]["modalities"][project.target_modality]
+        threshold = "no threshold meets the target" if m["threshold"] is None else f"similarity >= {m['threshold']:.3f}"
+        self.stdout.write(f"groups {build.pk} cleaned with the simulated ratings (precision >= {CLEANING_TARGET:.0%}): "
+                          f"{project.target_modality} {threshold}, kept {m['pairs_kept']} of {m['pairs_total']} pairs")
 
 
 # Our own code logs warnings to the console; libraries (faiss's loader, kombu, Celery's task

@@ -2,11 +2,13 @@
 // by rank with interval bars, calibration and the recommended threshold, reliability,
 // annotator drift lines and throughput. Computed on request (a cluster bootstrap), so it
 // loads once when the dashboard opens and again on "Update", never on the 10 s poll.
+// Below it, cleaning a groups build with the threshold (a background job: cleaning.ts polls it).
 
 import { api } from "../api";
 import { fmtNumber, fmtPercent, h, mount, toast } from "../dom";
 import type { Insights, InsightsPrecisionRow, Project } from "../types";
 import { SERIES_COLORS, XYSeries, xyChart } from "./charts";
+import { cleaningSection } from "./cleaning";
 import { table } from "./common";
 
 const TABLES = ["precision", "calibration", "reliability", "thresholds", "drift_flags", "drift_windows", "position_bias", "throughput"];
@@ -33,7 +35,8 @@ export function insightsSection(project: Project): HTMLElement {
       h("label", { for: "insights-target" }, "Target precision "), target,
       h("label", { for: "insights-label" }, " counting "), label,
       h("button", { type: "submit" }, "Update")),
-    body);
+    body,
+    cleaningSection(project, () => Number(target.value), () => label.value));
 }
 
 function interval(row: InsightsPrecisionRow | undefined): string {
