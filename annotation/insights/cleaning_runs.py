@@ -9,7 +9,7 @@ record lives in the build's `counts["cleaning"]` (no table of its own, so no mig
      "finished_at", "heartbeat_at", "manifest"}
 
 `manifest` is set only when the output is complete: the database, not the folder, says
-which output to serve. The task is idempotent: a message for a superseded token, a
+which output to serve. While it runs, a thread beats `heartbeat_at`. The task is idempotent: a message for a superseded token, a
 finished run, or a run another attempt is still beating on, does nothing; anything else
 (a redelivery after a killed worker: acks_late) writes the whole output again, published
 whole, so a half-written attempt is never seen.
@@ -17,9 +17,12 @@ whole, so a half-written attempt is never seen.
 from __future__ import annotations
 
 import secrets
+import threading
 import time
+from contextlib import contextmanager
 
-from django.db import transaction
+from django.conf import settings
+from django.db import connection, transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -65,6 +68,38 @@ def _now() -> str:
 def is_live(run: dict | None) -> bool:
     return bool(run) and run.get("state") == "running" and not sweeper.is_stale(
         parse_datetime(run["heartbeat_at"]) if run.get("heartbeat_at") else None)
+
+
+@contextmanager
+def _heartbeat(build_id: int, token: str):
+    """Beat the record every PAIRRATE_HEARTBEAT_INTERVAL from a thread on its own
+    connection while the fit and the writing run (either can outlast the stall timeout
+    between progress calls), so a duplicate message leaves the live run alone. SQLite (the
+    demo) allows one writer and has no duplicates: no thread there."""
+    if connection.vendor == "sqlite":
+        yield
+        return
+    done = threading.Event()
+
+    def beat():
+        from django.db import Error, connection as own
+
+        try:
+            while not done.wait(float(settings.PAIRRATE_HEARTBEAT_INTERVAL)):
+                try:
+                    _update(build_id, lambda r: {**r, "heartbeat_at": _now()} if r.get("token") == token else r)
+                except Error:  # the database is away: the run itself will see it too
+                    own.close()
+        finally:
+            own.close()
+
+    thread = threading.Thread(target=beat, name=f"cleaning-{build_id}-heartbeat", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        done.set()
+        thread.join()
 
 
 def start(build: GroupsBuild, projects: list[Project], target: float = 0.8, label: str = "good",
@@ -119,8 +154,9 @@ def execute(build_id: int, token: str) -> dict | None:
         return _update(build_id, lambda r: {**r, **fields, "finished_at": _now()} if r.get("token") == token else r)
 
     try:
-        result = cleaning.clean_build(build, projects, request["target"], request["label"], request["n_boot"],
-                                      progress)
+        with _heartbeat(build_id, token):
+            result = cleaning.clean_build(build, projects, request["target"], request["label"], request["n_boot"],
+                                          progress)
     except cleaning.CleaningError as exc:  # e.g. a project's ratings deleted since the request
         return finish(state="failed", error="; ".join(f"{k}: {' '.join(v)}" for k, v in exc.fields.items()))
     except Exception as exc:  # recorded for the admin, then re-raised for the worker log
