@@ -1,11 +1,11 @@
-"""Projects: CRUD for admins, membership, next task, gold, contested queue, stats.
+"""Projects: CRUD for admins, reading for their members, and the annotators' next task.
 
-Annotators see only projects they are members of (others are 404 to them) and only
-their own progress; everything else here is for admins.
+Annotators see only projects they are members of (others are 404 to them) and only their
+own progress. A project's other resources have their own viewsets, admins only:
+members.py, review.py (gold, contested, adjudicate), project_stats.py.
 """
 from __future__ import annotations
 
-from django.contrib.auth import get_user_model
 from django.db import transaction
 from drf_spectacular.utils import (
     OpenApiParameter,
@@ -14,20 +14,19 @@ from drf_spectacular.utils import (
     extend_schema,
     extend_schema_view,
 )
-from rest_framework import serializers, status, viewsets
+from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.permissions import IsAuthenticated
 from rest_framework.response import Response
 
 from .. import audit
-from ..media_urls import signed_url
 from ..pipeline.validation import instance_fields, project_errors
-from ..models import Assignment, GoldPair, Label, PairResult, Project, ProjectMember, Rating
-from ..rating import claim, consensus, gold, stats
+from ..models import Assignment, Project, Rating
+from ..rating import claim
 from ..rating.exceptions import NotAMember
-from .assignments import ERRORS, assignment_payload, media_payload
+from .assignments import ERRORS, assignment_payload
 from .errors import ErrorSerializer, Refusal, path_id
-from .permissions import IsAdmin
+from .permissions import IsAdminOrReadOnly
 
 
 class ProjectSerializer(serializers.ModelSerializer):
@@ -64,81 +63,31 @@ class AnnotatorProjectSerializer(serializers.ModelSerializer):
         return {"submitted": submitted, "paused": bool(member and member.paused)}
 
 
-class MemberSerializer(serializers.ModelSerializer):
-    username = serializers.CharField(source="user.username")
-    gold_accuracy = serializers.FloatField(read_only=True, allow_null=True)
-
-    class Meta:
-        model = ProjectMember
-        fields = ["username", "paused", "paused_reason", "added_at", "served", "gold_answered", "gold_accuracy"]
-
-
-class UsernamesSerializer(serializers.Serializer):
-    usernames = serializers.ListField(child=serializers.CharField(), allow_empty=False)
-
-
-class GoldInSerializer(serializers.Serializer):
-    candidate = serializers.IntegerField(min_value=1, max_value=2**63 - 1)
-    label = serializers.ChoiceField(choices=Label.choices)
-
-
-class GoldRequestSerializer(serializers.Serializer):
-    pairs = GoldInSerializer(many=True, allow_empty=False)
-
-
-class GoldPairSerializer(serializers.ModelSerializer):
-    task = serializers.IntegerField(source="candidate.task_id", read_only=True)
-
-    class Meta:
-        model = GoldPair
-        fields = ["id", "candidate", "task", "label", "created_at"]
-
-
-class PairResultSerializer(serializers.ModelSerializer):
-    caption = serializers.CharField(source="task.caption.text", read_only=True)
-    media_url = serializers.SerializerMethodField()
-    media = serializers.SerializerMethodField()
-
-    class Meta:
-        model = PairResult
-        fields = ["id", "task", "candidate", "state", "label", "votes", "caption_modality", "item_modality",
-                  "caption", "media_url", "media", "updated_at"]
-
-    def get_media_url(self, result) -> str:
-        return signed_url(result.candidate.item.media)
-
-    def get_media(self, result) -> dict:
-        """What the rating screen shows for the item: the signed file plus the pipeline's
-        renders, poster/preview or waveform, so an adjudicator sees what annotators saw."""
-        item = result.candidate.item
-        return media_payload(item.id, item.modality, item.media)
-
-
-class AdjudicateSerializer(serializers.Serializer):
-    label = serializers.ChoiceField(choices=Label.choices)
-    note = serializers.CharField(required=False, allow_blank=True, default="")
-
-
-ADMIN_ACTIONS = {"create", "update", "partial_update", "destroy", "members", "pause", "unpause", "gold",
-                 "contested", "adjudicate", "stats"}
-
-
 # Admins and annotators read a project in two shapes; the schema is the same whoever asks.
 PROJECT_VIEW = PolymorphicProxySerializer(component_name="ProjectView", resource_type_field_name=None,
                                           serializers=[ProjectSerializer, AnnotatorProjectSerializer])
 
 
-@extend_schema_view(list=extend_schema(responses=PROJECT_VIEW), retrieve=extend_schema(responses=PROJECT_VIEW))
-class ProjectViewSet(viewsets.ModelViewSet):
-    queryset = Project.objects.order_by("pk")
+class ProjectScopedViewSet(viewsets.GenericViewSet):
+    """A project or one of its resources (members, review, stats) at projects/{id}/...: the
+    object is the project, and annotators see only the projects they are members of (any
+    other id is 404 to them)."""
 
-    def get_permissions(self):
-        return [IsAdmin()] if self.action in ADMIN_ACTIONS else [IsAuthenticated()]
+    queryset = Project.objects.order_by("pk")
 
     def get_queryset(self):
         qs = super().get_queryset()
         user = self.request.user
         return qs if user.is_staff else qs.filter(memberships__user=user)
+
+
+@extend_schema_view(list=extend_schema(responses=PROJECT_VIEW), retrieve=extend_schema(responses=PROJECT_VIEW))
+class ProjectViewSet(mixins.CreateModelMixin, mixins.RetrieveModelMixin, mixins.UpdateModelMixin,
+                     mixins.DestroyModelMixin, mixins.ListModelMixin, ProjectScopedViewSet):
+    # Members read their projects, admins create, change and delete them; annotators ask for
+    # their next task here. (A comment, not a docstring: the schema would show a docstring
+    # as the description of every operation that has none of its own.)
+    permission_classes = [IsAdminOrReadOnly]
 
     def get_serializer_class(self):
         if getattr(self, "swagger_fake_view", False):  # schema generation
@@ -166,66 +115,12 @@ class ProjectViewSet(viewsets.ModelViewSet):
             project.delete()
         return Response(status=status.HTTP_204_NO_CONTENT)
 
-    # ---- members
-
-    def _members_response(self, project):
-        members = project.memberships.select_related("user").order_by("user__username")
-        return Response(MemberSerializer(members, many=True).data)
-
-    def _users(self, request, project=None):
-        body = UsernamesSerializer(data=request.data)
-        body.is_valid(raise_exception=True)
-        names = set(body.validated_data["usernames"])
-        users = get_user_model().objects.filter(username__in=names)
-        if project is not None:
-            users = users.filter(memberships__project=project)
-        missing = sorted(names - {u.username for u in users})
-        if missing:
-            code, what = ("not_a_member", "not members") if project else ("unknown_user", "unknown users")
-            raise Refusal(code, f"{what}: {', '.join(missing)}")
-        return list(users)
-
-    # The member and gold lists are short and whole (arrays, not pages): pagination_class=None.
-    @extend_schema(request=UsernamesSerializer, responses={200: MemberSerializer(many=True)})
-    @action(detail=True, methods=["get", "post"], pagination_class=None)
-    def members(self, request, pk=None):
-        """GET the members; POST {"usernames": [...]} adds annotators (all or none)."""
-        project = self.get_object()
-        if request.method == "POST":
-            users = self._users(request)
-            with transaction.atomic():
-                ProjectMember.objects.bulk_create([ProjectMember(project=project, user=u) for u in users],
-                                                  ignore_conflicts=True)
-                audit.record(request, "members.add", project, usernames=sorted(u.username for u in users))
-        return self._members_response(project)
-
-    def _set_paused(self, request, paused: bool):
-        project = self.get_object()
-        users = self._users(request, project)
-        with transaction.atomic():
-            ProjectMember.objects.filter(project=project, user__in=users).update(paused=paused, paused_reason="")
-            audit.record(request, "members.pause" if paused else "members.unpause", project,
-                         usernames=sorted(u.username for u in users))
-        return self._members_response(project)
-
-    @extend_schema(request=UsernamesSerializer, responses={200: MemberSerializer(many=True)})
-    @action(detail=True, methods=["post"], url_path="members/pause", pagination_class=None)
-    def pause(self, request, pk=None):
-        """Pause members: they get 403 `member_paused` from next."""
-        return self._set_paused(request, True)
-
-    @extend_schema(request=UsernamesSerializer, responses={200: MemberSerializer(many=True)})
-    @action(detail=True, methods=["post"], url_path="members/unpause", pagination_class=None)
-    def unpause(self, request, pk=None):
-        """Unpause members (also lifts an automatic gold pause)."""
-        return self._set_paused(request, False)
-
     # ---- annotating
 
     @extend_schema(request=None, responses={200: OpenApiResponse(description="the task payload"),
                                             204: OpenApiResponse(description="nothing left for you"),
                                             **ERRORS})
-    @action(detail=True, methods=["post"], url_path="assignments/next")
+    @action(detail=True, methods=["post"], url_path="assignments/next", permission_classes=[IsAuthenticated])
     def next(self, request, pk=None):
         """Your live lease, or a new task held for you until `lease_expires`; 204 when none is left."""
         try:
@@ -238,52 +133,3 @@ class ProjectViewSet(viewsets.ModelViewSet):
         if assignment is None:
             return Response(status=status.HTTP_204_NO_CONTENT)
         return Response(assignment_payload(assignment))
-
-    # ---- quality and consensus
-
-    @extend_schema(request=GoldRequestSerializer, responses={200: GoldPairSerializer(many=True)})
-    @action(detail=True, methods=["get", "post"], pagination_class=None)
-    def gold(self, request, pk=None):
-        """GET gold pairs; POST {"pairs": [{"candidate": id, "label": ...}]} marks pairs as gold."""
-        project = self.get_object()
-        if request.method == "POST":
-            body = GoldRequestSerializer(data=request.data)
-            body.is_valid(raise_exception=True)
-            pairs = {p["candidate"]: p["label"] for p in body.validated_data["pairs"]}
-            with transaction.atomic():
-                gold.mark_gold(project, pairs, request.user)
-                audit.record(request, "gold.mark", project, pairs=len(pairs))
-        marked = GoldPair.objects.filter(project=project).select_related("candidate").order_by("pk")
-        return Response(GoldPairSerializer(marked, many=True).data)
-
-    @extend_schema(request=None, responses={200: PairResultSerializer(many=True)})
-    @action(detail=True, methods=["get"])
-    def contested(self, request, pk=None):
-        """The adjudication queue: contested pairs, oldest first (paginated)."""
-        project = self.get_object()
-        queue = (PairResult.objects.filter(project=project, state=PairResult.State.CONTESTED)
-                 .select_related("task__caption", "candidate__item").order_by("updated_at", "pk"))
-        page = self.paginate_queryset(queue)
-        return self.get_paginated_response(PairResultSerializer(page, many=True).data)
-
-    @extend_schema(request=AdjudicateSerializer, responses={200: PairResultSerializer, **ERRORS})
-    @action(detail=True, methods=["post"], url_path=r"contested/(?P<pair_id>[0-9]+)/adjudicate")
-    def adjudicate(self, request, pk=None, pair_id=None):
-        """Settle a contested pair with a label; the result becomes `adjudicated`."""
-        project = self.get_object()
-        body = AdjudicateSerializer(data=request.data)
-        body.is_valid(raise_exception=True)
-        pair_id = path_id(pair_id, "pair in this project")
-        if not PairResult.objects.filter(pk=pair_id, project=project).exists():
-            raise Refusal("not_found", "no such pair in this project", 404)
-        with transaction.atomic():
-            result = consensus.adjudicate(pair_id, project, request.user, **body.validated_data)
-            audit.record(request, "pair.adjudicate", result, project=project.pk, label=body.validated_data["label"])
-        result = PairResult.objects.select_related("task__caption", "candidate__item").get(pk=result.pk)
-        return Response(PairResultSerializer(result).data)
-
-    @extend_schema(request=None, responses={200: OpenApiResponse(description="progress, labels, agreement, annotators")})
-    @action(detail=True, methods=["get"])
-    def stats(self, request, pk=None):
-        """Progress, labels per modality pair, agreement (raw, Fleiss, Krippendorff), per-annotator figures."""
-        return Response(stats.project_stats(self.get_object()))

@@ -9,8 +9,11 @@ from .exports import ExportViewSet, ProjectExportView
 from .groups import GroupsViewSet
 from .insights import GroupsCleanedFileView, GroupsCleanView, InsightsTableView, InsightsView
 from .logins import ObtainToken
+from .members import ProjectMembersViewSet
 from .pipeline import CancelView, LaunchView, PipelineView, RetryView
+from .project_stats import ProjectStatsViewSet
 from .projects import ProjectViewSet
+from .review import ProjectReviewViewSet
 from .screening import DatasetScreeningView
 
 router = DefaultRouter()
@@ -18,6 +21,11 @@ router.register("datasets", DatasetViewSet)
 router.register("spaces", EmbeddingSpaceViewSet)
 router.register("imports", ImportRunViewSet)
 router.register("embed-runs", EmbedRunViewSet, basename="embed-run")
+# A project's resources share its prefix (projects/{id}/members/, .../gold/, .../stats/);
+# ProjectViewSet comes last so the API root's "projects" entry is its list.
+router.register("projects", ProjectMembersViewSet, basename="project-members")
+router.register("projects", ProjectReviewViewSet, basename="project-review")
+router.register("projects", ProjectStatsViewSet, basename="project-stats")
 router.register("projects", ProjectViewSet)
 router.register("assignments", AssignmentViewSet, basename="assignment")
 router.register("exports", ExportViewSet, basename="export")
