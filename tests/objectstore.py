@@ -80,7 +80,10 @@ class SeaweedServer:
         self.process = subprocess.Popen(
             [weed_binary(), "server", f"-dir={self.data_dir}", "-s3", f"-s3.port={self.s3_port}",
              "-ip=127.0.0.1", "-ip.bind=127.0.0.1", f"-master.port={self.master_port}",
-             f"-volume.port={self.volume_port}", "-filer", f"-filer.port={self.filer_port}", *VOLUME_FLAGS],
+             f"-volume.port={self.volume_port}", "-filer", f"-filer.port={self.filer_port}",
+             # the S3 gateway's Iceberg and Lance listeners have fixed ports the shared store holds;
+             # a restarted master elects itself in a second, not the default ten
+             "-s3.port.iceberg=0", "-s3.port.lance=0", "-master.electionTimeout=1s", *VOLUME_FLAGS],
             stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
         wait_until_serving(self.endpoint)
         return self

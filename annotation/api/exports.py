@@ -6,8 +6,9 @@ it; `GET /api/exports/{id}/download/` serves the finished file.
 """
 from __future__ import annotations
 
+from pathlib import PurePosixPath
+
 from django.db import transaction
-from django.http import FileResponse
 from django.shortcuts import get_object_or_404
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
@@ -17,7 +18,7 @@ from rest_framework.decorators import action
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from .. import audit
+from .. import audit, storage
 from ..export import FORMATS, create_run
 from ..jobs import send
 from ..models import ExportRun, Project
@@ -104,12 +105,15 @@ class ExportViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
         409: OpenApiResponse(ErrorSerializer, description="`not_ready`: the run has not succeeded")})
     @action(detail=True, methods=["get"], url_name="download")
     def download(self, request, pk=None):
-        """The finished file (header `X-Checksum-SHA256`)."""
+        """The finished file (header `X-Checksum-SHA256`): streamed, or on the object store a
+        redirect to a presigned URL living as long as a signed media URL."""
         run = self.get_object()
-        path = run.absolute_path
-        if run.state != ExportRun.State.SUCCEEDED or path is None or not path.is_file():
+        if run.state != ExportRun.State.SUCCEEDED or not run.file_path:
             raise Refusal("not_ready", f"export is {run.state}", 409)
-        response = FileResponse(open(path, "rb"), as_attachment=True, filename=path.name)
+        try:
+            response = storage.file_response(run.file_path, PurePosixPath(run.file_path).name)
+        except FileNotFoundError:
+            raise Refusal("not_ready", "the file is gone from storage", 409) from None
         response["X-Checksum-SHA256"] = run.sha256
         return response
 

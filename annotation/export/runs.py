@@ -2,8 +2,10 @@
 
 `create_run` refuses bad input before anything is stored. `execute_run` is idempotent
 and safe to redeliver: a finished run is left alone; an interrupted one removes its
-`.tmp-*` leftovers and starts again. The file reaches its final name only when complete
-(writer.atomic_file); the sha256 and row count are stored with the `succeeded` state.
+`.tmp-*` leftovers and starts again. The file is written to a local temp file and reaches
+its storage name (the media root, or the bucket) only when complete (writer.staged_file,
+publish_file); the sha256 and row count are stored with the `succeeded` state, after the
+upload, so an unfinished export is never listed as done.
 
 Faults: the progress thread also beats `heartbeat_at` (annotation.sweeper re-dispatches a
 run whose heartbeat stopped); a run that finds another attempt running with a live
@@ -21,12 +23,12 @@ from pathlib import Path
 from django.db import connection, transaction
 from django.utils import timezone
 
-from .. import sweeper
+from .. import storage, sweeper
 from ..models import ExportRun, Project
 from .filters import FilterError, parse_filters
 from .formats import FORMATS, OptionError, check_options, extension
 from .rows import ExportSource, snapshot
-from .writer import atomic_file, remove_partials, sha256_of
+from .writer import publish_file, remove_partials, staged_file, staging_folder
 
 Progress = Callable[[str, int, int], None]
 
@@ -65,7 +67,7 @@ def create_run(project_ids: list[int], fmt: str, filters: dict | None = None, op
 
 def execute_run(run_id: int, progress: Progress | None = None) -> ExportRun:
     run = ExportRun.objects.get(pk=run_id)
-    if run.state == ExportRun.State.SUCCEEDED and run.absolute_path and run.absolute_path.is_file():
+    if run.state == ExportRun.State.SUCCEEDED and run.file_path and storage.exists(run.file_path):
         return run  # a redelivered task: the work is done
     if run.state == ExportRun.State.RUNNING and not sweeper.is_stale(run.heartbeat_at):
         return run  # a duplicate message: another attempt is alive
@@ -78,16 +80,15 @@ def execute_run(run_id: int, progress: Progress | None = None) -> ExportRun:
     run.started_at, run.finished_at, run.row_count, run.size_bytes = timezone.now(), None, None, None
     run.heartbeat_at = timezone.now()
     run.save()
-    final = run.absolute_path
-    remove_partials(final.parent)
+    remove_partials(staging_folder(run.file_path))
     recorder = _ProgressRecorder(run.pk, progress)
     try:
         sweeper.drill_pause("export")
-        with atomic_file(final) as temp:
+        with staged_file(run.file_path) as temp:
             rows = _write(run, temp, recorder)
-            sha256 = sha256_of(temp)
+            sha256, size = publish_file(temp, run.file_path)
         run.state, run.progress, run.row_count, run.sha256 = ExportRun.State.SUCCEEDED, 1.0, rows, sha256
-        run.size_bytes = final.stat().st_size
+        run.size_bytes = size
     except FilterError as exc:  # e.g. a source dataset deleted since the request
         run.state, run.error = ExportRun.State.FAILED, f"filters.{exc.key}: {exc.message}"
     except Exception as exc:  # recorded for the admin, then re-raised for the worker log

@@ -1,9 +1,13 @@
 """Writing export files so that only a finished file ever has its final name.
 
-Everything is written to a hidden `.tmp-*` name beside the target, flushed to disk,
-then moved into place with `os.replace` (atomic on one filesystem). A crash leaves at
-most a `.tmp-*` file, which the next attempt removes. Multi-file formats are one
-`.zip` whose members carry a fixed timestamp, so equal content gives equal bytes.
+An export is written (streamed) to a hidden local `.tmp-*` file, flushed to disk,
+checksummed, then published through annotation.storage: moved into place with
+`os.replace` on the local backend (the temp lies beside the target), a multipart upload
+on the object store (the temp lies in this process's scratch folder; the object appears
+only once the upload completes). A crash leaves at most a `.tmp-*` file, which the next
+attempt removes. `atomic_file` does the same for a path the user names (commands'
+`--output`, not storage). Multi-file formats are one `.zip` whose members carry a fixed
+timestamp, so equal content gives equal bytes.
 """
 from __future__ import annotations
 
@@ -14,7 +18,9 @@ import uuid
 import zipfile
 from collections.abc import Iterator
 from contextlib import contextmanager
-from pathlib import Path
+from pathlib import Path, PurePosixPath
+
+from .. import storage
 
 TEMP_PREFIX = ".tmp-"
 BUFFER_BYTES = 1 << 20
@@ -34,6 +40,37 @@ def atomic_file(final: Path) -> Iterator[Path]:
     except BaseException:
         temp.unlink(missing_ok=True)
         raise
+
+
+def staging_folder(name: str) -> Path:
+    """Where the temp file of storage `name` is written: beside the target locally (so
+    publishing is a rename), else a folder of its own in this process's scratch space."""
+    store = storage.get_store()
+    if store.kind == "local":
+        return store.path(name).parent
+    store.key(name)  # refuse a bad name before any work
+    return Path(store.scratch) / PurePosixPath(name).parent
+
+
+@contextmanager
+def staged_file(name: str) -> Iterator[Path]:
+    """A local temp file for storage `name`, removed when the block ends (published or not)."""
+    folder = staging_folder(name)
+    folder.mkdir(parents=True, exist_ok=True)
+    temp = folder / f"{TEMP_PREFIX}{PurePosixPath(name).name}-{uuid.uuid4().hex[:8]}"
+    try:
+        yield temp
+    finally:
+        temp.unlink(missing_ok=True)
+
+
+def publish_file(temp: Path, name: str) -> tuple[str, int]:
+    """Flush, checksum and publish a finished temp file as storage `name`: (sha256, bytes)."""
+    with open(temp, "rb+") as handle:
+        os.fsync(handle.fileno())
+    sha256, size = sha256_of(temp), temp.stat().st_size
+    storage.publish(temp, name, sha256)
+    return sha256, size
 
 
 def remove_partials(folder: Path) -> int:

@@ -1,7 +1,8 @@
 """Exports of rated pairs: one row per request (API or command line), with its file.
 
-The file lies in media storage under an unguessable folder; the API serves it to admins
-only. `sha256` is set only once the file is complete and in place.
+The file lies in storage (the media root, or the bucket) under an unguessable folder; the
+API serves it to admins only (streamed, or a presigned redirect). `sha256` is set only
+once the file is complete and in place.
 """
 from __future__ import annotations
 
@@ -45,4 +46,8 @@ class ExportRun(models.Model):
 
     @property
     def absolute_path(self) -> Path | None:
-        return Path(settings.MEDIA_ROOT) / self.file_path if self.file_path else None
+        """A readable local copy of the file: the file itself on the local backend, this
+        machine's cached copy on the object store (FileNotFoundError there when missing)."""
+        from .. import storage
+
+        return storage.local_path(self.file_path) if self.file_path else None

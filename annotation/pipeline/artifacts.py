@@ -1,38 +1,37 @@
-"""Stage outputs as `.npz` files in media storage, written atomically.
+"""Stage outputs as `.npz` files in storage (the media root, or the bucket), written atomically.
 
-A worker killed mid-write leaves a temp file, never a complete-looking artifact; a
-redelivered stage simply writes the same file again.
+A worker killed mid-write leaves at most a temp file, never a complete-looking artifact; a
+redelivered stage simply writes the same file again. Any worker may read what another wrote:
+with the object store, `local_path` gives this machine's cached copy.
 """
 from __future__ import annotations
 
-import os
-import shutil
-import tempfile
 from pathlib import Path
 
 import numpy as np
-from django.conf import settings
+
+from .. import storage
 
 
-def folder(project_id: int) -> Path:
-    return Path(settings.MEDIA_ROOT) / "pipeline" / str(project_id)
+def folder(project_id: int) -> str:
+    return f"pipeline/{int(project_id)}"
+
+
+def name_of(project_id: int, name: str) -> str:
+    return f"{folder(project_id)}/{name}.npz"
 
 
 def path(project_id: int, name: str) -> Path:
-    return folder(project_id) / f"{name}.npz"
+    """A readable local file of the artifact: the file itself, or this machine's cached copy
+    of the object (a new file per written version, so its mtime tells versions apart)."""
+    return storage.local_path(name_of(project_id, name))
 
 
-def save(project_id: int, name: str, **arrays) -> Path:
-    target = path(project_id, name)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp = tempfile.mkstemp(dir=target.parent, prefix=f".{name}-", suffix=".npz")
-    try:
-        with os.fdopen(handle, "wb") as stream:
+def save(project_id: int, name: str, **arrays) -> str:
+    target = name_of(project_id, name)
+    with storage.writing(target) as temp:
+        with open(temp, "wb") as stream:
             np.savez(stream, **arrays)
-        os.replace(temp, target)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
     return target
 
 
@@ -42,8 +41,8 @@ def load(project_id: int, name: str) -> dict[str, np.ndarray]:
 
 
 def exists(project_id: int, name: str) -> bool:
-    return path(project_id, name).is_file()
+    return storage.exists(name_of(project_id, name))
 
 
 def clear(project_id: int) -> None:
-    shutil.rmtree(folder(project_id), ignore_errors=True)
+    storage.delete_folder(folder(project_id))
