@@ -277,6 +277,10 @@ PAIRRATE_EMBED_BATCH = int(os.environ.get("PAIRRATE_EMBED_BATCH", "32"))
 PAIRRATE_EMBED_THREADS = int(os.environ.get("PAIRRATE_EMBED_THREADS", "4"))
 PAIRRATE_EMBED_DEVICE = os.environ.get("PAIRRATE_EMBED_DEVICE", "auto")
 
+# Imported vector files are stored as shards of at most this many rows, so a task that reads
+# some rows fetches (and caches) only the shards holding them (annotation/importing/vectors.py).
+PAIRRATE_SHARD_ROWS = int(os.environ.get("PAIRRATE_SHARD_ROWS", "262144"))
+
 # Retrieval groups (annotation.groups): a worker's peak memory is one caption chunk and
 # one item chunk of vectors (plus their top-k), whatever the pool size.
 PAIRRATE_GROUPS_CAPTION_CHUNK_ROWS = int(os.environ.get("PAIRRATE_GROUPS_CAPTION_CHUNK_ROWS", "65536"))

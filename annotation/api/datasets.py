@@ -100,7 +100,7 @@ class ImportRunViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
         request_serializer.is_valid(raise_exception=True)
         data = request_serializer.validated_data
         if data.get("bundle"):
-            source = data["bundle"].path
+            source = self.upload_handler.publish(data["bundle"])
         else:
             try:
                 source = allowed_source(data["path"])

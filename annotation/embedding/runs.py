@@ -2,9 +2,6 @@
 from __future__ import annotations
 
 import logging
-import os
-import tempfile
-from pathlib import Path
 
 import numpy as np
 from django.conf import settings
@@ -12,8 +9,9 @@ from django.db import transaction
 from django.db.models import F
 from django.utils import timezone
 
+from .. import storage
 from ..jobs import send
-from ..media_paths import UnsafeMediaPath, is_remote_url, local_media_path
+from ..media_paths import is_remote_url
 from ..models import Caption, CaptionVector, Dataset, EmbeddingSpace, EmbedPart, EmbedRun, Item, ItemVector, VectorShard
 from .checkpoints import confined_checkpoint, encoder_for
 from .exceptions import EmbedError
@@ -56,21 +54,19 @@ def start(dataset: Dataset, space: EmbeddingSpace, user=None) -> EmbedRun:
     return run
 
 
-def _plan_path(run: EmbedRun) -> Path:
-    return Path(settings.MEDIA_ROOT) / "embedding" / str(run.pk) / "plan.npz"
+def _plan_name(run: EmbedRun) -> str:
+    """The plan's storage name: every part's worker reads it (through its cache)."""
+    return f"embedding/{run.pk}/plan.npz"
 
 
 def _save_plan(run: EmbedRun, captions: np.ndarray, items: np.ndarray) -> None:
-    target = _plan_path(run)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp = tempfile.mkstemp(dir=target.parent, prefix=".plan-", suffix=".npz")
-    with os.fdopen(handle, "wb") as stream:
-        np.savez(stream, captions=captions, items=items)
-    os.replace(temp, target)
+    with storage.writing(_plan_name(run)) as temp:
+        with open(temp, "wb") as stream:
+            np.savez(stream, captions=captions, items=items)
 
 
 def _load_plan(run: EmbedRun) -> dict[str, np.ndarray]:
-    with np.load(_plan_path(run), allow_pickle=False) as data:
+    with np.load(storage.local_path(_plan_name(run)), allow_pickle=False) as data:
         return {"captions": data["captions"], "items": data["items"]}
 
 
@@ -183,14 +179,16 @@ def _embed_items(encoder, ids: np.ndarray):
             continue  # deleted meanwhile
         if not value:
             reason = "no media"
-        elif is_remote_url(value):
+        elif is_remote_url(value) and not (value.lower().startswith("s3://") and storage.is_object_store()):
             reason = "remote media are not embedded (import their vectors, or store the files locally)"
         else:
-            try:
-                path = local_media_path(value)
+            try:  # read through the storage cache on an object store (s3:// media in place too)
+                path = storage.local_media(value)
                 if not path.is_file():
                     reason = "media file is missing"
-            except UnsafeMediaPath as exc:
+            except FileNotFoundError:
+                reason = "media file is missing"
+            except ValueError as exc:  # UnsafeMediaPath, or remote media of another bucket's kind
                 reason = str(exc)
         if reason:
             failures.append({"id": item_id, "external_id": external[item_id], "reason": reason})
@@ -205,20 +203,15 @@ def _embed_items(encoder, ids: np.ndarray):
 
 
 def _write_shard(relative: str, vectors: np.ndarray) -> str:
-    """Write the shard under media storage atomically; returns its sha256."""
+    """Write the shard to storage atomically (published whole, or not at all); returns its
+    sha256."""
     from ..importing.vectors import file_sha256
 
-    target = local_media_path(relative)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp = tempfile.mkstemp(dir=target.parent, prefix=".embed-", suffix=".npy")
-    try:
-        with os.fdopen(handle, "wb") as stream:
+    with storage.writing(relative) as temp:
+        with open(temp, "wb") as stream:
             np.save(stream, np.ascontiguousarray(vectors, dtype=np.float32))
-        os.replace(temp, target)
-    except BaseException:
-        Path(temp).unlink(missing_ok=True)
-        raise
-    return file_sha256(target)
+        digest = file_sha256(temp)
+    return digest
 
 
 def _finish(run_id: int) -> None:

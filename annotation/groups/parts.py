@@ -9,13 +9,11 @@ redone after a worker died writes the same bytes.
 """
 from __future__ import annotations
 
-from pathlib import Path
-
 import numpy as np
-from django.conf import settings
 
 from sampling import retrieval
 
+from .. import storage
 from ..models import GroupsBuild, GroupsPart, VectorShard
 from . import store
 
@@ -39,13 +37,15 @@ _shards: dict = {}
 
 
 def shard_matrix(shard_id: int) -> np.ndarray:
-    """A vector shard, memory-mapped once per worker (shards are written once, never changed)."""
-    key = (str(settings.MEDIA_ROOT), shard_id)
+    """A vector shard, memory-mapped once per worker (shards are written once, never changed)
+    from storage.local_path: the file itself, or the machine's cached copy of the object, so
+    a part fetches only the shards its rows lie in."""
+    key = (storage.get_store().describe(), shard_id)
     if key not in _shards:
         if len(_shards) > 256:
             _shards.clear()
         path = VectorShard.objects.values_list("path", flat=True).get(pk=shard_id)
-        _shards[key] = np.load(Path(settings.MEDIA_ROOT) / path, mmap_mode="r")
+        _shards[key] = np.load(storage.local_path(path), mmap_mode="r")
     return _shards[key]
 
 

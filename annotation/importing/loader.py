@@ -17,11 +17,11 @@ from typing import Callable
 from django.conf import settings
 from django.db import transaction
 
-from .. import planner
+from .. import planner, storage
 from ..models import Caption, CaptionVector, Dataset, EmbeddingSpace, Item, ItemVector, VectorShard
 from .bundle import ParsedBundle, parse_bundle
 from .errors import BundleError, RowError
-from .staging import MediaStaging
+from .staging import MediaStaging, staging_for
 from .vectors import PreparedShard, prepare_shard
 from .writers import writer_for
 
@@ -53,7 +53,7 @@ def import_bundle(source: Path | str, dataset: str | None = None, media_mode: st
     bundle = parse_bundle(Path(source), dataset, media_mode)
     report("reading tables", 1, 1)
     summary = ImportSummary(bundle.dataset, items=len(bundle.items), captions=len(bundle.captions))
-    staging = MediaStaging(Path(settings.MEDIA_ROOT))
+    staging = staging_for(Path(settings.MEDIA_ROOT))
     # Vectors are validated and normalised in a thread (numpy releases the GIL) while
     # the database loads the tables; any error still rolls back both.
     pool = ThreadPoolExecutor(max_workers=1)
@@ -90,13 +90,15 @@ def _prepare_vectors(bundle: ParsedBundle, staging: MediaStaging):
             vector_file = getattr(spec, side)
             if vector_file is None:
                 continue
-            relative = f"vectors/{spec.space}/{side}-{staging.dir.name}.npy"
+            def place(index: int, count: int, stem=f"vectors/{spec.space}/{side}-{staging.dir.name}"):
+                relative = f"{stem}.npy" if count == 1 else f"{stem}-{index:05d}.npy"
+                return staging.path_for(relative), relative
+
             try:
-                prepared = prepare_shard(vector_file, spec.dim, staging.path_for(relative))
+                prepared = prepare_shard(vector_file, spec.dim, place, settings.PAIRRATE_SHARD_ROWS)
             except BundleError as exc:
                 errors.extend(exc.errors)
                 continue
-            prepared.relative = relative
             shards.append((spec, side, prepared))
     if errors:
         raise BundleError(errors)
@@ -122,13 +124,17 @@ def _write_vectors(bundle: ParsedBundle, dataset: Dataset, shards, summary: Impo
     for spec, side, prepared in shards:
         report(f"mapping vectors {spec.space}/{side}", 0, prepared.rows)
         space = _space_for(spec, using)
-        shard = VectorShard.objects.using(using).create(
-            space=space, side=side, path=prepared.relative, rows=prepared.rows, sha256=prepared.sha256)
-        missing = writer.map_vectors(side, dataset.id, space, shard.id, prepared.ids)
+        missing = []
+        for piece in prepared.pieces:  # one shard row per piece; rows count within the piece
+            shard = VectorShard.objects.using(using).create(
+                space=space, side=side, path=piece.relative, rows=piece.rows, sha256=piece.sha256)
+            missing += writer.map_vectors(side, dataset.id, space, shard.id,
+                                          prepared.ids[piece.first:piece.first + piece.rows])
         if missing:
             vector_file = getattr(spec, side)
             kind = "caption" if side == "captions" else f"{space.target_modality} item"
-            raise BundleError([RowError(vector_file.ids_name, prepared.ids.index(m) + 1, None,
+            lines = {external_id: line for line, external_id in enumerate(prepared.ids, start=1)}
+            raise BundleError([RowError(vector_file.ids_name, lines[m], None,
                                         f"no {kind} with id {m!r} in dataset {bundle.dataset!r}")
                                for m in missing])
         summary.vectors[f"{spec.space}/{side}"] = prepared.rows
@@ -150,8 +156,17 @@ def _space_for(spec, using: str) -> EmbeddingSpace:
 
 
 def _drop_unused_shards(using: str) -> None:
-    """A re-import re-points rows to its new shard; files of shards left empty go."""
+    """A re-import re-points rows to its new shards; files of shards left empty go from
+    storage once the transaction commits (a store outage then leaves them, logged)."""
     unused = VectorShard.objects.using(using).filter(itemvector__isnull=True, captionvector__isnull=True)
-    paths = [shard.absolute_path for shard in unused]
+    names = [shard.path for shard in unused]
     unused.delete()
-    transaction.on_commit(lambda: [p.unlink(missing_ok=True) for p in paths], using=using)
+    transaction.on_commit(lambda: _delete_shard_files(names), using=using)
+
+
+def _delete_shard_files(names: list[str]) -> None:
+    for name in names:
+        try:
+            storage.delete(name)
+        except storage.StorageError:
+            logger.warning("unused vector shard left in storage", extra={"shard": name})

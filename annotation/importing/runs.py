@@ -1,7 +1,8 @@
-"""Import runs started from the API: unpack uploads (on the worker), run the import,
-record progress, remove the run's files."""
+"""Import runs started from the API: fetch and unpack uploads (on the worker), run the
+import, record progress, remove the run's files."""
 from __future__ import annotations
 
+import logging
 import re
 import shutil
 import time
@@ -12,11 +13,13 @@ from django.conf import settings
 from django.db import connection
 from django.utils import timezone
 
-from .. import sweeper
+from .. import storage, sweeper
 from ..models import ImportRun
 from .archives import ArchiveError, archive_stem, extract_archive, is_archive
 from .errors import BundleError, RowError
 from .loader import ImportSummary, import_bundle
+
+logger = logging.getLogger(__name__)
 
 
 class UploadError(ValueError):
@@ -43,18 +46,21 @@ def _import(run: ImportRun, progress) -> ImportSummary:
     uploaded and unpacked files are removed when it ends, whatever the outcome (unless
     PAIRRATE_KEEP_IMPORT_FILES)."""
     scratch = Path(settings.PAIRRATE_UPLOAD_ROOT)
-    for stale in scratch.glob(f"unpacked-{run.pk}-*"):  # left by a killed attempt of this run
-        shutil.rmtree(stale, ignore_errors=True)
-    unpacked = None
+    for pattern in (f"unpacked-{run.pk}-*", f"fetched-{run.pk}-*"):  # left by a killed attempt of this run
+        for stale in scratch.glob(pattern):
+            shutil.rmtree(stale, ignore_errors=True)
+    unpacked = fetched = None
     try:
-        try:
-            source = allowed_source(run.source)
-        except UploadError as exc:
-            raise BundleError([RowError(Path(run.source).name, None, None, str(exc))]) from None
+        if is_stored_upload(run):
+            fetched = scratch / f"fetched-{run.pk}-{uuid.uuid4().hex}"
+            source = _fetch_upload(run.source, fetched)
+        else:
+            try:
+                source = allowed_source(run.source)
+            except UploadError as exc:
+                raise BundleError([RowError(Path(run.source).name, None, None, str(exc))]) from None
         if run.upload and not source.exists():
-            raise BundleError([RowError(source.name, None, None,
-                                        "the uploaded archive was removed when an earlier attempt ended; "
-                                        "upload it again")])
+            raise BundleError([RowError(source.name, None, None, REMOVED)])
         if source.is_file():
             progress("unpacking", 0, 1)
             unpacked = scratch / f"unpacked-{run.pk}-{uuid.uuid4().hex}"
@@ -64,14 +70,39 @@ def _import(run: ImportRun, progress) -> ImportSummary:
                 raise BundleError([RowError(source.name, None, None, str(exc))]) from None
         return import_bundle(source, run.dataset_name or None, None, progress)
     finally:
-        _remove_run_files(run, unpacked)
+        _remove_run_files(run, unpacked, fetched)
 
 
-def _remove_run_files(run: ImportRun, unpacked: Path | None) -> None:
+REMOVED = "the uploaded archive was removed when an earlier attempt ended; upload it again"
+
+
+def is_stored_upload(run: ImportRun) -> bool:
+    """An upload the web process published to the object store (source: a storage name)."""
+    return run.upload and not Path(run.source).is_absolute()
+
+
+def _fetch_upload(name: str, folder: Path) -> Path:
+    """This worker's own copy of an uploaded bundle (read once: not through the cache)."""
+    target = folder / Path(name).name
+    try:
+        storage.fetch(name, target)
+    except FileNotFoundError:
+        raise BundleError([RowError(Path(name).name, None, None, REMOVED)]) from None
+    return target
+
+
+def _remove_run_files(run: ImportRun, unpacked: Path | None, fetched: Path | None = None) -> None:
     if run_files_kept():
         return
-    if unpacked is not None:
-        shutil.rmtree(unpacked, ignore_errors=True)
+    for folder in (unpacked, fetched):
+        if folder is not None:
+            shutil.rmtree(folder, ignore_errors=True)
+    if is_stored_upload(run):
+        try:
+            storage.delete(run.source)
+        except storage.StorageError:  # the import's outcome stands; the object is left, logged
+            logger.warning("uploaded bundle left in storage", extra={"import": run.pk, "object": run.source})
+        return
     upload = Path(run.source)
     # The web request put each upload alone in a fresh <uuid hex> folder: remove that folder.
     if run.upload and is_archive(upload.name) and re.fullmatch(r"[0-9a-f]{32}", upload.parent.name):

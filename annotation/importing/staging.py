@@ -1,47 +1,67 @@
 """All-or-nothing writes to media storage.
 
-An import stages every file it will write under MEDIA_ROOT/.staging/<run>/, moves them
-into place only at the end of the database transaction, and puts everything back
-(overwritten files restored, new folders removed) if anything fails.
+An import stages every file it will write on local disk under MEDIA_ROOT/.staging/<run>/
+and publishes them only at the end of the database transaction, putting everything back
+if anything fails. On the local backend (MediaStaging) files are moved into place with
+os.replace (overwritten files restored, new folders removed); on the object store
+(ObjectStaging) they are uploaded, an object that existed being first copied server-side
+to a backup key under `.staging/<run>/` (restored on rollback; new keys deleted).
 """
 from __future__ import annotations
 
 import filecmp
+import logging
 import os
 import shutil
 import uuid
 from pathlib import Path
 
-from ..media_paths import confined
+from .. import storage
+from ..media_paths import check_relative, confined
+
+logger = logging.getLogger(__name__)
+
+
+def staging_for(media_root: Path) -> "MediaStaging":
+    """The staging that matches the configured storage backend."""
+    return ObjectStaging(media_root) if storage.is_object_store() else MediaStaging(media_root)
 
 
 class MediaStaging:
     def __init__(self, media_root: Path):
         self.media_root = Path(os.path.realpath(media_root))  # paths below are resolved ones
         self.dir = self.media_root / ".staging" / uuid.uuid4().hex
-        self._pending: list[tuple[Path, Path]] = []  # (staged file, final path)
+        self._pending: list[tuple[Path, str]] = []  # (staged file, storage name)
         self._placed: list[Path] = []
         self._backups: list[tuple[Path, Path]] = []  # (backup, original path)
         self._new_dirs: list[Path] = []
 
+    def check_name(self, relative: str) -> None:
+        """Never a write outside media storage."""
+        confined(self.media_root, relative)
+
     def path_for(self, relative: str) -> Path:
-        """A staged path that `commit` will move to MEDIA_ROOT/relative."""
-        final = confined(self.media_root, relative)  # never a write outside media storage
+        """A staged path that `commit` will publish as `relative`."""
+        self.check_name(relative)
         staged = self.dir / "files" / relative
         staged.parent.mkdir(parents=True, exist_ok=True)
-        self._pending.append((staged, final))
+        self._pending.append((staged, relative))
         return staged
 
     def stage_copy(self, source: Path, relative: str) -> bool:
         """Stage a copy of `source`; skip it when storage already holds the same bytes."""
-        final = confined(self.media_root, relative)
-        if final.is_file() and filecmp.cmp(source, final, shallow=False):
+        if self.already_stored(source, relative):
             return False
         shutil.copyfile(source, self.path_for(relative))
         return True
 
+    def already_stored(self, source: Path, relative: str) -> bool:
+        final = confined(self.media_root, relative)
+        return final.is_file() and filecmp.cmp(source, final, shallow=False)
+
     def commit(self) -> None:
-        for staged, final in self._pending:
+        for staged, relative in self._pending:
+            final = confined(self.media_root, relative)
             self._make_parent(final)
             if final.exists():
                 backup = self.dir / "backup" / final.relative_to(self.media_root)
@@ -76,3 +96,61 @@ class MediaStaging:
         if missing_top is not None:
             self._new_dirs.append(missing_top)
             final.parent.mkdir(parents=True, exist_ok=True)
+
+
+class ObjectStaging(MediaStaging):
+    """Staging on local scratch, published to the bucket on commit. Objects an import
+    replaces are copied to `.staging/<run>/backup/<name>` first, so a failure after some
+    uploads puts the old bytes back; a new key is deleted."""
+
+    def __init__(self, media_root: Path):
+        super().__init__(media_root)
+        self.store = storage.get_store()
+        self.backup_prefix = f".staging/{self.dir.name}/backup"
+        self._uploaded: list[tuple[str, str]] = []  # (name, backup name or '' for a new key)
+        self._backed_up = False
+        self._hashes: dict[Path, str] = {}
+
+    def check_name(self, relative: str) -> None:
+        check_relative(relative)
+
+    def already_stored(self, source: Path, relative: str) -> bool:
+        """The same bytes by the sha256 kept with the object (and its size), no download."""
+        from .vectors import file_sha256
+
+        self.check_name(relative)
+        kept = self.store.sha256(relative)
+        if not kept:
+            return False  # absent, or uploaded without a checksum: upload it again
+        digest = file_sha256(source)
+        if kept != digest or self.store.size(relative) != source.stat().st_size:
+            self._hashes[self.dir / "files" / relative] = digest  # spares hashing it again on upload
+            return False
+        return True
+
+    def commit(self) -> None:
+        for staged, relative in self._pending:
+            backup = ""
+            if self.store.exists(relative):
+                backup = f"{self.backup_prefix}/{relative}"
+                self.store.copy(relative, backup)
+                self._backed_up = True
+            self._uploaded.append((relative, backup))
+            self.store.publish(staged, relative, self._hashes.get(staged, ""))
+
+    def rollback(self) -> None:
+        for relative, backup in reversed(self._uploaded):
+            if backup:
+                self.store.copy(backup, relative)
+            else:
+                self.store.delete(relative)
+        self._uploaded.clear()
+        self.cleanup()
+
+    def cleanup(self) -> None:
+        if self._backed_up:
+            try:
+                self.store.delete_folder(f".staging/{self.dir.name}")
+            except storage.StorageError:  # only backups of a finished import: harmless, logged
+                logger.warning("import backups left in storage", extra={"prefix": self.backup_prefix})
+        super().cleanup()

@@ -4,7 +4,10 @@
 before any byte of the body is read. `BundleUploadHandler` (installed by the imports view
 before anything parses the body) streams the `bundle` file straight into its own folder under
 PAIRRATE_UPLOAD_ROOT, counting bytes as they arrive, so a body that runs past the limit is
-stopped too. Unpacking happens later, on the worker (runs.execute_run).
+stopped too. Unpacking happens later, on the worker (runs.execute_run). With an object
+store the web and the workers share no disk: `BundleUploadHandler.publish` then uploads the
+bundle to the bucket as `uploads/<uuid>/<name>` (the run's source) and removes the local copy;
+the worker fetches it into its own scratch and deletes the object when the import ends.
 """
 from __future__ import annotations
 
@@ -17,10 +20,12 @@ from django.conf import settings
 from django.core.files.uploadedfile import UploadedFile
 from django.core.files.uploadhandler import FileUploadHandler
 
+from .. import storage
 from ..api.errors import Refusal
 from .archives import ARCHIVE_SUFFIXES, is_archive
 
 FIELD = "bundle"
+UPLOAD_PREFIX = "uploads"  # storage names of uploads on an object store: uploads/<uuid hex>/<name>
 
 
 def max_upload_bytes() -> int:
@@ -73,6 +78,7 @@ class BundleUploadHandler(FileUploadHandler):
         self.handle = None
         self.target: Path | None = None
         self.folders: list[Path] = []
+        self.published: list[str] = []
 
     def new_file(self, field_name, file_name, content_type, content_length, charset=None,
                  content_type_extra=None):
@@ -110,12 +116,26 @@ class BundleUploadHandler(FileUploadHandler):
     def upload_interrupted(self):
         self.discard()
 
+    def publish(self, upload: StoredUpload) -> str:
+        """The import's source for this upload: its local path (local backend: the workers
+        read the same volume), or, with an object store, the storage name it was uploaded to
+        (not kept in this process's cache: only the worker reads it, once)."""
+        if not storage.is_object_store():
+            return str(upload.path)
+        name = f"{UPLOAD_PREFIX}/{upload.folder.name}/{upload.path.name}"
+        storage.publish(upload.path, name, cache=False)
+        self.published.append(name)
+        shutil.rmtree(upload.folder, ignore_errors=True)
+        return name
+
     def discard(self) -> None:
         """Remove everything this request wrote (refused or failed requests)."""
         if self.handle is not None:
             self.handle.close()
         for folder in self.folders:
             shutil.rmtree(folder, ignore_errors=True)
+        for name in self.published:
+            storage.delete(name)
 
 
 def install(request) -> BundleUploadHandler:

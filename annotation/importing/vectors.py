@@ -1,7 +1,7 @@
 """Validate embedding files and write them as unit-length float32 shards.
 
 Streams in row chunks from a memory-mapped `.npy`, so a 1M x 512 file never sits in
-RAM twice. Rejects wrong dimensions, NaN/inf, zero vectors and id/row mismatches.
+RAM twice, into shard pieces of at most PAIRRATE_SHARD_ROWS rows each. Rejects wrong dimensions, NaN/inf, zero vectors and id/row mismatches.
 """
 from __future__ import annotations
 
@@ -22,12 +22,28 @@ Progress = Callable[[str, int, int], None]
 
 
 @dataclass
-class PreparedShard:
-    ids: list[str]
-    path: Path  # the normalised file, in staging
+class ShardPiece:
+    """Rows [first, first + rows) of a vector file, written as one shard file in staging."""
+    path: Path
+    relative: str  # where commit puts it (a storage name)
+    first: int
     rows: int
-    sha256: str
-    relative: str = ""  # where commit puts it, relative to MEDIA_ROOT
+    sha256: str = ""
+
+
+@dataclass
+class PreparedShard:
+    """One checked vector file, normalised into shard pieces of at most `piece_rows` rows
+    (so a task reading a few rows fetches only the pieces holding them)."""
+    ids: list[str]
+    pieces: list[ShardPiece]
+
+    @property
+    def rows(self) -> int:
+        return len(self.ids)
+
+
+Place = Callable[[int, int], tuple[Path, str]]  # (piece index, pieces) -> (staged path, storage name)
 
 
 def read_ids(vector_file: VectorFile) -> list[str]:
@@ -69,11 +85,12 @@ def open_matrix(vector_file: VectorFile) -> np.ndarray:
     return matrix
 
 
-def prepare_shard(vector_file: VectorFile, dim: int, out_path: Path,
+def prepare_shard(vector_file: VectorFile, dim: int, place: Place, piece_rows: int,
                   progress: Progress | None = None) -> PreparedShard:
-    """Check one ids/vectors pair completely and write its normalised shard. Raises one
-    BundleError with every problem of the pair: id errors, shape errors, and per-file counts
-    of NaN/infinity and zero rows (the first few rows of each named)."""
+    """Check one ids/vectors pair completely and write its normalised shard pieces (of at
+    most `piece_rows` rows each, paths from `place`). Raises one BundleError with every
+    problem of the pair: id errors, shape errors, and per-file counts of NaN/infinity and
+    zero rows (the first few rows of each named)."""
     errors: list[RowError] = []
     ids = matrix = None
     try:
@@ -93,26 +110,34 @@ def prepare_shard(vector_file: VectorFile, dim: int, out_path: Path,
                                f"{matrix.shape[0]} vectors but {len(ids)} ids in {vector_file.ids_name}"))
     if matrix is None:
         raise BundleError(errors)
-    out_path.parent.mkdir(parents=True, exist_ok=True)
-    out = np.lib.format.open_memmap(out_path, mode="w+", dtype=np.float32, shape=matrix.shape)
+    total, piece_rows = matrix.shape[0], max(1, int(piece_rows))
+    count = max(1, -(-total // piece_rows))
+    pieces = []
     bad_rows = {"NaN or infinity": [], "a zero vector": []}
     bad_counts = dict.fromkeys(bad_rows, 0)
-    for start in range(0, matrix.shape[0], CHUNK_ROWS):
-        chunk = np.asarray(matrix[start:start + CHUNK_ROWS], dtype=np.float32)
-        finite = np.isfinite(chunk).all(axis=1)
-        norms = np.linalg.norm(np.where(finite[:, None], chunk, 0), axis=1, keepdims=True)
-        for kind, bad in (("NaN or infinity", ~finite), ("a zero vector", finite & (norms[:, 0] == 0))):
-            if bad.any():
-                bad_counts[kind] += int(bad.sum())
-                room = ROW_EXAMPLES - len(bad_rows[kind])
-                bad_rows[kind].extend((start + np.flatnonzero(bad)[:max(room, 0)]).tolist())
-        # Rows already of unit length are kept bit for bit (an export re-imports unchanged).
-        norms = np.where(np.abs(norms - 1) <= UNIT_TOLERANCE, 1, np.where(norms == 0, 1, norms))
-        out[start:start + len(chunk)] = chunk / norms
-        if progress:
-            progress(f"vectors {name}", start + len(chunk), matrix.shape[0])
-    out.flush()
-    del out
+    for index in range(count):
+        path, relative = place(index, count)
+        first = index * piece_rows
+        piece = ShardPiece(path, relative, first, min(piece_rows, total - first))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        out = np.lib.format.open_memmap(path, mode="w+", dtype=np.float32, shape=(piece.rows, matrix.shape[1]))
+        for start in range(first, first + piece.rows, CHUNK_ROWS):
+            chunk = np.asarray(matrix[start:min(start + CHUNK_ROWS, first + piece.rows)], dtype=np.float32)
+            finite = np.isfinite(chunk).all(axis=1)
+            norms = np.linalg.norm(np.where(finite[:, None], chunk, 0), axis=1, keepdims=True)
+            for kind, bad in (("NaN or infinity", ~finite), ("a zero vector", finite & (norms[:, 0] == 0))):
+                if bad.any():
+                    bad_counts[kind] += int(bad.sum())
+                    room = ROW_EXAMPLES - len(bad_rows[kind])
+                    bad_rows[kind].extend((start + np.flatnonzero(bad)[:max(room, 0)]).tolist())
+            # Rows already of unit length are kept bit for bit (an export re-imports unchanged).
+            norms = np.where(np.abs(norms - 1) <= UNIT_TOLERANCE, 1, np.where(norms == 0, 1, norms))
+            out[start - first:start - first + len(chunk)] = chunk / norms
+            if progress:
+                progress(f"vectors {name}", start + len(chunk), total)
+        out.flush()
+        del out
+        pieces.append(piece)
     for kind, rows in bad_rows.items():
         if not bad_counts[kind]:
             continue
@@ -124,7 +149,9 @@ def prepare_shard(vector_file: VectorFile, dim: int, out_path: Path,
             errors.append(RowError(name, row + 1, None, f"row {row + 1}{shown} holds {kind}"))
     if errors:
         raise BundleError(errors)
-    return PreparedShard(ids, out_path, matrix.shape[0], file_sha256(out_path))
+    for piece in pieces:
+        piece.sha256 = file_sha256(piece.path)
+    return PreparedShard(ids, pieces)
 
 
 def file_sha256(path: Path) -> str:

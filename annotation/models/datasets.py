@@ -1,8 +1,8 @@
 """Imported data: datasets, items of five modalities, captions, embedding spaces.
 
-Vectors never live in table rows: a space's vectors sit in `.npy` shards under media
-storage (memory-mapped when read) and the tables below only say which shard row
-belongs to which caption or item.
+Vectors never live in table rows: a space's vectors sit in `.npy` shards in storage
+(memory-mapped when read, from the storage cache on an object store) and the tables
+below only say which shard row belongs to which caption or item.
 """
 from __future__ import annotations
 
@@ -136,7 +136,7 @@ class VectorShard(models.Model):
 
     space = models.ForeignKey(EmbeddingSpace, on_delete=models.CASCADE, related_name="shards")
     side = models.CharField(max_length=8, choices=Side.choices)
-    path = models.CharField(max_length=500, help_text="relative to MEDIA_ROOT")
+    path = models.CharField(max_length=500, help_text="relative to MEDIA_ROOT")  # a storage name
     rows = models.PositiveIntegerField()
     sha256 = models.CharField(max_length=64)
     created_at = models.DateTimeField(auto_now_add=True)
@@ -146,12 +146,15 @@ class VectorShard(models.Model):
 
     @property
     def absolute_path(self) -> Path:
-        from ..media_paths import local_media_path
+        """A local file of the shard: itself on the local backend, the machine's cached copy
+        of the object otherwise (annotation.storage)."""
+        from .. import storage
 
-        return local_media_path(self.path)
+        return storage.local_path(self.path)
 
     def load(self) -> np.ndarray:
-        """Memory-mapped: a shard of millions of rows costs no RAM until read."""
+        """Memory-mapped (from the storage cache on an object store): a shard of millions of
+        rows costs no RAM until read."""
         return np.load(self.absolute_path, mmap_mode="r")
 
 

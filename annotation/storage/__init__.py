@@ -27,7 +27,7 @@ from .exceptions import StorageError, StorageUnavailable
 from .local import LocalStore
 
 __all__ = ["StorageError", "StorageUnavailable", "get_store", "local_path", "local_media", "writing",
-           "writing_folder", "publish", "exists", "delete", "delete_folder", "list_folder", "file_response",
+           "writing_folder", "publish", "fetch", "exists", "delete", "delete_folder", "list_folder", "file_response",
            "media_url_seconds", "is_object_store"]
 
 _lock = threading.Lock()
@@ -85,8 +85,13 @@ def writing_folder(name: str):
     return get_store().writing_folder(name)
 
 
-def publish(local: Path, name: str, sha256: str = "") -> None:
-    get_store().publish(Path(local), name, sha256)
+def publish(local: Path, name: str, sha256: str = "", cache: bool = True) -> None:
+    get_store().publish(Path(local), name, sha256, cache=cache)
+
+
+def fetch(name: str, target: Path) -> None:
+    """Download (or copy) `name` to a local file of the caller's, not through the cache."""
+    get_store().fetch(name, Path(target))
 
 
 def exists(name: str) -> bool:

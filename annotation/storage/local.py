@@ -79,8 +79,9 @@ class LocalStore:
             if old is not None:
                 shutil.rmtree(old, ignore_errors=True)
 
-    def publish(self, local: Path, name: str, sha256: str = "") -> None:
-        """Move a finished local file into place (a copy when it lies on another file system)."""
+    def publish(self, local: Path, name: str, sha256: str = "", cache: bool = True) -> None:
+        """Move a finished local file into place (a copy when it lies on another file system;
+        there is no cache here, so `cache` changes nothing)."""
         final = self.path(name)
         if Path(os.path.realpath(local)) == final:
             return
@@ -91,6 +92,11 @@ class LocalStore:
             with self.writing(name) as temp:
                 shutil.copyfile(local, temp)
             Path(local).unlink(missing_ok=True)
+
+    def fetch(self, name: str, target: Path) -> None:
+        """Copy `name` to `target` (FileNotFoundError when it is not there)."""
+        Path(target).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(self.path(name), target)
 
     def delete(self, name: str) -> None:
         self.path(name).unlink(missing_ok=True)

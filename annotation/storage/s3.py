@@ -193,16 +193,26 @@ class ObjectStore:
 
             shutil.rmtree(temp, ignore_errors=True)
 
-    def publish(self, local: Path, name: str, sha256: str = "") -> None:
+    def publish(self, local: Path, name: str, sha256: str = "", cache: bool = True) -> None:
         """Upload a finished local file as `name` (multipart, streamed), keeping its sha256
-        with the object; the local file becomes the cached copy."""
+        with the object; the local file becomes the cached copy (unless `cache` is False: a
+        file read once elsewhere, such as an upload, is left where it is)."""
         key = self.key(name)
         sha256 = sha256 or file_sha256(local)
         self._retry(lambda: self.client.upload_file(str(local), self.bucket, key, Config=self.transfer,
                                                     ExtraArgs={"Metadata": {"sha256": sha256}}),
                     f"writing {name}")
-        etag = self.head(name)["ETag"]
-        self.cache.adopt(f"{self.bucket}/{key}", etag, Path(local))
+        if cache:
+            etag = self.head(name)["ETag"]
+            self.cache.adopt(f"{self.bucket}/{key}", etag, Path(local))
+
+    def fetch(self, name: str, target: Path) -> None:
+        """Download `name` to `target`, bypassing the cache (for files read once, such as an
+        uploaded bundle). FileNotFoundError when there is no such object."""
+        self.head(name)
+        Path(target).parent.mkdir(parents=True, exist_ok=True)
+        self._retry(lambda: self.client.download_file(self.bucket, self.key(name), str(target),
+                                                      Config=self.transfer), f"reading {name}")
 
     def copy(self, source: str, target: str) -> None:
         self._retry(lambda: self.client.copy({"Bucket": self.bucket, "Key": self.key(source)}, self.bucket,
