@@ -9,7 +9,7 @@ at most PAIRRATE_SHARD_ROWS rows, with the same vectors as on the local backend.
 from __future__ import annotations
 
 import hashlib
-import time
+import io
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +17,7 @@ import pytest
 
 from annotation import storage
 from tests.annotation.conftest import random_vectors
-from tests.importing.test_import_api import zipped
+from tests.importing.test_import_api import wait_for, zipped
 from tests.objectstore import client
 
 
@@ -186,13 +186,10 @@ def test_uploaded_bundle_is_imported_by_a_worker_sharing_only_the_bucket(bucket_
     admin.force_authenticate(User.objects.create_user("admin", is_staff=True))
     response = admin.post("/api/imports/", {"bundle": zipped(make_bundle())}, format="multipart")
     assert response.status_code == 202, response.content
-    run = ImportRun.objects.get(pk=response.json()["id"])
-    assert run.source.startswith("uploads/") and run.source.endswith("/bundle.zip")
+    source = ImportRun.objects.get(pk=response.json()["id"]).source
+    assert source.startswith("uploads/") and source.endswith("/bundle.zip")
     assert not any(Path(settings.PAIRRATE_UPLOAD_ROOT).iterdir())  # the web keeps no copy
-    deadline = time.monotonic() + 60
-    while run.state not in ("succeeded", "failed") and time.monotonic() < deadline:
-        time.sleep(0.2)
-        run.refresh_from_db()
+    run = wait_for(response.json()["id"])
     assert run.state == "succeeded", (run.state, run.errors)
 
     names = set(objects(object_store))
@@ -213,6 +210,14 @@ def test_uploaded_bundle_is_imported_by_a_worker_sharing_only_the_bucket(bucket_
     _, captions = caption_vectors(space, space.captionvector_set.values_list("caption_id", flat=True))
     assert captions.shape == (3, 8)
     assert storage.local_media(Item.objects.get(external_id="img0").media).read_bytes() == b"jpeg bytes 0"
+
+    # A failing upload is removed from the bucket too, and changes nothing stored.
+    before = objects(object_store)
+    corrupt = io.BytesIO(b"PK\x03\x04 not really a zip")
+    corrupt.name = "bundle.zip"
+    failed = wait_for(admin.post("/api/imports/", {"bundle": corrupt}, format="multipart").json()["id"])
+    assert failed.state == "failed" and "corrupt archive" in failed.errors[0]["message"]
+    assert objects(object_store) == before
 
 
 @pytest.mark.django_db
