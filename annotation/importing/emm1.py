@@ -7,28 +7,30 @@ paired item with `paired_modality, encord_paired_id`. The release ships no media
 media default to "remote": `save_folder/file_name` relative to MEDIA_ROOT. A
 `pairrate.json` beside `infos/` adds embeddings (and may set dataset, description, media),
 as in a pairrate bundle; `.npy` files that no manifest names are refused, not skipped.
+layout.py sends a folder here when it has `infos/`; the rules shared with pairrate's own
+layout are in rows.py and manifest.py, so this module never imports bundle.py.
 """
 from __future__ import annotations
 
 import os
 from pathlib import Path
 
-from .bundle import (
-    MANIFEST,
+from .errors import BundleError, ErrorCollector, RowError
+from .manifest import MANIFEST, empty_bundle, read_manifest
+from .rows import (
     ParsedBundle,
-    _text,
     add_caption,
     add_item,
     bundle_path,
+    cell_text,
     check_time_ranges,
     check_unique_ids,
-    empty_bundle,
-    read_manifest,
     require_columns,
 )
-from .errors import BundleError, ErrorCollector, RowError
 from .tables import Table, read_table
 
+# The folder that makes a directory an E-MM1 release (layout.py).
+INFOS = "infos"
 # E-MM1 file stem -> pairrate modality
 MEDIA_FILES = {"image": "image", "video": "video", "audio": "audio", "points": "point_cloud"}
 BASE_COLUMNS = ("source_dataset", "dataset_license", "file_name", "save_folder")
@@ -49,6 +51,7 @@ TABLE_KEYS = ("items", "captions")
 
 
 def parse_emm1(root: Path, dataset: str | None, media_mode: str | None) -> ParsedBundle:
+    """The release's tables as rows, plus the embeddings a `pairrate.json` beside them names."""
     manifest = read_manifest(root) if os.path.lexists(root / MANIFEST) else {}
     conflicting = [key for key in TABLE_KEYS if manifest.get(key)]
     if conflicting:
@@ -60,7 +63,7 @@ def parse_emm1(root: Path, dataset: str | None, media_mode: str | None) -> Parse
     bundle = empty_bundle(root, manifest, dataset or manifest.get("dataset") or root.name,
                           media_mode or manifest.get("media", "remote"), "E-MM1 layout", errors)
     for stem in (*MEDIA_FILES, "text"):
-        shown = f"infos/{stem}.csv"
+        shown = f"{INFOS}/{stem}.csv"
         if not os.path.lexists(root / shown):
             continue
         path = bundle_path(root, shown, errors, shown, None, None)
@@ -96,19 +99,19 @@ def _add_media_table(bundle: ParsedBundle, table: Table, stem: str, modality: st
     required = (id_column, *BASE_COLUMNS, *EXTRA_COLUMNS[stem])
     if not require_columns(table, required, errors):
         return
-    ids = [_text(v) for v in table.column(id_column)]
+    ids = [cell_text(v) for v in table.column(id_column)]
     check_unique_ids(table, ids, id_column, errors)
     check_time_ranges(table, errors)
     bundle.items.carried |= {"media", "source_dataset", "license", "metadata"}  # all required columns
     folders, files = table.column("save_folder"), table.column("file_name")
     for index in range(len(table)):
-        folder, file_name = _text(folders[index]), _text(files[index])
+        folder, file_name = cell_text(folders[index]), cell_text(files[index])
         media = f"{folder.rstrip('/')}/{file_name}" if folder else file_name
         # Keep every release column so an E-MM1 export can write the same files back.
-        metadata = {c: _text(table.columns[c][index]) for c in (*BASE_COLUMNS[2:], *EXTRA_COLUMNS[stem])}
+        metadata = {c: cell_text(table.columns[c][index]) for c in (*BASE_COLUMNS[2:], *EXTRA_COLUMNS[stem])}
         add_item(bundle, table, index, ids[index], modality, media, "file_name",
-                 _text(table.columns["source_dataset"][index]),
-                 _text(table.columns["dataset_license"][index]), metadata, errors)
+                 cell_text(table.columns["source_dataset"][index]),
+                 cell_text(table.columns["dataset_license"][index]), metadata, errors)
         if errors.full:
             return
 
@@ -116,7 +119,7 @@ def _add_media_table(bundle: ParsedBundle, table: Table, stem: str, modality: st
 def _add_text_table(bundle: ParsedBundle, table: Table, errors: ErrorCollector) -> None:
     if not require_columns(table, ("encord_text_id", "caption"), errors):
         return
-    ids = [_text(v) for v in table.column("encord_text_id")]
+    ids = [cell_text(v) for v in table.column("encord_text_id")]
     check_unique_ids(table, ids, "encord_text_id", errors)
     present = {"paired_modality": "source_modality", "encord_paired_id": "paired_item",
                "source_dataset": "source_dataset", "dataset_license": "license"}
@@ -125,8 +128,8 @@ def _add_text_table(bundle: ParsedBundle, table: Table, errors: ErrorCollector) 
     paired_modality, paired_id = table.column("paired_modality"), table.column("encord_paired_id")
     sources, licenses = table.column("source_dataset"), table.column("dataset_license")
     for index in range(len(table)):
-        modality = PAIRED_MODALITY_NAMES.get(_text(paired_modality[index]), "")
+        modality = PAIRED_MODALITY_NAMES.get(cell_text(paired_modality[index]), "")
         add_caption(bundle, table, index, ids[index], captions[index], "caption", modality,
-                    _text(paired_id[index]), _text(sources[index]), _text(licenses[index]), {}, errors)
+                    cell_text(paired_id[index]), cell_text(sources[index]), cell_text(licenses[index]), {}, errors)
         if errors.full:
             return

@@ -14,7 +14,7 @@ from typing import Iterable
 from django.db import connections
 
 from ..models import Caption, CaptionVector, Item, ItemVector
-from .bundle import CaptionRows, ItemRows
+from .rows import CaptionRows, ItemRows
 from .errors import RowError
 
 BATCH = 5000
