@@ -99,6 +99,8 @@ def _prepare_vectors(bundle: ParsedBundle, staging: MediaStaging):
             except BundleError as exc:
                 errors.extend(exc.errors)
                 continue
+            for piece in prepared.pieces:
+                staging.known_sha256(piece.path, piece.sha256)
             shards.append((spec, side, prepared))
     if errors:
         raise BundleError(errors)

@@ -59,6 +59,9 @@ class MediaStaging:
         final = confined(self.media_root, relative)
         return final.is_file() and filecmp.cmp(source, final, shallow=False)
 
+    def known_sha256(self, staged: Path, digest: str) -> None:
+        """The checksum of a staged file, when the caller computed it (kept by object stores)."""
+
     def commit(self) -> None:
         for staged, relative in self._pending:
             final = confined(self.media_root, relative)
@@ -119,14 +122,19 @@ class ObjectStaging(MediaStaging):
         from .vectors import file_sha256
 
         self.check_name(relative)
-        kept = self.store.sha256(relative)
-        if not kept:
-            return False  # absent, or uploaded without a checksum: upload it again
-        digest = file_sha256(source)
-        if kept != digest or self.store.size(relative) != source.stat().st_size:
-            self._hashes[self.dir / "files" / relative] = digest  # spares hashing it again on upload
+        try:
+            head = self.store.head(relative)
+        except FileNotFoundError:
             return False
-        return True
+        kept = head.get("Metadata", {}).get("sha256", "")
+        if not kept or int(head["ContentLength"]) != source.stat().st_size:
+            return False  # uploaded without a checksum, or other bytes: upload it again
+        digest = file_sha256(source)
+        self.known_sha256(self.dir / "files" / relative, digest)  # spares hashing it again on upload
+        return kept == digest
+
+    def known_sha256(self, staged: Path, digest: str) -> None:
+        self._hashes[staged] = digest
 
     def commit(self) -> None:
         for staged, relative in self._pending:
