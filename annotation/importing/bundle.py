@@ -15,7 +15,6 @@ from .errors import ErrorCollector
 from .manifest import MANIFEST, empty_bundle, read_manifest
 from .rows import (
     ParsedBundle,
-    VectorFile as VectorFile,  # re-exported: vectors.py still imports it from here
     add_caption,
     add_item,
     bundle_path,

@@ -12,7 +12,7 @@ from typing import Callable
 
 import numpy as np
 
-from .bundle import VectorFile
+from .rows import VectorFile
 from .errors import BundleError, RowError
 
 CHUNK_ROWS = 65536
