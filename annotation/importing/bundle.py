@@ -130,14 +130,3 @@ def add_caption_rows(bundle: ParsedBundle, table: Table, errors: ErrorCollector)
                     metadata[index], errors)
         if errors.full:
             return
-
-
-def __getattr__(name: str):
-    """`parse_bundle` moved to layout.py (it picks this layout or E-MM1's); loader.py still
-    imports it from here until its import line follows. Looked up lazily, so importing
-    this module never imports emm1.py."""
-    if name == "parse_bundle":
-        from .layout import parse_bundle
-
-        return parse_bundle
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -19,7 +19,7 @@ from django.db import transaction
 
 from .. import planner, storage
 from ..models import Caption, CaptionVector, Dataset, EmbeddingSpace, Item, ItemVector, VectorShard
-from .bundle import ParsedBundle, parse_bundle
+from .layout import ParsedBundle, parse_bundle
 from .errors import BundleError, RowError
 from .staging import MediaStaging, staging_for
 from .vectors import PreparedShard, prepare_shard
