@@ -153,28 +153,19 @@ def test_vector_files_are_split_into_bounded_shards(backend, make_bundle, settin
 
 
 @pytest.fixture
-def bucket_worker(celery_worker, worker_env, object_store, tmp_path):
+def bucket_worker(worker_env, object_store, tmp_path):
     """A worker on the object store with its own MEDIA_ROOT, uploads folder and cache: it
     shares nothing with this process but the database, the broker and the bucket."""
-    from tasks.celery_app import app
-    from tests.conftest import WorkerProcess
+    from tests.storage.s3_workers import start_worker
 
-    celery_worker.stop()  # one consumer of the test broker at a time
-    app.control.purge()
-    env = {k: v for k, v in object_store.items() if k.isupper()}
-    folders = {name: tmp_path / name for name in ("worker-media", "worker-uploads", "worker-cache")}
-    env = dict(worker_env, **env)
-    env.update(PAIRRATE_MEDIA_ROOT=str(folders["worker-media"]), PAIRRATE_UPLOAD_ROOT=str(folders["worker-uploads"]),
-               PAIRRATE_STORAGE_CACHE_DIR=str(folders["worker-cache"]), PAIRRATE_SHARD_ROWS="2",
-               PAIRRATE_SCREEN_AFTER_IMPORT="0")
-    worker = WorkerProcess(env, tmp_path / "bucket-worker.log", "bucket-worker").start()
-    worker.folders = folders
+    worker = start_worker(worker_env, object_store, tmp_path / "worker", "bucket-worker",
+                          PAIRRATE_SHARD_ROWS="2", PAIRRATE_SCREEN_AFTER_IMPORT="0")
     yield worker
     worker.stop()
 
 
 @pytest.mark.django_db(transaction=True)
-def test_uploaded_bundle_is_imported_by_a_worker_sharing_only_the_bucket(bucket_worker, object_store,
+def test_uploaded_bundle_is_imported_by_a_worker_sharing_only_the_bucket(bucket_worker, object_store, tmp_path,
                                                                          make_bundle, media_root, settings):
     from django.contrib.auth.models import User
     from rest_framework.test import APIClient
@@ -199,7 +190,7 @@ def test_uploaded_bundle_is_imported_by_a_worker_sharing_only_the_bucket(bucket_
     assert sorted(s.rows for s in shards) == [1, 2, 2, 2]  # 4 items, 3 captions, 2 rows a shard
     assert {s.path for s in shards} <= names
     assert not any(n.startswith(("uploads/", ".staging/")) for n in names)  # removed when it ended
-    assert not list(bucket_worker.folders["worker-uploads"].glob("*-*"))  # fetched and unpacked copies gone
+    assert not list((tmp_path / "worker" / "uploads").glob("*-*"))  # fetched and unpacked copies gone
     assert not (media_root / "datasets").exists()  # nothing reached this process's folder
 
     # This process reads the same vectors from the bucket.
