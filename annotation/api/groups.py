@@ -9,13 +9,13 @@ one output file (a name from `files`), with its sha256 in `X-Checksum-SHA256`;
 """
 from __future__ import annotations
 
-from django.http import FileResponse
 from django.urls import reverse
 from drf_spectacular.utils import OpenApiParameter, extend_schema
 from rest_framework import mixins, serializers, status, viewsets
 from rest_framework.decorators import action
 from rest_framework.response import Response
 
+from .. import storage
 from ..groups import GroupsRequestError, create_build, runner
 from ..models import GroupsBuild, Project
 from .permissions import IsAdmin
@@ -165,16 +165,16 @@ class GroupsViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
     @action(detail=True, methods=["get"], url_name="download")
     def download(self, request, pk=None):
         build = self.get_object()
-        if build.state != GroupsBuild.State.SUCCEEDED or build.output_folder is None:
+        if build.state != GroupsBuild.State.SUCCEEDED or not build.output_path:
             return Response({"code": "not_ready", "detail": f"the build is {build.state}"}, status=409)
         name = request.query_params.get("file", "")
         record = build.files.get(name)  # only names the build wrote: nothing else is reachable
         if record is None:
             return Response({"code": "unknown_file", "detail": "name one of the build's files",
                              "fields": {"file": [f"one of {', '.join(list(build.files)[:8])}, ..."]}}, status=404)
-        path = build.output_folder / name
-        if not path.is_file():
+        try:
+            response = storage.file_response(f"{build.output_path}/{name}", name.replace("/", "_"))
+        except FileNotFoundError:
             return Response({"code": "not_ready", "detail": "the file is gone from media storage"}, status=409)
-        response = FileResponse(open(path, "rb"), as_attachment=True, filename=name.replace("/", "_"))
         response["X-Checksum-SHA256"] = record["sha256"]
         return response

@@ -9,8 +9,9 @@ nn_i/data_groups.parquet` hold the same rows plus `{video,audio,image,points}_si
 
 Lines are assembled by Arrow kernels a caption chunk at a time (take + join), never
 row by row in Python, and streamed: memory holds one caption chunk whatever the pool
-size. Everything is written into a `.tmp-*` folder moved into place whole; each
-file's sha256 is recorded (and listed in `SHA256SUMS`).
+size. Everything is written into a local folder published whole through annotation.storage
+(moved into place, or uploaded to the bucket); each file's sha256 is recorded (and listed
+in `SHA256SUMS`).
 """
 from __future__ import annotations
 
@@ -18,15 +19,14 @@ import csv
 import hashlib
 import os
 import secrets
-import shutil
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
-from django.conf import settings
 
+from .. import storage
 from ..export.emm1 import BASE_COLUMNS, EXTRA_COLUMNS, TEXT_COLUMNS, _media_columns
 from ..export.writer import BUFFER_BYTES, open_text
 from ..models import Caption, GroupsBuild, Item
@@ -173,8 +173,8 @@ class GroupsWriter:
 def chunk_files(build: GroupsBuild):
     """The merged caption chunks, in order (what iter_groups reads)."""
     chunk = 0
-    while (path := store.chunk_path(build.pk, chunk)).is_file():
-        yield store.load_npz(path)
+    while store.exists(name := store.chunk_path(build.pk, chunk)):
+        yield store.load_npz(name)
         chunk += 1
 
 
@@ -260,17 +260,13 @@ def write_outputs(build: GroupsBuild, folder: Path, formats=FORMATS, progress=No
 
 
 def export_build(build: GroupsBuild) -> tuple[str, dict]:
-    """Write the outputs into a temp folder, then move it into place whole."""
-    root = store.folder(build.pk)
-    for stale in [*root.glob(".tmp-out-*"), *root.glob("out-*")]:
-        shutil.rmtree(stale, ignore_errors=True)
-    name = f"out-{secrets.token_hex(8)}"  # unguessable: media storage may be served
-    temp = root / f".tmp-{name}"
-    temp.mkdir(parents=True)
-    try:
+    """Write the outputs into a local folder, then publish it whole under an unguessable
+    name (media storage may be served); earlier outputs and crashed attempts' leftovers go."""
+    root = store.folder_name(build.pk)
+    stale = {name[len(root) + 1:].split("/", 1)[0] for name in storage.list_folder(root)}
+    for leftover in sorted(s for s in stale if s.lstrip(".").startswith(("out-", "tmp-out-"))):
+        storage.delete_folder(f"{root}/{leftover}")
+    output = f"{root}/out-{secrets.token_hex(8)}"
+    with storage.writing_folder(output) as temp:
         files = write_outputs(build, temp)
-        os.replace(temp, root / name)
-    except BaseException:
-        shutil.rmtree(temp, ignore_errors=True)
-        raise
-    return str((root / name).relative_to(Path(settings.MEDIA_ROOT))), files
+    return output, files

@@ -191,9 +191,7 @@ def run_finish(build_id: int) -> None:
 
 def _remove_parts(build_id: int) -> None:
     """The merged chunks stay (iter_groups reads them); the per-part files are no longer needed."""
-    import shutil
-
-    shutil.rmtree(store.folder(build_id) / "parts", ignore_errors=True)
+    store.remove_parts(build_id)
 
 
 def _fail(build_id: int, exc: Exception) -> None:
