@@ -23,6 +23,7 @@ from django.contrib.auth import get_user_model
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from tests.objectstore import SECRET_KEY
 from tests.pipeline.conftest import _task_signature
 
 pytestmark = pytest.mark.django_db(transaction=True)
@@ -104,7 +105,7 @@ def _run_path(admin: APIClient, annotator: APIClient, bundle: Path, name: str):
                    lambda s: s["state"] in ("succeeded", "failed"), what="import")
     assert status["state"] == "succeeded", status
     project = Project.objects.create(name=name, space=EmbeddingSpace.objects.get(name="sn-points"),
-                                     target_modality="point_cloud", sample_size=6, item_cap=8, seed=5,
+                                     target_modality="point_cloud", sample_size=6, item_cap=8, seed=5, k=4,
                                      candidates_per_task=2, annotators_per_task=1)
     project.caption_datasets.set(Dataset.objects.filter(name="shared-nothing"))
     from annotation.models import ProjectMember
@@ -164,9 +165,9 @@ def test_import_launch_rate_export_share_nothing_but_database_broker_and_bucket(
         setattr(settings, name, value)
     env = {k: v for k, v in object_store.items() if k.isupper()}
     app.control.purge()
-    worker = WorkerProcess(dict(worker_env, **env, PAIRRATE_MEDIA_ROOT=str(tmp_path / "worker-scratch"),
-                                PAIRRATE_UPLOAD_ROOT=str(tmp_path / "worker-uploads"),
-                                PAIRRATE_STORAGE_CACHE_DIR=str(tmp_path / "worker-cache")),
+    worker = WorkerProcess({**worker_env, **env, "PAIRRATE_MEDIA_ROOT": str(tmp_path / "worker-scratch"),
+                            "PAIRRATE_UPLOAD_ROOT": str(tmp_path / "worker-uploads"),
+                            "PAIRRATE_STORAGE_CACHE_DIR": str(tmp_path / "worker-cache")},
                            tmp_path / "s3-worker.log", "s3-worker").start()
     try:
         bucket_project, payloads = _run_path(admin, annotator, bundle, "in-bucket")
@@ -180,7 +181,8 @@ def test_import_launch_rate_export_share_nothing_but_database_broker_and_bucket(
     for fmt in FORMATS:  # the same ratings export to the same bytes, whichever the storage
         assert same_ratings[fmt] == local_exports[fmt], fmt
     [[(_, cache)]] = [list(reply.items()) for reply in stats]
-    assert cache["backend"] == "s3" and cache["misses"] >= 1 and cache["bytes_fetched"] > 0
+    # The worker read its shards and media through its cache (its own uploads were kept there).
+    assert cache["backend"] == "s3" and cache["hits"] + cache["misses"] >= 1 and cache["entries"] >= 1, cache
 
     # Nothing of the bucket run reached the local folders: renders and shards are objects.
     store_names = set(storage_names(object_store))
@@ -195,8 +197,14 @@ def test_import_launch_rate_export_share_nothing_but_database_broker_and_bucket(
             assert _fetch(annotator, candidate["media_url"]) in originals
             sheet = candidate.get("renders", {}).get("sheet")
             assert sheet, candidate  # the media stage rendered every candidate cloud
-            assert _fetch(annotator, sheet)[:3] in (b"\x89PN", b"\xff\xd8\xff")
+            assert _fetch(annotator, sheet)[:4] in (b"\x89PNG", b"RIFF")  # a PNG or WebP sheet
     assert Project.objects.get(pk=bucket_project.pk).state == Project.State.READY
+    # The credentials never show: not in the worker's log, not in what the API answers.
+    assert SECRET_KEY not in (tmp_path / "s3-worker.log").read_text()
+    for url in (f"/api/projects/{bucket_project.pk}/", f"/api/projects/{bucket_project.pk}/pipeline/",
+                "/api/exports/", "/api/imports/"):
+        response = admin.get(url)
+        assert response.status_code == 200 and SECRET_KEY.encode() not in response.content, url
 
 
 def storage_names(object_store) -> list[str]:
