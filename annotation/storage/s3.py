@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import mimetypes
 import os
 import posixpath
 import tempfile
@@ -199,9 +200,10 @@ class ObjectStore:
         file read once elsewhere, such as an upload, is left where it is)."""
         key = self.key(name)
         sha256 = sha256 or file_sha256(local)
+        extra = {"Metadata": {"sha256": sha256},  # browsers get the right type from AWS too
+                 "ContentType": mimetypes.guess_type(name)[0] or "application/octet-stream"}
         self._retry(lambda: self.client.upload_file(str(local), self.bucket, key, Config=self.transfer,
-                                                    ExtraArgs={"Metadata": {"sha256": sha256}}),
-                    f"writing {name}")
+                                                    ExtraArgs=extra), f"writing {name}")
         if cache:
             etag = self.head(name)["ETag"]
             self.cache.adopt(f"{self.bucket}/{key}", etag, Path(local))
