@@ -65,11 +65,12 @@ def staged_file(name: str) -> Iterator[Path]:
 
 
 def publish_file(temp: Path, name: str) -> tuple[str, int]:
-    """Flush, checksum and publish a finished temp file as storage `name`: (sha256, bytes)."""
+    """Flush, checksum and publish a finished temp file as storage `name`: (sha256, bytes).
+    Not kept in this machine's cache: an export is downloaded from the bucket, not read here."""
     with open(temp, "rb+") as handle:
         os.fsync(handle.fileno())
     sha256, size = sha256_of(temp), temp.stat().st_size
-    storage.publish(temp, name, sha256)
+    storage.publish(temp, name, sha256, cache=False)
     return sha256, size
 
 

@@ -3,8 +3,8 @@ the worker publishes, the export stays unfinished (never listed as done, not dow
 and then completes with the same bytes; an outage longer than the retry window fails the
 run (recorded, retry-able), and the retried run is complete and identical.
 
-Runs on its own SeaweedFS instance, never the shared one: ports clear of the shared store's
-(8333/9333/8080/8888 and their gRPC ports, +10000)."""
+Runs on its own SeaweedFS instance, never the shared one: 17xxx ports, clear of the shared
+store's and tests/faults' instance's (each also listens on its ports + 10000 for gRPC)."""
 from __future__ import annotations
 
 import os
@@ -26,8 +26,8 @@ PAUSE_SECONDS = 3  # the worker holds the export this long before writing (the d
 
 @pytest.fixture
 def own_store(tmp_path):
-    server = SeaweedServer(tmp_path / "weed", s3_port=18533, master_port=19533, volume_port=18280,
-                           filer_port=18988).start()
+    server = SeaweedServer(tmp_path / "weed", s3_port=17433, master_port=17333, volume_port=17080,
+                           filer_port=17888).start()
     bucket = new_bucket(server.endpoint)
     env = dict(storage_env(server.endpoint, bucket, "outage", tmp_path / "web-cache"), bucket=bucket, prefix="outage")
     try:

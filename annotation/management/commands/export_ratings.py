@@ -2,11 +2,11 @@
 from __future__ import annotations
 
 import json
-import shutil
 
 from django.core.management.base import BaseCommand, CommandError
 from django.db import Error as DatabaseError
 
+from annotation import storage
 from annotation.export import FORMATS, ExportRequestError, create_run, execute_run
 from annotation.export.filters import GOLD_CHOICES, STATES
 from annotation.export.writer import atomic_file
@@ -62,8 +62,9 @@ class Command(BaseCommand):
             from pathlib import Path
 
             with atomic_file(Path(options["output"]).resolve()) as temp:
-                shutil.copyfile(run.absolute_path, temp)
-        self.stdout.write(json.dumps({"id": run.pk, "rows": run.row_count, "path": str(run.absolute_path),
+                storage.fetch(run.file_path, temp)  # a copy, or a download past the cache
+        where = run.file_path if storage.is_object_store() else str(run.absolute_path)
+        self.stdout.write(json.dumps({"id": run.pk, "rows": run.row_count, "path": where,
                                       "sha256": run.sha256, "bytes": run.size_bytes}))
 
 
