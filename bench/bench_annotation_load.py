@@ -43,8 +43,8 @@ def sh(*args, env=None):
     subprocess.run(args, cwd=ROOT, env=env, check=True, stdout=subprocess.DEVNULL)
 
 
-def server_env(extra=None) -> dict:
-    env = {**os.environ, "DATABASE_URL": URL, "PAIRRATE_DEBUG": "0", "PAIRRATE_SECRET_KEY": "bench-secret",
+def server_env(extra=None, url: str = URL) -> dict:
+    env = {**os.environ, "DATABASE_URL": url, "PAIRRATE_DEBUG": "0", "PAIRRATE_SECRET_KEY": "bench-secret",
            "PAIRRATE_SSL_REDIRECT": "0", "PAIRRATE_LOG_LEVEL": "WARNING", "PAIRRATE_DB_CONN_MAX_AGE": "600",
            "CELERY_BROKER_URL": os.environ.get("CELERY_BROKER_URL", "redis://127.0.0.1:6379/14")}
     return {**env, **(extra or {})}
@@ -60,8 +60,9 @@ def ensure_database() -> None:
 SETUP_SQL = [
     """INSERT INTO annotation_dataset (name, description, created_at, updated_at)
        VALUES ('bench', '', now(), now()) ON CONFLICT DO NOTHING""",
-    """INSERT INTO annotation_embeddingspace (name, model_name, dim, target_modality, created_at)
-       VALUES ('bench', 'none', 4, 'image', now()) ON CONFLICT DO NOTHING""",
+    """INSERT INTO annotation_embeddingspace (name, model_name, dim, target_modality, created_at, encoder_family,
+                                             encoder_path, encoder_fingerprint, encoder_info)
+       VALUES ('bench', 'none', 4, 'image', now(), '', '', '', '{}') ON CONFLICT DO NOTHING""",
     """INSERT INTO annotation_item (dataset_id, modality, external_id, media, source_dataset, license, metadata)
        SELECT d.id, 'image', 'i' || g, 'media/i' || g || '.jpg', '', '', '{}'
        FROM annotation_dataset d, generate_series(0, %(items)s - 1) g WHERE d.name = 'bench'""",
@@ -94,9 +95,9 @@ RESET_SQL = [
 ]
 
 
-def build(tasks: int) -> int:
+def build(tasks: int, url: str = URL) -> int:
     """Create the project once (seconds to minutes); later runs only reset it."""
-    with psycopg.connect(URL, autocommit=True) as conn:
+    with psycopg.connect(url, autocommit=True) as conn:
         built = conn.execute("SELECT count(*) FROM annotation_taskcandidate").fetchone()[0] == 3 * tasks
         if not built:
             conn.execute("TRUNCATE annotation_project, annotation_caption, annotation_item, "
@@ -114,7 +115,7 @@ def build(tasks: int) -> int:
         return conn.execute("SELECT id FROM annotation_project WHERE name = 'bench'").fetchone()[0]
 
 
-def make_annotators(project_id: int) -> list[str]:
+def make_annotators(project_id: int, env: dict | None = None) -> list[str]:
     code = f"""
 from django.contrib.auth import get_user_model
 from rest_framework.authtoken.models import Token
@@ -125,7 +126,7 @@ for i in range({MAX_ANNOTATORS}):
     ProjectMember.objects.get_or_create(project_id={project_id}, user=user)
     print(Token.objects.get_or_create(user=user)[0].key)
 """
-    out = subprocess.run([PY, "manage.py", "shell", "-c", code], cwd=ROOT, env=server_env(), check=True,
+    out = subprocess.run([PY, "manage.py", "shell", "-c", code], cwd=ROOT, env=env or server_env(), check=True,
                          capture_output=True, text=True).stdout
     return [word for word in out.split() if len(word) == 40]
 
@@ -225,6 +226,16 @@ class CpuMeter:
                 for part in after}
 
 
+def start_gunicorn(port: int, workers: int, threads: int, worker_class: str, env: dict | None = None,
+                   stderr=subprocess.DEVNULL) -> subprocess.Popen:
+    """The deployment's gunicorn (its config file) on 127.0.0.1:port, without access log."""
+    return subprocess.Popen(
+        [PY, "-m", "gunicorn", "pairrate.wsgi:application", "--config", "pairrate/gunicorn_conf.py",
+         "-b", f"127.0.0.1:{port}", "-w", str(workers), "-k", worker_class,
+         "--threads", str(threads), "--log-level", "warning", "--access-logfile", "/dev/null"],
+        cwd=ROOT, env=env or server_env(), stderr=stderr)
+
+
 def machine() -> str:
     cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
                 if line.startswith("model name")), platform.processor())
@@ -262,11 +273,7 @@ def main() -> None:
     print(f"project: {args.tasks:,} tasks x 3 candidates, 3 annotators per task; gunicorn "
           f"{args.workers} workers x {args.threads} threads ({args.worker_class}); {args.seconds:.0f} s per level; "
           f"rating time {args.rate_seconds:g} s; starts spread over {ramp:g} s", flush=True)
-    server = subprocess.Popen(
-        [PY, "-m", "gunicorn", "pairrate.wsgi:application", "--config", "pairrate/gunicorn_conf.py",
-         "-b", f"127.0.0.1:{args.port}", "-w", str(args.workers), "-k", args.worker_class,
-         "--threads", str(args.threads), "--log-level", "warning", "--access-logfile", "/dev/null"],
-        cwd=ROOT, env=server_env(), stderr=subprocess.DEVNULL)
+    server = start_gunicorn(args.port, args.workers, args.threads, args.worker_class)
     try:
         time.sleep(3)
         # Warm-up, not reported: each gunicorn worker's first requests pay for imports and
