@@ -99,8 +99,8 @@ def _prepare_vectors(bundle: ParsedBundle, staging: MediaStaging):
             except BundleError as exc:
                 errors.extend(exc.errors)
                 continue
-            for piece in prepared.pieces:
-                staging.known_sha256(piece.path, piece.sha256)
+            for piece in prepared.pieces:  # new names: on an object store, uploaded while the tables load
+                staging.publish_new(piece.path, piece.relative, piece.sha256)
             shards.append((spec, side, prepared))
     if errors:
         raise BundleError(errors)

@@ -62,6 +62,9 @@ class MediaStaging:
     def known_sha256(self, staged: Path, digest: str) -> None:
         """The checksum of a staged file, when the caller computed it (kept by object stores)."""
 
+    def publish_new(self, staged: Path, relative: str, digest: str) -> None:
+        """A staged file with a name new to this import: on a file system, commit moves it."""
+
     def commit(self) -> None:
         for staged, relative in self._pending:
             final = confined(self.media_root, relative)
@@ -113,6 +116,7 @@ class ObjectStaging(MediaStaging):
         self._uploaded: list[tuple[str, str]] = []  # (name, backup name or '' for a new key)
         self._backed_up = False
         self._hashes: dict[Path, str] = {}
+        self._published_early: set[str] = set()
 
     def check_name(self, relative: str) -> None:
         check_relative(relative)
@@ -136,8 +140,19 @@ class ObjectStaging(MediaStaging):
     def known_sha256(self, staged: Path, digest: str) -> None:
         self._hashes[staged] = digest
 
+    def publish_new(self, staged: Path, relative: str, digest: str) -> None:
+        """Upload now a staged file whose name is new to this import (a vector shard: its
+        name holds the run), so the upload overlaps the table load instead of following
+        it; nothing refers to it before the transaction commits, and rollback deletes it.
+        Called from the vector thread, before commit."""
+        self.store.publish(staged, relative, digest)
+        self._uploaded.append((relative, ""))
+        self._published_early.add(relative)
+
     def commit(self) -> None:
         for staged, relative in self._pending:
+            if relative in self._published_early:
+                continue
             backup = ""
             if self.store.exists(relative):
                 backup = f"{self.backup_prefix}/{relative}"
