@@ -1,4 +1,5 @@
 """Django admin for every model; imports, launches and exports show their progress."""
+
 from django.contrib import admin, messages
 from django.utils.html import format_html
 
@@ -41,8 +42,7 @@ class DatasetAdmin(admin.ModelAdmin):
 
 @admin.register(Item)
 class ItemAdmin(admin.ModelAdmin):
-    list_display = ["external_id", "modality", "dataset", "source_dataset", "license", "screen_status",
-                    "screen_reason"]
+    list_display = ["external_id", "modality", "dataset", "source_dataset", "license", "screen_status", "screen_reason"]
     list_filter = ["modality", "screen_status", "dataset"]
     search_fields = ["external_id"]
     list_select_related = ["dataset"]
@@ -142,11 +142,19 @@ from .models import ExportRun  # noqa: E402
 
 @admin.register(ExportRun)
 class ExportRunAdmin(admin.ModelAdmin):
-    list_display = ["id", "format", "state", "export_progress", "row_count", "created_by", "created_at",
-                    "finished_at"]
+    list_display = ["id", "format", "state", "export_progress", "row_count", "created_by", "created_at", "finished_at"]
     list_filter = ["state", "format"]
-    readonly_fields = ["export_progress", "row_count", "file_path", "size_bytes", "sha256", "error", "attempts",
-                       "started_at", "finished_at"]
+    readonly_fields = [
+        "export_progress",
+        "row_count",
+        "file_path",
+        "size_bytes",
+        "sha256",
+        "error",
+        "attempts",
+        "started_at",
+        "finished_at",
+    ]
     filter_horizontal = ["projects"]
 
     @admin.display(description="progress")
@@ -160,8 +168,19 @@ class PipelineStageInline(admin.TabularInline):
     model = PipelineStage
     extra = 0
     can_delete = False
-    fields = ["order", "name", "state", "stage_progress", "counts", "attempts", "started_at", "finished_at",
-              "heartbeat_at", "stage_history", "error"]
+    fields = [
+        "order",
+        "name",
+        "state",
+        "stage_progress",
+        "counts",
+        "attempts",
+        "started_at",
+        "finished_at",
+        "heartbeat_at",
+        "stage_history",
+        "error",
+    ]
     readonly_fields = fields
 
     def has_add_permission(self, request, obj=None):
@@ -174,8 +193,12 @@ class PipelineStageInline(admin.TabularInline):
     @admin.display(description="history")
     def stage_history(self, stage):
         """Fault recovery events (annotation.sweeper): re-dispatched, dispatch failed, retried."""
-        return "; ".join(f"{e['at']} {e['event']}" + (f" ({e['detail']})" if e.get("detail") else "")
-                         for e in stage.history) or "-"
+        return (
+            "; ".join(
+                f"{e['at']} {e['event']}" + (f" ({e['detail']})" if e.get("detail") else "") for e in stage.history
+            )
+            or "-"
+        )
 
 
 class ProjectMemberInline(admin.TabularInline):
@@ -315,8 +338,17 @@ class GroupsBuildAdmin(admin.ModelAdmin):
 
     list_display = ["id", "name", "source", "state", "groups_progress", "k", "method", "created_at", "finished_at"]
     list_filter = ["state", "source", "method"]
-    readonly_fields = ["groups_progress", "counts", "recall", "error", "attempts", "output_path", "downloads",
-                       "started_at", "finished_at"]
+    readonly_fields = [
+        "groups_progress",
+        "counts",
+        "recall",
+        "error",
+        "attempts",
+        "output_path",
+        "downloads",
+        "started_at",
+        "finished_at",
+    ]
     filter_horizontal = ["caption_datasets", "spaces"]
     actions = ["cancel", "retry"]
 
@@ -333,9 +365,11 @@ class GroupsBuildAdmin(admin.ModelAdmin):
         from django.utils.html import format_html_join
 
         url = reverse("groups-download", args=[build.pk])
-        return format_html_join("", '<a href="{}?file={}">{}</a> ({} rows, sha256 {})<br>',
-                                ((url, name, name, f.get("rows", ""), f["sha256"][:12])
-                                 for name, f in build.files.items()))
+        return format_html_join(
+            "",
+            '<a href="{}?file={}">{}</a> ({} rows, sha256 {})<br>',
+            ((url, name, name, f.get("rows", ""), f["sha256"][:12]) for name, f in build.files.items()),
+        )
 
     def _run(self, request, queryset, action) -> None:
         from .groups import GroupsRequestError
@@ -382,8 +416,18 @@ class EmbedPartInline(admin.TabularInline):
 class EmbedRunAdmin(admin.ModelAdmin):
     list_display = ["id", "dataset", "space", "state", "progress_bar", "created_at", "finished_at"]
     list_filter = ["state", "space"]
-    readonly_fields = ["dataset", "space", "state", "progress_bar", "parts_total", "parts_done", "counts", "errors",
-                       "created_by", "finished_at"]
+    readonly_fields = [
+        "dataset",
+        "space",
+        "state",
+        "progress_bar",
+        "parts_total",
+        "parts_done",
+        "counts",
+        "errors",
+        "created_by",
+        "finished_at",
+    ]
     inlines = [EmbedPartInline]
 
     @admin.display(description="progress")
@@ -404,9 +448,11 @@ from .models.nsfw import LABEL_CHOICES  # noqa: E402
 def _mark_captions(label: str):
     def action(modeladmin, request, queryset):
         for caption_id in queryset.values_list("id", flat=True):
-            CaptionSafetyLabel.objects.update_or_create(caption_id=caption_id,
-                                                        defaults={"label": label, "labelled_by": request.user})
+            CaptionSafetyLabel.objects.update_or_create(
+                caption_id=caption_id, defaults={"label": label, "labelled_by": request.user}
+            )
         modeladmin.message_user(request, f"{queryset.count()} captions labelled {label}")
+
     action.__name__ = f"mark_{label}"
     action.short_description = f"Label as {label} (NSFW calibration)"
     return action

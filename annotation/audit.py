@@ -4,6 +4,7 @@ Views call `record(request, "project.delete", project, ratings=12)` in the same 
 as the action where they hold it, so an action that rolls back leaves no entry; actions that
 commit on their own (pipeline launch, cancel, retry) are recorded once they have.
 """
+
 from __future__ import annotations
 
 from rest_framework.throttling import BaseThrottle
@@ -15,6 +16,12 @@ def record(request, action: str, target, **details) -> AuditEntry:
     """Store who (request.user) did `action` to `target` (a model instance), with `details`."""
     user = request.user if request.user.is_authenticated else None
     return AuditEntry.objects.create(
-        actor=user, actor_name=user.get_username() if user else "", action=action,
-        target_type=target._meta.model_name, target_id=target.pk, target_repr=str(target)[:200],
-        details=details, address=(BaseThrottle().get_ident(request) or "")[:64])
+        actor=user,
+        actor_name=user.get_username() if user else "",
+        action=action,
+        target_type=target._meta.model_name,
+        target_id=target.pk,
+        target_repr=str(target)[:200],
+        details=details,
+        address=(BaseThrottle().get_ident(request) or "")[:64],
+    )

@@ -4,6 +4,7 @@
 (`tasks.gpu.*` to the `gpu` queue, the rest to `cpu`; tasks/celery_app.py). A signature by
 name still honours `task_always_eager`, so the in-process demo runs jobs where they are sent.
 """
+
 from __future__ import annotations
 
 

@@ -6,6 +6,7 @@ path relative to MEDIA_ROOT. Code that opens a file in media storage goes throug
 resolve outside MEDIA_ROOT (defence in depth: imports check the same rule, see
 `check_media_value`).
 """
+
 from __future__ import annotations
 
 import os
@@ -44,8 +45,8 @@ def check_relative(relative: str, what: str = "media path", root_name: str = "th
         raise UnsafeMediaPath(f"{what} {relative!r} contains a backslash; use '/'")
     if "://" in relative:
         raise UnsafeMediaPath(
-            f"{what} {relative!r} is a URL with a scheme that is not allowed "
-            f"(allowed: {', '.join(remote_schemes())})")
+            f"{what} {relative!r} is a URL with a scheme that is not allowed (allowed: {', '.join(remote_schemes())})"
+        )
     pure = PurePosixPath(relative)
     if not pure.parts or pure.parts == (".",):
         raise UnsafeMediaPath(f"{what} {relative!r} names no file")
@@ -64,8 +65,7 @@ def check_media_value(value: str) -> str:
     return value
 
 
-def confined(root: Path | str, relative: str, what: str = "media path",
-             root_name: str = "the media root") -> Path:
+def confined(root: Path | str, relative: str, what: str = "media path", root_name: str = "the media root") -> Path:
     """`root / relative` resolved (symlinks included), refused unless it stays under `root`."""
     pure = check_relative(relative, what, root_name)
     base = Path(os.path.realpath(root))

@@ -6,6 +6,7 @@ read in place (through the storage cache, never copied into storage) when the ob
 store backend is configured, since its credentials reach the bucket; otherwise they are
 remote like any URL.
 """
+
 from __future__ import annotations
 
 from . import storage

@@ -7,6 +7,7 @@ object store backend (the bytes come from the bucket, not the web process), or t
 external URL. The token is the authorisation, so `<img>`/`<video>` tags work without
 credentials.
 """
+
 from __future__ import annotations
 
 import threading

@@ -1,4 +1,5 @@
 """Migration operations that only make sense on one database vendor."""
+
 from django.db import migrations
 
 

@@ -9,6 +9,7 @@ writes analyses what it wrote. ANALYZE samples a fixed number of rows (default 3
 pages at most), so it takes well under a second even on millions of rows; inside a
 transaction it counts that transaction's own new rows.
 """
+
 from __future__ import annotations
 
 import logging

@@ -1,4 +1,5 @@
 """Progress reporting for long work: tqdm bars on the command line."""
+
 from __future__ import annotations
 
 from tqdm import tqdm

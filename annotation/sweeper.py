@@ -20,6 +20,7 @@ visibility timeout (an hour). So:
 
 No extra server (no Celery beat) is needed: any running worker sweeps.
 """
+
 from __future__ import annotations
 
 import logging
@@ -89,8 +90,13 @@ def write_with_retry(write, what: str, attempts: int | None = None) -> bool:
             write()
             return True
         except Error as exc:
-            logger.warning("could not record %s (attempt %d of %d): %s", what, attempt + 1, attempts,
-                           str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__)
+            logger.warning(
+                "could not record %s (attempt %d of %d): %s",
+                what,
+                attempt + 1,
+                attempts,
+                str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__,
+            )
             time.sleep(delay)
             delay = min(delay * 2, 5.0)
     close_broken_connection()
@@ -122,8 +128,12 @@ def beating(model, pk: int, extra=None):
                     failing = False
                 except Error as exc:
                     if not failing:
-                        logger.warning("heartbeat of %s %s failed: %s", model.__name__, pk,
-                                       str(exc).strip().splitlines()[0] if str(exc).strip() else exc)
+                        logger.warning(
+                            "heartbeat of %s %s failed: %s",
+                            model.__name__,
+                            pk,
+                            str(exc).strip().splitlines()[0] if str(exc).strip() else exc,
+                        )
                     failing = True
                     own.close()
         finally:
@@ -139,6 +149,7 @@ def beating(model, pk: int, extra=None):
 
 
 # ---- the sweep ------------------------------------------------------------------
+
 
 def sweep() -> list[str]:
     """Re-dispatch stalled stages, parts, imports, exports, groups builds, screening and
@@ -188,19 +199,25 @@ def _sweep_stages(queue_idle) -> list[str]:
     State = PipelineStage.State
     done = []
     cutoff = timezone.now() - timedelta(seconds=stall_timeout())
-    candidates = (PipelineStage.objects
-                  .filter(project__state=Project.State.LAUNCHING, state__in=[State.PENDING, State.RUNNING])
-                  .annotate(seen=Coalesce("heartbeat_at", "started_at", "project__launched_at"))
-                  .filter(Q(seen__lt=cutoff) | Q(seen__isnull=True))
-                  .values_list("pk", flat=True))
+    candidates = (
+        PipelineStage.objects.filter(project__state=Project.State.LAUNCHING, state__in=[State.PENDING, State.RUNNING])
+        .annotate(seen=Coalesce("heartbeat_at", "started_at", "project__launched_at"))
+        .filter(Q(seen__lt=cutoff) | Q(seen__isnull=True))
+        .values_list("pk", flat=True)
+    )
     for stage_id in candidates:
         with transaction.atomic():
-            stage = (PipelineStage.objects.select_for_update(skip_locked=True, of=("self",))
-                     .select_related("project").filter(pk=stage_id).first())
+            stage = (
+                PipelineStage.objects.select_for_update(skip_locked=True, of=("self",))
+                .select_related("project")
+                .filter(pk=stage_id)
+                .first()
+            )
             if stage is None or stage.project.state != Project.State.LAUNCHING:
                 continue
             if stage.state not in (State.PENDING, State.RUNNING) or not is_stale(
-                    stage.heartbeat_at or stage.started_at or stage.project.launched_at):
+                stage.heartbeat_at or stage.started_at or stage.project.launched_at
+            ):
                 continue
             earlier = stage.project.stages.filter(order__lt=stage.order).exclude(state=State.SUCCEEDED)
             if earlier.exists():
@@ -234,12 +251,17 @@ def _sweep_runs(queue_idle) -> list[str]:
 
     done = []
     cutoff = timezone.now() - timedelta(seconds=stall_timeout())
-    for model, task, label, started in ((ImportRun, "tasks.cpu.import_dataset", "import", "created_at"),
-                                        (ExportRun, "tasks.cpu.export_ratings", "export", "started_at")):
+    for model, task, label, started in (
+        (ImportRun, "tasks.cpu.import_dataset", "import", "created_at"),
+        (ExportRun, "tasks.cpu.export_ratings", "export", "started_at"),
+    ):
         states = [model.State.PENDING, model.State.RUNNING]
-        ids = (model.objects.filter(state__in=states)
-               .annotate(seen=Coalesce("heartbeat_at", started, "created_at"))
-               .filter(seen__lt=cutoff).values_list("pk", flat=True))
+        ids = (
+            model.objects.filter(state__in=states)
+            .annotate(seen=Coalesce("heartbeat_at", started, "created_at"))
+            .filter(seen__lt=cutoff)
+            .values_list("pk", flat=True)
+        )
         for run_id in ids:
             with transaction.atomic():
                 run = model.objects.select_for_update(skip_locked=True).filter(pk=run_id, state__in=states).first()
@@ -262,13 +284,19 @@ def _sweep_fanouts(queue_idle) -> list[str]:
 
     done = []
     cutoff = timezone.now() - timedelta(seconds=stall_timeout())
-    fanouts = ((GroupsBuild, "tasks.cpu.groups_plan", "groups build", ("cpu", "gpu")),
-               (ScreeningRun, "tasks.cpu.screen_dataset", "screening", ("cpu",)),
-               (EmbedRun, "tasks.gpu.embed_plan", "embed run", ("gpu",)))
+    fanouts = (
+        (GroupsBuild, "tasks.cpu.groups_plan", "groups build", ("cpu", "gpu")),
+        (ScreeningRun, "tasks.cpu.screen_dataset", "screening", ("cpu",)),
+        (EmbedRun, "tasks.gpu.embed_plan", "embed run", ("gpu",)),
+    )
     for model, task, label, queues in fanouts:
         states = [model.State.PENDING, model.State.RUNNING]
-        ids = (model.objects.filter(state__in=states).annotate(seen=Coalesce("heartbeat_at", "created_at"))
-               .filter(seen__lt=cutoff).values_list("pk", flat=True))
+        ids = (
+            model.objects.filter(state__in=states)
+            .annotate(seen=Coalesce("heartbeat_at", "created_at"))
+            .filter(seen__lt=cutoff)
+            .values_list("pk", flat=True)
+        )
         for run_id in ids:
             if not all(queue_idle(q) for q in queues):
                 break

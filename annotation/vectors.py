@@ -3,6 +3,7 @@
 The database says which (shard, row) holds each vector; this gathers them shard by
 shard in row order, so reads are sequential and a million rows cost one pass.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -31,13 +32,17 @@ def caption_vectors(space: EmbeddingSpace, caption_ids) -> tuple[np.ndarray, np.
     ids = list(map(int, caption_ids))
     rows = []
     for start in range(0, len(ids), 50_000):
-        rows += CaptionVector.objects.filter(space=space, caption_id__in=ids[start:start + 50_000]) \
-            .values_list("caption_id", "shard_id", "row")
+        rows += CaptionVector.objects.filter(space=space, caption_id__in=ids[start : start + 50_000]).values_list(
+            "caption_id", "shard_id", "row"
+        )
     return _gather(rows, space.dim)
 
 
 def item_vectors(space: EmbeddingSpace) -> tuple[np.ndarray, np.ndarray]:
     """(item ids sorted, vectors) of every item of the space's target modality."""
-    rows = list(ItemVector.objects.filter(space=space, item__modality=space.target_modality)
-                .values_list("item_id", "shard_id", "row"))
+    rows = list(
+        ItemVector.objects.filter(space=space, item__modality=space.target_modality).values_list(
+            "item_id", "shard_id", "row"
+        )
+    )
     return _gather(rows, space.dim)

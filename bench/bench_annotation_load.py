@@ -12,6 +12,7 @@ server, PostgreSQL and the client (from /proc), with the machine it ran on. With
 `--ramp-seconds` (default: the rating time), as people do; the first next of each annotator
 is reported apart. Server, database and client share the machine, as in docs/benchmarks.md.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -44,9 +45,16 @@ def sh(*args, env=None):
 
 
 def server_env(extra=None, url: str = URL) -> dict:
-    env = {**os.environ, "DATABASE_URL": url, "PAIRRATE_DEBUG": "0", "PAIRRATE_SECRET_KEY": "bench-secret",
-           "PAIRRATE_SSL_REDIRECT": "0", "PAIRRATE_LOG_LEVEL": "WARNING", "PAIRRATE_DB_CONN_MAX_AGE": "600",
-           "CELERY_BROKER_URL": os.environ.get("CELERY_BROKER_URL", "redis://127.0.0.1:6379/14")}
+    env = {
+        **os.environ,
+        "DATABASE_URL": url,
+        "PAIRRATE_DEBUG": "0",
+        "PAIRRATE_SECRET_KEY": "bench-secret",
+        "PAIRRATE_SSL_REDIRECT": "0",
+        "PAIRRATE_LOG_LEVEL": "WARNING",
+        "PAIRRATE_DB_CONN_MAX_AGE": "600",
+        "CELERY_BROKER_URL": os.environ.get("CELERY_BROKER_URL", "redis://127.0.0.1:6379/14"),
+    }
     return {**env, **(extra or {})}
 
 
@@ -100,15 +108,18 @@ def build(tasks: int, url: str = URL) -> int:
     with psycopg.connect(url, autocommit=True) as conn:
         built = conn.execute("SELECT count(*) FROM annotation_taskcandidate").fetchone()[0] == 3 * tasks
         if not built:
-            conn.execute("TRUNCATE annotation_project, annotation_caption, annotation_item, "
-                         "annotation_embeddingspace, annotation_dataset CASCADE")
+            conn.execute(
+                "TRUNCATE annotation_project, annotation_caption, annotation_item, "
+                "annotation_embeddingspace, annotation_dataset CASCADE"
+            )
             started = time.perf_counter()
             with conn.transaction():  # all or nothing: a half-built project is never reused
                 for sql in SETUP_SQL:
                     conn.execute(sql, {"tasks": tasks, "items": ITEMS})
             conn.execute("ANALYZE")
-            print(f"built {tasks:,} tasks / {3 * tasks:,} candidates in {time.perf_counter() - started:.0f} s",
-                  flush=True)
+            print(
+                f"built {tasks:,} tasks / {3 * tasks:,} candidates in {time.perf_counter() - started:.0f} s", flush=True
+            )
         for sql in RESET_SQL:
             conn.execute(sql)
         conn.execute("VACUUM ANALYZE annotation_task")
@@ -126,8 +137,14 @@ for i in range({MAX_ANNOTATORS}):
     ProjectMember.objects.get_or_create(project_id={project_id}, user=user)
     print(Token.objects.get_or_create(user=user)[0].key)
 """
-    out = subprocess.run([PY, "manage.py", "shell", "-c", code], cwd=ROOT, env=env or server_env(), check=True,
-                         capture_output=True, text=True).stdout
+    out = subprocess.run(
+        [PY, "manage.py", "shell", "-c", code],
+        cwd=ROOT,
+        env=env or server_env(),
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
     return [word for word in out.split() if len(word) == 40]
 
 
@@ -161,12 +178,15 @@ class Annotator(threading.Thread):
                     print(f"next -> {status}: {data[:200]!r}", flush=True)
                 continue
             payload = json.loads(data)
-            ratings = [{"candidate": c["id"], "label": self.rng.choice(("good", "partial", "bad"))}
-                       for c in payload["candidates"]]
+            ratings = [
+                {"candidate": c["id"], "label": self.rng.choice(("good", "partial", "bad"))}
+                for c in payload["candidates"]
+            ]
             if self.rate_seconds:  # the time a person spends looking and rating, +-50 %
                 time.sleep(self.rate_seconds * self.rng.uniform(0.5, 1.5))
-            status, _, ms = self.post(conn, f"/api/assignments/{payload['id']}/submit/",
-                                      {"ratings": ratings, "seconds": 5})
+            status, _, ms = self.post(
+                conn, f"/api/assignments/{payload['id']}/submit/", {"ratings": ratings, "seconds": 5}
+            )
             self.submit_ms.append(ms)
             if status == 200:
                 self.submitted += 1
@@ -179,7 +199,7 @@ def percentiles(values: list[float]) -> str:
         return "n/a"
     values = sorted(values)
     pick = lambda q: values[min(len(values) - 1, int(q * len(values)))]  # noqa: E731
-    return f"p50 {pick(.5):6.1f}  p95 {pick(.95):6.1f}  p99 {pick(.99):6.1f} ms"
+    return f"p50 {pick(0.5):6.1f}  p95 {pick(0.95):6.1f}  p99 {pick(0.99):6.1f} ms"
 
 
 def cpu_times(pids) -> dict[int, float]:
@@ -202,9 +222,10 @@ def server_pids(server) -> list[int]:
 def postgres_pids() -> list[int]:
     """The bench database's backends and PostgreSQL's own background processes (WAL writer...)."""
     with psycopg.connect(URL, autocommit=True) as conn:
-        rows = conn.execute("SELECT pid FROM pg_stat_activity WHERE (datname = %s OR datname IS NULL) "
-                            "AND pid <> pg_backend_pid()", [DB]).fetchall()
-    return [pid for pid, in rows]
+        rows = conn.execute(
+            "SELECT pid FROM pg_stat_activity WHERE (datname = %s OR datname IS NULL) AND pid <> pg_backend_pid()", [DB]
+        ).fetchall()
+    return [pid for (pid,) in rows]
 
 
 class CpuMeter:
@@ -214,31 +235,60 @@ class CpuMeter:
         self.server = server
 
     def sample(self) -> dict[str, dict[int, float]]:
-        return {"gunicorn": cpu_times(server_pids(self.server)), "postgres": cpu_times(postgres_pids()),
-                "client": {0: sum(os.times()[:2])}}
+        return {
+            "gunicorn": cpu_times(server_pids(self.server)),
+            "postgres": cpu_times(postgres_pids()),
+            "client": {0: sum(os.times()[:2])},
+        }
 
     def start(self):
         self.before = self.sample()
 
     def stop(self) -> dict[str, float]:
         after = self.sample()
-        return {part: sum(t - self.before[part].get(pid, 0.0) for pid, t in after[part].items())
-                for part in after}
+        return {part: sum(t - self.before[part].get(pid, 0.0) for pid, t in after[part].items()) for part in after}
 
 
-def start_gunicorn(port: int, workers: int, threads: int, worker_class: str, env: dict | None = None,
-                   stderr=subprocess.DEVNULL) -> subprocess.Popen:
+def start_gunicorn(
+    port: int, workers: int, threads: int, worker_class: str, env: dict | None = None, stderr=subprocess.DEVNULL
+) -> subprocess.Popen:
     """The deployment's gunicorn (its config file) on 127.0.0.1:port, without access log."""
     return subprocess.Popen(
-        [PY, "-m", "gunicorn", "pairrate.wsgi:application", "--config", "pairrate/gunicorn_conf.py",
-         "-b", f"127.0.0.1:{port}", "-w", str(workers), "-k", worker_class,
-         "--threads", str(threads), "--log-level", "warning", "--access-logfile", "/dev/null"],
-        cwd=ROOT, env=env or server_env(), stderr=stderr)
+        [
+            PY,
+            "-m",
+            "gunicorn",
+            "pairrate.wsgi:application",
+            "--config",
+            "pairrate/gunicorn_conf.py",
+            "-b",
+            f"127.0.0.1:{port}",
+            "-w",
+            str(workers),
+            "-k",
+            worker_class,
+            "--threads",
+            str(threads),
+            "--log-level",
+            "warning",
+            "--access-logfile",
+            "/dev/null",
+        ],
+        cwd=ROOT,
+        env=env or server_env(),
+        stderr=stderr,
+    )
 
 
 def machine() -> str:
-    cpu = next((line.split(":", 1)[1].strip() for line in Path("/proc/cpuinfo").read_text().splitlines()
-                if line.startswith("model name")), platform.processor())
+    cpu = next(
+        (
+            line.split(":", 1)[1].strip()
+            for line in Path("/proc/cpuinfo").read_text().splitlines()
+            if line.startswith("model name")
+        ),
+        platform.processor(),
+    )
     with psycopg.connect(URL) as conn:
         pg = conn.execute("SHOW server_version").fetchone()[0]
     mem = int(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1024**3)
@@ -255,14 +305,22 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=WEB["workers"], help="gunicorn worker processes")
     parser.add_argument("--threads", type=int, default=WEB["threads"], help="gunicorn threads per worker (gthread)")
     parser.add_argument("--worker-class", default=WEB["worker_class"], help="gunicorn worker class (sync, gthread)")
-    parser.add_argument("--ramp-seconds", type=float, default=None,
-                        help="annotators start at random times within this many seconds (default: the rating "
-                             "time; 0 = all at once, a burst of first requests that queue behind each other)")
+    parser.add_argument(
+        "--ramp-seconds",
+        type=float,
+        default=None,
+        help="annotators start at random times within this many seconds (default: the rating "
+        "time; 0 = all at once, a burst of first requests that queue behind each other)",
+    )
     parser.add_argument("--port", type=int, default=8765)
     parser.add_argument("--warmup-seconds", type=float, default=5.0)
-    parser.add_argument("--rate-seconds", type=float, default=0.0,
-                        help="mean time an annotator spends rating before submitting; 0 = back to back "
-                             "(saturation: latency is then queueing, 30 annotators / throughput)")
+    parser.add_argument(
+        "--rate-seconds",
+        type=float,
+        default=0.0,
+        help="mean time an annotator spends rating before submitting; 0 = back to back "
+        "(saturation: latency is then queueing, 30 annotators / throughput)",
+    )
     args = parser.parse_args()
     ramp = args.rate_seconds if args.ramp_seconds is None else args.ramp_seconds
 
@@ -270,9 +328,12 @@ def main() -> None:
     project_id = build(args.tasks)
     tokens = make_annotators(project_id)
     print("machine:", machine())
-    print(f"project: {args.tasks:,} tasks x 3 candidates, 3 annotators per task; gunicorn "
-          f"{args.workers} workers x {args.threads} threads ({args.worker_class}); {args.seconds:.0f} s per level; "
-          f"rating time {args.rate_seconds:g} s; starts spread over {ramp:g} s", flush=True)
+    print(
+        f"project: {args.tasks:,} tasks x 3 candidates, 3 annotators per task; gunicorn "
+        f"{args.workers} workers x {args.threads} threads ({args.worker_class}); {args.seconds:.0f} s per level; "
+        f"rating time {args.rate_seconds:g} s; starts spread over {ramp:g} s",
+        flush=True,
+    )
     server = start_gunicorn(args.port, args.workers, args.threads, args.worker_class)
     try:
         time.sleep(3)
@@ -288,8 +349,10 @@ def main() -> None:
         for level in [int(x) for x in args.levels.split(",")]:
             stop_at = time.perf_counter() + args.seconds
             starts = random.Random(level)
-            threads = [Annotator(tokens[i], project_id, args.port, stop_at, i, args.rate_seconds,
-                                 starts.uniform(0, ramp)) for i in range(level)]
+            threads = [
+                Annotator(tokens[i], project_id, args.port, stop_at, i, args.rate_seconds, starts.uniform(0, ramp))
+                for i in range(level)
+            ]
             meter.start()
             started = time.perf_counter()
             for t in threads:
@@ -302,13 +365,16 @@ def main() -> None:
             submit_ms = [ms for t in threads for ms in t.submit_ms]
             submitted = sum(t.submitted for t in threads)
             errors = sum(t.errors for t in threads)
-            line = (f"{level:>3} annotators | next {percentiles(next_ms)} | submit {percentiles(submit_ms)} | "
-                    f"{submitted / elapsed:6.1f} submitted tasks/s | errors {errors}\n"
-                    f"    first next of each annotator {percentiles([t.next_ms[0] for t in threads if t.next_ms])}, "
-                    f"the others {percentiles([ms for t in threads for ms in t.next_ms[1:]])}")
+            line = (
+                f"{level:>3} annotators | next {percentiles(next_ms)} | submit {percentiles(submit_ms)} | "
+                f"{submitted / elapsed:6.1f} submitted tasks/s | errors {errors}\n"
+                f"    first next of each annotator {percentiles([t.next_ms[0] for t in threads if t.next_ms])}, "
+                f"the others {percentiles([ms for t in threads for ms in t.next_ms[1:]])}"
+            )
             per_task = {part: seconds * 1000 / max(submitted, 1) for part, seconds in cpu.items()}
-            line += (f"\n    CPU per submitted task {sum(per_task.values()):.1f} ms: "
-                     + ", ".join(f"{part} {ms:.1f}" for part, ms in per_task.items()))
+            line += f"\n    CPU per submitted task {sum(per_task.values()):.1f} ms: " + ", ".join(
+                f"{part} {ms:.1f}" for part, ms in per_task.items()
+            )
             print(line, flush=True)
             results.append(line)
     finally:

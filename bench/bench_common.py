@@ -1,4 +1,5 @@
 """Machine description and sgemm speed for the sampling benchmarks (curate, match, dedup)."""
+
 from __future__ import annotations
 
 import sys
@@ -17,8 +18,10 @@ def machine_summary(device: str = "cpu") -> str:
     import torch
 
     gpu = torch.cuda.get_device_name() if device.startswith("cuda") and torch.cuda.is_available() else "none"
-    return (f"machine: {machine()}; torch {torch.__version__} "
-            f"({torch.get_num_threads()} threads), faiss {faiss.__version__}, numpy {np.__version__}, gpu: {gpu}")
+    return (
+        f"machine: {machine()}; torch {torch.__version__} "
+        f"({torch.get_num_threads()} threads), faiss {faiss.__version__}, numpy {np.__version__}, gpu: {gpu}"
+    )
 
 
 def _timed_mm(a, b, repeats: int, cuda: bool) -> float:
@@ -64,8 +67,9 @@ def sgemm_gflops(device: str = "cpu", m: int = 8192, k: int = 256, n: int = 2048
     return results
 
 
-def synthetic_embeddings(rows: int, dim: int, concepts: int, seed: int = 0, device: str = "cpu",
-                         topics: int | None = None) -> tuple[np.ndarray, np.ndarray]:
+def synthetic_embeddings(
+    rows: int, dim: int, concepts: int, seed: int = 0, device: str = "cpu", topics: int | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Unit vectors around `concepts` centres with Zipf-like (strongly imbalanced) concept sizes.
 
     With `topics`, concepts come in that many groups (concept c is in topic

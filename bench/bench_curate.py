@@ -5,6 +5,7 @@ Large:  python bench/bench_curate.py --rows 1000000 --clusters 10000 1000 100 --
 GPU:    python bench/bench_curate.py --rows 6700000 --dim 768 --clusters 20000 2000 200 --device cuda
 Balance (issue 18): python bench/bench_curate.py --mixture   (200,000 x 64, 20 components 100:1, seeds 0-4)
 """
+
 from __future__ import annotations
 
 import argparse
@@ -75,10 +76,17 @@ def time_iteration(x: np.ndarray, k: int, device: str, precision: str | None) ->
     sweep, which also uploads the rows)."""
     start_centroids = x[np.random.default_rng(0).choice(len(x), k, replace=False)]
     runs = {}
-    for iterations in ((1, 3) if device.startswith("cuda") else (2,)):
+    for iterations in (1, 3) if device.startswith("cuda") else (2,):
         with Timer() as timer:
-            kmeans(x, k, iterations=iterations, init_centroids=start_centroids, relabel=False, device=device,
-                   precision=precision)
+            kmeans(
+                x,
+                k,
+                iterations=iterations,
+                init_centroids=start_centroids,
+                relabel=False,
+                device=device,
+                precision=precision,
+            )
         runs[iterations] = timer.seconds
     return (runs[3] - runs[1]) / 2 if 3 in runs else runs[2] / 2
 
@@ -90,32 +98,56 @@ def compare_seeding(x: np.ndarray, concept: np.ndarray, topic: np.ndarray, args,
     k1, target = args.clusters[0], int(args.target_fraction * len(x))
     for init in ("kmeans++batched", "kmeans++"):
         with Timer() as flat:
-            inertia = kmeans(x, k1, iterations=args.iterations, seed=0, init=init, device=args.device,
-                             precision=precision).inertia
-        levels = hierarchical_kmeans(x, args.clusters, args.resampling_steps, args.sample_sizes[: len(args.clusters)],
-                                     args.iterations, seed=0, device=args.device, precision=precision,
-                                     level1_init=init)
+            inertia = kmeans(
+                x, k1, iterations=args.iterations, seed=0, init=init, device=args.device, precision=precision
+            ).inertia
+        levels = hierarchical_kmeans(
+            x,
+            args.clusters,
+            args.resampling_steps,
+            args.sample_sizes[: len(args.clusters)],
+            args.iterations,
+            seed=0,
+            device=args.device,
+            precision=precision,
+            level1_init=init,
+        )
         selected = balanced_sample(levels, target, seed=0)
-        print(f"seeding {init:16s}: flat k-means K={k1} {flat.seconds:6.2f} s, inertia {inertia:.1f}; "
-              f"balanced-sample coverage: topics {normalised_entropy(topic[selected], args.topics):.4f}, "
-              f"concepts {normalised_entropy(concept[selected], args.concepts):.4f}")
+        print(
+            f"seeding {init:16s}: flat k-means K={k1} {flat.seconds:6.2f} s, inertia {inertia:.1f}; "
+            f"balanced-sample coverage: topics {normalised_entropy(topic[selected], args.topics):.4f}, "
+            f"concepts {normalised_entropy(concept[selected], args.concepts):.4f}"
+        )
 
 
 def mixture_balance(args, precision: str) -> None:
     """Issue 18's balance check at full size: entropy and the lowest component share per seed."""
     x, component, sizes = gaussian_mixture(200_000, 64, seed=0)
-    print(f"mixture 200,000 x 64, 20 components, sizes {sizes[0]} ... {sizes[-1]}; clusters {args.clusters}, "
-          f"{args.resampling_steps} resampling steps {args.sample_sizes}, {args.iterations} iterations, 'closest', 10 %")
+    print(
+        f"mixture 200,000 x 64, 20 components, sizes {sizes[0]} ... {sizes[-1]}; clusters {args.clusters}, "
+        f"{args.resampling_steps} resampling steps {args.sample_sizes}, {args.iterations} iterations, 'closest', 10 %"
+    )
     for seed in range(5):
         with Timer() as timer:
-            levels = hierarchical_kmeans(x, args.clusters, args.resampling_steps, args.sample_sizes[: len(args.clusters)],
-                                         args.iterations, "closest", seed=seed, device=args.device, precision=precision)
+            levels = hierarchical_kmeans(
+                x,
+                args.clusters,
+                args.resampling_steps,
+                args.sample_sizes[: len(args.clusters)],
+                args.iterations,
+                "closest",
+                seed=seed,
+                device=args.device,
+                precision=precision,
+            )
             selected = balanced_sample(levels, len(x) // 10, seed=seed)
         entropy, lowest = balance_report(component[selected], sizes)
         reference = REFERENCE_ENTROPY.get(seed)
         bar = f"reference {reference:.3f}" if reference else "reference not measured (bar 0.99)"
-        print(f"seed {seed}: entropy {entropy:.4f} ({bar}), lowest share {lowest:.3f}, {timer.seconds:.1f} s; "
-              f"counts {np.bincount(component[selected], minlength=len(sizes)).tolist()}")
+        print(
+            f"seed {seed}: entropy {entropy:.4f} ({bar}), lowest share {lowest:.3f}, {timer.seconds:.1f} s; "
+            f"counts {np.bincount(component[selected], minlength=len(sizes)).tolist()}"
+        )
     uniform = np.random.default_rng(0).choice(len(x), len(x) // 10, replace=False)
     print(f"uniform random 10 % sample: entropy {balance_report(component[uniform], sizes)[0]:.4f}")
 
@@ -133,16 +165,27 @@ def main() -> None:
     parser.add_argument("--target-fraction", type=float, default=0.1)
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--precision", default=None, help="fp32, tf32 or bf16 (default: tf32 on GPU, fp32 on CPU)")
-    parser.add_argument("--iteration-only", action="store_true",
-                        help="only time single k-means sweeps against the 2*N*K*d bound (for the 1M run)")
+    parser.add_argument(
+        "--iteration-only",
+        action="store_true",
+        help="only time single k-means sweeps against the 2*N*K*d bound (for the 1M run)",
+    )
     parser.add_argument("--skip-baseline", action="store_true")
-    parser.add_argument("--faiss-iterations", type=int, default=None,
-                        help="run the faiss.Kmeans baseline for this many iterations and scale its time "
-                             "to --iterations (for sizes where the full baseline takes too long)")
-    parser.add_argument("--compare-seeding", action="store_true",
-                        help="also run classic sequential k-means++ seeding and compare quality")
-    parser.add_argument("--mixture", action="store_true",
-                        help="only the balance check on issue 18's Gaussian mixture (seeds 0-4)")
+    parser.add_argument(
+        "--faiss-iterations",
+        type=int,
+        default=None,
+        help="run the faiss.Kmeans baseline for this many iterations and scale its time "
+        "to --iterations (for sizes where the full baseline takes too long)",
+    )
+    parser.add_argument(
+        "--compare-seeding",
+        action="store_true",
+        help="also run classic sequential k-means++ seeding and compare quality",
+    )
+    parser.add_argument(
+        "--mixture", action="store_true", help="only the balance check on issue 18's Gaussian mixture (seeds 0-4)"
+    )
     args = parser.parse_args()
 
     print(machine_summary(args.device))
@@ -155,22 +198,28 @@ def main() -> None:
         return
     gflops = sgemm_gflops(args.device)
     print("GEMM GFLOP/s: " + ", ".join(f"{name} {value:.1f}" for name, value in gflops.items()))
-    rate = gflops[{"fp32": "torch", "tf32": "torch tf32", "bf16": "torch bf16"}[precision]] if gpu \
+    rate = (
+        gflops[{"fp32": "torch", "tf32": "torch tf32", "bf16": "torch bf16"}[precision]]
+        if gpu
         else max(gflops.values())
+    )
     with Timer() as generate:
-        x, concept = synthetic_embeddings(args.rows, args.dim, args.concepts, device=args.device,
-                                          topics=args.topics)
+        x, concept = synthetic_embeddings(args.rows, args.dim, args.concepts, device=args.device, topics=args.topics)
     print(f"generated {args.rows}x{args.dim} in {generate.seconds:.1f} s (not timed below)")
     n, d, k1 = args.rows, args.dim, args.clusters[0]
     bound = 2.0 * n * k1 * d / (rate * 1e9)
 
     per_iteration = time_iteration(x, k1, args.device, precision)
-    print(f"k-means iteration (N={n}, K={k1}, d={d}, {precision}): {per_iteration:.2f} s; 2NKd bound at "
-          f"{rate:.0f} GFLOP/s: {bound:.2f} s; ratio {per_iteration / bound:.2f}x")
+    print(
+        f"k-means iteration (N={n}, K={k1}, d={d}, {precision}): {per_iteration:.2f} s; 2NKd bound at "
+        f"{rate:.0f} GFLOP/s: {bound:.2f} s; ratio {per_iteration / bound:.2f}x"
+    )
     if gpu:
         plain = plain_torch_lloyd_seconds(x, k1, precision, args.device)
-        print(f"plain torch Lloyd iteration, data resident on the GPU ({precision}): {plain:.2f} s; "
-              f"ours / plain: {per_iteration / plain:.2f}x")
+        print(
+            f"plain torch Lloyd iteration, data resident on the GPU ({precision}): {plain:.2f} s; "
+            f"ours / plain: {per_iteration / plain:.2f}x"
+        )
     if args.iteration_only:
         if not args.skip_baseline and not gpu:
             seconds, _ = faiss_flat_kmeans(x, k1, 1, 0)
@@ -178,18 +227,30 @@ def main() -> None:
         return
 
     with Timer() as ours:
-        levels = hierarchical_kmeans(x, args.clusters, args.resampling_steps, args.sample_sizes[: len(args.clusters)],
-                                     args.iterations, seed=0, device=args.device, precision=precision)
+        levels = hierarchical_kmeans(
+            x,
+            args.clusters,
+            args.resampling_steps,
+            args.sample_sizes[: len(args.clusters)],
+            args.iterations,
+            seed=0,
+            device=args.device,
+            precision=precision,
+        )
         selected = balanced_sample(levels, int(args.target_fraction * n), seed=0)
     inertia = float(levels[0].sq_distances.astype(np.float64).sum())
     random_sample = np.random.default_rng(0).choice(n, len(selected), replace=False)
-    print(f"curate {n}x{d} clusters {args.clusters}, {args.resampling_steps} resampling steps, "
-          f"{args.iterations} iterations: {ours.seconds:.2f} s (sample {len(selected)} rows)")
+    print(
+        f"curate {n}x{d} clusters {args.clusters}, {args.resampling_steps} resampling steps, "
+        f"{args.iterations} iterations: {ours.seconds:.2f} s (sample {len(selected)} rows)"
+    )
     topic = concept * args.topics // args.concepts
     for name, labels, count in (("topics", topic, args.topics), ("concepts", concept, args.concepts)):
-        print(f"coverage, normalised entropy over {count} {name}: curated "
-              f"{normalised_entropy(labels[selected], count):.4f}, random "
-              f"{normalised_entropy(labels[random_sample], count):.4f}")
+        print(
+            f"coverage, normalised entropy over {count} {name}: curated "
+            f"{normalised_entropy(labels[selected], count):.4f}, random "
+            f"{normalised_entropy(labels[random_sample], count):.4f}"
+        )
     if not args.skip_baseline and not gpu:
         faiss_iterations = args.faiss_iterations or args.iterations
         seconds, faiss_inertia = faiss_flat_kmeans(x, k1, faiss_iterations, 0)

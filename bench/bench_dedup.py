@@ -2,6 +2,7 @@
 
 python bench/bench_dedup.py --captions 1000000 --k 16 --m 3 --cap 5
 """
+
 from __future__ import annotations
 
 import argparse

@@ -8,6 +8,7 @@ ratio shows how much of the decoding the worker threads hide.
 
     .venv/bin/python bench/bench_embed.py [--images 256] [--captions 2048] [--device auto]
 """
+
 from __future__ import annotations
 
 import argparse
@@ -46,18 +47,20 @@ def main() -> None:
     print(f"built a ViT-B/16-sized CLIPModel (random weights) in {time.perf_counter() - started:.1f} s")
     encoder = load_encoder("clip", folder, device=args.device, batch_size=args.batch, threads=args.threads)
     params = sum(p.numel() for p in encoder.model.parameters()) / 1e6
-    print(f"machine: {machine()}; device {encoder.device}; torch threads {torch.get_num_threads()}; "
-          f"{params:.0f}M parameters; load average {os.getloadavg()[0]:.2f}")
+    print(
+        f"machine: {machine()}; device {encoder.device}; torch threads {torch.get_num_threads()}; "
+        f"{params:.0f}M parameters; load average {os.getloadavg()[0]:.2f}"
+    )
 
     photos = sorted(Path(p) for p in glob.glob(str(SHARED / "coco-val2017-mini" / "images" / "*.jpg")))
-    paths = (photos * (args.images // len(photos) + 1))[:args.images]
+    paths = (photos * (args.images // len(photos) + 1))[: args.images]
     captions = []
     for name in ("val.csv", "test.csv"):
         with open(SHARED / "audiocaps" / name, newline="", encoding="utf-8") as handle:
             captions += [row["caption"] for row in csv.DictReader(handle)]
-    captions = (captions * (args.captions // len(captions) + 1))[:args.captions]
+    captions = (captions * (args.captions // len(captions) + 1))[: args.captions]
 
-    encoder.embed_media(paths[:args.batch])  # warm-up: first-call allocations
+    encoder.embed_media(paths[: args.batch])  # warm-up: first-call allocations
     started = time.perf_counter()
     _, vectors, failures = encoder.embed_media(paths)
     media_seconds = time.perf_counter() - started
@@ -65,7 +68,7 @@ def main() -> None:
 
     from sampling.encoders.decode import decode_image
 
-    pixels = encoder.processor(images=[decode_image(p) for p in paths[:args.batch]], return_tensors="pt")
+    pixels = encoder.processor(images=[decode_image(p) for p in paths[: args.batch]], return_tensors="pt")
     pixels = pixels["pixel_values"].to(encoder.device)
     batches = -(-len(paths) // args.batch)
     started = time.perf_counter()
@@ -74,18 +77,24 @@ def main() -> None:
             encoder.model.get_image_features(pixel_values=pixels)
     bare_seconds = (time.perf_counter() - started) * len(paths) / (batches * args.batch)
 
-    encoder.embed_texts(captions[:args.batch])
+    encoder.embed_texts(captions[: args.batch])
     started = time.perf_counter()
     text_vectors = encoder.embed_texts(captions)
     text_seconds = time.perf_counter() - started
     assert np.allclose(np.linalg.norm(text_vectors, axis=1), 1, atol=1e-4)
 
-    print(f"images:   {len(paths) / media_seconds:8.1f} images/s with JPEG decoding + preprocessing in the loop "
-          f"({len(paths)} COCO photos, batch {args.batch}, {args.threads} decoding threads)")
-    print(f"          {len(paths) / bare_seconds:8.1f} images/s bare model forward on preprocessed tensors "
-          f"(ratio end-to-end / bare: {bare_seconds / media_seconds:.2f})")
-    print(f"captions: {len(captions) / text_seconds:8.1f} captions/s ({len(captions)} AudioCaps captions, "
-          f"tokenising included)")
+    print(
+        f"images:   {len(paths) / media_seconds:8.1f} images/s with JPEG decoding + preprocessing in the loop "
+        f"({len(paths)} COCO photos, batch {args.batch}, {args.threads} decoding threads)"
+    )
+    print(
+        f"          {len(paths) / bare_seconds:8.1f} images/s bare model forward on preprocessed tensors "
+        f"(ratio end-to-end / bare: {bare_seconds / media_seconds:.2f})"
+    )
+    print(
+        f"captions: {len(captions) / text_seconds:8.1f} captions/s ({len(captions)} AudioCaps captions, "
+        f"tokenising included)"
+    )
     print(f"load average after: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
 
 

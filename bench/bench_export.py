@@ -8,6 +8,7 @@ per size (whole tasks of 3 candidates: 1,000,000 means 999,999 pairs; a later ru
 same size reuses them). Each format runs in a fresh process so its peak RSS (VmHWM) is its own;
 seconds are wall time of `execute_run` (snapshot, query, write, sha256, rename).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -45,10 +46,18 @@ def build(pairs: int) -> int:
     started = time.perf_counter()
     dataset = Dataset.objects.create(name="bench-export")
     space, _ = EmbeddingSpace.objects.get_or_create(
-        name="bench-export-image", defaults={"model_name": "toy", "dim": 4, "target_modality": "image"})
-    project = Project.objects.create(name="bench-export", target_modality="image", space=space,
-                                     sample_size=pairs, item_cap=pairs, candidates_per_task=CANDIDATES,
-                                     annotators_per_task=ANNOTATORS, state="ready")
+        name="bench-export-image", defaults={"model_name": "toy", "dim": 4, "target_modality": "image"}
+    )
+    project = Project.objects.create(
+        name="bench-export",
+        target_modality="image",
+        space=space,
+        sample_size=pairs,
+        item_cap=pairs,
+        candidates_per_task=CANDIDATES,
+        annotators_per_task=ANNOTATORS,
+        state="ready",
+    )
     users = [get_user_model().objects.get_or_create(username=f"bench-export-{i}")[0] for i in range(ANNOTATORS)]
     tasks = pairs // CANDIDATES
     d, p = dataset.pk, project.pk
@@ -103,8 +112,10 @@ def build(pairs: int) -> int:
             FROM annotation_taskcandidate c JOIN annotation_task t ON t.id = c.task_id
             WHERE t.project_id = {p}""")
         cursor.execute("ANALYZE")
-    print(f"built {PairResult.objects.filter(project=project).count():,} pairs in "
-          f"{time.perf_counter() - started:.1f} s", flush=True)
+    print(
+        f"built {PairResult.objects.filter(project=project).count():,} pairs in {time.perf_counter() - started:.1f} s",
+        flush=True,
+    )
     return project.pk
 
 
@@ -117,12 +128,16 @@ def _drop() -> None:
     with connection.cursor() as cursor:
         cursor.execute("SELECT id FROM annotation_project WHERE name = 'bench-export'")
         for (p,) in cursor.fetchall():
-            cursor.execute(f"DELETE FROM annotation_rating USING annotation_assignment a "
-                           f"WHERE a.id = assignment_id AND a.project_id = {p}")
+            cursor.execute(
+                f"DELETE FROM annotation_rating USING annotation_assignment a "
+                f"WHERE a.id = assignment_id AND a.project_id = {p}"
+            )
             for table in ("annotation_assignment", "annotation_pairresult"):
                 cursor.execute(f"DELETE FROM {table} WHERE project_id = {p}")
-            cursor.execute(f"DELETE FROM annotation_taskcandidate USING annotation_task t "
-                           f"WHERE t.id = task_id AND t.project_id = {p}")
+            cursor.execute(
+                f"DELETE FROM annotation_taskcandidate USING annotation_task t "
+                f"WHERE t.id = task_id AND t.project_id = {p}"
+            )
             cursor.execute(f"DELETE FROM annotation_task WHERE project_id = {p}")
         cursor.execute("SELECT id FROM annotation_dataset WHERE name = 'bench-export'")
         for (d,) in cursor.fetchall():
@@ -141,8 +156,14 @@ def run_one(project_id: int, fmt: str, options: dict) -> dict:
     seconds = time.perf_counter() - started
     assert run.state == "succeeded", run.error
     peak = next(int(line.split()[1]) for line in open("/proc/self/status") if line.startswith("VmHWM"))
-    result = {"format": fmt, **({"options": options} if options else {}), "rows": run.row_count, "seconds": round(seconds, 1),
-              "peak_rss_mb": round(peak / 1024), "file_mb": round(run.size_bytes / 2**20, 1)}
+    result = {
+        "format": fmt,
+        **({"options": options} if options else {}),
+        "rows": run.row_count,
+        "seconds": round(seconds, 1),
+        "peak_rss_mb": round(peak / 1024),
+        "file_mb": round(run.size_bytes / 2**20, 1),
+    }
     run.absolute_path.unlink()
     return result
 
@@ -151,8 +172,13 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--pairs", type=int, default=1_000_000)
     parser.add_argument("--formats", default=",".join(FORMATS))
-    parser.add_argument("--options", action="append", default=[], metavar="FORMAT:KEY=VALUE",
-                        help="a format option, e.g. pairs:shard_size=10000")
+    parser.add_argument(
+        "--options",
+        action="append",
+        default=[],
+        metavar="FORMAT:KEY=VALUE",
+        help="a format option, e.g. pairs:shard_size=10000",
+    )
     parser.add_argument("--one", nargs=2, metavar=("PROJECT", "FORMAT"), help=argparse.SUPPRESS)
     parser.add_argument("--one-options", default="{}", help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -168,9 +194,20 @@ def main() -> None:
     print(machine())
     project_id = build(args.pairs)
     for fmt in args.formats.split(","):
-        out = subprocess.run([sys.executable, __file__, "--one", str(project_id), fmt,
-                              "--one-options", json.dumps(options.get(fmt, {}))],
-                             capture_output=True, text=True, check=True)
+        out = subprocess.run(
+            [
+                sys.executable,
+                __file__,
+                "--one",
+                str(project_id),
+                fmt,
+                "--one-options",
+                json.dumps(options.get(fmt, {})),
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         print(out.stdout.strip().splitlines()[-1], flush=True)
 
 

@@ -10,6 +10,7 @@ plain faiss IndexIVFFlat and against exact, and the E-MM1 100M export rate.
 top-k, ties by smaller id, TF32 re-checked to fp32 on a GPU) against the bare GEMMs
 of the same shapes (torch.mm of each query chunk against the items, nothing else).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -37,7 +38,7 @@ def bare_gemm_seconds(queries: np.ndarray, items: np.ndarray, chunk: int, device
     try:
         start = time.perf_counter()
         for begin in range(0, len(queries), chunk):
-            q = torch.from_numpy(queries[begin:begin + chunk]).to(device)
+            q = torch.from_numpy(queries[begin : begin + chunk]).to(device)
             scores = q @ keys.T
             del scores
         if device.startswith("cuda"):
@@ -59,10 +60,12 @@ def bench_exact(args) -> None:
     ours = time.perf_counter() - start
     gemm = bare_gemm_seconds(queries, items, pool.chunk_rows, args.device, args.device.startswith("cuda"))
     flops = 2.0 * args.captions * args.items * args.dim
-    print(f"exact top-{args.k}: {args.captions:,} captions x {args.items:,} items x d={args.dim} on {args.device} "
-          f"({type(pool.searcher).__name__}): {ours:.1f} s = {args.captions / ours:,.0f} captions/s; "
-          f"bare GEMMs of the same shapes {gemm:.1f} s ({flops / gemm / 1e9:,.0f} GFLOP/s); "
-          f"ratio {ours / gemm:.2f}x  [{load_average()}]")
+    print(
+        f"exact top-{args.k}: {args.captions:,} captions x {args.items:,} items x d={args.dim} on {args.device} "
+        f"({type(pool.searcher).__name__}): {ours:.1f} s = {args.captions / ours:,.0f} captions/s; "
+        f"bare GEMMs of the same shapes {gemm:.1f} s ({flops / gemm / 1e9:,.0f} GFLOP/s); "
+        f"ratio {ours / gemm:.2f}x  [{load_average()}]"
+    )
 
 
 def bench_ivf(args) -> None:
@@ -91,13 +94,19 @@ def bench_ivf(args) -> None:
     start = time.perf_counter()
     _, plain = index.search(queries, args.k)
     plain_s = time.perf_counter() - start
-    print(f"IVF nlist={args.nlist} nprobe={args.nprobe}, {args.queries:,} queries x {args.items:,} items x "
-          f"d={args.dim}, k={args.k}:")
+    print(
+        f"IVF nlist={args.nlist} nprobe={args.nprobe}, {args.queries:,} queries x {args.items:,} items x "
+        f"d={args.dim}, k={args.k}:"
+    )
     print(f"  exact (PreparedPool)        search {exact_s:7.1f} s")
-    print(f"  ours  (PreparedPool ivf)    train+add {build_s:6.1f} s  search {ours_s:6.2f} s  "
-          f"recall@{args.k} {recall_at_k(found, truth):.3f}  {exact_s / ours_s:.1f}x faster than exact")
-    print(f"  faiss IndexIVFFlat          train+add {plain_build_s:6.1f} s  search {plain_s:6.2f} s  "
-          f"recall@{args.k} {recall_at_k(plain, truth):.3f}  [{load_average()}]")
+    print(
+        f"  ours  (PreparedPool ivf)    train+add {build_s:6.1f} s  search {ours_s:6.2f} s  "
+        f"recall@{args.k} {recall_at_k(found, truth):.3f}  {exact_s / ours_s:.1f}x faster than exact"
+    )
+    print(
+        f"  faiss IndexIVFFlat          train+add {plain_build_s:6.1f} s  search {plain_s:6.2f} s  "
+        f"recall@{args.k} {recall_at_k(plain, truth):.3f}  [{load_average()}]"
+    )
 
 
 def bench_export(args) -> None:
@@ -130,9 +139,11 @@ def bench_export(args) -> None:
             files = writer.close()
             seconds = time.perf_counter() - start
             size = sum(f["bytes"] for f in files.values())
-            print(f"export {'+'.join(formats):8s}: {writer.rows:,} group rows ({args.captions:,} captions x k={args.k},"
-                  f" 4 modalities) in {seconds:.1f} s = {writer.rows / seconds:,.0f} rows/s, {size / 2**20:,.0f} MiB,"
-                  f" sha256 included  [{load_average()}]")
+            print(
+                f"export {'+'.join(formats):8s}: {writer.rows:,} group rows ({args.captions:,} captions x k={args.k},"
+                f" 4 modalities) in {seconds:.1f} s = {writer.rows / seconds:,.0f} rows/s, {size / 2**20:,.0f} MiB,"
+                f" sha256 included  [{load_average()}]"
+            )
         finally:
             shutil.rmtree(folder, ignore_errors=True)
 

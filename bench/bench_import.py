@@ -7,6 +7,7 @@ rows into an unindexed table, plus reading and writing the vectors once. pairrat
 import does more (validation, upserts on unique keys, normalisation, a checksum, the
 row mapping), so the ratio says what that costs.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,8 +30,12 @@ def write_bundle(root: Path, items: int, dim: int) -> None:
     with open(root / "items.csv", "w") as handle:
         handle.write("id,modality,media,source_dataset,license\n")
         for start in range(0, items, 100_000):
-            handle.write("".join(f"img-{i},image,https://example.org/{i}.jpg,laion,CC BY 4.0\n"
-                                 for i in range(start, min(start + 100_000, items))))
+            handle.write(
+                "".join(
+                    f"img-{i},image,https://example.org/{i}.jpg,laion,CC BY 4.0\n"
+                    for i in range(start, min(start + 100_000, items))
+                )
+            )
     vectors = np.lib.format.open_memmap(root / "items.npy", mode="w+", dtype=np.float32, shape=(items, dim))
     for start in range(0, items, 65536):
         stop = min(start + 65536, items)
@@ -38,10 +43,24 @@ def write_bundle(root: Path, items: int, dim: int) -> None:
     vectors.flush()
     del vectors
     (root / "items.ids.txt").write_text("".join(f"img-{i}\n" for i in range(items)))
-    (root / "pairrate.json").write_text(json.dumps({
-        "dataset": "bench", "media": "remote", "items": "items.csv",
-        "embeddings": [{"space": "bench-image", "model": "random", "dim": dim, "target_modality": "image",
-                        "items": {"vectors": "items.npy", "ids": "items.ids.txt"}}]}))
+    (root / "pairrate.json").write_text(
+        json.dumps(
+            {
+                "dataset": "bench",
+                "media": "remote",
+                "items": "items.csv",
+                "embeddings": [
+                    {
+                        "space": "bench-image",
+                        "model": "random",
+                        "dim": dim,
+                        "target_modality": "image",
+                        "items": {"vectors": "items.npy", "ids": "items.ids.txt"},
+                    }
+                ],
+            }
+        )
+    )
 
 
 def floor_seconds(root: Path, media: Path) -> float:
@@ -52,15 +71,17 @@ def floor_seconds(root: Path, media: Path) -> float:
     with connection.cursor() as cursor:
         cursor.execute("DROP TABLE IF EXISTS bench_floor")
         cursor.execute("CREATE UNLOGGED TABLE bench_floor (id text, modality text, media text, src text, lic text)")
-        with open(root / "items.csv") as handle, cursor.cursor.copy(
-                "COPY bench_floor FROM STDIN WITH (FORMAT csv, HEADER true)") as copy:
+        with (
+            open(root / "items.csv") as handle,
+            cursor.cursor.copy("COPY bench_floor FROM STDIN WITH (FORMAT csv, HEADER true)") as copy,
+        ):
             while block := handle.read(1 << 22):
                 copy.write(block)
         cursor.execute("DROP TABLE bench_floor")
     source = np.load(root / "items.npy", mmap_mode="r")
     out = np.lib.format.open_memmap(media / "floor.npy", mode="w+", dtype=np.float32, shape=source.shape)
     for start in range(0, source.shape[0], 65536):
-        out[start:start + 65536] = source[start:start + 65536]
+        out[start : start + 65536] = source[start : start + 65536]
     out.flush()
     del out
     os.unlink(media / "floor.npy")
@@ -71,8 +92,10 @@ def reset() -> None:
     from django.db import connection
 
     with connection.cursor() as cursor:  # TRUNCATE: deleting a million rows one by one is slow
-        cursor.execute("TRUNCATE annotation_itemvector, annotation_captionvector, annotation_vectorshard, "
-                       "annotation_embeddingspace, annotation_item, annotation_caption, annotation_dataset CASCADE")
+        cursor.execute(
+            "TRUNCATE annotation_itemvector, annotation_captionvector, annotation_vectorshard, "
+            "annotation_embeddingspace, annotation_item, annotation_caption, annotation_dataset CASCADE"
+        )
 
 
 def main() -> None:
@@ -92,8 +115,10 @@ def main() -> None:
     started = time.perf_counter()
     write_bundle(bundle, args.items, args.dim)
     print(f"machine: {machine()}")
-    print(f"bundle: {args.items:,} items, {args.dim}-d float32 vectors "
-          f"({args.items * args.dim * 4 / 2**30:.2f} GiB), written in {time.perf_counter() - started:.1f} s")
+    print(
+        f"bundle: {args.items:,} items, {args.dim}-d float32 vectors "
+        f"({args.items * args.dim * 4 / 2**30:.2f} GiB), written in {time.perf_counter() - started:.1f} s"
+    )
 
     stage_times: dict[str, float] = {}
     last = [time.perf_counter(), None]
@@ -112,8 +137,10 @@ def main() -> None:
     floor = floor_seconds(bundle, work / "media")
     print(f"import (fresh):     {first.seconds:7.1f} s  ({args.items / first.seconds:,.0f} items/s)")
     print(f"re-import (upsert): {second.seconds:7.1f} s")
-    print(f"I/O floor (COPY to bare table + one vector pass): {floor:.1f} s; "
-          f"import / floor = {first.seconds / floor:.2f}x")
+    print(
+        f"I/O floor (COPY to bare table + one vector pass): {floor:.1f} s; "
+        f"import / floor = {first.seconds / floor:.2f}x"
+    )
     reset()
     import shutil
 

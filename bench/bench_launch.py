@@ -6,6 +6,7 @@ Runs the real pipeline in-process (Celery eager mode) on PostgreSQL database
 `pairrate_bench_launch`; items are remote URLs, so the media stage has nothing to
 render. Prints seconds per stage from the PipelineStage rows.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -32,20 +33,38 @@ def write_bundle(root: Path, captions: int, items: int, dim: int) -> None:
     sources = np.array(["image", "video", "audio", "point_cloud"])[rng.integers(0, 4, size=captions)]
     with open(root / "captions.csv", "w") as handle:
         handle.write("id,text,source_modality\n")
-        handle.writelines(f"c{i},caption {i} about concept {caption_concepts[i]},{sources[i]}\n"
-                          for i in range(captions))
+        handle.writelines(
+            f"c{i},caption {i} about concept {caption_concepts[i]},{sources[i]}\n" for i in range(captions)
+        )
     with open(root / "items.csv", "w") as handle:
         handle.write("id,modality,media\n")
         handle.writelines(f"i{i},image,https://example.org/{i}.jpg\n" for i in range(items))
-    np.save(root / "captions.npy", centers[caption_concepts] + 0.5 * rng.standard_normal((captions, dim), dtype=np.float32))
+    np.save(
+        root / "captions.npy", centers[caption_concepts] + 0.5 * rng.standard_normal((captions, dim), dtype=np.float32)
+    )
     np.save(root / "items.npy", centers[item_concepts] + 0.5 * rng.standard_normal((items, dim), dtype=np.float32))
     (root / "captions.ids.txt").write_text("".join(f"c{i}\n" for i in range(captions)))
     (root / "items.ids.txt").write_text("".join(f"i{i}\n" for i in range(items)))
-    (root / "pairrate.json").write_text(json.dumps({
-        "dataset": "launchbench", "media": "remote", "items": "items.csv", "captions": "captions.csv",
-        "embeddings": [{"space": "launchbench-image", "model": "random", "dim": dim, "target_modality": "image",
+    (root / "pairrate.json").write_text(
+        json.dumps(
+            {
+                "dataset": "launchbench",
+                "media": "remote",
+                "items": "items.csv",
+                "captions": "captions.csv",
+                "embeddings": [
+                    {
+                        "space": "launchbench-image",
+                        "model": "random",
+                        "dim": dim,
+                        "target_modality": "image",
                         "captions": {"vectors": "captions.npy", "ids": "captions.ids.txt"},
-                        "items": {"vectors": "items.npy", "ids": "items.ids.txt"}}]}))
+                        "items": {"vectors": "items.npy", "ids": "items.ids.txt"},
+                    }
+                ],
+            }
+        )
+    )
 
 
 def main() -> None:
@@ -77,8 +96,9 @@ def main() -> None:
     print(f"import: {args.captions:,} captions + {args.items:,} items, {args.dim}-d: {summary.seconds:.1f} s")
 
     space = EmbeddingSpace.objects.get(name="launchbench-image")
-    project = Project.objects.create(name="launch bench", space=space, target_modality="image",
-                                     sample_size=args.sample, item_cap=args.cap, seed=1)
+    project = Project.objects.create(
+        name="launch bench", space=space, target_modality="image", sample_size=args.sample, item_cap=args.cap, seed=1
+    )
     project.caption_datasets.set(Dataset.objects.filter(name="launchbench"))
     started = time.perf_counter()
     runner.launch(project.id)

@@ -4,6 +4,7 @@ plain matmul+topk (GPU) on the same data.
 CPU:  python bench/bench_match.py --queries 20000 --items 200000
 GPU:  python bench/bench_match.py --queries 100000 --items 1000000 --device cuda --precision bf16
 """
+
 from __future__ import annotations
 
 import argparse
@@ -57,21 +58,27 @@ def main() -> None:
         with Timer() as baseline:
             _, baseline_ids = faiss_flat_ip(queries, items, args.k)
         agreement = float((ids == baseline_ids).mean())
-        print(f"match {args.queries} x {args.items} x {args.dim}, k={args.k} on {args.device}: "
-              f"ours {args.queries / ours.seconds:,.0f} queries/s ({ours.seconds:.2f} s), "
-              f"{name} {args.queries / baseline.seconds:,.0f} queries/s ({baseline.seconds:.2f} s), "
-              f"ratio {baseline.seconds / ours.seconds:.2f}x; same ids: {agreement:.4f}")
+        print(
+            f"match {args.queries} x {args.items} x {args.dim}, k={args.k} on {args.device}: "
+            f"ours {args.queries / ours.seconds:,.0f} queries/s ({ours.seconds:.2f} s), "
+            f"{name} {args.queries / baseline.seconds:,.0f} queries/s ({baseline.seconds:.2f} s), "
+            f"ratio {baseline.seconds / ours.seconds:.2f}x; same ids: {agreement:.4f}"
+        )
         return
-    print(f"match {args.queries} x {args.items} x {args.dim}, k={args.k} on {args.device} "
-          f"({args.precision or 'default'} precision, fp32-exact): ours {args.queries / ours.seconds:,.0f} queries/s "
-          f"({ours.seconds:.2f} s, incl. host->GPU copy of the items)")
+    print(
+        f"match {args.queries} x {args.items} x {args.dim}, k={args.k} on {args.device} "
+        f"({args.precision or 'default'} precision, fp32-exact): ours {args.queries / ours.seconds:,.0f} queries/s "
+        f"({ours.seconds:.2f} s, incl. host->GPU copy of the items)"
+    )
     for dtype in (torch.float32, torch.bfloat16):
         torch_matmul_topk(queries[:1000], items, args.k, args.device, dtype=dtype)  # warm-up
         with Timer() as baseline:
             baseline_ids = torch_matmul_topk(queries, items, args.k, args.device, dtype=dtype)
-        print(f"  plain matmul+topk {str(dtype).removeprefix('torch.')}: {args.queries / baseline.seconds:,.0f} "
-              f"queries/s ({baseline.seconds:.2f} s); ours / plain time: {ours.seconds / baseline.seconds:.2f}x; "
-              f"same ids as ours: {float((ids == baseline_ids).mean()):.4f}")
+        print(
+            f"  plain matmul+topk {str(dtype).removeprefix('torch.')}: {args.queries / baseline.seconds:,.0f} "
+            f"queries/s ({baseline.seconds:.2f} s); ours / plain time: {ours.seconds / baseline.seconds:.2f}x; "
+            f"same ids as ours: {float((ids == baseline_ids).mean()):.4f}"
+        )
 
 
 if __name__ == "__main__":

@@ -15,6 +15,7 @@ is RoBERTa-base, the same size class.) Captions are synthetic, 6-20 words.
 
 Run: `python bench/bench_nsfw.py [--device cuda] [--detoxify-captions 4096] [--skip-detoxify]`.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -31,9 +32,11 @@ from bench_render import machine  # noqa: E402
 from sampling.device import resolve_device  # noqa: E402
 from sampling.nsfw import load_scorer  # noqa: E402
 
-WORDS = ("a the dog cat man woman child car red blue green small large old young running sitting on in "
-         "under near beside street park beach table sofa grill chicken breast playing with ball window "
-         "snow water tree house city night sunny photo of two three people").split()
+WORDS = (
+    "a the dog cat man woman child car red blue green small large old young running sitting on in "
+    "under near beside street park beach table sofa grill chicken breast playing with ball window "
+    "snow water tree house city night sunny photo of two three people"
+).split()
 LABELS = ["toxicity", "severe_toxicity", "obscene", "identity_attack", "insult", "threat", "sexual_explicit"]
 
 
@@ -55,16 +58,28 @@ def write_bert_base_checkpoint(root: Path) -> tuple[Path, Path]:
     config.save_pretrained(config_dir)
     torch.manual_seed(0)
     checkpoint = root / "toxic_bert_base_random.ckpt"
-    torch.save({"config": {"arch": {"args": {"model_type": "bert-base-uncased",
-                                             "model_name": "BertForSequenceClassification",
-                                             "tokenizer_name": "BertTokenizer", "num_classes": len(LABELS)}},
-                           "dataset": {"args": {"classes": LABELS}}},
-                "state_dict": BertForSequenceClassification(config).state_dict()}, checkpoint)
+    torch.save(
+        {
+            "config": {
+                "arch": {
+                    "args": {
+                        "model_type": "bert-base-uncased",
+                        "model_name": "BertForSequenceClassification",
+                        "tokenizer_name": "BertTokenizer",
+                        "num_classes": len(LABELS),
+                    }
+                },
+                "dataset": {"args": {"classes": LABELS}},
+            },
+            "state_dict": BertForSequenceClassification(config).state_dict(),
+        },
+        checkpoint,
+    )
     return checkpoint, config_dir
 
 
 def measure(scorer, captions: list[str], batch_size: int, device: torch.device) -> float:
-    scorer.score(captions[: batch_size], batch_size)  # warm-up
+    scorer.score(captions[:batch_size], batch_size)  # warm-up
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     start = time.perf_counter()
@@ -107,12 +122,16 @@ def flagged_share(scorer, texts: list[str], category: str | None) -> float:
 
 
 def quality(scorers: dict) -> None:
-    sets = [("sexual recall: dev (hand-written)", "sexual_dev", "sexual"),
-            ("sexual recall: templated", "explicit_templated", "sexual"),
-            ("sexual recall: held-out", "sexual_heldout", "sexual"),
-            ("profanity recall", "profanity", "profanity"), ("hate recall", "hate", "hate"),
-            ("violence_graphic recall", "violence", "violence_graphic"),
-            ("traps flagged (clean)", "clean_traps", None), ("templated traps flagged", "clean_templated", None)]
+    sets = [
+        ("sexual recall: dev (hand-written)", "sexual_dev", "sexual"),
+        ("sexual recall: templated", "explicit_templated", "sexual"),
+        ("sexual recall: held-out", "sexual_heldout", "sexual"),
+        ("profanity recall", "profanity", "profanity"),
+        ("hate recall", "hate", "hate"),
+        ("violence_graphic recall", "violence", "violence_graphic"),
+        ("traps flagged (clean)", "clean_traps", None),
+        ("templated traps flagged", "clean_templated", None),
+    ]
     names = list(scorers)
     print(f"{'':40s}" + "".join(f"{n:>22s}" for n in names))
     for title, name, category in sets:
@@ -124,8 +143,10 @@ def quality(scorers: dict) -> None:
     if real:
         row = [flagged_share(scorers[n], real, None) for n in names]
         counts = [round(v * len(real)) for v in row]
-        print(f"{f'real COCO+AudioCaps flagged ({len(real)})':40s}"
-              + "".join(f"{f'{v:.4f} ({c})':>22s}" for v, c in zip(row, counts)))
+        print(
+            f"{f'real COCO+AudioCaps flagged ({len(real)})':40s}"
+            + "".join(f"{f'{v:.4f} ({c})':>22s}" for v, c in zip(row, counts))
+        )
 
 
 def main() -> None:
@@ -134,8 +155,9 @@ def main() -> None:
     parser.add_argument("--profanity-captions", type=int, default=20_000)
     parser.add_argument("--profanity-batch", type=int, nargs="+", default=[64, 1024, 4096, 8192])
     parser.add_argument("--detoxify-captions", type=int, default=None, help="default: 256 on CPU, 8192 on GPU")
-    parser.add_argument("--detoxify-batch", type=int, nargs="+", default=None,
-                        help="default: 16 64 on CPU, 64 256 on GPU")
+    parser.add_argument(
+        "--detoxify-batch", type=int, nargs="+", default=None, help="default: 16 64 on CPU, 64 256 on GPU"
+    )
     parser.add_argument("--lexicon-captions", type=int, default=200_000)
     parser.add_argument("--skip-detoxify", action="store_true")
     args = parser.parse_args()
@@ -163,8 +185,10 @@ def main() -> None:
         start = time.perf_counter()
         scores, _ = media.score_files(photos)
         elapsed = time.perf_counter() - start
-        print(f"media (open_nsfw, CPU): {len(photos) / elapsed:6.1f} images/s over {len(photos)} COCO photos, "
-              f"max score {np.nanmax(scores):.3f}")
+        print(
+            f"media (open_nsfw, CPU): {len(photos) / elapsed:6.1f} images/s over {len(photos)} COCO photos, "
+            f"max score {np.nanmax(scores):.3f}"
+        )
 
     captions = synthetic_captions(args.profanity_captions)
     for batch in args.profanity_batch:
@@ -180,8 +204,10 @@ def main() -> None:
         detoxify = load_scorer("detoxify", checkpoint=checkpoint, config_dir=config_dir, device=device)
         for batch in args.detoxify_batch or ([64, 256] if gpu else [16, 64]):
             rate = measure(detoxify, captions, batch, device)
-            print(f"detoxify   batch {batch:5d}: {rate:10.1f} captions/s  ({count} captions, BERT-base "
-                  f"random weights, {device})")
+            print(
+                f"detoxify   batch {batch:5d}: {rate:10.1f} captions/s  ({count} captions, BERT-base "
+                f"random weights, {device})"
+            )
 
 
 if __name__ == "__main__":

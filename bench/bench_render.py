@@ -4,6 +4,7 @@ Rendering only (images stay on the device unless --to-cpu); reading files and en
 WebP are not included. Run: `python bench/bench_render.py [--device cuda] [--clouds 1024]`.
 Target on one H100: >= 1,000 clouds/s for 100,000 points x 8 views x 512 x 512.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -21,8 +22,10 @@ from sampling.render import render_batch  # noqa: E402
 
 
 def machine(device: torch.device) -> str:
-    cpu = next((line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
-               platform.processor())
+    cpu = next(
+        (line.split(":", 1)[1].strip() for line in open("/proc/cpuinfo") if line.startswith("model name")),
+        platform.processor(),
+    )
     gpu = f", GPU {torch.cuda.get_device_name(device)}" if device.type == "cuda" else ""
     return f"CPU {cpu} ({torch.get_num_threads()} threads){gpu}; torch {torch.__version__}"
 
@@ -50,8 +53,13 @@ def main() -> None:
     parser.add_argument("--points", type=int, default=100_000)
     parser.add_argument("--views", type=int, default=8)
     parser.add_argument("--size", type=int, default=512)
-    parser.add_argument("--batch", type=int, nargs="+", default=None,
-                        help="clouds per render_batch call (default: 1 4 on CPU, 1 32 128 on GPU)")
+    parser.add_argument(
+        "--batch",
+        type=int,
+        nargs="+",
+        default=None,
+        help="clouds per render_batch call (default: 1 4 on CPU, 1 32 128 on GPU)",
+    )
     parser.add_argument("--point-radius", type=int, default=1)
     parser.add_argument("--to-cpu", action="store_true", help="include copying images back to the host")
     args = parser.parse_args()
@@ -60,18 +68,19 @@ def main() -> None:
     count = args.clouds or (2048 if gpu else 8)
     batches = args.batch or ([1, 32, 128] if gpu else [1, 4])
     print(machine(device))
-    print(f"{count} clouds x {args.points:,} points, {args.views} views at {args.size}x{args.size}, "
-          f"point radius {args.point_radius}, device {device}, images {'to host' if args.to_cpu else 'kept on device'}")
+    print(
+        f"{count} clouds x {args.points:,} points, {args.views} views at {args.size}x{args.size}, "
+        f"point radius {args.point_radius}, device {device}, images {'to host' if args.to_cpu else 'kept on device'}"
+    )
     clouds = [c.to(device) for c in random_clouds(min(count, 64), args.points)]
     clouds = [clouds[i % len(clouds)] for i in range(count)]
-    options = dict(views=args.views, size=args.size, point_radius=args.point_radius, device=device,
-                   to_cpu=args.to_cpu)
+    options = dict(views=args.views, size=args.size, point_radius=args.point_radius, device=device, to_cpu=args.to_cpu)
     for batch in batches:
         render_batch(clouds[:batch], **options)  # warm-up (kernels, allocator)
         sync(device)
         start = time.perf_counter()
         for i in range(0, count, batch):
-            render_batch(clouds[i:i + batch], **options)
+            render_batch(clouds[i : i + batch], **options)
         sync(device)
         seconds = time.perf_counter() - start
         print(f"batch {batch:4d}: {count / seconds:8.1f} clouds/s  ({seconds / count * 1000:.1f} ms/cloud)")

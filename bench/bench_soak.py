@@ -18,6 +18,7 @@ at the end bench/soak_invariants.py checks in SQL that no task went twice to one
 beyond its count, no rating is duplicated, and every acknowledged rating is stored. Exits 1
 when an invariant fails.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -41,8 +42,18 @@ import psycopg
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from bench_annotation_load import (  # noqa: E402  (the load benchmark's project, annotators and server)
-    MAX_ANNOTATORS, PY, ROOT, WEB, Annotator, build, make_annotators, percentiles, server_env, server_pids,
-    start_gunicorn)
+    MAX_ANNOTATORS,
+    PY,
+    ROOT,
+    WEB,
+    Annotator,
+    build,
+    make_annotators,
+    percentiles,
+    server_env,
+    server_pids,
+    start_gunicorn,
+)
 from common import machine  # noqa: E402
 from soak_invariants import check  # noqa: E402
 
@@ -134,8 +145,10 @@ class Faults(threading.Thread):
 def window(lo: float, hi: float) -> str:
     """p50/p95/p99 of the answered requests (2xx) per endpoint, errors by status, tasks/s."""
     inside = [e for e in EVENTS if lo <= e[0] < hi]
-    parts = [f"{endpoint} {percentiles([ms for _, e, ms, st in inside if e == endpoint and 200 <= st < 300])}"
-             for endpoint in ("next", "submit")]
+    parts = [
+        f"{endpoint} {percentiles([ms for _, e, ms, st in inside if e == endpoint and 200 <= st < 300])}"
+        for endpoint in ("next", "submit")
+    ]
     errors = Counter("no answer" if st == 0 else str(st) for _, _, _, st in inside if st not in (200, 204))
     submitted = sum(1 for _, e, _, st in inside if e == "submit" and st == 200)
     rate = submitted / max(hi - lo, 1e-9)
@@ -149,8 +162,10 @@ def recovery(started: float, ended: float, until: float) -> str:
         return "no request failed"
     answered = sorted(t for t, _, _, st in EVENTS if t > failed[-1] and st in (200, 204))
     first = f"{answered[0] - ended:+.2f} s" if answered else "none"
-    return (f"{len(failed)} failed requests, the last {failed[-1] - ended:+.2f} s from the fault's end; "
-            f"first answer after it {first}")
+    return (
+        f"{len(failed)} failed requests, the last {failed[-1] - ended:+.2f} s from the fault's end; "
+        f"first answer after it {first}"
+    )
 
 
 def wait_for_server(port: int, timeout: float = 60) -> None:
@@ -179,23 +194,36 @@ def main() -> None:
     parser.add_argument("--tasks", type=int, default=1_000_000)
     parser.add_argument("--minutes", type=float, default=30)
     parser.add_argument("--kill-every", type=float, default=120, help="seconds between worker kills; 0 = none")
-    parser.add_argument("--kill-first", type=float, default=None,
-                        help="seconds to the first kill (default: --kill-every), to keep kills off the restarts")
+    parser.add_argument(
+        "--kill-first",
+        type=float,
+        default=None,
+        help="seconds to the first kill (default: --kill-every), to keep kills off the restarts",
+    )
     parser.add_argument("--pg-restart-at", default="15", help="minutes (comma-separated) of PostgreSQL restarts")
     parser.add_argument("--pg-down-seconds", type=float, default=5)
     parser.add_argument("--rate-seconds", type=float, default=2.0, help="mean think time per task (+-50 %%)")
     parser.add_argument("--window-seconds", type=float, default=30, help="the windows before and after a fault")
-    parser.add_argument("--recovery-seconds", type=float, default=5,
-                        help="after a fault ends, this long still counts as 'during'")
+    parser.add_argument(
+        "--recovery-seconds", type=float, default=5, help="after a fault ends, this long still counts as 'during'"
+    )
     parser.add_argument("--report-seconds", type=float, default=60)
-    parser.add_argument("--warmup-seconds", type=float, default=10,
-                        help="load before the clock starts, not reported (each worker's first requests load code)")
+    parser.add_argument(
+        "--warmup-seconds",
+        type=float,
+        default=10,
+        help="load before the clock starts, not reported (each worker's first requests load code)",
+    )
     parser.add_argument("--workers", type=int, default=WEB["workers"], help="gunicorn worker processes")
     parser.add_argument("--threads", type=int, default=WEB["threads"])
     parser.add_argument("--worker-class", default=WEB["worker_class"])
     parser.add_argument("--port", type=int, default=0, help="gunicorn's port (default: a free one)")
-    parser.add_argument("--cluster-dir", type=Path, default=None,
-                        help="keep the private PostgreSQL cluster here and reuse it (default: a temp folder)")
+    parser.add_argument(
+        "--cluster-dir",
+        type=Path,
+        default=None,
+        help="keep the private PostgreSQL cluster here and reuse it (default: a temp folder)",
+    )
     args = parser.parse_args()
     if not 0 < args.annotators <= MAX_ANNOTATORS:
         parser.error(f"--annotators must be 1..{MAX_ANNOTATORS}")
@@ -215,22 +243,28 @@ def main() -> None:
         env = server_env(url=url)
         subprocess.run([PY, "manage.py", "migrate", "-v0"], cwd=ROOT, env=env, check=True)
         project_id = build(args.tasks, url=url)
-        tokens = make_annotators(project_id, env)[:args.annotators]
-        print(f"private PostgreSQL {pg_version} on port {cluster.port} ({cluster.folder}, fsync off); "
-              f"project: {args.tasks:,} tasks x 3 candidates, 3 annotators per task; {args.annotators} annotators, "
-              f"think time {args.rate_seconds:g} s +-50 %; gunicorn {args.workers} x {args.threads} "
-              f"({args.worker_class}) on port {port}; {args.minutes:g} min; kill every {args.kill_every:g} s "
-              f"from {args.kill_every if args.kill_first is None else args.kill_first:g} s; "
-              f"PostgreSQL restarts at {restarts} min ({args.pg_down_seconds:g} s down)", flush=True)
-        server = start_gunicorn(port, args.workers, args.threads, args.worker_class, env,
-                                stderr=open(cluster.folder / "gunicorn.log", "ab"))
+        tokens = make_annotators(project_id, env)[: args.annotators]
+        print(
+            f"private PostgreSQL {pg_version} on port {cluster.port} ({cluster.folder}, fsync off); "
+            f"project: {args.tasks:,} tasks x 3 candidates, 3 annotators per task; {args.annotators} annotators, "
+            f"think time {args.rate_seconds:g} s +-50 %; gunicorn {args.workers} x {args.threads} "
+            f"({args.worker_class}) on port {port}; {args.minutes:g} min; kill every {args.kill_every:g} s "
+            f"from {args.kill_every if args.kill_first is None else args.kill_first:g} s; "
+            f"PostgreSQL restarts at {restarts} min ({args.pg_down_seconds:g} s down)",
+            flush=True,
+        )
+        server = start_gunicorn(
+            port, args.workers, args.threads, args.worker_class, env, stderr=open(cluster.folder / "gunicorn.log", "ab")
+        )
         wait_for_server(port)
 
         # Warm-up, not in the windows but in the ledger: a fresh worker's first requests pay for
         # imports (seconds), which the kills show again later.
         warm_until = time.perf_counter() + args.warmup_seconds
-        warm = [SoakAnnotator(tokens[i], project_id, port, warm_until, i, args.rate_seconds / 4)
-                for i in range(min(30, args.annotators))]
+        warm = [
+            SoakAnnotator(tokens[i], project_id, port, warm_until, i, args.rate_seconds / 4)
+            for i in range(min(30, args.annotators))
+        ]
         for annotator in warm:
             annotator.start()
         for annotator in warm:
@@ -240,8 +274,12 @@ def main() -> None:
         T0 = time.perf_counter()
         stop_at = T0 + 60 * args.minutes
         starts = random.Random(1)
-        annotators = [SoakAnnotator(tokens[i], project_id, port, stop_at, i, args.rate_seconds,
-                                    starts.uniform(0, args.rate_seconds)) for i in range(args.annotators)]
+        annotators = [
+            SoakAnnotator(
+                tokens[i], project_id, port, stop_at, i, args.rate_seconds, starts.uniform(0, args.rate_seconds)
+            )
+            for i in range(args.annotators)
+        ]
         for annotator in annotators:
             annotator.start()
         kill_first = args.kill_every if args.kill_first is None else args.kill_first

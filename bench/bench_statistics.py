@@ -8,6 +8,7 @@ draw captions with replacement (multinomial counts via np.bincount), then weight
 sums with np.bincount. Both give percentile intervals; the figures print side by side
 with the machine and load average.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -56,8 +57,10 @@ def main() -> None:
     width_loop = float(np.mean(high - low))
     print(f"{'ours (Poisson weights, sparse products)':45s} {ours.seconds:8.2f} s   mean width {width_ours:.4f}")
     print(f"{'numpy loop (multinomial, bincount)':45s} {loop.seconds:8.2f} s   mean width {width_loop:.4f}")
-    print(f"speed-up {loop.seconds / ours.seconds:.1f}x; weights: table lookup {draws.seconds:.2f} s, "
-          f"rng.poisson {poisson.seconds:.2f} s")
+    print(
+        f"speed-up {loop.seconds / ours.seconds:.1f}x; weights: table lookup {draws.seconds:.2f} s, "
+        f"rng.poisson {poisson.seconds:.2f} s"
+    )
 
 
 if __name__ == "__main__":

@@ -11,6 +11,7 @@
    a cold cache (shards downloaded) and a warm one (shards mapped from the cache):
    target warm <= 1.1x local.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -65,9 +66,13 @@ def main() -> None:
     endpoint = os.environ.get("PAIRRATE_BENCH_S3_ENDPOINT") or shared_endpoint()
     os.environ.update(AWS_ACCESS_KEY_ID=ACCESS_KEY, AWS_SECRET_ACCESS_KEY=SECRET_KEY)
     bucket = new_bucket(endpoint)
-    object_store = dict(PAIRRATE_STORAGE_URL=f"s3://{bucket}/bench-{uuid.uuid4().hex[:8]}",
-                        PAIRRATE_S3_ENDPOINT_URL=endpoint, PAIRRATE_STORAGE_CACHE_DIR=work / "cache",
-                        PAIRRATE_STORAGE_CACHE_BYTES=64 * 1024**3, MEDIA_ROOT=work / "s3-scratch")
+    object_store = dict(
+        PAIRRATE_STORAGE_URL=f"s3://{bucket}/bench-{uuid.uuid4().hex[:8]}",
+        PAIRRATE_S3_ENDPOINT_URL=endpoint,
+        PAIRRATE_STORAGE_CACHE_DIR=work / "cache",
+        PAIRRATE_STORAGE_CACHE_BYTES=64 * 1024**3,
+        MEDIA_ROOT=work / "s3-scratch",
+    )
 
     bundle = work / "bundle"
     bundle.mkdir()
@@ -75,8 +80,10 @@ def main() -> None:
     queries = np.random.default_rng(5).standard_normal((args.queries, args.dim), dtype=np.float32)
     queries /= np.linalg.norm(queries, axis=1, keepdims=True)
     print(f"machine: {machine()}; {load_average()}")
-    print(f"bundle: {args.items:,} items, {args.dim}-d float32 ({args.items * args.dim * 4 / 2**30:.2f} GiB); "
-          f"object store: SeaweedFS at {endpoint}; match part: {args.queries} queries, top-16")
+    print(
+        f"bundle: {args.items:,} items, {args.dim}-d float32 ({args.items * args.dim * 4 / 2**30:.2f} GiB); "
+        f"object store: SeaweedFS at {endpoint}; match part: {args.queries} queries, top-16"
+    )
 
     reset()
     local = import_bundle(bundle).seconds
@@ -89,11 +96,15 @@ def main() -> None:
         cold = match_work(queries)
         warm = min(match_work(queries) for _ in range(2))
         stats = storage.get_store().cache_stats()
-    print(f"object store:       import {s3:7.1f} s   match part cold {cold:6.2f} s, warm {warm:6.2f} s   "
-          f"({load_average()})")
+    print(
+        f"object store:       import {s3:7.1f} s   match part cold {cold:6.2f} s, warm {warm:6.2f} s   "
+        f"({load_average()})"
+    )
     print(f"cache: {stats['misses']} misses, {stats['hits']} hits, {stats['bytes_fetched'] / 2**30:.2f} GiB fetched")
-    print(f"ratios: import object store / local = {s3 / local:.2f}x (target <= 1.5x); "
-          f"warm match part / local = {warm / local_match:.2f}x (target <= 1.1x); cold = {cold / local_match:.2f}x")
+    print(
+        f"ratios: import object store / local = {s3 / local:.2f}x (target <= 1.5x); "
+        f"warm match part / local = {warm / local_match:.2f}x (target <= 1.1x); cold = {cold / local_match:.2f}x"
+    )
     reset()
     s3_client = client(endpoint)
     for page in s3_client.get_paginator("list_objects_v2").paginate(Bucket=bucket):

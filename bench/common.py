@@ -1,4 +1,5 @@
 """Shared by the benchmarks: describe the machine, and set up Django on a bench database."""
+
 from __future__ import annotations
 
 import os

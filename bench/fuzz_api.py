@@ -7,6 +7,7 @@ substituted) once per seed with --examples per operation and mode, against the t
 of TEST_DATABASE_URL/DATABASE_URL, and prints requests, time, status counts and failures beside
 the machine and its load. Needs PostgreSQL and Redis as the tests do.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -33,12 +34,30 @@ def main() -> int:
     totals, statuses, failures, seconds = collections.Counter(), collections.Counter(), [], 0.0
     for seed in args.seeds:
         with tempfile.NamedTemporaryFile(suffix=".json") as report:
-            env = {**os.environ, "PAIRRATE_FUZZ_EXAMPLES": str(args.examples), "PAIRRATE_FUZZ_SEED": str(seed),
-                   "PAIRRATE_FUZZ_REPORT": report.name}
+            env = {
+                **os.environ,
+                "PAIRRATE_FUZZ_EXAMPLES": str(args.examples),
+                "PAIRRATE_FUZZ_SEED": str(seed),
+                "PAIRRATE_FUZZ_REPORT": report.name,
+            }
             started = time.perf_counter()
-            done = subprocess.run([sys.executable, "-m", "pytest", "tests/security/test_fuzz.py", "-q", "-p",
-                                   "no:cacheprovider", "-o", "timeout=0"], cwd=ROOT, env=env,
-                                  capture_output=True, text=True)
+            done = subprocess.run(
+                [
+                    sys.executable,
+                    "-m",
+                    "pytest",
+                    "tests/security/test_fuzz.py",
+                    "-q",
+                    "-p",
+                    "no:cacheprovider",
+                    "-o",
+                    "timeout=0",
+                ],
+                cwd=ROOT,
+                env=env,
+                capture_output=True,
+                text=True,
+            )
             wall = time.perf_counter() - started
             runs = json.loads(Path(report.name).read_text() or "[]")
         if not runs:
@@ -46,17 +65,21 @@ def main() -> int:
             return 1
         for run in runs:
             rate = run["requests"] / run["seconds"] if run["seconds"] else 0
-            print(f"seed {seed} {run['role']:9s}: {run['operations']} operations, {run['requests']} requests in "
-                  f"{run['seconds']:.1f} s ({rate:.0f}/s), {run.get('unsent', 0)} bodies not encodable, "
-                  f"{len(run['failures'])} failures")
+            print(
+                f"seed {seed} {run['role']:9s}: {run['operations']} operations, {run['requests']} requests in "
+                f"{run['seconds']:.1f} s ({rate:.0f}/s), {run.get('unsent', 0)} bodies not encodable, "
+                f"{len(run['failures'])} failures"
+            )
             totals[run["role"]] += run["requests"]
             statuses.update({int(k): v for k, v in run["statuses"].items()})
             failures += run["failures"]
             seconds += run["seconds"]
         print(f"seed {seed}: pytest wall {wall:.1f} s (with test database setup), exit {done.returncode}")
-    print(f"total: {sum(totals.values())} requests ({', '.join(f'{r} {n}' for r, n in totals.items())}) "
-          f"in {seconds:.1f} s fuzzing; statuses {dict(sorted(statuses.items()))}; "
-          f"5xx: {sum(n for code, n in statuses.items() if code >= 500)}; failures: {len(failures)}")
+    print(
+        f"total: {sum(totals.values())} requests ({', '.join(f'{r} {n}' for r, n in totals.items())}) "
+        f"in {seconds:.1f} s fuzzing; statuses {dict(sorted(statuses.items()))}; "
+        f"5xx: {sum(n for code, n in statuses.items() if code >= 500)}; failures: {len(failures)}"
+    )
     for failure in failures[:30]:
         print("  " + failure[:300])
     print(f"load after: {' '.join(f'{x:.2f}' for x in os.getloadavg())}")

@@ -1,6 +1,7 @@
 """What the soak benchmark (bench/bench_soak.py) checks in SQL once the load has stopped: no task
 given twice to one annotator or beyond its annotator count, no duplicate rating, and every
 submit the server acknowledged with a 200 stored with the labels that were sent."""
+
 from __future__ import annotations
 
 import psycopg

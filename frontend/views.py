@@ -1,5 +1,6 @@
 """The browser app: one page that loads the TypeScript app (built by Vite into dist/),
 plus the health check. Log-in and log-out are Django's own views (pairrate/urls.py)."""
+
 from django.contrib.auth.decorators import login_required
 from django.db import connection
 from django.http import JsonResponse

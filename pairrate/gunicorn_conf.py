@@ -8,6 +8,7 @@ worker's threads, fewer PostgreSQL connections; docs/benchmarks.md). A sync work
 for a whole slow request, so serve it behind a buffering reverse proxy (nginx, a cloud load
 balancer) and raise PAIRRATE_WEB_WORKERS rather than the timeout.
 """
+
 import os
 
 bind = os.environ.get("PAIRRATE_WEB_BIND", "0.0.0.0:8000")

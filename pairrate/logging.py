@@ -1,4 +1,5 @@
 """Structured logs: one JSON object per line, with any `extra=` fields kept."""
+
 from __future__ import annotations
 
 import json

@@ -8,6 +8,7 @@ failed request (`DatabaseOutageLogFilter` also cuts the traceback from Django's 
 500 log lines for errors raised outside views), and the broken connection is closed so
 the next request opens a fresh one: the app recovers by itself once the database is back.
 """
+
 from __future__ import annotations
 
 import logging
@@ -32,8 +33,10 @@ def _is_outage(exc: BaseException | None) -> bool:
 
 
 def outage_response() -> JsonResponse:
-    response = JsonResponse({"code": "database_unavailable",
-                             "detail": "the database is unavailable for a moment; retry shortly"}, status=503)
+    response = JsonResponse(
+        {"code": "database_unavailable", "detail": "the database is unavailable for a moment; retry shortly"},
+        status=503,
+    )
     response["Retry-After"] = str(RETRY_AFTER_SECONDS)
     response._has_been_logged = True  # logged once, by the middleware; Django would add a second line
     return response
@@ -49,8 +52,7 @@ class DatabaseUnavailableMiddleware:
     def process_exception(self, request, exception):
         if not _is_outage(exception):
             return None
-        logger.warning("database unavailable: %s %s -> 503: %s", request.method, request.path,
-                       _first_line(exception))
+        logger.warning("database unavailable: %s %s -> 503: %s", request.method, request.path, _first_line(exception))
         for connection in connections.all(initialized_only=True):
             if not connection.in_atomic_block:
                 connection.close()  # the next request reconnects

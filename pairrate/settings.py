@@ -4,6 +4,7 @@ The defaults are the embedded demo: a SQLite file under var/ and Celery tasks ru
 in-process, so `./run demo` needs no server. Production sets DATABASE_URL,
 CELERY_BROKER_URL, PAIRRATE_SECRET_KEY, PAIRRATE_DEBUG=0 and PAIRRATE_ALLOWED_HOSTS.
 """
+
 from __future__ import annotations
 
 import os
@@ -172,8 +173,12 @@ PAIRRATE_LOGIN_FAILURES_PER_ADDRESS = os.environ.get("PAIRRATE_LOGIN_FAILURES_PE
 # The cache holds the failed-login counters: with several web processes it must be shared
 # (PAIRRATE_CACHE_URL=redis://host:6379/1); unset, each process counts on its own.
 if os.environ.get("PAIRRATE_CACHE_URL"):
-    CACHES = {"default": {"BACKEND": "django.core.cache.backends.redis.RedisCache",
-                          "LOCATION": os.environ["PAIRRATE_CACHE_URL"]}}
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": os.environ["PAIRRATE_CACHE_URL"],
+        }
+    }
 SPECTACULAR_SETTINGS = {
     "TITLE": "pairrate API",
     "DESCRIPTION": "Import multimodal datasets, launch rating projects, rate pairs, export.",
@@ -248,16 +253,15 @@ LOGGING = {
     },
     "root": {"handlers": ["console"], "level": os.environ.get("PAIRRATE_LOG_LEVEL", "INFO")},
     "filters": {"database_outage": {"()": "pairrate.middleware.DatabaseOutageLogFilter"}},
-    "loggers": {"django.db.backends": {"level": "WARNING"},
-                "django.request": {"filters": ["database_outage"]}},
+    "loggers": {"django.db.backends": {"level": "WARNING"}, "django.request": {"filters": ["database_outage"]}},
 }
 
 # Server folders an admin may import from by path, and where uploaded bundles unpack.
 # Both must be visible to the workers (the shared volume in docker-compose).
 PAIRRATE_UPLOAD_ROOT = Path(os.environ.get("PAIRRATE_UPLOAD_ROOT", VAR_DIR / "uploads"))
-PAIRRATE_IMPORT_ROOTS = [
-    Path(p) for p in env_list("PAIRRATE_IMPORT_ROOTS", str(VAR_DIR / "imports"))
-] + [PAIRRATE_UPLOAD_ROOT]
+PAIRRATE_IMPORT_ROOTS = [Path(p) for p in env_list("PAIRRATE_IMPORT_ROOTS", str(VAR_DIR / "imports"))] + [
+    PAIRRATE_UPLOAD_ROOT
+]
 
 # Media screening (annotation.screening, docs/formats.md "Screening").
 PAIRRATE_SCREEN_AFTER_IMPORT = env_bool("PAIRRATE_SCREEN_AFTER_IMPORT", True)

@@ -17,4 +17,5 @@ if getattr(settings, "SECURE_SSL_REDIRECT", False):
     logging.getLogger("pairrate").info(
         "PAIRRATE_SSL_REDIRECT is on: plain-HTTP requests get a 301 to https (right behind a TLS proxy that sets "
         "X-Forwarded-Proto: https); to serve plain HTTP, e.g. on a private network, set PAIRRATE_SSL_REDIRECT=0 "
-        "(docs/deploy.md, Settings)")
+        "(docs/deploy.md, Settings)"
+    )

@@ -3,6 +3,7 @@
 A subcommand module exposes `register(subparsers)`, which adds its parser and sets
 `func` (called with the parsed args, returns an exit code).
 """
+
 from __future__ import annotations
 
 import argparse

@@ -1,4 +1,5 @@
 """`python -m sampling dedup`: keep m candidates per caption, each item used at most cap times."""
+
 from __future__ import annotations
 
 import time
@@ -12,10 +13,12 @@ from sampling.progress import add_progress_flag, progress_bar
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
-        "dedup", help="greedy de-duplication of heavy-hitter items",
+        "dedup",
+        help="greedy de-duplication of heavy-hitter items",
         description="Read `match` output (.npz with scores and indices), choose --m candidates per caption "
-                    "greedily by descending score with no item used more than --cap times. Writes chosen item "
-                    "ids [n, m] (.npy, -1 where a caption could not be served) and statistics (.json).")
+        "greedily by descending score with no item used more than --cap times. Writes chosen item "
+        "ids [n, m] (.npy, -1 where a caption could not be served) and statistics (.json).",
+    )
     parser.add_argument("candidates", help=".npz from `match` (scores, indices)")
     parser.add_argument("--m", type=int, default=DEFAULT_M, help="candidates to keep per caption")
     parser.add_argument("--cap", type=int, default=DEFAULT_CAP, help="maximum uses of one item")

@@ -1,4 +1,5 @@
 """File helpers shared by the curate/match/dedup subcommands."""
+
 from __future__ import annotations
 
 import json

@@ -1,4 +1,5 @@
 """`python -m sampling match`: top-k candidate items for every caption."""
+
 from __future__ import annotations
 
 import time
@@ -14,9 +15,11 @@ METHODS = ("exact", "ivf")
 
 def register(subparsers) -> None:
     parser = subparsers.add_parser(
-        "match", help="top-k inner-product retrieval of items for captions",
+        "match",
+        help="top-k inner-product retrieval of items for captions",
         description="For each caption vector find the k items with the highest inner product "
-                    "(exact, or approximate IVF). Writes an .npz with float32 `scores` and int64 `indices` [n, k].")
+        "(exact, or approximate IVF). Writes an .npz with float32 `scores` and int64 `indices` [n, k].",
+    )
     parser.add_argument("captions", help="[n, d] .npy caption embeddings (memory-mapped)")
     parser.add_argument("items", help="[m, d] .npy item embeddings of the same space")
     parser.add_argument("--k", type=int, default=DEFAULT_K)
@@ -40,16 +43,33 @@ def run(args) -> int:
     started = time.perf_counter()
     try:
         with progress_bar(captions.shape[0], "match", not args.no_progress) as advance:
-            scores, indices = search(captions, items, k=args.k, device=device, method=args.method,
-                                     nlist=args.nlist, nprobe=args.nprobe, hubness_correction=args.hubness,
-                                     progress=advance)
+            scores, indices = search(
+                captions,
+                items,
+                k=args.k,
+                device=device,
+                method=args.method,
+                nlist=args.nlist,
+                nprobe=args.nprobe,
+                hubness_correction=args.hubness,
+                progress=advance,
+            )
     except ValueError as error:
         raise SystemExit(f"match: {error}") from error
     seconds = time.perf_counter() - started
     np.savez(args.out, scores=scores, indices=indices)
     if args.summary:
-        write_json(args.summary, {"captions": int(captions.shape[0]), "items": int(items.shape[0]),
-                                  "k": args.k, "method": args.method, "hubness": args.hubness,
-                                  "device": str(device), "seconds": round(seconds, 3),
-                                  "queries_per_second": round(captions.shape[0] / max(seconds, 1e-9), 1)})
+        write_json(
+            args.summary,
+            {
+                "captions": int(captions.shape[0]),
+                "items": int(items.shape[0]),
+                "k": args.k,
+                "method": args.method,
+                "hubness": args.hubness,
+                "device": str(device),
+                "seconds": round(seconds, 3),
+                "queries_per_second": round(captions.shape[0] / max(seconds, 1e-9), 1),
+            },
+        )
     return 0

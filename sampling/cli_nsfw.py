@@ -1,5 +1,6 @@
 """`python -m sampling nsfw`: score captions per category (sexual, profanity, hate,
 violence_graphic) and flag which to keep."""
+
 from __future__ import annotations
 
 import argparse
@@ -70,7 +71,9 @@ PARSER_OPTIONS = dict(description=DESCRIPTION, epilog=EPILOG, formatter_class=ar
 
 
 def register(subparsers) -> argparse.ArgumentParser:
-    parser = subparsers.add_parser("nsfw", help="score captions for explicit content and flag which to keep", **PARSER_OPTIONS)
+    parser = subparsers.add_parser(
+        "nsfw", help="score captions for explicit content and flag which to keep", **PARSER_OPTIONS
+    )
     add_arguments(parser)
     parser.set_defaults(func=run)
     return parser
@@ -83,18 +86,37 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-o", "--output", type=Path, required=True, help="scores: .jsonl or .npz")
     parser.add_argument("--field", default="text", help="JSONL key holding the caption (default: text)")
     parser.add_argument("--id-field", default="id", help="JSONL key copied to the output when present (default: id)")
-    parser.add_argument("--backend", choices=BACKENDS, default=None,
-                        help="scorer (default: detoxify if --checkpoint is given, else lexicon)")
+    parser.add_argument(
+        "--backend",
+        choices=BACKENDS,
+        default=None,
+        help="scorer (default: detoxify if --checkpoint is given, else lexicon)",
+    )
     parser.add_argument("--checkpoint", type=Path, help="Detoxify checkpoint file (.ckpt)")
-    parser.add_argument("--config-dir", type=Path,
-                        help="local Hugging Face directory with config.json and tokenizer files for --checkpoint")
-    parser.add_argument("--threshold", action="append", default=[], metavar="LABEL=VALUE",
-                        help="drop captions whose LABEL score is above VALUE (repeatable)")
-    parser.add_argument("--default-threshold", type=float, default=DEFAULT_THRESHOLD,
-                        help=f"threshold for categories without --threshold (default: {DEFAULT_THRESHOLD})")
-    parser.add_argument("--batch-size", type=int, default=None,
-                        help="captions per model call (default: 64 for detoxify, 4096 for profanity, "
-                             "65536 for lexicon)")
+    parser.add_argument(
+        "--config-dir",
+        type=Path,
+        help="local Hugging Face directory with config.json and tokenizer files for --checkpoint",
+    )
+    parser.add_argument(
+        "--threshold",
+        action="append",
+        default=[],
+        metavar="LABEL=VALUE",
+        help="drop captions whose LABEL score is above VALUE (repeatable)",
+    )
+    parser.add_argument(
+        "--default-threshold",
+        type=float,
+        default=DEFAULT_THRESHOLD,
+        help=f"threshold for categories without --threshold (default: {DEFAULT_THRESHOLD})",
+    )
+    parser.add_argument(
+        "--batch-size",
+        type=int,
+        default=None,
+        help="captions per model call (default: 64 for detoxify, 4096 for profanity, 65536 for lexicon)",
+    )
     parser.add_argument("--device", default=None, help="torch device for detoxify: cpu, cuda, cuda:1 (default: auto)")
     add_progress_flag(parser)
 
@@ -141,8 +163,7 @@ def read_captions(path: Path, field: str, id_field: str) -> tuple[list[int], lis
     return numbers, texts, ids
 
 
-def write_scores(path: Path, numbers, ids, scores: dict[str, np.ndarray], keep: np.ndarray,
-                 reasons: list[str]) -> None:
+def write_scores(path: Path, numbers, ids, scores: dict[str, np.ndarray], keep: np.ndarray, reasons: list[str]) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     if path.suffix.lower() == ".npz":
         arrays = {"line": np.asarray(numbers, dtype=np.int64), "keep": keep, **scores}
@@ -162,8 +183,15 @@ def write_scores(path: Path, numbers, ids, scores: dict[str, np.ndarray], keep: 
 
 
 def run(args: argparse.Namespace) -> int:
-    from sampling.nsfw import (ScorerConfigError, default_thresholds, drop_reasons, filter_mask, load_scorer,
-                               scorer_categories, with_categories)
+    from sampling.nsfw import (
+        ScorerConfigError,
+        default_thresholds,
+        drop_reasons,
+        filter_mask,
+        load_scorer,
+        scorer_categories,
+        with_categories,
+    )
 
     try:
         if args.output.suffix.lower() not in (".jsonl", ".npz"):
@@ -172,19 +200,19 @@ def run(args: argparse.Namespace) -> int:
             raise InputError("--batch-size must be >= 1")
         overrides = parse_thresholds(args.threshold)
         numbers, texts, ids = read_captions(args.input, args.field, args.id_field)
-        scorer = load_scorer(args.backend, checkpoint=args.checkpoint, config_dir=args.config_dir,
-                             device=args.device)
+        scorer = load_scorer(args.backend, checkpoint=args.checkpoint, config_dir=args.config_dir, device=args.device)
         thresholds = {**default_thresholds(scorer_categories(scorer.labels), args.default_threshold), **overrides}
         batch_size = scorer.default_batch_size if args.batch_size is None else args.batch_size
         chunk = batch_size * 8
         parts: dict[str, list[np.ndarray]] = {label: [] for label in scorer.labels}
         with progress_bar(len(texts), "nsfw", not args.no_progress, unit="captions") as advance:
             for start in range(0, len(texts), chunk):
-                for label, values in scorer.score(texts[start:start + chunk], batch_size).items():
+                for label, values in scorer.score(texts[start : start + chunk], batch_size).items():
                     parts[label].append(values)
                 advance(min(chunk, len(texts) - start))
-        scores = with_categories({label: np.concatenate(v) if v else np.zeros(0, np.float32)
-                                  for label, v in parts.items()})
+        scores = with_categories(
+            {label: np.concatenate(v) if v else np.zeros(0, np.float32) for label, v in parts.items()}
+        )
         keep = filter_mask(scores, thresholds)
         explain = getattr(scorer, "explain", None)
         dropped = np.flatnonzero(~keep)

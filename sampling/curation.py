@@ -14,6 +14,7 @@ and took its seed, so the top level merged small concepts (entropy 0.970-0.985
 instead of 0.993 on the mixture of tests/sampling/test_curation.py). The cap
 keeps the many centroids of a big concept from outweighing a small one.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
@@ -51,8 +52,9 @@ def _check_strategy(strategy: str) -> None:
         raise ValueError(f"strategy must be one of {STRATEGIES}, got {strategy!r}")
 
 
-def select_per_cluster(labels: np.ndarray, sq_distances: np.ndarray, quota, strategy: str,
-                       rng: np.random.Generator) -> np.ndarray:
+def select_per_cluster(
+    labels: np.ndarray, sq_distances: np.ndarray, quota, strategy: str, rng: np.random.Generator
+) -> np.ndarray:
     """Sorted row indices: `quota` rows of each cluster (scalar or per-cluster array),
     the ones closest to the centroid or a random subset."""
     _check_strategy(strategy)
@@ -64,8 +66,16 @@ def select_per_cluster(labels: np.ndarray, sq_distances: np.ndarray, quota, stra
     return np.sort(order[rank < limit])
 
 
-def _resample_level(x, chunks, result: KMeansResult, k: int, sample_size: int, strategy: str,
-                    rng: np.random.Generator, kmeans_args: dict) -> KMeansResult:
+def _resample_level(
+    x,
+    chunks,
+    result: KMeansResult,
+    k: int,
+    sample_size: int,
+    strategy: str,
+    rng: np.random.Generator,
+    kmeans_args: dict,
+) -> KMeansResult:
     """One resampling step: k-means on `sample_size` rows per cluster, then re-assign
     all rows (`chunks`: x's row chunks, shared so a GPU keeps them resident)."""
     rows = select_per_cluster(result.labels, result.sq_distances, sample_size, strategy, rng)
@@ -89,10 +99,19 @@ def seed_weights(mass: np.ndarray) -> np.ndarray:
     return np.minimum(mass, max(float(np.median(mass)), 1.0))
 
 
-def hierarchical_kmeans(data, clusters: Sequence[int], resampling_steps=0, sample_sizes=10,
-                        iterations: int = 10, strategy: str = "closest", seed: int = 0, device=None,
-                        precision: str | None = None, level1_init: str = "auto",
-                        progress: Callable[[int], None] | None = None) -> list[Level]:
+def hierarchical_kmeans(
+    data,
+    clusters: Sequence[int],
+    resampling_steps=0,
+    sample_sizes=10,
+    iterations: int = 10,
+    strategy: str = "closest",
+    seed: int = 0,
+    device=None,
+    precision: str | None = None,
+    level1_init: str = "auto",
+    progress: Callable[[int], None] | None = None,
+) -> list[Level]:
     """Cluster `data`, then the centroids, level by level (`clusters` per level).
 
     `resampling_steps` and `sample_sizes` are per level (or one value for all).
@@ -110,15 +129,31 @@ def hierarchical_kmeans(data, clusters: Sequence[int], resampling_steps=0, sampl
     x = data
     mass = None  # points under each row of x (upper levels)
     for level, k in enumerate(clusters):
-        kmeans_args = dict(iterations=iterations, seed=seed + level, device=device, precision=precision,
-                           progress=progress if level == 0 else None)
+        kmeans_args = dict(
+            iterations=iterations,
+            seed=seed + level,
+            device=device,
+            precision=precision,
+            progress=progress if level == 0 else None,
+        )
         init = level1_init if level == 0 else "auto"
         chunks = row_chunks(x, int(k), device, precision)
         weights = None if mass is None else seed_weights(mass)
         runs = UPPER_LEVEL_RUNS if level > 0 and x.shape[0] * int(k) <= RESTART_MAX_WORK else 1
-        result = min((kmeans(chunks, int(k), init=init, relabel=steps[level] == 0, seed_weights=weights,
-                             **{**kmeans_args, "seed": kmeans_args["seed"] + 7919 * run}) for run in range(runs)),
-                     key=lambda run: run.inertia)
+        result = min(
+            (
+                kmeans(
+                    chunks,
+                    int(k),
+                    init=init,
+                    relabel=steps[level] == 0,
+                    seed_weights=weights,
+                    **{**kmeans_args, "seed": kmeans_args["seed"] + 7919 * run},
+                )
+                for run in range(runs)
+            ),
+            key=lambda run: run.inertia,
+        )
         for _ in range(steps[level]):
             result = _resample_level(x, chunks, result, int(k), sizes[level], strategy, rng, kmeans_args)
         del chunks  # frees a GPU-resident copy before the next level
@@ -142,7 +177,10 @@ def water_fill(sizes: np.ndarray, groups: np.ndarray, group_quota: np.ndarray) -
     group_start = np.repeat(starts, counts)
     rank = np.arange(len(s)) - group_start
     members = np.repeat(counts, counts)
-    quota = np.minimum(np.asarray(group_quota, dtype=np.int64)[g], np.add.reduceat(s, starts)[np.repeat(np.arange(len(starts)), counts)])
+    quota = np.minimum(
+        np.asarray(group_quota, dtype=np.int64)[g],
+        np.add.reduceat(s, starts)[np.repeat(np.arange(len(starts)), counts)],
+    )
     before = np.cumsum(s) - s - np.cumsum(np.r_[0, s])[group_start]  # sizes of smaller members
     # first rank j where capping everyone from j on at s_j already reaches the quota
     reaches = s * (members - rank) + before >= quota

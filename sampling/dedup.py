@@ -8,6 +8,7 @@ caption-proposing deferred acceptance in vectorised rounds: every round, each
 short caption proposes its next candidates and each item keeps its `cap` best
 proposals. This needs no sequential pass over all n*k pairs.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -31,7 +32,9 @@ class DedupResult:
 
 def _validate(indices: np.ndarray, scores: np.ndarray, m: int, cap: int) -> None:
     if indices.ndim != 2 or indices.shape != scores.shape:
-        raise ValueError(f"indices and scores must be 2-D and of the same shape, got {indices.shape} and {scores.shape}")
+        raise ValueError(
+            f"indices and scores must be 2-D and of the same shape, got {indices.shape} and {scores.shape}"
+        )
     if m < 1 or cap < 1:
         raise ValueError(f"m and cap must be at least 1, got m={m}, cap={cap}")
     if np.isnan(scores).any():
@@ -176,8 +179,9 @@ class _Items:
         return self.pairs[np.arange(self.width) < self.fill[:, None]]
 
 
-def _deferred_acceptance(items: np.ndarray, keys: np.ndarray, n_items: int, m: int, cap: int,
-                         progress: Callable[[int], None] | None = None) -> np.ndarray:
+def _deferred_acceptance(
+    items: np.ndarray, keys: np.ndarray, n_items: int, m: int, cap: int, progress: Callable[[int], None] | None = None
+) -> np.ndarray:
     """Sorted flat pair ids (caption*k + rank) of the greedy assignment."""
     n, k = items.shape
     flat_items, flat_keys = items.ravel(), keys.ravel()
@@ -235,8 +239,9 @@ def _statistics(chosen: np.ndarray, chosen_rank: np.ndarray, cap: int) -> dict:
     }
 
 
-def greedy_dedup(indices, scores, m: int = DEFAULT_M, cap: int = DEFAULT_CAP,
-                 progress: Callable[[int], None] | None = None) -> DedupResult:
+def greedy_dedup(
+    indices, scores, m: int = DEFAULT_M, cap: int = DEFAULT_CAP, progress: Callable[[int], None] | None = None
+) -> DedupResult:
     """Choose up to `m` candidates per caption so that no item is used more than `cap` times.
 
     indices: [n, k] item ids ranked per caption (-1 = no candidate);

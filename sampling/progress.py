@@ -1,4 +1,5 @@
 """One tqdm progress bar per CLI step, on stderr so stdout stays machine-readable."""
+
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator

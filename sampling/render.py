@@ -9,6 +9,7 @@ hence deterministic on CPU and GPU. All views of many clouds are drawn in one pa
 Points are expected inside the unit sphere (`pointcloud_io.normalize_points`); the
 sphere fills `fill` of the image width.
 """
+
 from __future__ import annotations
 
 import math
@@ -37,9 +38,7 @@ _SHADE_LEVELS = 256
 _LEVEL_SHIFT = 32 + 30 - 8  # key >> this = depth in 256 steps
 
 
-def view_rotations(
-    views: int = DEFAULT_VIEWS, elevation: float = DEFAULT_ELEVATION, up: str = "y"
-) -> torch.Tensor:
+def view_rotations(views: int = DEFAULT_VIEWS, elevation: float = DEFAULT_ELEVATION, up: str = "y") -> torch.Tensor:
     """[views, 3, 3] world->camera rotations; camera rows are (right, up, forward)."""
     if views < 1:
         raise ValueError(f"views must be >= 1, got {views}")
@@ -65,8 +64,12 @@ def view_rotations(
 def _splat_offsets(radius: int) -> list[tuple[int, int]]:
     if radius < 0:
         raise ValueError(f"point_radius must be >= 0, got {radius}")
-    return [(dy, dx) for dy in range(-radius, radius + 1) for dx in range(-radius, radius + 1)
-            if dy * dy + dx * dx <= radius * radius]
+    return [
+        (dy, dx)
+        for dy in range(-radius, radius + 1)
+        for dx in range(-radius, radius + 1)
+        if dy * dy + dx * dx <= radius * radius
+    ]
 
 
 def _as_float_tensor(values) -> torch.Tensor:
@@ -108,7 +111,7 @@ def _zbuffer(points, cloud_ids, n_clouds, rot, size, radius, fill) -> torch.Tens
     zbuf = zbuf[:n_pixels].view(n_clouds * n_views, padded, padded)
 
     def window(dy: int, dx: int) -> torch.Tensor:  # the pixels whose point lies at offset (dy, dx)
-        return zbuf[:, radius - dy:radius - dy + size, radius - dx:radius - dx + size]
+        return zbuf[:, radius - dy : radius - dy + size, radius - dx : radius - dx + size]
 
     out = window(0, 0).clone()
     for dy, dx in _splat_offsets(radius):
@@ -124,8 +127,12 @@ def _shade(zbuf, colors, background, point_color) -> torch.Tensor:
     hit = zbuf != _EMPTY
     level = torch.where(hit, (zbuf >> _LEVEL_SHIFT).clamp_(max=_SHADE_LEVELS - 1), _SHADE_LEVELS)
     shade = 1.0 - (1.0 - MIN_SHADE) * (torch.arange(_SHADE_LEVELS, device=device) + 0.5) / _SHADE_LEVELS
-    palette = torch.cat([shade[:, None] * torch.tensor(point_color, device=device) * 255.0,
-                         torch.tensor([background], dtype=torch.float32, device=device)])
+    palette = torch.cat(
+        [
+            shade[:, None] * torch.tensor(point_color, device=device) * 255.0,
+            torch.tensor([background], dtype=torch.float32, device=device),
+        ]
+    )
     image = palette.round_().clamp_(0, 255).to(torch.uint8).index_select(0, level)
     if colors is not None:
         pixels = hit.nonzero().squeeze(1)
@@ -196,10 +203,10 @@ def render_batch(
         ids = torch.repeat_interleave(torch.arange(stop - start, device=device), counts)
         cols = None
         if any_colors:
-            cols = torch.cat([_cloud_colors(colors[k], len(tensors[k]), point_color, k)
-                              for k in range(start, stop)]).to(device)
-        images = _render_chunk(pts, cols, ids, stop - start, rot, size, point_radius, fill,
-                               background, point_color)
+            cols = torch.cat(
+                [_cloud_colors(colors[k], len(tensors[k]), point_color, k) for k in range(start, stop)]
+            ).to(device)
+        images = _render_chunk(pts, cols, ids, stop - start, rot, size, point_radius, fill, background, point_color)
         out.append(images.cpu() if to_cpu else images)
     return torch.cat(out)
 
@@ -222,12 +229,10 @@ def render_views(
     **options,
 ) -> torch.Tensor:
     """Render one cloud -> uint8 [views, size, size, 3] on CPU. Options as `render_batch`."""
-    return render_batch([points], None if colors is None else [colors], views, size,
-                        device=device, **options)[0]
+    return render_batch([points], None if colors is None else [colors], views, size, device=device, **options)[0]
 
 
-def contact_sheet(images, columns: int | None = None, gap: int = 4,
-                  background: Sequence[int] = DEFAULT_BACKGROUND):
+def contact_sheet(images, columns: int | None = None, gap: int = 4, background: Sequence[int] = DEFAULT_BACKGROUND):
     """Tile views [V,H,W,3] into one image, at most 4 per row (8 views -> 4 x 2)."""
     from PIL import Image
 
@@ -239,8 +244,9 @@ def contact_sheet(images, columns: int | None = None, gap: int = 4,
         rows = math.ceil(len(arrays) / 4)
         columns = math.ceil(len(arrays) / rows)
     rows = math.ceil(len(arrays) / columns)
-    sheet = Image.new("RGB", (columns * w + (columns - 1) * gap, rows * h + (rows - 1) * gap),
-                      tuple(int(v) for v in background))
+    sheet = Image.new(
+        "RGB", (columns * w + (columns - 1) * gap, rows * h + (rows - 1) * gap), tuple(int(v) for v in background)
+    )
     for k, array in enumerate(arrays):
         r, c = divmod(k, columns)
         sheet.paste(Image.fromarray(array), (c * (w + gap), r * (h + gap)))

@@ -6,6 +6,7 @@ or faiss IndexFlatIP on CPUs where faiss's BLAS is the faster one
 big to scan. Big pools can be split into shards searched separately (e.g. one per worker) and
 combined with `merge_topk`.
 """
+
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
@@ -90,8 +91,16 @@ def _with_bias_column(rows: np.ndarray, column) -> np.ndarray:
     return out
 
 
-def _run(queries: np.ndarray, searcher, k: int, device: torch.device, chunk_rows: int,
-         query_scale: float, progress: Progress | None, append_one: bool):
+def _run(
+    queries: np.ndarray,
+    searcher,
+    k: int,
+    device: torch.device,
+    chunk_rows: int,
+    query_scale: float,
+    progress: Progress | None,
+    append_one: bool,
+):
     n = queries.shape[0]
     scores = np.empty((n, k), dtype=np.float32)
     ids = np.empty((n, k), dtype=np.int64)
@@ -113,10 +122,21 @@ def item_hubness(queries, items, k: int = DEFAULT_K, **kwargs) -> np.ndarray:
     return scores.mean(axis=1, dtype=np.float64).astype(np.float32)
 
 
-def search(queries, items, k: int = DEFAULT_K, device=None, method: str = "exact",
-           nlist: int | None = None, nprobe: int = 16, hubness_correction: bool = False,
-           hubness_k: int = DEFAULT_K, precision: str | None = None, chunk_rows: int | None = None,
-           seed: int = 0, progress: Progress | None = None) -> tuple[np.ndarray, np.ndarray]:
+def search(
+    queries,
+    items,
+    k: int = DEFAULT_K,
+    device=None,
+    method: str = "exact",
+    nlist: int | None = None,
+    nprobe: int = 16,
+    hubness_correction: bool = False,
+    hubness_k: int = DEFAULT_K,
+    precision: str | None = None,
+    chunk_rows: int | None = None,
+    seed: int = 0,
+    progress: Progress | None = None,
+) -> tuple[np.ndarray, np.ndarray]:
     """Top-k items per query by inner product: (scores float32 [n,k], ids int64 [n,k]).
 
     With `hubness_correction`, scores are 2*s - r_item (CSLS), which demotes
@@ -129,8 +149,18 @@ def search(queries, items, k: int = DEFAULT_K, device=None, method: str = "exact
     device = resolve_device(device)
     bias = None
     if hubness_correction:
-        bias = -item_hubness(queries, items, k=hubness_k, device=device, method=method, nlist=nlist,
-                             nprobe=nprobe, precision=precision, chunk_rows=chunk_rows, seed=seed)
+        bias = -item_hubness(
+            queries,
+            items,
+            k=hubness_k,
+            device=device,
+            method=method,
+            nlist=nlist,
+            nprobe=nprobe,
+            precision=precision,
+            chunk_rows=chunk_rows,
+            seed=seed,
+        )
     scale = 2.0 if hubness_correction else 1.0
     if method == "ivf" or (device.type == "cpu" and cpu_gemm_backend() == "faiss"):
         # [2q, 2] . [x, -r/2] = 2 q.x - r: the bias rides along as an extra dimension
@@ -178,8 +208,17 @@ class PreparedPool:
     (given, or row numbers) ordered by score, ties by the smaller id.
     """
 
-    def __init__(self, items, ids=None, method: str = "exact", device=None, precision: str | None = None,
-                 nlist: int | None = None, nprobe: int = 16, seed: int = 0):
+    def __init__(
+        self,
+        items,
+        ids=None,
+        method: str = "exact",
+        device=None,
+        precision: str | None = None,
+        nlist: int | None = None,
+        nprobe: int = 16,
+        seed: int = 0,
+    ):
         items = as_float32_rows(items)
         if method not in METHODS:
             raise ValueError(f"method must be one of {METHODS}, got {method!r}")
@@ -195,11 +234,15 @@ class PreparedPool:
             self.searcher, self.device = _FaissSearcher(items, method, nlist, nprobe, seed), torch.device("cpu")
             self.chunk_rows = CPU_QUERY_CHUNK
         else:
-            self.searcher = _TorchSearcher(items, device, precision or ("tf32" if device.type == "cuda" else "fp32"),
-                                           None)
+            self.searcher = _TorchSearcher(
+                items, device, precision or ("tf32" if device.type == "cuda" else "fp32"), None
+            )
             self.device = device
-            self.chunk_rows = (int(np.clip(GPU_SCORE_BUDGET // self.size, 256, CPU_QUERY_CHUNK))
-                               if device.type == "cuda" else TORCH_CPU_QUERY_CHUNK)
+            self.chunk_rows = (
+                int(np.clip(GPU_SCORE_BUDGET // self.size, 256, CPU_QUERY_CHUNK))
+                if device.type == "cuda"
+                else TORCH_CPU_QUERY_CHUNK
+            )
 
     def search(self, queries, k: int, progress: Progress | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(scores float32 [n,k], ids int64 [n,k]) of the k best items per query."""

@@ -4,6 +4,7 @@ Lets k-means and retrieval stream millions of rows through a device without
 loading the whole file; on a GPU with room to spare the chunks are cached there
 after the first pass, since later passes would otherwise re-read the file.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterator

@@ -7,6 +7,7 @@ every interval resamples captions, not pairs: a Poisson(1) weight per caption pe
 replicate, applied to per-caption sums with one sparse matrix product (no Python loop
 over replicates or captions). The formulas are in docs/statistics.md.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ CHUNK_CELLS = 8_000_000
 
 
 # ---- cluster bootstrap ------------------------------------------------------
+
 
 def compact(ids) -> tuple[np.ndarray, int]:
     """Any ids -> 0..n-1 codes and n."""
@@ -56,8 +58,9 @@ def poisson_weights(rng: np.random.Generator, shape) -> np.ndarray:
     return POISSON_TABLE[rng.integers(0, len(POISSON_TABLE), size=shape, dtype=np.uint16)]
 
 
-def bootstrap_replicates(y, clusters, groups, n_groups: int, n_boot: int = DEFAULT_BOOT,
-                         seed: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def bootstrap_replicates(
+    y, clusters, groups, n_groups: int, n_boot: int = DEFAULT_BOOT, seed: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
     """Weighted sums of y and of pair counts per group for `n_boot` Poisson cluster
     replicates: two [n_boot x n_groups] arrays (replicate b's share of group g is
     num[b, g] / den[b, g]). `clusters`: 0..C-1 codes (e.g. compact(caption ids))."""
@@ -95,17 +98,26 @@ class Shares:
     clusters: np.ndarray
 
     def rows(self, names) -> list[dict]:
-        return [{"group": name, "estimate": _num(self.estimate[i]), "low": _num(self.low[i]),
-                 "high": _num(self.high[i]), "pairs": int(self.pairs[i]), "captions": int(self.clusters[i])}
-                for i, name in enumerate(names)]
+        return [
+            {
+                "group": name,
+                "estimate": _num(self.estimate[i]),
+                "low": _num(self.low[i]),
+                "high": _num(self.high[i]),
+                "pairs": int(self.pairs[i]),
+                "captions": int(self.clusters[i]),
+            }
+            for i, name in enumerate(names)
+        ]
 
 
 def _num(value) -> float | None:
     return None if value is None or not np.isfinite(value) else round(float(value), 4)
 
 
-def grouped_shares(y, clusters, groups, n_groups: int, n_boot: int = DEFAULT_BOOT, level: float = LEVEL,
-                   seed: int = 0) -> Shares:
+def grouped_shares(
+    y, clusters, groups, n_groups: int, n_boot: int = DEFAULT_BOOT, level: float = LEVEL, seed: int = 0
+) -> Shares:
     """Share of y per group with percentile cluster-bootstrap intervals.
 
     y: [n] 0/1 (or weights in [0, 1]) per pair; clusters: [n] caption codes 0..C-1;
@@ -147,6 +159,7 @@ def wilson_interval(successes, n, level: float = LEVEL) -> tuple[np.ndarray, np.
 
 # ---- bins -------------------------------------------------------------------
 
+
 def similarity_bins(similarity, n_bins: int = 10) -> tuple[np.ndarray, np.ndarray]:
     """Equal-count bins: (edges [<= n_bins + 1], bin code per pair)."""
     similarity = np.asarray(similarity, dtype=np.float64)
@@ -160,6 +173,7 @@ def similarity_bins(similarity, n_bins: int = 10) -> tuple[np.ndarray, np.ndarra
 
 
 # ---- calibration ----------------------------------------------------------
+
 
 def _features(similarity, rank) -> np.ndarray:
     return np.column_stack([np.asarray(similarity, dtype=np.float64), np.log1p(np.asarray(rank, dtype=np.float64))])
@@ -178,13 +192,18 @@ def fit_calibration(similarity, rank, good, method: str = "logistic") -> dict:
         from sklearn.linear_model import LogisticRegression
 
         model = LogisticRegression(C=1e4, max_iter=1000).fit(_features(similarity, rank), good.astype(int))
-        return {"method": "logistic", "intercept": float(model.intercept_[0]),
-                "similarity": float(model.coef_[0, 0]), "log1p_rank": float(model.coef_[0, 1])}
+        return {
+            "method": "logistic",
+            "intercept": float(model.intercept_[0]),
+            "similarity": float(model.coef_[0, 0]),
+            "log1p_rank": float(model.coef_[0, 1]),
+        }
     if method == "isotonic":
         from sklearn.isotonic import IsotonicRegression
 
         model = IsotonicRegression(y_min=0.0, y_max=1.0, out_of_bounds="clip").fit(
-            np.asarray(similarity, dtype=np.float64), good)
+            np.asarray(similarity, dtype=np.float64), good
+        )
         return {"method": "isotonic", "x": model.X_thresholds_.tolist(), "y": model.y_thresholds_.tolist()}
     raise ValueError(f"method must be 'logistic' or 'isotonic', got {method!r}")
 
@@ -194,14 +213,18 @@ def predict(model: dict, similarity, rank) -> np.ndarray:
     if model["method"] == "constant":
         return np.full(similarity.shape, np.nan if model["p"] is None else model["p"])
     if model["method"] == "logistic":
-        z = model["intercept"] + model["similarity"] * similarity + model["log1p_rank"] * np.log1p(
-            np.asarray(rank, dtype=np.float64))
+        z = (
+            model["intercept"]
+            + model["similarity"] * similarity
+            + model["log1p_rank"] * np.log1p(np.asarray(rank, dtype=np.float64))
+        )
         return 1.0 / (1.0 + np.exp(-z))
     return np.interp(similarity, model["x"], model["y"])
 
 
-def cross_fitted(similarity, rank, good, clusters, method: str = "logistic", folds: int = 5,
-                 seed: int = 0) -> np.ndarray:
+def cross_fitted(
+    similarity, rank, good, clusters, method: str = "logistic", folds: int = 5, seed: int = 0
+) -> np.ndarray:
     """Out-of-fold predictions: each caption's pairs predicted by a model fitted without
     that caption (folds over captions), so the reliability diagram is honest."""
     similarity, rank, good = (np.asarray(a, dtype=np.float64) for a in (similarity, rank, good))
@@ -229,15 +252,34 @@ def reliability(predicted, good, clusters, n_bins: int = 10, n_boot: int = DEFAU
     codes = np.minimum((predicted * n_bins).astype(np.int64), n_bins - 1)
     shares = grouped_shares(good, compact(clusters)[0], codes, n_bins, n_boot=n_boot, seed=seed)
     mean_pred = np.bincount(codes, predicted, n_bins) / np.maximum(np.bincount(codes, minlength=n_bins), 1)
-    return [{"bin_low": b / n_bins, "bin_high": (b + 1) / n_bins, "predicted": _num(mean_pred[b]),
-             "observed": _num(shares.estimate[b]), "low": _num(shares.low[b]), "high": _num(shares.high[b]),
-             "pairs": int(shares.pairs[b])} for b in range(n_bins) if shares.pairs[b]]
+    return [
+        {
+            "bin_low": b / n_bins,
+            "bin_high": (b + 1) / n_bins,
+            "predicted": _num(mean_pred[b]),
+            "observed": _num(shares.estimate[b]),
+            "low": _num(shares.low[b]),
+            "high": _num(shares.high[b]),
+            "pairs": int(shares.pairs[b]),
+        }
+        for b in range(n_bins)
+        if shares.pairs[b]
+    ]
 
 
 # ---- recommended threshold ------------------------------------------------
 
-def threshold_curve(similarity, good, clusters, n_thresholds: int = 100, min_pairs: int = 20,
-                    n_boot: int = DEFAULT_BOOT, alpha: float = 0.025, seed: int = 0) -> dict:
+
+def threshold_curve(
+    similarity,
+    good,
+    clusters,
+    n_thresholds: int = 100,
+    min_pairs: int = 20,
+    n_boot: int = DEFAULT_BOOT,
+    alpha: float = 0.025,
+    seed: int = 0,
+) -> dict:
     """Precision of the pairs at or above each candidate threshold, with a one-sided
     (1 - alpha) lower bound from the cluster bootstrap (all thresholds share the replicates).
 
@@ -260,8 +302,12 @@ def threshold_curve(similarity, good, clusters, n_thresholds: int = 100, min_pai
         warnings.simplefilter("ignore", RuntimeWarning)
         lower = np.nanquantile(_ratios(num, den), alpha, axis=0)
     keep = pairs >= min_pairs
-    return {"threshold": grid[keep], "precision": (hits / np.maximum(pairs, 1))[keep], "lower": lower[keep],
-            "pairs": pairs[keep]}
+    return {
+        "threshold": grid[keep],
+        "precision": (hits / np.maximum(pairs, 1))[keep],
+        "lower": lower[keep],
+        "pairs": pairs[keep],
+    }
 
 
 def recommend_threshold(curve: dict, target: float) -> float | None:
@@ -271,6 +317,7 @@ def recommend_threshold(curve: dict, target: float) -> float | None:
 
 
 # ---- drift: Bernoulli CUSUM -------------------------------------------------
+
 
 def cusum(outcomes, p0: float, p1: float) -> np.ndarray:
     """Page's CUSUM for a drop of a Bernoulli rate from p0 to p1 < p0, vectorised:
@@ -298,7 +345,7 @@ def drift_baseline(outcomes, crowd: float, settings: DriftSettings) -> float:
     Beta posterior of the first `baseline_tasks` outcomes under a prior of
     `prior_strength` pseudo-observations at the crowd's rate. (A baseline estimated too
     high would make a steady annotator drift toward a false flag.)"""
-    early = np.asarray(outcomes, dtype=np.float64)[:settings.baseline_tasks]
+    early = np.asarray(outcomes, dtype=np.float64)[: settings.baseline_tasks]
     a = early.sum() + settings.prior_strength * crowd
     b = len(early) - early.sum() + settings.prior_strength * (1 - crowd)
     return float(stats.beta.ppf(0.1, a, b))
@@ -315,8 +362,7 @@ def drift_flags(outcomes, crowd: float, settings: DriftSettings | None = None) -
     settings = settings or DriftSettings()
     x = np.asarray(outcomes, dtype=np.float64)
     out = {"tasks": int(len(x)), "crowd": _num(crowd)}
-    for name, p0, start in (("own", drift_baseline(x, crowd, settings), settings.baseline_tasks),
-                            ("crowd", crowd, 0)):
+    for name, p0, start in (("own", drift_baseline(x, crowd, settings), settings.baseline_tasks), ("crowd", crowd, 0)):
         p0 = _clip_rate(p0)
         p1 = _clip_rate(p0 - settings.delta)
         out[f"{name}_baseline"] = _num(p0)
@@ -341,6 +387,7 @@ def expected_delay(p_after: float, p0: float, settings: DriftSettings | None = N
 
 
 # ---- position bias ----------------------------------------------------------
+
 
 def position_bias(good, slot, rank) -> dict:
     """Share good by candidate slot at equal retrieval rank: per slot, the share good
@@ -369,13 +416,24 @@ def position_bias(good, slot, rank) -> dict:
     for s in range(n_slots):
         ranks = n[:, s] > 0
         share = g[ranks, s] / n[ranks, s]
-        slots.append({"slot": s, "pairs": int(n[:, s].sum()), "share_good": _num(g[:, s].sum() / max(n[:, s].sum(), 1)),
-                      "standardised_share_good": _num((share * weight[ranks]).sum() / weight[ranks].sum())})
-    return {"slots": slots, "chi2": _num(chi2) if dof else None, "dof": dof,
-            "p_value": _num(stats.chi2.sf(chi2, dof)) if dof else None}
+        slots.append(
+            {
+                "slot": s,
+                "pairs": int(n[:, s].sum()),
+                "share_good": _num(g[:, s].sum() / max(n[:, s].sum(), 1)),
+                "standardised_share_good": _num((share * weight[ranks]).sum() / weight[ranks].sum()),
+            }
+        )
+    return {
+        "slots": slots,
+        "chi2": _num(chi2) if dof else None,
+        "dof": dof,
+        "p_value": _num(stats.chi2.sf(chi2, dof)) if dof else None,
+    }
 
 
 # ---- throughput -------------------------------------------------------------
+
 
 def throughput(timestamps, remaining: int, bucket_seconds: float = 3600.0, recent_buckets: int = 6) -> dict:
     """Ratings per hour over time and an ETA: the remaining assignments at the mean rate
@@ -390,14 +448,20 @@ def throughput(timestamps, remaining: int, bucket_seconds: float = 3600.0, recen
     span = max(t[-1] - recent_start, 60.0)  # the last bucket is still filling: real elapsed time
     rate = recent.sum() / span * 3600.0
     per_hour = 3600.0 / bucket_seconds
-    return {"bucket_seconds": bucket_seconds,
-            "buckets": [{"start": float(t[0] + i * bucket_seconds), "count": int(c), "per_hour": _num(c * per_hour)}
-                        for i, c in enumerate(counts)],
-            "rate_per_hour": _num(rate), "remaining": int(remaining),
-            "eta_hours": _num(remaining / rate) if rate else None}
+    return {
+        "bucket_seconds": bucket_seconds,
+        "buckets": [
+            {"start": float(t[0] + i * bucket_seconds), "count": int(c), "per_hour": _num(c * per_hour)}
+            for i, c in enumerate(counts)
+        ],
+        "rate_per_hour": _num(rate),
+        "remaining": int(remaining),
+        "eta_hours": _num(remaining / rate) if rate else None,
+    }
 
 
 # ---- audit draw -------------------------------------------------------------
+
 
 def audit_rows(n: int, share: float, seed: int) -> np.ndarray:
     """Which of `n` captions get audit tasks: round(share * n) of them, chosen at random

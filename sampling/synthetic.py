@@ -1,4 +1,5 @@
 """Synthetic embeddings with known concepts, for curation tests and benchmarks."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -14,8 +15,14 @@ def log_even_sizes(rows: int, components: int, ratio: float) -> np.ndarray:
     return sizes
 
 
-def gaussian_mixture(rows: int = 200_000, dim: int = 64, components: int = 20, ratio: float = 100.0,
-                     separation: float = 3.0, seed: int = 0) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+def gaussian_mixture(
+    rows: int = 200_000,
+    dim: int = 64,
+    components: int = 20,
+    ratio: float = 100.0,
+    separation: float = 3.0,
+    seed: int = 0,
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """Well-separated unit-variance Gaussian components (means drawn with standard deviation
     `separation` per coordinate: about 4 sigma of radius apart in 64 dimensions) with
     `log_even_sizes`. Returns float32 points, each point's component, and the sizes."""

@@ -2,6 +2,7 @@
 
 Workers: `celery -A tasks worker -Q cpu` and `celery -A tasks worker -Q gpu --concurrency 1`.
 """
+
 from __future__ import annotations
 
 import os
@@ -57,7 +58,8 @@ def guard_closed_redis_channels() -> None:
     def _connparams(self, asynchronous=False):
         if self.connection is None or self.connection.client is None:
             raise kombu_redis.redis.exceptions.ConnectionError(
-                "broker connection closed (Redis restarted?): this channel cannot be used again")
+                "broker connection closed (Redis restarted?): this channel cannot be used again"
+            )
         return original(self, asynchronous)
 
     _connparams.pairrate_guard = True

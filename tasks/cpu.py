@@ -1,4 +1,5 @@
 """Tasks for the `cpu` queue."""
+
 from __future__ import annotations
 
 from .celery_app import app

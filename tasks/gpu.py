@@ -1,4 +1,5 @@
 """Tasks for the `gpu` queue (routed by name prefix in celery_app)."""
+
 from __future__ import annotations
 
 from .celery_app import app

@@ -1,4 +1,5 @@
 """Shared fixtures. Tests run against real PostgreSQL and Redis (see ./run test)."""
+
 from __future__ import annotations
 
 import os
@@ -37,10 +38,29 @@ class WorkerProcess:
 
         log = open(self.log_path, "a")
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "tasks", "worker", "-Q", "cpu,gpu", "--pool", "solo",
-             "--loglevel", "INFO", "--hostname", f"{self.name}@%h", "--without-heartbeat",
-             "--without-gossip", "--without-mingle"],
-            cwd=Path(__file__).resolve().parent.parent, env=self.env, stdout=log, stderr=subprocess.STDOUT,
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "tasks",
+                "worker",
+                "-Q",
+                "cpu,gpu",
+                "--pool",
+                "solo",
+                "--loglevel",
+                "INFO",
+                "--hostname",
+                f"{self.name}@%h",
+                "--without-heartbeat",
+                "--without-gossip",
+                "--without-mingle",
+            ],
+            cwd=Path(__file__).resolve().parent.parent,
+            env=self.env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
             start_new_session=True,
         )
         deadline = time.monotonic() + timeout
@@ -81,27 +101,29 @@ def worker_env(django_db_setup, tmp_path_factory) -> dict:
 
     database = connection.settings_dict
     env = dict(os.environ)
-    env.update({
-        "DATABASE_URL": f"postgres://{database['USER']}@{database['HOST']}:{database['PORT']}/{database['NAME']}",
-        "CELERY_BROKER_URL": django_settings.CELERY_BROKER_URL,
-        "PAIRRATE_MEDIA_ROOT": str(tmp_path_factory.mktemp("worker-media")),
-        "PAIRRATE_IMPORT_ROOTS": "/tmp",
-        "PAIRRATE_UPLOAD_ROOT": str(tmp_path_factory.mktemp("worker-uploads")),
-        # A killed worker's task comes back within seconds, not the production hour.
-        "PAIRRATE_BROKER_VISIBILITY_TIMEOUT": "4",
-        "PAIRRATE_BROKER_RESTORE_INTERVAL": "1",
-        "PAIRRATE_BROKER_RESTORE_THROTTLE": "1",
-        # As in production, a stall is declared well before the broker redelivers (3 s < 4 s):
-        # a redelivered message then finds the killed attempt's heartbeat stale and takes over.
-        "PAIRRATE_HEARTBEAT_INTERVAL": "0.5",
-        "PAIRRATE_STALL_TIMEOUT": "3",
-        # Encoder checkpoints the tests build under /tmp; small embed parts (tests/embedding).
-        "PAIRRATE_ENCODER_ROOTS": "/tmp",
-        "PAIRRATE_EMBED_PART_ROWS": "8",
-        "PAIRRATE_EMBED_BATCH": "4",
-        # Screening in parts of 4 items: small test datasets still fan out (annotation.screening).
-        "PAIRRATE_SCREEN_PART_ITEMS": "4",
-    })
+    env.update(
+        {
+            "DATABASE_URL": f"postgres://{database['USER']}@{database['HOST']}:{database['PORT']}/{database['NAME']}",
+            "CELERY_BROKER_URL": django_settings.CELERY_BROKER_URL,
+            "PAIRRATE_MEDIA_ROOT": str(tmp_path_factory.mktemp("worker-media")),
+            "PAIRRATE_IMPORT_ROOTS": "/tmp",
+            "PAIRRATE_UPLOAD_ROOT": str(tmp_path_factory.mktemp("worker-uploads")),
+            # A killed worker's task comes back within seconds, not the production hour.
+            "PAIRRATE_BROKER_VISIBILITY_TIMEOUT": "4",
+            "PAIRRATE_BROKER_RESTORE_INTERVAL": "1",
+            "PAIRRATE_BROKER_RESTORE_THROTTLE": "1",
+            # As in production, a stall is declared well before the broker redelivers (3 s < 4 s):
+            # a redelivered message then finds the killed attempt's heartbeat stale and takes over.
+            "PAIRRATE_HEARTBEAT_INTERVAL": "0.5",
+            "PAIRRATE_STALL_TIMEOUT": "3",
+            # Encoder checkpoints the tests build under /tmp; small embed parts (tests/embedding).
+            "PAIRRATE_ENCODER_ROOTS": "/tmp",
+            "PAIRRATE_EMBED_PART_ROWS": "8",
+            "PAIRRATE_EMBED_BATCH": "4",
+            # Screening in parts of 4 items: small test datasets still fan out (annotation.screening).
+            "PAIRRATE_SCREEN_PART_ITEMS": "4",
+        }
+    )
     return env
 
 
@@ -129,7 +151,6 @@ def running_worker(celery_worker, settings):
         celery_worker.start()
     settings.MEDIA_ROOT = celery_worker.media_root
     return celery_worker
-
 
 
 @pytest.fixture(scope="session")

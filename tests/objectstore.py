@@ -4,6 +4,7 @@
 too when a test is run some other way. Tests that stop or restart the store use their own
 `SeaweedServer` on other ports, never the shared one.
 """
+
 from __future__ import annotations
 
 import os
@@ -20,8 +21,11 @@ ROOT = Path(__file__).resolve().parent.parent
 SHARED_PORTS = {"s3": 8333, "master": 9333, "volume": 8080}
 # Small volumes, many of them: each bucket is a SeaweedFS collection that grows its own volumes.
 # Signatures are checked (presigned URLs expire, wrong keys are refused) with the test identity.
-VOLUME_FLAGS = ["-volume.max=200", "-master.volumeSizeLimitMB=64",
-                f"-s3.config={ROOT / 'tests' / 'data' / 'seaweedfs-s3.json'}"]
+VOLUME_FLAGS = [
+    "-volume.max=200",
+    "-master.volumeSizeLimitMB=64",
+    f"-s3.config={ROOT / 'tests' / 'data' / 'seaweedfs-s3.json'}",
+]
 ACCESS_KEY, SECRET_KEY = "pairrate-test-key", "pairrate-test-secret-never-logged"
 
 
@@ -42,10 +46,14 @@ def client(endpoint: str):
     import boto3
     from botocore.config import Config
 
-    return boto3.client("s3", endpoint_url=endpoint, aws_access_key_id=ACCESS_KEY,
-                        aws_secret_access_key=SECRET_KEY, region_name="us-east-1",
-                        config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1},
-                                      connect_timeout=2, read_timeout=10))
+    return boto3.client(
+        "s3",
+        endpoint_url=endpoint,
+        aws_access_key_id=ACCESS_KEY,
+        aws_secret_access_key=SECRET_KEY,
+        region_name="us-east-1",
+        config=Config(s3={"addressing_style": "path"}, retries={"max_attempts": 1}, connect_timeout=2, read_timeout=10),
+    )
 
 
 def wait_until_serving(endpoint: str, timeout: float = 60) -> None:
@@ -78,13 +86,29 @@ class SeaweedServer:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         log = open(self.data_dir / "weed.log", "a")
         self.process = subprocess.Popen(
-            [weed_binary(), "server", f"-dir={self.data_dir}", "-s3", f"-s3.port={self.s3_port}",
-             "-ip=127.0.0.1", "-ip.bind=127.0.0.1", f"-master.port={self.master_port}",
-             f"-volume.port={self.volume_port}", "-filer", f"-filer.port={self.filer_port}",
-             # the S3 gateway's Iceberg and Lance listeners have fixed ports the shared store holds;
-             # a restarted master elects itself in a second, not the default ten
-             "-s3.port.iceberg=0", "-s3.port.lance=0", "-master.electionTimeout=1s", *VOLUME_FLAGS],
-            stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
+            [
+                weed_binary(),
+                "server",
+                f"-dir={self.data_dir}",
+                "-s3",
+                f"-s3.port={self.s3_port}",
+                "-ip=127.0.0.1",
+                "-ip.bind=127.0.0.1",
+                f"-master.port={self.master_port}",
+                f"-volume.port={self.volume_port}",
+                "-filer",
+                f"-filer.port={self.filer_port}",
+                # the S3 gateway's Iceberg and Lance listeners have fixed ports the shared store holds;
+                # a restarted master elects itself in a second, not the default ten
+                "-s3.port.iceberg=0",
+                "-s3.port.lance=0",
+                "-master.electionTimeout=1s",
+                *VOLUME_FLAGS,
+            ],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         wait_until_serving(self.endpoint)
         return self
 
@@ -108,10 +132,24 @@ def shared_endpoint() -> str:
         data = ROOT / "var" / "seaweedfs"
         data.mkdir(parents=True, exist_ok=True)
         subprocess.Popen(
-            [weed_binary(), "server", f"-dir={data}", "-s3", "-s3.port=8333", "-ip=127.0.0.1",
-             "-ip.bind=127.0.0.1", "-master.port=9333", "-volume.port=8080", "-filer", *VOLUME_FLAGS],
-            stdout=open(ROOT / "var" / "seaweedfs.log", "a"), stderr=subprocess.STDOUT,
-            stdin=subprocess.DEVNULL, start_new_session=True)
+            [
+                weed_binary(),
+                "server",
+                f"-dir={data}",
+                "-s3",
+                "-s3.port=8333",
+                "-ip=127.0.0.1",
+                "-ip.bind=127.0.0.1",
+                "-master.port=9333",
+                "-volume.port=8080",
+                "-filer",
+                *VOLUME_FLAGS,
+            ],
+            stdout=open(ROOT / "var" / "seaweedfs.log", "a"),
+            stderr=subprocess.STDOUT,
+            stdin=subprocess.DEVNULL,
+            start_new_session=True,
+        )
     wait_until_serving(endpoint)
     return endpoint
 
@@ -158,6 +196,11 @@ def empty_prefix(endpoint: str, bucket: str, prefix: str) -> None:
 
 def storage_env(endpoint: str, bucket: str, prefix: str, cache_dir: Path) -> dict:
     """Environment for a process (web or worker) on the object-store backend."""
-    return {"PAIRRATE_STORAGE_URL": f"s3://{bucket}/{prefix}", "PAIRRATE_S3_ENDPOINT_URL": endpoint,
-            "AWS_ACCESS_KEY_ID": ACCESS_KEY, "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
-            "PAIRRATE_STORAGE_CACHE_DIR": str(cache_dir), "PAIRRATE_STORAGE_RETRY_SECONDS": "60"}
+    return {
+        "PAIRRATE_STORAGE_URL": f"s3://{bucket}/{prefix}",
+        "PAIRRATE_S3_ENDPOINT_URL": endpoint,
+        "AWS_ACCESS_KEY_ID": ACCESS_KEY,
+        "AWS_SECRET_ACCESS_KEY": SECRET_KEY,
+        "PAIRRATE_STORAGE_CACHE_DIR": str(cache_dir),
+        "PAIRRATE_STORAGE_RETRY_SECONDS": "60",
+    }

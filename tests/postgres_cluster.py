@@ -1,6 +1,7 @@
 """A throwaway PostgreSQL 15 cluster on a free port in its own folder, that its owner may stop
 and restart at will: the fault tests (tests/faults/conftest.py) and the soak benchmark
 (bench/bench_soak.py) use it so that the shared server is never touched."""
+
 from __future__ import annotations
 
 import os
@@ -45,9 +46,20 @@ class PostgresCluster:
         return self.start()
 
     def start(self) -> "PostgresCluster":
-        self._run("pg_ctl", "-D", str(self.data), "-l", str(self.log), "-w", "-t", "60", "-o",
-                  f"-p {self.port} -k {self.folder} -c listen_addresses=127.0.0.1 -c fsync=off "
-                  f"-c synchronous_commit=off -c full_page_writes=off", "start")
+        self._run(
+            "pg_ctl",
+            "-D",
+            str(self.data),
+            "-l",
+            str(self.log),
+            "-w",
+            "-t",
+            "60",
+            "-o",
+            f"-p {self.port} -k {self.folder} -c listen_addresses=127.0.0.1 -c fsync=off "
+            f"-c synchronous_commit=off -c full_page_writes=off",
+            "start",
+        )
         return self
 
     def stop(self) -> None:
@@ -61,10 +73,46 @@ class PostgresCluster:
     def copy_database(self, source: dict, name: str) -> None:
         """The (migrated, empty) test database, schema and rows, into this cluster as `name`."""
         env = {**os.environ, "PGUSER": source["USER"] or "postgres"}
-        subprocess.run([str(PG_BIN / "createdb"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", name],
-                       check=True, env=env, timeout=60)
-        dump = subprocess.run([str(PG_BIN / "pg_dump"), "-h", source["HOST"], "-p", str(source["PORT"]),
-                               "-U", source["USER"] or "postgres", "--no-owner", source["NAME"]],
-                              check=True, capture_output=True, env=env, timeout=120).stdout
-        subprocess.run([str(PG_BIN / "psql"), "-q", "-v", "ON_ERROR_STOP=1", "-h", "127.0.0.1", "-p", str(self.port),
-                        "-U", "postgres", name], input=dump, check=True, capture_output=True, env=env, timeout=120)
+        subprocess.run(
+            [str(PG_BIN / "createdb"), "-h", "127.0.0.1", "-p", str(self.port), "-U", "postgres", name],
+            check=True,
+            env=env,
+            timeout=60,
+        )
+        dump = subprocess.run(
+            [
+                str(PG_BIN / "pg_dump"),
+                "-h",
+                source["HOST"],
+                "-p",
+                str(source["PORT"]),
+                "-U",
+                source["USER"] or "postgres",
+                "--no-owner",
+                source["NAME"],
+            ],
+            check=True,
+            capture_output=True,
+            env=env,
+            timeout=120,
+        ).stdout
+        subprocess.run(
+            [
+                str(PG_BIN / "psql"),
+                "-q",
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(self.port),
+                "-U",
+                "postgres",
+                name,
+            ],
+            input=dump,
+            check=True,
+            capture_output=True,
+            env=env,
+            timeout=120,
+        )

@@ -1,4 +1,5 @@
 """Every model has a Django admin; the project page shows its launch stage by stage."""
+
 from __future__ import annotations
 
 import pytest
@@ -20,8 +21,9 @@ def test_admin_pages_render_with_pipeline_progress(client):
     user = User.objects.create_superuser("root", password="pw")
     client.force_login(user)
     space = EmbeddingSpace.objects.create(name="s", model_name="m", dim=4, target_modality="image")
-    project = Project.objects.create(name="p", space=space, target_modality="image", sample_size=1, item_cap=1,
-                                     state="launching")
+    project = Project.objects.create(
+        name="p", space=space, target_modality="image", sample_size=1, item_cap=1, state="launching"
+    )
     project.caption_datasets.set([Dataset.objects.create(name="d")])
     PipelineStage.objects.create(project=project, name="curate", order=0, state="succeeded", progress=1.0)
     PipelineStage.objects.create(project=project, name="filter", order=1, state="running", progress=0.5)

@@ -7,6 +7,7 @@
   (the E-MM1 release), share `rows.py` and `manifest.py` and never import each other, nor
   `layout.py`, which alone knows both.
 """
+
 from __future__ import annotations
 
 import ast
@@ -26,7 +27,7 @@ def imports(path: Path, top_level_only: bool = False) -> list[tuple[int, str]]:
         if isinstance(node, ast.Import):
             found += [(node.lineno, alias.name) for alias in node.names]
         elif isinstance(node, ast.ImportFrom):
-            base = list(package[:len(package) - node.level + 1]) if node.level else []
+            base = list(package[: len(package) - node.level + 1]) if node.level else []
             module = ".".join(base + ([node.module] if node.module else []))
             found.append((node.lineno, module))
             found += [(node.lineno, f"{module}.{alias.name}") for alias in node.names]
@@ -59,6 +60,9 @@ def test_bundle_layouts_do_not_import_each_other():
     found = []
     for name, others in (("bundle", ("emm1", "layout")), ("emm1", ("bundle", "layout"))):
         targets = [f"annotation.importing.{other}" for other in others]
-        found += [f"{name}.py:{line} imports {module}" for line, module in imports(folder / f"{name}.py")
-                  if any(module == target or module.startswith(target + ".") for target in targets)]
+        found += [
+            f"{name}.py:{line} imports {module}"
+            for line, module in imports(folder / f"{name}.py")
+            if any(module == target or module.startswith(target + ".") for target in targets)
+        ]
     assert found == []

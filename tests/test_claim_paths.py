@@ -2,6 +2,7 @@
 PostgreSQL when that statement finds nothing free, claims with ORM queries
 (_claim_patiently). Both must hand out the same tasks in the same order, as
 tests/export/test_sql_lines.py pins the two export paths."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -49,16 +50,24 @@ def run_claims(project, users, claim) -> tuple[list, dict]:
                 sequence.append((user.username, Task.objects.get(pk=lease.task_id).position, took_over))
                 if turn % 3 == 2:  # abandoned: expired an hour ago, in a distinct order
                     Assignment.objects.filter(pk=lease.pk).update(
-                        leased_until=timezone.now() - timedelta(hours=1, minutes=turn))
+                        leased_until=timezone.now() - timedelta(hours=1, minutes=turn)
+                    )
                 else:
                     Assignment.objects.filter(pk=lease.pk).update(state="submitted")
             snapshot = {
-                "slots": list(Task.objects.filter(project=project).order_by("position")
-                              .values_list("position", "open_slots")),
-                "assignments": sorted(Assignment.objects.filter(project=project)
-                                      .values_list("task__position", "annotator__username", "state")),
-                "served": list(ProjectMember.objects.filter(project=project).order_by("user__username")
-                               .values_list("user__username", "served")),
+                "slots": list(
+                    Task.objects.filter(project=project).order_by("position").values_list("position", "open_slots")
+                ),
+                "assignments": sorted(
+                    Assignment.objects.filter(project=project).values_list(
+                        "task__position", "annotator__username", "state"
+                    )
+                ),
+                "served": list(
+                    ProjectMember.objects.filter(project=project)
+                    .order_by("user__username")
+                    .values_list("user__username", "served")
+                ),
             }
             raise _Undo
     except _Undo:
@@ -77,11 +86,17 @@ def test_sql_and_orm_claims_pick_the_same_tasks_in_the_same_order(annotators):  
     now = timezone.now()
     # Another annotator's leases: two expired (taken over oldest first), one live (left alone).
     for task, age in ((tasks[5], 30), (tasks[2], 90), (tasks[7], -30)):
-        Assignment.objects.create(project=project, task=task, annotator=other, leased_at=now - timedelta(hours=3),
-                                  leased_until=now - timedelta(minutes=age))
+        Assignment.objects.create(
+            project=project,
+            task=task,
+            annotator=other,
+            leased_at=now - timedelta(hours=3),
+            leased_until=now - timedelta(minutes=age),
+        )
     # Already rated by users[0]: never offered to them again.
-    Assignment.objects.create(project=project, task=tasks[0], annotator=users[0], state="submitted",
-                              leased_at=now, leased_until=now)
+    Assignment.objects.create(
+        project=project, task=tasks[0], annotator=users[0], state="submitted", leased_at=now, leased_until=now
+    )
 
     sql_sequence, sql_rows = run_claims(project, users, sql_claim)
     orm_sequence, orm_rows = run_claims(project, users, orm_claim)

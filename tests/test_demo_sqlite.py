@@ -2,6 +2,7 @@
 in-process), `manage.py migrate` then a reduced `manage.py demo` (no AudioCaps captions, one
 project) in subprocesses, then an annotator logs in through the API and gets a task.
 A migration or stage that fails only on SQLite fails here."""
+
 from __future__ import annotations
 
 import json
@@ -56,8 +57,9 @@ print(json.dumps(out))
 
 
 def manage(env: dict, *args: str) -> subprocess.CompletedProcess:
-    done = subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True,
-                          text=True, timeout=600)
+    done = subprocess.run(
+        [sys.executable, "manage.py", *args], cwd=ROOT, env=env, capture_output=True, text=True, timeout=600
+    )
     assert done.returncode == 0, f"manage.py {' '.join(args)} failed:\n{done.stdout}\n{done.stderr}"
     return done
 

@@ -3,6 +3,7 @@
 must match what the code produces now, so a serializer change shows up in the type check.
 The schema is made as the npm script makes it: without DATABASE_URL (SQLite; integer
 bounds in the schema follow the database backend)."""
+
 from __future__ import annotations
 
 import os
@@ -21,12 +22,23 @@ REGENERATE = "run `cd frontend && npm run api-types` and commit openapi.yaml and
 def test_committed_schema_and_types_are_current(tmp_path):
     schema = tmp_path / "openapi.yaml"
     env = {k: v for k, v in os.environ.items() if k != "DATABASE_URL"} | {"PAIRRATE_VAR_DIR": str(tmp_path)}
-    subprocess.run([sys.executable, "manage.py", "spectacular", "--file", str(schema)], cwd=FRONTEND.parent, env=env,
-                   check=True, capture_output=True, timeout=120)
+    subprocess.run(
+        [sys.executable, "manage.py", "spectacular", "--file", str(schema)],
+        cwd=FRONTEND.parent,
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
     assert schema.read_text() == (FRONTEND / "openapi.yaml").read_text(), f"the API changed: {REGENERATE}"
     if not GENERATOR.is_file():
         pytest.fail(f"{GENERATOR} is missing: run `cd frontend && npm ci` (./run test does)")
     types = tmp_path / "api-schema.d.ts"
-    subprocess.run([shutil.which("node") or "node", str(GENERATOR), str(schema), "--output", str(types)],
-                   cwd=FRONTEND, check=True, capture_output=True, timeout=120)
+    subprocess.run(
+        [shutil.which("node") or "node", str(GENERATOR), str(schema), "--output", str(types)],
+        cwd=FRONTEND,
+        check=True,
+        capture_output=True,
+        timeout=120,
+    )
     assert types.read_text() == (FRONTEND / "src" / "api-schema.d.ts").read_text(), REGENERATE

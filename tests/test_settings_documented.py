@@ -1,4 +1,5 @@
 """Every environment setting the code reads is in docs/deploy.md's Settings table."""
+
 from __future__ import annotations
 
 import re
@@ -7,8 +8,10 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 PACKAGES = ["pairrate", "annotation", "sampling", "tasks", "frontend"]
 # A read: os.environ.get("X"), os.environ["X"] (not an assignment), os.getenv("X"), env_bool("X"), env_list("X").
-READ = re.compile(r'(?:os\.environ\.get\(|os\.getenv\(|env_bool\(|env_list\(|os\.environ\[)\s*"([A-Z][A-Z0-9_]+)"'
-                  r'(?!\]\s*=[^=])')
+READ = re.compile(
+    r'(?:os\.environ\.get\(|os\.getenv\(|env_bool\(|env_list\(|os\.environ\[)\s*"([A-Z][A-Z0-9_]+)"'
+    r"(?!\]\s*=[^=])"
+)
 OURS = re.compile(r"^(PAIRRATE_|DATABASE_URL$|CELERY_)")
 
 

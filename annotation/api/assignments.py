@@ -3,6 +3,7 @@
 Views stay thin over annotation.rating (claim, submit); its refusals (WorkflowError) come back as
 `{"code": ..., "detail": ...}` with the status the workflow chose (annotation.api.errors).
 """
+
 from __future__ import annotations
 
 from django.utils import timezone
@@ -37,8 +38,11 @@ def assignment_payload(assignment: Assignment) -> dict:
         "instructions": assignment.project.instructions,
         "caption": {"text": text, "source_modality": source_modality},
         "paired_item": media_payload(paired_id, paired_modality, paired_media) if paired_id is not None else None,
-        "candidates": [{"id": c, "slot": slot, **media_payload(item, modality, media)}
-                       for *_, c, slot, item, modality, media in rows if c is not None],
+        "candidates": [
+            {"id": c, "slot": slot, **media_payload(item, modality, media)}
+            for *_, c, slot, item, modality, media in rows
+            if c is not None
+        ],
         "labels": Label.values,
         "flags": Flag.values,
     }
@@ -90,8 +94,7 @@ class AssignmentSerializer(serializers.ModelSerializer):
         fields = ["id", "project", "state", "leased_until", "submitted_at", "seconds", "flags", "ratings"]
 
     def get_ratings(self, assignment) -> list[dict]:
-        return [{"candidate": c, "label": label}
-                for c, label in sorted(submit.stored_labels(assignment).items())]
+        return [{"candidate": c, "label": label} for c, label in sorted(submit.stored_labels(assignment).items())]
 
 
 ERRORS = {409: OpenApiResponse(ErrorSerializer, description="refused in this state (see `code`)")}

@@ -1,4 +1,5 @@
 """Token authentication with one light query (every annotator request pays for it)."""
+
 from __future__ import annotations
 
 from django.contrib.auth import get_user_model

@@ -1,4 +1,5 @@
 """Datasets, embedding spaces and imports (admins only)."""
+
 from __future__ import annotations
 
 from drf_spectacular.utils import extend_schema
@@ -40,17 +41,19 @@ class EmbeddingSpaceSerializer(serializers.ModelSerializer):
 class ImportRunSerializer(serializers.ModelSerializer):
     class Meta:
         model = ImportRun
-        fields = ["id", "dataset_name", "source", "state", "progress", "counts", "errors",
-                  "created_at", "finished_at"]
+        fields = ["id", "dataset_name", "source", "state", "progress", "counts", "errors", "created_at", "finished_at"]
         read_only_fields = fields
 
 
 class ImportRequestSerializer(serializers.Serializer):
-    path = serializers.CharField(required=False, max_length=1000,
-                                 help_text="bundle folder (or .zip/.tar/.tar.gz) on the server, "
-                                           "under PAIRRATE_IMPORT_ROOTS")
-    bundle = serializers.FileField(required=False, help_text=".zip, .tar or .tar.gz bundle upload "
-                                                             "(at most PAIRRATE_MAX_UPLOAD_BYTES)")
+    path = serializers.CharField(
+        required=False,
+        max_length=1000,
+        help_text="bundle folder (or .zip/.tar/.tar.gz) on the server, under PAIRRATE_IMPORT_ROOTS",
+    )
+    bundle = serializers.FileField(
+        required=False, help_text=".zip, .tar or .tar.gz bundle upload (at most PAIRRATE_MAX_UPLOAD_BYTES)"
+    )
     dataset = serializers.SlugField(required=False, max_length=100)
 
     def validate(self, attrs):
@@ -93,8 +96,10 @@ class ImportRunViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
             self.upload_handler.discard()  # nothing is left on disk (permission, validation, 413)
         return super().handle_exception(exc)
 
-    @extend_schema(request=ImportRequestSerializer,
-                   responses={202: ImportRunSerializer, 400: ErrorSerializer, 413: ErrorSerializer})
+    @extend_schema(
+        request=ImportRequestSerializer,
+        responses={202: ImportRunSerializer, 400: ErrorSerializer, 413: ErrorSerializer},
+    )
     def create(self, request, *args, **kwargs):
         request_serializer = ImportRequestSerializer(data=request.data)
         request_serializer.is_valid(raise_exception=True)
@@ -106,8 +111,12 @@ class ImportRunViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
                 source = allowed_source(data["path"])
             except UploadError as exc:
                 raise serializers.ValidationError({"path": [str(exc)]})
-        run = ImportRun.objects.create(dataset_name=data.get("dataset", ""), source=str(source),
-                                       upload=bool(data.get("bundle")), created_by=request.user)
+        run = ImportRun.objects.create(
+            dataset_name=data.get("dataset", ""),
+            source=str(source),
+            upload=bool(data.get("bundle")),
+            created_by=request.user,
+        )
         send("tasks.cpu.import_dataset", run.id)
         run.refresh_from_db()
         return Response(ImportRunSerializer(run).data, status=status.HTTP_202_ACCEPTED)

@@ -1,4 +1,5 @@
 """Embed runs: an admin embeds a dataset in a space with the space's encoder (docs/encoders.md)."""
+
 from __future__ import annotations
 
 from drf_spectacular.utils import extend_schema
@@ -21,8 +22,20 @@ class EmbedRunSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = EmbedRun
-        fields = ["id", "dataset", "space", "state", "progress", "parts_total", "parts_done", "counts", "errors",
-                  "failures", "created_at", "finished_at"]
+        fields = [
+            "id",
+            "dataset",
+            "space",
+            "state",
+            "progress",
+            "parts_total",
+            "parts_done",
+            "counts",
+            "errors",
+            "failures",
+            "created_at",
+            "finished_at",
+        ]
         read_only_fields = fields
 
     def get_failures(self, run) -> list[dict]:
@@ -32,10 +45,12 @@ class EmbedRunSerializer(serializers.ModelSerializer):
 class EmbedRequestSerializer(serializers.Serializer):
     dataset = serializers.SlugRelatedField(slug_field="name", queryset=Dataset.objects.all())
     space = serializers.SlugRelatedField(slug_field="name", queryset=EmbeddingSpace.objects.all())
-    family = serializers.CharField(required=False, max_length=32,
-                                   help_text="set the space's encoder first (with checkpoint)")
-    checkpoint = serializers.CharField(required=False, max_length=1000,
-                                       help_text="checkpoint folder on the workers, under PAIRRATE_ENCODER_ROOTS")
+    family = serializers.CharField(
+        required=False, max_length=32, help_text="set the space's encoder first (with checkpoint)"
+    )
+    checkpoint = serializers.CharField(
+        required=False, max_length=1000, help_text="checkpoint folder on the workers, under PAIRRATE_ENCODER_ROOTS"
+    )
 
     def validate(self, data):
         if ("family" in data) != ("checkpoint" in data):
@@ -50,8 +65,9 @@ class EmbedRunViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
     serializer_class = EmbedRunSerializer
     permission_classes = [IsAdmin]
 
-    @extend_schema(request=EmbedRequestSerializer, responses={202: EmbedRunSerializer, 400: ErrorSerializer,
-                                                              409: ErrorSerializer})
+    @extend_schema(
+        request=EmbedRequestSerializer, responses={202: EmbedRunSerializer, 400: ErrorSerializer, 409: ErrorSerializer}
+    )
     def create(self, request, *args, **kwargs):
         body = EmbedRequestSerializer(data=request.data)
         body.is_valid(raise_exception=True)
@@ -63,6 +79,5 @@ class EmbedRunViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
             run = runs.start(data["dataset"], space, request.user)
         except EmbedError as exc:
             raise Refusal("embed_refused", str(exc), exc.status, field=exc.field) from exc
-        record(request, "embed.start", run, dataset=run.dataset.name, space=space.name,
-               family=space.encoder_family)
+        record(request, "embed.start", run, dataset=run.dataset.name, space=space.name, family=space.encoder_family)
         return Response(EmbedRunSerializer(run).data, status=202)

@@ -6,6 +6,7 @@
 refusals (WorkflowError, LaunchError, ExportRequestError) in that one shape. Anything else is
 a bug and stays a 500. Messages are cut to MAX_MESSAGE characters: no error echoes unbounded input.
 """
+
 from __future__ import annotations
 
 from django.http import JsonResponse
@@ -21,8 +22,7 @@ MAX_FIELDS = 50
 class Refusal(exceptions.APIException):
     """A refusal with a stable machine-readable `code`, a message, a status and field errors."""
 
-    def __init__(self, code: str, detail: str, status: int = 400, fields: dict | None = None,
-                 field: str | None = None):
+    def __init__(self, code: str, detail: str, status: int = 400, fields: dict | None = None, field: str | None = None):
         super().__init__(detail, code)
         self.code, self.message, self.status_code = code, detail, status
         self.fields, self.field = fields or {}, field
@@ -33,8 +33,11 @@ class ErrorSerializer(serializers.Serializer):
 
     code = serializers.CharField(help_text="stable machine-readable code, e.g. `lease_expired`, `invalid`")
     detail = serializers.CharField(help_text="a human-readable message")
-    fields = serializers.DictField(child=serializers.ListField(child=serializers.CharField()), required=False,
-                                   help_text="field errors: dotted field name -> messages")
+    fields = serializers.DictField(
+        child=serializers.ListField(child=serializers.CharField()),
+        required=False,
+        help_text="field errors: dotted field name -> messages",
+    )
     field = serializers.CharField(required=False, help_text="the one field at fault (exports)")
 
 

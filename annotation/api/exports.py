@@ -4,6 +4,7 @@
 (projects in `projects`) start a run on the `cpu` queue; `GET /api/exports/{id}/` reports
 it; `GET /api/exports/{id}/download/` serves the finished file.
 """
+
 from __future__ import annotations
 
 from pathlib import PurePosixPath
@@ -33,9 +34,25 @@ class ExportRunSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = ExportRun
-        fields = ["id", "projects", "format", "filters", "options", "state", "progress", "row_count",
-                  "size_bytes", "sha256", "error", "attempts", "download_url", "created_by", "created_at",
-                  "started_at", "finished_at"]
+        fields = [
+            "id",
+            "projects",
+            "format",
+            "filters",
+            "options",
+            "state",
+            "progress",
+            "row_count",
+            "size_bytes",
+            "sha256",
+            "error",
+            "attempts",
+            "download_url",
+            "created_by",
+            "created_at",
+            "started_at",
+            "finished_at",
+        ]
         read_only_fields = fields
 
     def get_download_url(self, run) -> str | None:
@@ -50,8 +67,9 @@ class ExportRequestSerializer(serializers.Serializer):
     format = serializers.ChoiceField(choices=list(FORMATS))
     filters = serializers.DictField(required=False, default=dict)
     options = serializers.DictField(required=False, default=dict)
-    projects = serializers.ListField(child=serializers.IntegerField(min_value=1, max_value=2**63 - 1),
-                                     required=False, default=list, max_length=1000)
+    projects = serializers.ListField(
+        child=serializers.IntegerField(min_value=1, max_value=2**63 - 1), required=False, default=list, max_length=1000
+    )
 
 
 def start_export(request, project_ids: list[int]) -> Response:
@@ -61,10 +79,10 @@ def start_export(request, project_ids: list[int]) -> Response:
     body.is_valid(raise_exception=True)
     data = body.validated_data
     with transaction.atomic():
-        run = create_run(project_ids + data["projects"], data["format"], data["filters"], data["options"],
-                         request.user)
-        audit.record(request, "export.start", run, format=run.format,
-                     projects=sorted(set(project_ids + data["projects"])))
+        run = create_run(project_ids + data["projects"], data["format"], data["filters"], data["options"], request.user)
+        audit.record(
+            request, "export.start", run, format=run.format, projects=sorted(set(project_ids + data["projects"]))
+        )
     send("tasks.cpu.export_ratings", run.pk)
     run.refresh_from_db()
     return Response(ExportRunSerializer(run, context={"request": request}).data, status=status.HTTP_202_ACCEPTED)
@@ -100,9 +118,12 @@ class ExportViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
     def create(self, request, *args, **kwargs):
         return start_export(request, [])
 
-    @extend_schema(responses={
-        (200, "application/octet-stream"): OpenApiResponse(OpenApiTypes.BINARY, description="the export file"),
-        409: OpenApiResponse(ErrorSerializer, description="`not_ready`: the run has not succeeded")})
+    @extend_schema(
+        responses={
+            (200, "application/octet-stream"): OpenApiResponse(OpenApiTypes.BINARY, description="the export file"),
+            409: OpenApiResponse(ErrorSerializer, description="`not_ready`: the run has not succeeded"),
+        }
+    )
     @action(detail=True, methods=["get"], url_name="download")
     def download(self, request, pk=None):
         """The finished file (header `X-Checksum-SHA256`): streamed, or on the object store a
@@ -117,8 +138,10 @@ class ExportViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
         response["X-Checksum-SHA256"] = run.sha256
         return response
 
-    @extend_schema(request=None, responses={
-        202: ExportRunSerializer, 409: OpenApiResponse(ErrorSerializer, description="`not_failed`")})
+    @extend_schema(
+        request=None,
+        responses={202: ExportRunSerializer, 409: OpenApiResponse(ErrorSerializer, description="`not_failed`")},
+    )
     @action(detail=True, methods=["post"])
     def retry(self, request, pk=None):
         """Start a failed run again (same projects, format, filters)."""

@@ -7,6 +7,7 @@ output files; `POST .../cancel/`, `.../retry/`; `GET .../download/?file=<name>` 
 one output file (a name from `files`), with its sha256 in `X-Checksum-SHA256`;
 `POST .../projects/ {"project": id}` makes a draft project take its candidates from the build.
 """
+
 from __future__ import annotations
 
 from django.urls import reverse
@@ -29,10 +30,34 @@ class GroupsBuildSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = GroupsBuild
-        fields = ["id", "name", "source", "caption_datasets", "caption_source_modalities", "caption_source_datasets",
-                  "spaces", "modalities", "k", "method", "nlist", "nprobe", "seed", "caption_chunk_rows",
-                  "item_chunk_rows", "state", "progress", "counts", "recall", "error", "attempts", "files",
-                  "created_by", "created_at", "started_at", "finished_at"]
+        fields = [
+            "id",
+            "name",
+            "source",
+            "caption_datasets",
+            "caption_source_modalities",
+            "caption_source_datasets",
+            "spaces",
+            "modalities",
+            "k",
+            "method",
+            "nlist",
+            "nprobe",
+            "seed",
+            "caption_chunk_rows",
+            "item_chunk_rows",
+            "state",
+            "progress",
+            "counts",
+            "recall",
+            "error",
+            "attempts",
+            "files",
+            "created_by",
+            "created_at",
+            "started_at",
+            "finished_at",
+        ]
         read_only_fields = fields
 
     def get_spaces(self, build) -> dict[str, str]:
@@ -49,8 +74,10 @@ class GroupsBuildSerializer(serializers.ModelSerializer):
 
 class GroupsRequestSerializer(serializers.Serializer):
     datasets = serializers.ListField(child=serializers.CharField(), help_text="dataset names or ids")
-    spaces = serializers.DictField(child=serializers.CharField(),
-                                   help_text="target modality (video, audio, image, point_cloud) -> space name or id")
+    spaces = serializers.DictField(
+        child=serializers.CharField(),
+        help_text="target modality (video, audio, image, point_cloud) -> space name or id",
+    )
     k = serializers.IntegerField(required=False, default=16)
     method = serializers.CharField(required=False, default="exact")
     nlist = serializers.IntegerField(required=False, allow_null=True, default=None)
@@ -74,8 +101,11 @@ def refusal(exc: GroupsRequestError) -> Response:
 
 
 class GroupsViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
-    queryset = (GroupsBuild.objects.order_by("-created_at").select_related("created_by")
-                .prefetch_related("caption_datasets", "spaces"))
+    queryset = (
+        GroupsBuild.objects.order_by("-created_at")
+        .select_related("created_by")
+        .prefetch_related("caption_datasets", "spaces")
+    )
     serializer_class = GroupsBuildSerializer
     permission_classes = [IsAdmin]
 
@@ -126,8 +156,10 @@ class GroupsViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
         body.is_valid(raise_exception=True)
         project = Project.objects.filter(pk=body.validated_data["project"]).first()
         if project is None:
-            return Response({"code": "unknown_project", "detail": "no such project",
-                             "fields": {"project": ["no such project"]}}, status=404)
+            return Response(
+                {"code": "unknown_project", "detail": "no such project", "fields": {"project": ["no such project"]}},
+                status=404,
+            )
         try:
             link_project(project, self.get_object())
         except GroupsRequestError as exc:
@@ -146,22 +178,27 @@ class GroupsViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
         body.is_valid(raise_exception=True)
         project = Project.objects.filter(pk=body.validated_data["project"]).first()
         if project is None:
-            return Response({"code": "unknown_project", "detail": "no such project",
-                             "fields": {"project": ["no such project"]}}, status=404)
+            return Response(
+                {"code": "unknown_project", "detail": "no such project", "fields": {"project": ["no such project"]}},
+                status=404,
+            )
         try:
             path = allowed_source(body.validated_data["path"])
             build = project_from_pairs(path, project, request.user)
         except UploadError as exc:
             return Response({"code": "invalid_pairs", "detail": str(exc), "fields": {"path": [str(exc)]}}, status=400)
         except BundleError as exc:
-            return Response({"code": "invalid_pairs", "detail": str(exc),
-                             "errors": [e.as_dict() for e in exc.errors]}, status=400)
+            return Response(
+                {"code": "invalid_pairs", "detail": str(exc), "errors": [e.as_dict() for e in exc.errors]}, status=400
+            )
         except GroupsRequestError as exc:
             return refusal(exc)
         return self._payload(build)
 
-    @extend_schema(parameters=[OpenApiParameter("file", str, description="an output file name from `files`")],
-                   responses={(200, "application/octet-stream"): bytes})
+    @extend_schema(
+        parameters=[OpenApiParameter("file", str, description="an output file name from `files`")],
+        responses={(200, "application/octet-stream"): bytes},
+    )
     @action(detail=True, methods=["get"], url_name="download")
     def download(self, request, pk=None):
         build = self.get_object()
@@ -170,8 +207,14 @@ class GroupsViewSet(mixins.CreateModelMixin, viewsets.ReadOnlyModelViewSet):
         name = request.query_params.get("file", "")
         record = build.files.get(name)  # only names the build wrote: nothing else is reachable
         if record is None:
-            return Response({"code": "unknown_file", "detail": "name one of the build's files",
-                             "fields": {"file": [f"one of {', '.join(list(build.files)[:8])}, ..."]}}, status=404)
+            return Response(
+                {
+                    "code": "unknown_file",
+                    "detail": "name one of the build's files",
+                    "fields": {"file": [f"one of {', '.join(list(build.files)[:8])}, ..."]},
+                },
+                status=404,
+            )
         try:
             response = storage.file_response(f"{build.output_path}/{name}", name.replace("/", "_"))
         except FileNotFoundError:

@@ -1,5 +1,6 @@
 """What the ratings say about the retrieval (admins only): the insights report and its
 tables as CSV/JSON downloads. Formulas and estimands: docs/statistics.md."""
+
 from __future__ import annotations
 
 from django.http import HttpResponse
@@ -16,17 +17,26 @@ from .permissions import IsAdmin
 
 
 class InsightsQuerySerializer(serializers.Serializer):
-    target = serializers.FloatField(default=0.8, min_value=0.01, max_value=0.999,
-                                    help_text="precision the recommended threshold's lower bound must meet")
-    label = serializers.ChoiceField(choices=list(report.LABELS), default="good",
-                                    help_text="what counts as a hit for calibration and the threshold")
-    n_boot = serializers.IntegerField(default=1000, min_value=100, max_value=5000,
-                                      help_text="cluster-bootstrap replicates")
-    window_hours = serializers.FloatField(default=1.0, min_value=0.01, max_value=24 * 30,
-                                          help_text="time window of the drift and throughput series")
-    method = serializers.ChoiceField(choices=["logistic", "isotonic"], default="logistic",
-                                     help_text="calibration model: logistic in similarity and log(1+rank), "
-                                               "or isotonic in similarity")
+    target = serializers.FloatField(
+        default=0.8,
+        min_value=0.01,
+        max_value=0.999,
+        help_text="precision the recommended threshold's lower bound must meet",
+    )
+    label = serializers.ChoiceField(
+        choices=list(report.LABELS), default="good", help_text="what counts as a hit for calibration and the threshold"
+    )
+    n_boot = serializers.IntegerField(
+        default=1000, min_value=100, max_value=5000, help_text="cluster-bootstrap replicates"
+    )
+    window_hours = serializers.FloatField(
+        default=1.0, min_value=0.01, max_value=24 * 30, help_text="time window of the drift and throughput series"
+    )
+    method = serializers.ChoiceField(
+        choices=["logistic", "isotonic"],
+        default="logistic",
+        help_text="calibration model: logistic in similarity and log(1+rank), or isotonic in similarity",
+    )
 
 
 class PrecisionRowSerializer(serializers.Serializer):
@@ -81,8 +91,9 @@ class CalibrationSerializer(serializers.Serializer):
 class DriftAnnotatorSerializer(serializers.Serializer):
     username = serializers.CharField()
     suggest_pause = serializers.BooleanField(help_text="a flag was raised; an admin decides")
-    flags = serializers.DictField(child=serializers.DictField(),
-                                  help_text="per metric: baselines, flag_at (task index), flagged_at_time")
+    flags = serializers.DictField(
+        child=serializers.DictField(), help_text="per metric: baselines, flag_at (task index), flagged_at_time"
+    )
 
 
 class DriftSerializer(serializers.Serializer):
@@ -118,8 +129,10 @@ def _report(request, pk: int):
 class InsightsView(APIView):
     permission_classes = [IsAdmin]
 
-    @extend_schema(parameters=[InsightsQuerySerializer], responses={200: InsightsSerializer,
-                                                                     400: OpenApiResponse(description="bad parameter")})
+    @extend_schema(
+        parameters=[InsightsQuerySerializer],
+        responses={200: InsightsSerializer, 400: OpenApiResponse(description="bad parameter")},
+    )
     def get(self, request, pk: int):
         """Precision per modality pair, rank and similarity bin (95 % cluster-bootstrap
         intervals), calibration and recommended threshold, annotator drift, position bias,
@@ -131,17 +144,23 @@ class InsightsTableView(APIView):
     permission_classes = [IsAdmin]
 
     @extend_schema(
-        parameters=[InsightsQuerySerializer,
-                    OpenApiParameter("table", str, OpenApiParameter.PATH, enum=list(tables.TABLES)),
-                    OpenApiParameter("fmt", str, OpenApiParameter.PATH, enum=["csv", "json"])],
-        responses={(200, "text/csv"): OpenApiTypes.STR,
-                   (200, "application/json"): {"type": "array", "items": {"type": "object"}},
-                   404: OpenApiResponse(description="no such table")})
+        parameters=[
+            InsightsQuerySerializer,
+            OpenApiParameter("table", str, OpenApiParameter.PATH, enum=list(tables.TABLES)),
+            OpenApiParameter("fmt", str, OpenApiParameter.PATH, enum=["csv", "json"]),
+        ],
+        responses={
+            (200, "text/csv"): OpenApiTypes.STR,
+            (200, "application/json"): {"type": "array", "items": {"type": "object"}},
+            404: OpenApiResponse(description="no such table"),
+        },
+    )
     def get(self, request, pk: int, table: str, fmt: str):
         """One insights table as a download (CSV or JSON rows)."""
         if table not in tables.TABLES or fmt not in ("csv", "json"):
-            return Response({"code": "not_found", "detail": f"tables: {', '.join(tables.TABLES)}; formats: csv, json"},
-                            status=404)
+            return Response(
+                {"code": "not_found", "detail": f"tables: {', '.join(tables.TABLES)}; formats: csv, json"}, status=404
+            )
         rows = tables.flat(_report(request, pk), table)
         filename = f"project-{pk}-{table}.{fmt}"
         if fmt == "json":
@@ -154,9 +173,13 @@ class InsightsTableView(APIView):
 
 # ---- cleaning a groups build (annotation/insights/cleaning.py) ----------------
 
+
 class CleanRequestSerializer(serializers.Serializer):
-    projects = serializers.ListField(child=serializers.IntegerField(min_value=1, max_value=2**63 - 1),
-                                     allow_empty=False, help_text="rated projects, one per target modality")
+    projects = serializers.ListField(
+        child=serializers.IntegerField(min_value=1, max_value=2**63 - 1),
+        allow_empty=False,
+        help_text="rated projects, one per target modality",
+    )
     target = serializers.FloatField(default=0.8, min_value=0.01, max_value=0.999)
     label = serializers.ChoiceField(choices=list(report.LABELS), default="good")
     n_boot = serializers.IntegerField(default=1000, min_value=100, max_value=5000)
@@ -187,8 +210,10 @@ class CleaningRunSerializer(serializers.Serializer):
     created_at = serializers.DateTimeField()
     started_at = serializers.DateTimeField(allow_null=True)
     finished_at = serializers.DateTimeField(allow_null=True)
-    manifest = serializers.DictField(allow_null=True, help_text="the last complete output: per modality project, "
-                                                                "model, threshold, pairs and captions kept; files")
+    manifest = serializers.DictField(
+        allow_null=True,
+        help_text="the last complete output: per modality project, model, threshold, pairs and captions kept; files",
+    )
     poll_url = serializers.CharField(help_text="where to follow this run (GET)")
 
 
@@ -202,10 +227,14 @@ def _run_body(request, build_pk: int, run: dict) -> dict:
 class GroupsCleanView(APIView):
     permission_classes = [IsAdmin]
 
-    @extend_schema(request=CleanRequestSerializer,
-                   responses={202: CleaningRunSerializer,
-                              400: OpenApiResponse(description="field errors; nothing queued"),
-                              409: OpenApiResponse(description="a cleaning of this build is running")})
+    @extend_schema(
+        request=CleanRequestSerializer,
+        responses={
+            202: CleaningRunSerializer,
+            400: OpenApiResponse(description="field errors; nothing queued"),
+            409: OpenApiResponse(description="a cleaning of this build is running"),
+        },
+    )
     def post(self, request, pk: int):
         """Queue the cleaning (the `cpu` queue): keep the build's pairs at or above each
         modality's recommended threshold and write them, with predicted P(good), in the
@@ -221,8 +250,13 @@ class GroupsCleanView(APIView):
         if missing:
             raise serializers.ValidationError({"projects": [f"no project {', '.join(map(str, missing))}"]})
         try:
-            cleaning_runs.start(build, projects, body.validated_data["target"], body.validated_data["label"],
-                                body.validated_data["n_boot"])
+            cleaning_runs.start(
+                build,
+                projects,
+                body.validated_data["target"],
+                body.validated_data["label"],
+                body.validated_data["n_boot"],
+            )
         except cleaning.CleaningError as exc:
             raise serializers.ValidationError(exc.fields) from exc
         except cleaning_runs.CleaningBusy as exc:
@@ -244,8 +278,12 @@ class GroupsCleanView(APIView):
 class GroupsCleanedFileView(APIView):
     permission_classes = [IsAdmin]
 
-    @extend_schema(responses={(200, "application/octet-stream"): OpenApiTypes.BINARY,
-                              404: OpenApiResponse(description="not a file of the cleaned output")})
+    @extend_schema(
+        responses={
+            (200, "application/octet-stream"): OpenApiTypes.BINARY,
+            404: OpenApiResponse(description="not a file of the cleaned output"),
+        }
+    )
     def get(self, request, pk: int, name: str):
         """One file of the last complete cleaned output (only names listed in its manifest):
         streamed, or a redirect to a presigned URL on the object store."""

@@ -6,6 +6,7 @@ from a key over its limit is refused before the password is checked: 429 with Re
 from the token endpoint, a message (and 429) on the login pages. The counters live in Django's
 cache: production needs a cache shared by all web processes (PAIRRATE_CACHE_URL, Redis).
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -41,8 +42,10 @@ def _counters(request, username) -> list[tuple[str, int, int]]:
     """(cache key stem, limit, window seconds) of the keys this login attempt counts against."""
     address = (throttling.BaseThrottle().get_ident(request) if request is not None else None) or "unknown"
     user = str(username or "").strip().casefold()[:150]
-    keys = [(f"user\0{user}\0{address}", settings.PAIRRATE_LOGIN_FAILURES_PER_USER),
-            (f"address\0{address}", settings.PAIRRATE_LOGIN_FAILURES_PER_ADDRESS)]
+    keys = [
+        (f"user\0{user}\0{address}", settings.PAIRRATE_LOGIN_FAILURES_PER_USER),
+        (f"address\0{address}", settings.PAIRRATE_LOGIN_FAILURES_PER_ADDRESS),
+    ]
     out = []
     for stem, rate in keys:
         limit, window = parse_rate(rate)

@@ -1,4 +1,5 @@
 """A project's members (admins only): list and add annotators, pause and unpause them."""
+
 from __future__ import annotations
 
 from django.contrib.auth import get_user_model
@@ -58,8 +59,9 @@ class ProjectMembersViewSet(ProjectScopedViewSet):
         if request.method == "POST":
             users = self._users(request)
             with transaction.atomic():
-                ProjectMember.objects.bulk_create([ProjectMember(project=project, user=u) for u in users],
-                                                  ignore_conflicts=True)
+                ProjectMember.objects.bulk_create(
+                    [ProjectMember(project=project, user=u) for u in users], ignore_conflicts=True
+                )
                 audit.record(request, "members.add", project, usernames=sorted(u.username for u in users))
         return self._members_response(project)
 
@@ -68,8 +70,12 @@ class ProjectMembersViewSet(ProjectScopedViewSet):
         users = self._users(request, project)
         with transaction.atomic():
             ProjectMember.objects.filter(project=project, user__in=users).update(paused=paused, paused_reason="")
-            audit.record(request, "members.pause" if paused else "members.unpause", project,
-                         usernames=sorted(u.username for u in users))
+            audit.record(
+                request,
+                "members.pause" if paused else "members.unpause",
+                project,
+                usernames=sorted(u.username for u in users),
+            )
         return self._members_response(project)
 
     @extend_schema(request=UsernamesSerializer, responses={200: MemberSerializer(many=True)})

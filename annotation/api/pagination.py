@@ -4,6 +4,7 @@ Without one, `limit=9223372036854775808` reached SQL ("bigint out of range", a 5
 now a `limit` above MAX_LIMIT is clamped to it (DRF's rule), and an `offset` past the end
 gives an empty page without a query.
 """
+
 from rest_framework.pagination import LimitOffsetPagination
 
 MAX_LIMIT = 1000

@@ -5,6 +5,7 @@ RecursionError (a 500) before any view ran, on every JSON endpoint, login includ
 Bodies deeper than MAX_DEPTH, larger than DATA_UPLOAD_MAX_MEMORY_SIZE, or holding a number
 too large for a float (`1e999`, which Python reads as infinity) are a 400 `parse_error`.
 """
+
 from __future__ import annotations
 
 import codecs

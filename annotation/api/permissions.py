@@ -1,4 +1,5 @@
 """Who may do what: admins are staff users; annotators are everyone else."""
+
 from rest_framework.permissions import SAFE_METHODS, BasePermission
 
 

@@ -2,6 +2,7 @@
 
 POST /api/projects/{id}/launch/, /cancel/, /retry/ and GET /api/projects/{id}/pipeline/.
 """
+
 from __future__ import annotations
 
 from django.shortcuts import get_object_or_404
@@ -22,8 +23,19 @@ class StageSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = PipelineStage
-        fields = ["name", "order", "state", "progress", "counts", "error", "attempts", "started_at", "finished_at",
-                  "heartbeat_at", "history"]  # history: re-dispatched / dispatch failed / retried (annotation.sweeper)
+        fields = [
+            "name",
+            "order",
+            "state",
+            "progress",
+            "counts",
+            "error",
+            "attempts",
+            "started_at",
+            "finished_at",
+            "heartbeat_at",
+            "history",
+        ]  # history: re-dispatched / dispatch failed / retried (annotation.sweeper)
 
     def get_counts(self, stage) -> dict:
         # Per-part bookkeeping of fanned-out stages is internal; show the totals.
@@ -39,9 +51,13 @@ class PipelineSerializer(serializers.Serializer):
 
 
 def pipeline_payload(project: Project) -> dict:
-    return {"project": project.id, "state": project.state, "launched_at": project.launched_at,
-            "tasks": project.tasks.count(),
-            "stages": StageSerializer(project.stages.order_by("order"), many=True).data}
+    return {
+        "project": project.id,
+        "state": project.state,
+        "launched_at": project.launched_at,
+        "tasks": project.tasks.count(),
+        "stages": StageSerializer(project.stages.order_by("order"), many=True).data,
+    }
 
 
 class PipelineView(APIView):
@@ -61,10 +77,14 @@ class _ActionView(APIView):
     serializer_class = PipelineSerializer
     action_name = ""
 
-    @extend_schema(request=None, responses={
-        202: PipelineSerializer,
-        400: OpenApiResponse(ErrorSerializer, description="settings that cannot work (`fields`)"),
-        409: OpenApiResponse(ErrorSerializer, description="wrong state for this action")})
+    @extend_schema(
+        request=None,
+        responses={
+            202: PipelineSerializer,
+            400: OpenApiResponse(ErrorSerializer, description="settings that cannot work (`fields`)"),
+            409: OpenApiResponse(ErrorSerializer, description="wrong state for this action"),
+        },
+    )
     def post(self, request, pk: int):
         project = get_object_or_404(Project, pk=pk)
         getattr(runner, self.action_name)(project.id)  # commits and queues the stages itself

@@ -1,4 +1,5 @@
 """A project's figures for its admins: progress, labels, agreement, annotators."""
+
 from __future__ import annotations
 
 from drf_spectacular.utils import OpenApiResponse, extend_schema
@@ -15,7 +16,9 @@ class ProjectStatsViewSet(ProjectScopedViewSet):
 
     permission_classes = [IsAdmin]
 
-    @extend_schema(request=None, responses={200: OpenApiResponse(description="progress, labels, agreement, annotators")})
+    @extend_schema(
+        request=None, responses={200: OpenApiResponse(description="progress, labels, agreement, annotators")}
+    )
     @action(detail=True, methods=["get"])
     def stats(self, request, pk=None):
         """Progress, labels per modality pair, agreement (raw, Fleiss, Krippendorff), per-annotator figures."""

@@ -4,6 +4,7 @@ Annotators see only projects they are members of (others are 404 to them) and on
 own progress. A project's other resources have their own viewsets, admins only:
 members.py, review.py (gold, contested, adjudicate), project_stats.py.
 """
+
 from __future__ import annotations
 
 from django.db import transaction
@@ -52,20 +53,30 @@ class AnnotatorProjectSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = Project
-        fields = ["id", "name", "instructions", "state", "target_modality", "annotators_per_task",
-                  "lease_seconds", "my_progress"]
+        fields = [
+            "id",
+            "name",
+            "instructions",
+            "state",
+            "target_modality",
+            "annotators_per_task",
+            "lease_seconds",
+            "my_progress",
+        ]
 
     def get_my_progress(self, project) -> dict:
         user = self.context["request"].user
         member = project.memberships.filter(user=user).first()
-        submitted = Assignment.objects.filter(project=project, annotator=user,
-                                              state=Assignment.State.SUBMITTED).count()
+        submitted = Assignment.objects.filter(project=project, annotator=user, state=Assignment.State.SUBMITTED).count()
         return {"submitted": submitted, "paused": bool(member and member.paused)}
 
 
 # Admins and annotators read a project in two shapes; the schema is the same whoever asks.
-PROJECT_VIEW = PolymorphicProxySerializer(component_name="ProjectView", resource_type_field_name=None,
-                                          serializers=[ProjectSerializer, AnnotatorProjectSerializer])
+PROJECT_VIEW = PolymorphicProxySerializer(
+    component_name="ProjectView",
+    resource_type_field_name=None,
+    serializers=[ProjectSerializer, AnnotatorProjectSerializer],
+)
 
 
 class ProjectScopedViewSet(viewsets.GenericViewSet):
@@ -82,8 +93,14 @@ class ProjectScopedViewSet(viewsets.GenericViewSet):
 
 
 @extend_schema_view(list=extend_schema(responses=PROJECT_VIEW), retrieve=extend_schema(responses=PROJECT_VIEW))
-class ProjectViewSet(mixins.CreateModelMixin, mixins.RetrieveModelMixin, mixins.UpdateModelMixin,
-                     mixins.DestroyModelMixin, mixins.ListModelMixin, ProjectScopedViewSet):
+class ProjectViewSet(
+    mixins.CreateModelMixin,
+    mixins.RetrieveModelMixin,
+    mixins.UpdateModelMixin,
+    mixins.DestroyModelMixin,
+    mixins.ListModelMixin,
+    ProjectScopedViewSet,
+):
     # Members read their projects, admins create, change and delete them; annotators ask for
     # their next task here. (A comment, not a docstring: the schema would show a docstring
     # as the description of every operation that has none of its own.)
@@ -99,9 +116,12 @@ class ProjectViewSet(mixins.CreateModelMixin, mixins.RetrieveModelMixin, mixins.
     def perform_create(self, serializer):
         serializer.save(created_by=self.request.user)
 
-    @extend_schema(parameters=[OpenApiParameter(
-        "confirm", str, description="the project's name; required when the project has ratings")],
-        responses={204: None, 409: OpenApiResponse(ErrorSerializer, description="`has_ratings`: confirm first")})
+    @extend_schema(
+        parameters=[
+            OpenApiParameter("confirm", str, description="the project's name; required when the project has ratings")
+        ],
+        responses={204: None, 409: OpenApiResponse(ErrorSerializer, description="`has_ratings`: confirm first")},
+    )
     def destroy(self, request, *args, **kwargs):
         """Delete a project with its tasks and ratings. One with ratings needs
         `?confirm=<project name>` (else 409 `has_ratings`); recorded in the audit log."""
@@ -109,17 +129,26 @@ class ProjectViewSet(mixins.CreateModelMixin, mixins.RetrieveModelMixin, mixins.
         with transaction.atomic():
             ratings = Rating.objects.filter(assignment__project=project).count()
             if ratings and request.query_params.get("confirm") != project.name:
-                raise Refusal("has_ratings", f"the project has {ratings} ratings; delete it with "
-                                             f"?confirm=<the project's name> to delete them too", 409)
+                raise Refusal(
+                    "has_ratings",
+                    f"the project has {ratings} ratings; delete it with "
+                    f"?confirm=<the project's name> to delete them too",
+                    409,
+                )
             audit.record(request, "project.delete", project, ratings=ratings, tasks=project.tasks.count())
             project.delete()
         return Response(status=status.HTTP_204_NO_CONTENT)
 
     # ---- annotating
 
-    @extend_schema(request=None, responses={200: OpenApiResponse(description="the task payload"),
-                                            204: OpenApiResponse(description="nothing left for you"),
-                                            **ERRORS})
+    @extend_schema(
+        request=None,
+        responses={
+            200: OpenApiResponse(description="the task payload"),
+            204: OpenApiResponse(description="nothing left for you"),
+            **ERRORS,
+        },
+    )
     @action(detail=True, methods=["post"], url_path="assignments/next", permission_classes=[IsAuthenticated])
     def next(self, request, pk=None):
         """Your live lease, or a new task held for you until `lease_expires`; 204 when none is left."""

@@ -1,4 +1,5 @@
 """A project's review (admins only): gold pairs, the contested queue, adjudication."""
+
 from __future__ import annotations
 
 from django.db import transaction
@@ -41,8 +42,20 @@ class PairResultSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = PairResult
-        fields = ["id", "task", "candidate", "state", "label", "votes", "caption_modality", "item_modality",
-                  "caption", "media_url", "media", "updated_at"]
+        fields = [
+            "id",
+            "task",
+            "candidate",
+            "state",
+            "label",
+            "votes",
+            "caption_modality",
+            "item_modality",
+            "caption",
+            "media_url",
+            "media",
+            "updated_at",
+        ]
 
     def get_media_url(self, result) -> str:
         return signed_url(result.candidate.item.media)
@@ -85,8 +98,11 @@ class ProjectReviewViewSet(ProjectScopedViewSet):
     def contested(self, request, pk=None):
         """The adjudication queue: contested pairs, oldest first (paginated)."""
         project = self.get_object()
-        queue = (PairResult.objects.filter(project=project, state=PairResult.State.CONTESTED)
-                 .select_related("task__caption", "candidate__item").order_by("updated_at", "pk"))
+        queue = (
+            PairResult.objects.filter(project=project, state=PairResult.State.CONTESTED)
+            .select_related("task__caption", "candidate__item")
+            .order_by("updated_at", "pk")
+        )
         page = self.paginate_queryset(queue)
         return self.get_paginated_response(PairResultSerializer(page, many=True).data)
 

@@ -3,6 +3,7 @@
 GET /api/datasets/{id}/screening/: items per status, the latest run and the failed items
 with their reasons; POST the same path re-screens the dataset on the `cpu` queue.
 """
+
 from __future__ import annotations
 
 from django.shortcuts import get_object_or_404
@@ -24,8 +25,18 @@ class ScreeningRunSerializer(serializers.ModelSerializer):
 
     class Meta:
         model = ScreeningRun
-        fields = ["id", "state", "progress", "parts", "parts_done", "counts", "error", "import_run",
-                  "created_at", "finished_at"]
+        fields = [
+            "id",
+            "state",
+            "progress",
+            "parts",
+            "parts_done",
+            "counts",
+            "error",
+            "import_run",
+            "created_at",
+            "finished_at",
+        ]
 
     def get_parts(self, run) -> int:
         return len(run.bounds)
@@ -53,9 +64,12 @@ class ScreeningQuerySerializer(serializers.Serializer):
 
 def screening_payload(dataset: Dataset, limit: int = FAILED_LISTED) -> dict:
     failed = dataset.items.filter(screen_status=ScreenStatus.FAILED).order_by("id")[:limit]
-    return {"dataset": dataset.id, "counts": runs.summary(dataset),
-            "run": dataset.screenings.order_by("-created_at", "-id").first(),
-            "failed": list(failed)}
+    return {
+        "dataset": dataset.id,
+        "counts": runs.summary(dataset),
+        "run": dataset.screenings.order_by("-created_at", "-id").first(),
+        "failed": list(failed),
+    }
 
 
 class DatasetScreeningView(APIView):

@@ -47,7 +47,9 @@ urlpatterns = [
     path("projects/<int:pk>/pipeline/", PipelineView.as_view(), name="project-pipeline"),
     path("projects/<int:project_id>/exports/", ProjectExportView.as_view(), name="project-exports"),
     path("projects/<int:pk>/insights/", InsightsView.as_view(), name="project-insights"),
-    path("projects/<int:pk>/insights/<str:table>.<str:fmt>", InsightsTableView.as_view(), name="project-insights-table"),
+    path(
+        "projects/<int:pk>/insights/<str:table>.<str:fmt>", InsightsTableView.as_view(), name="project-insights-table"
+    ),
     path("insights/groups/<int:pk>/clean/", GroupsCleanView.as_view(), name="groups-clean"),
     path("insights/groups/<int:pk>/cleaned/<path:name>", GroupsCleanedFileView.as_view(), name="groups-cleaned-file"),
     path("datasets/<int:pk>/screening/", DatasetScreeningView.as_view(), name="dataset-screening"),

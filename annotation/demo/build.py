@@ -5,6 +5,7 @@ text model all-MiniLM-L6-v2: captions from their text, media from a description 
 held-out caption, a file's title, a mesh's category). One embedding space per target
 modality, as a real project would have one bimodal model per modality pair.
 """
+
 from __future__ import annotations
 
 import json
@@ -54,17 +55,32 @@ def build_demo_bundle(out: Path, audiocaps_limit: int = 1500) -> Path:
         else:
             relative = f"media/{item.external_id}{item.path.suffix.lower()}"
             shutil.copyfile(item.path, out / relative)
-        item_rows.append({"id": item.external_id, "modality": item.modality, "media": relative,
-                          "source_dataset": item.source_dataset, "license": item.license,
-                          "metadata": {**item.metadata, "description": item.description}})
-    caption_rows = [{"id": c.external_id, "text": c.text, "source_modality": c.source_modality,
-                     "paired_item": c.paired_item, "source_dataset": c.source_dataset, "license": c.license}
-                    for c in captions]
+        item_rows.append(
+            {
+                "id": item.external_id,
+                "modality": item.modality,
+                "media": relative,
+                "source_dataset": item.source_dataset,
+                "license": item.license,
+                "metadata": {**item.metadata, "description": item.description},
+            }
+        )
+    caption_rows = [
+        {
+            "id": c.external_id,
+            "text": c.text,
+            "source_modality": c.source_modality,
+            "paired_item": c.paired_item,
+            "source_dataset": c.source_dataset,
+            "license": c.license,
+        }
+        for c in captions
+    ]
     write_jsonl(out / "items.jsonl", item_rows)
     write_jsonl(out / "captions.jsonl", caption_rows)
 
     vectors = embed([c.text for c in captions] + [m.description for m in media])
-    caption_vectors, item_vectors = vectors[:len(captions)], vectors[len(captions):]
+    caption_vectors, item_vectors = vectors[: len(captions)], vectors[len(captions) :]
     np.save(out / "captions.npy", caption_vectors)
     (out / "captions.ids.txt").write_text("".join(c.external_id + "\n" for c in captions))
     embeddings = []
@@ -74,15 +90,25 @@ def build_demo_bundle(out: Path, audiocaps_limit: int = 1500) -> Path:
             continue
         np.save(out / f"items-{modality}.npy", item_vectors[rows])
         (out / f"items-{modality}.ids.txt").write_text("".join(media[i].external_id + "\n" for i in rows))
-        embeddings.append({
-            "space": f"minilm-{modality.replace('_', '-')}", "model": "all-MiniLM-L6-v2 (text stand-in)",
-            "dim": int(vectors.shape[1]), "target_modality": modality,
-            "captions": {"vectors": "captions.npy", "ids": "captions.ids.txt"},
-            "items": {"vectors": f"items-{modality}.npy", "ids": f"items-{modality}.ids.txt"},
-        })
-    manifest = {"format": "pairrate-bundle/1", "dataset": "demo", "media": "local",
-                "description": "Real captions and media shipped on this machine; see docs/demo.md for licenses.",
-                "items": "items.jsonl", "captions": "captions.jsonl", "embeddings": embeddings}
+        embeddings.append(
+            {
+                "space": f"minilm-{modality.replace('_', '-')}",
+                "model": "all-MiniLM-L6-v2 (text stand-in)",
+                "dim": int(vectors.shape[1]),
+                "target_modality": modality,
+                "captions": {"vectors": "captions.npy", "ids": "captions.ids.txt"},
+                "items": {"vectors": f"items-{modality}.npy", "ids": f"items-{modality}.ids.txt"},
+            }
+        )
+    manifest = {
+        "format": "pairrate-bundle/1",
+        "dataset": "demo",
+        "media": "local",
+        "description": "Real captions and media shipped on this machine; see docs/demo.md for licenses.",
+        "items": "items.jsonl",
+        "captions": "captions.jsonl",
+        "embeddings": embeddings,
+    }
     (out / "pairrate.json").write_text(json.dumps(manifest, indent=2))
     return out
 

@@ -18,6 +18,7 @@ the demo's output and docs/demo.md) rate part of the project through the real wo
 Everything draws from numpy's default_rng(project.seed): the same project gets the same
 ratings. Re-running does nothing once the simulated annotators have rated.
 """
+
 from __future__ import annotations
 
 import datetime as dt
@@ -40,8 +41,11 @@ SPACING_S = 90.0
 
 
 def truth(project: Project, rng: np.random.Generator) -> dict[int, str]:
-    rows = list(TaskCandidate.objects.filter(task__project=project).order_by("pk")
-                .values_list("pk", "similarity", "item_id", "task__caption__paired_item_id"))
+    rows = list(
+        TaskCandidate.objects.filter(task__project=project)
+        .order_by("pk")
+        .values_list("pk", "similarity", "item_id", "task__caption__paired_item_id")
+    )
     if not rows:
         return {}
     ids, similarity, item, paired = (np.array(column) for column in zip(*rows))
@@ -85,9 +89,11 @@ def simulate(project: Project) -> int:
             labels = {c: _report(name, done[name], labels_of[c], rng) for c in candidates}
             submit(assignment.pk, users[name], Submission(labels, [], 4.0 + float(rng.random()) * 8))
             done[name] += 1
-    submitted = list(Assignment.objects.filter(project=project, annotator__in=users.values(),
-                                               state=Assignment.State.SUBMITTED)
-                     .order_by("submitted_at", "pk").values_list("pk", flat=True))
+    submitted = list(
+        Assignment.objects.filter(project=project, annotator__in=users.values(), state=Assignment.State.SUBMITTED)
+        .order_by("submitted_at", "pk")
+        .values_list("pk", flat=True)
+    )
     start = timezone.now() - dt.timedelta(seconds=SPACING_S * len(submitted))
     for index, pk in enumerate(submitted):
         Assignment.objects.filter(pk=pk).update(submitted_at=start + dt.timedelta(seconds=SPACING_S * index))

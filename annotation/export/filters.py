@@ -16,6 +16,7 @@ Filters are a JSON object; every key is optional and an empty list means "no fil
 
 Bad input raises FilterError naming the key, before anything runs.
 """
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass, field
@@ -31,8 +32,7 @@ from django.utils.dateparse import parse_date, parse_datetime
 from ..models import Caption, Item, Label, PairResult
 from ..models.datasets import Modality
 
-STATES = (PairResult.State.AGREED, PairResult.State.CONTESTED, PairResult.State.ADJUDICATED,
-          PairResult.State.SINGLE)
+STATES = (PairResult.State.AGREED, PairResult.State.CONTESTED, PairResult.State.ADJUDICATED, PairResult.State.SINGLE)
 GOLD_CHOICES = ("include", "exclude", "only")
 CAPTION_MODALITIES = set(Modality.values) | {"unknown"}  # stats call a blank source "unknown"
 
@@ -60,8 +60,11 @@ class ExportFilters:
         """Only the keys that filter something: what ExportRun.filters stores."""
         data = asdict(self)
         data.pop("_bounds")
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in data.items()
-                if v not in ((), None) and not (k == "gold" and v == "include")}
+        return {
+            k: list(v) if isinstance(v, tuple) else v
+            for k, v in data.items()
+            if v not in ((), None) and not (k == "gold" and v == "include")
+        }
 
     @property
     def needs_agreement(self) -> bool:
@@ -84,8 +87,9 @@ def parse_filters(data: dict | None) -> ExportFilters:
             raise FilterError("modality_pairs", f"{pair!r} is not '<modality>-><media modality>'")
     sources = _strings(data, "source_datasets")
     for name in sources:
-        if not (Item.objects.filter(source_dataset=name).exists()
-                or Caption.objects.filter(source_dataset=name).exists()):
+        if not (
+            Item.objects.filter(source_dataset=name).exists() or Caption.objects.filter(source_dataset=name).exists()
+        ):
             raise FilterError("source_datasets", f"no caption or item comes from {name!r}")
     bounds = (_moment(data, "date_from", end=False), _moment(data, "date_to", end=True))
     if None not in bounds and bounds[0] > bounds[1]:
@@ -96,8 +100,9 @@ def parse_filters(data: dict | None) -> ExportFilters:
     gold = data.get("gold", "include")
     if gold not in GOLD_CHOICES:
         raise FilterError("gold", f"must be one of {', '.join(GOLD_CHOICES)}")
-    return ExportFilters(labels, states, pairs, sources, data.get("date_from"), data.get("date_to"),
-                         low, high, gold, bounds)
+    return ExportFilters(
+        labels, states, pairs, sources, data.get("date_from"), data.get("date_to"), low, high, gold, bounds
+    )
 
 
 def apply_filters(queryset: QuerySet, filters: ExportFilters) -> QuerySet:
@@ -112,8 +117,10 @@ def apply_filters(queryset: QuerySet, filters: ExportFilters) -> QuerySet:
             match |= Q(caption_modality="" if caption == "unknown" else caption, item_modality=item)
         queryset = queryset.filter(match)
     if filters.source_datasets:
-        queryset = queryset.filter(Q(task__caption__source_dataset__in=filters.source_datasets)
-                                   | Q(candidate__item__source_dataset__in=filters.source_datasets))
+        queryset = queryset.filter(
+            Q(task__caption__source_dataset__in=filters.source_datasets)
+            | Q(candidate__item__source_dataset__in=filters.source_datasets)
+        )
     start, end = filters._bounds
     if start is not None:
         queryset = queryset.filter(updated_at__gte=start)
@@ -140,15 +147,21 @@ def with_agreement(queryset: QuerySet) -> QuerySet:
     """
     if "agreement" in queryset.query.annotations:
         return queryset
-    votes = {f"votes_{label}": Coalesce(Cast(KeyTextTransform(label, "votes"), IntegerField()), 0)
-             for label in ("good", "partial", "bad")}
+    votes = {
+        f"votes_{label}": Coalesce(Cast(KeyTextTransform(label, "votes"), IntegerField()), 0)
+        for label in ("good", "partial", "bad")
+    }
     queryset = queryset.annotate(**votes)
     g, p, b = F("votes_good"), F("votes_partial"), F("votes_bad")
     n = g + p + b
     same = g * (g - 1) + p * (p - 1) + b * (b - 1)
-    return queryset.annotate(agreement=Case(
-        When(GreaterThanOrEqual(n, 2), then=Cast(same, FloatField()) / Cast(n * (n - 1), FloatField())),
-        default=None, output_field=FloatField()))
+    return queryset.annotate(
+        agreement=Case(
+            When(GreaterThanOrEqual(n, 2), then=Cast(same, FloatField()) / Cast(n * (n - 1), FloatField())),
+            default=None,
+            output_field=FloatField(),
+        )
+    )
 
 
 def _strings(data: dict, key: str) -> tuple[str, ...]:

@@ -1,4 +1,5 @@
 """The export formats by name, and their options checked before a run is created."""
+
 from __future__ import annotations
 
 from types import ModuleType
@@ -6,8 +7,14 @@ from types import ModuleType
 from . import csvtable, emm1, jsonl, pairs, parquet, zeroshot
 from .options import Count, OptionError
 
-FORMATS: dict[str, ModuleType] = {"jsonl": jsonl, "csv": csvtable, "parquet": parquet, "emm1": emm1,
-                                  "pairs": pairs, "zeroshot": zeroshot}
+FORMATS: dict[str, ModuleType] = {
+    "jsonl": jsonl,
+    "csv": csvtable,
+    "parquet": parquet,
+    "emm1": emm1,
+    "pairs": pairs,
+    "zeroshot": zeroshot,
+}
 
 
 def extension(name: str, options: dict) -> str:

@@ -1,4 +1,5 @@
 """`jsonl`: one JSON object per rated pair, with every column of rows.COLUMNS."""
+
 from __future__ import annotations
 
 from pathlib import Path

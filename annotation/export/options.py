@@ -1,4 +1,5 @@
 """Option rules the formats declare (formats.check_options applies them)."""
+
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -13,6 +13,7 @@ sample count. A sample is one member `<key>.json` holding the same object as a J
 line; keys count up from `000000000` in candidate order, so they are unique and sorted.
 Members carry mtime 0, mode 0644, no owner, so the same pairs give the same bytes.
 """
+
 from __future__ import annotations
 
 import io
@@ -29,8 +30,18 @@ from .writer import open_binary, open_text
 EXTENSION = "jsonl"
 SHARDED_EXTENSION = "tar"
 OPTIONS = {"partial": ("exclude", "positive", "negative"), "shard_size": Count(1, 1_000_000)}
-KEYS = ("project", "candidate_id", "caption_id", "caption", "item_id", "item_modality", "item_media",
-        "similarity", "retrieval_rank", "label")
+KEYS = (
+    "project",
+    "candidate_id",
+    "caption_id",
+    "caption",
+    "item_id",
+    "item_modality",
+    "item_media",
+    "similarity",
+    "retrieval_rank",
+    "label",
+)
 SHARD_NAME = "pairs-{:06d}.tar"
 MANIFEST = "pairs-shards.json"
 
@@ -66,8 +77,11 @@ def write(source: ExportSource, path: Path, options: dict) -> int:
 def _render(targets: dict[str, int]):
     def render(columns: dict[str, str]) -> str:
         target = " ".join(f"WHEN {sql_literal(label)} THEN {value}" for label, value in targets.items())
-        return sql_json_object([(key, sql_json_value(key, columns[key])) for key in KEYS]
-                               + [("target", f"CASE {columns['label']}::text {target} END")])
+        return sql_json_object(
+            [(key, sql_json_value(key, columns[key])) for key in KEYS]
+            + [("target", f"CASE {columns['label']}::text {target} END")]
+        )
+
     return render
 
 
@@ -99,8 +113,11 @@ def _write_shards(samples: Iterator[bytes], path: Path, shard_size: int) -> int:
     """Shards are built one at a time in a temporary file beside the export (constant
     memory), then appended to the outer tar."""
     count, shards = 0, []
-    with open_binary(path) as raw, tarfile.open(fileobj=raw, mode="w", format=tarfile.USTAR_FORMAT) as outer, \
-            tempfile.TemporaryFile(dir=path.parent, prefix=".tmp-shard-") as scratch:
+    with (
+        open_binary(path) as raw,
+        tarfile.open(fileobj=raw, mode="w", format=tarfile.USTAR_FORMAT) as outer,
+        tempfile.TemporaryFile(dir=path.parent, prefix=".tmp-shard-") as scratch,
+    ):
         shard = None
 
         def close_shard():

@@ -1,4 +1,5 @@
 """`parquet`: the jsonl columns with native types, one row group per batch of pairs."""
+
 from __future__ import annotations
 
 import io
@@ -16,9 +17,15 @@ OPTIONS: dict = {}
 BATCH_ROWS = 20_000
 
 _TYPES = {
-    "project_id": pa.int64(), "task_id": pa.int64(), "candidate_id": pa.int64(),
-    "slot": pa.int32(), "retrieval_rank": pa.int32(), "similarity": pa.float64(),
-    "votes_good": pa.int32(), "votes_partial": pa.int32(), "votes_bad": pa.int32(),
+    "project_id": pa.int64(),
+    "task_id": pa.int64(),
+    "candidate_id": pa.int64(),
+    "slot": pa.int32(),
+    "retrieval_rank": pa.int32(),
+    "similarity": pa.float64(),
+    "votes_good": pa.int32(),
+    "votes_partial": pa.int32(),
+    "votes_bad": pa.int32(),
     "agreement": pa.float64(),
     "annotators": pa.list_(pa.struct([("annotator", pa.string()), ("label", pa.string())])),
     "decided_at": pa.timestamp("us", tz="UTC"),
@@ -74,5 +81,6 @@ def _parse(chunks: list[bytes]) -> pa.Table:
     table = pajson.read_json(
         io.BytesIO(data),
         read_options=pajson.ReadOptions(block_size=len(data) + 1, use_threads=False),
-        parse_options=pajson.ParseOptions(explicit_schema=SCHEMA, unexpected_field_behavior="error"))
+        parse_options=pajson.ParseOptions(explicit_schema=SCHEMA, unexpected_field_behavior="error"),
+    )
     return table.select(COLUMNS).cast(SCHEMA)

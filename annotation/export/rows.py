@@ -6,6 +6,7 @@ moment while annotators keep submitting. Rows come from server-side cursors
 (`.iterator(chunk_size=...)`); each annotator's label is merged in from a second
 cursor ordered the same way, so memory stays constant whatever the size.
 """
+
 from __future__ import annotations
 
 import json
@@ -106,8 +107,9 @@ class ExportSource:
         self.total = self.pairs().count()
         return self.total
 
-    def rows(self, queryset: QuerySet | None = None, order: tuple[str, ...] = ("candidate_id",),
-             with_annotators: bool = True) -> Iterator[dict]:
+    def rows(
+        self, queryset: QuerySet | None = None, order: tuple[str, ...] = ("candidate_id",), with_annotators: bool = True
+    ) -> Iterator[dict]:
         """Dicts keyed by COLUMNS (annotators: [{annotator, label}] when asked for)."""
         queryset = with_agreement(self.pairs() if queryset is None else queryset)
         if with_annotators and order != ("candidate_id",):
@@ -143,8 +145,13 @@ class ExportSource:
         """Whether lines() works here (PostgreSQL) or formats keep to rows()."""
         return connection.vendor == "postgresql"
 
-    def lines(self, render: Callable[[dict[str, str]], str], queryset: QuerySet | None = None,
-              order: tuple[str, ...] = ("candidate_id",), with_annotators: bool = True) -> Iterator[tuple[bytes, int]]:
+    def lines(
+        self,
+        render: Callable[[dict[str, str]], str],
+        queryset: QuerySet | None = None,
+        order: tuple[str, ...] = ("candidate_id",),
+        with_annotators: bool = True,
+    ) -> Iterator[tuple[bytes, int]]:
         """Batches of output lines that PostgreSQL renders, in `order`: (UTF-8 bytes, lines).
 
         `render` gets the SQL expression of every column of COLUMNS (`annotators` the JSON
@@ -158,8 +165,10 @@ class ExportSource:
         inner = queryset.order_by().values(**{aliases[name]: F(path) for name, path in FIELDS.items()})
         sql, params = inner.query.sql_with_params()
         columns = {name: f'r."{alias}"' for name, alias in aliases.items()}
-        columns["modality_pair"] = (f"concat(COALESCE(NULLIF({columns['caption_modality']}::text, ''), 'unknown'), "
-                                    f"'->', {columns['item_modality']})")
+        columns["modality_pair"] = (
+            f"concat(COALESCE(NULLIF({columns['caption_modality']}::text, ''), 'unknown'), "
+            f"'->', {columns['item_modality']})"
+        )
         joins = ""
         if with_annotators:
             joins = f" LEFT JOIN {sql_annotators(self.project_ids)} v ON v.candidate_id = {columns['candidate_id']}"
@@ -192,13 +201,16 @@ class ExportSource:
 
     def _ratings(self, pairs: QuerySet) -> Iterator[tuple[int, str, str]]:
         """(candidate_id, username, label) of submitted ratings, in candidate order."""
-        return (Rating.objects
-                .filter(assignment__project_id__in=self.project_ids,
-                        assignment__state=Assignment.State.SUBMITTED,
-                        candidate_id__in=pairs.values("candidate_id"))
-                .order_by("candidate_id", "assignment__annotator__username")
-                .values_list("candidate_id", "assignment__annotator__username", "label")
-                .iterator(chunk_size=self.chunk_size * 3))
+        return (
+            Rating.objects.filter(
+                assignment__project_id__in=self.project_ids,
+                assignment__state=Assignment.State.SUBMITTED,
+                candidate_id__in=pairs.values("candidate_id"),
+            )
+            .order_by("candidate_id", "assignment__annotator__username")
+            .values_list("candidate_id", "assignment__annotator__username", "label")
+            .iterator(chunk_size=self.chunk_size * 3)
+        )
 
 
 # --- Lines rendered by PostgreSQL -------------------------------------------------------
@@ -211,8 +223,16 @@ class ExportSource:
 # Other databases (the SQLite demo) keep the Python path.
 
 # Column kinds: how a value is written. Anything not listed is text.
-INT_COLUMNS = {"project_id", "task_id", "candidate_id", "slot", "retrieval_rank", "votes_good",
-               "votes_partial", "votes_bad"}
+INT_COLUMNS = {
+    "project_id",
+    "task_id",
+    "candidate_id",
+    "slot",
+    "retrieval_rank",
+    "votes_good",
+    "votes_partial",
+    "votes_bad",
+}
 FLOAT_COLUMNS = {"similarity", "agreement"}
 LINES_PER_BATCH = 5000
 # COPY's text format backslash-escapes these; the lines never hold another escape.
@@ -236,18 +256,22 @@ def sql_literal(text: str) -> str:
 def sql_float_text(expr: str) -> str:
     """repr() of a float8: PostgreSQL prints shortest round-trip digits like Python, but
     integral values without `.0` (and -0 as `-0`)."""
-    return (f"CASE WHEN {expr} IS NULL THEN NULL "
-            f"WHEN {expr} <> trunc({expr}) OR abs({expr}) >= 1e16 OR {expr} = 'NaN'::float8 THEN ({expr})::text "
-            f"WHEN {expr} = 0 AND ({expr})::text = '-0' THEN '-0.0' "
-            f"ELSE ({expr})::bigint::text || '.0' END")
+    return (
+        f"CASE WHEN {expr} IS NULL THEN NULL "
+        f"WHEN {expr} <> trunc({expr}) OR abs({expr}) >= 1e16 OR {expr} = 'NaN'::float8 THEN ({expr})::text "
+        f"WHEN {expr} = 0 AND ({expr})::text = '-0' THEN '-0.0' "
+        f"ELSE ({expr})::bigint::text || '.0' END"
+    )
 
 
 def sql_iso_time(expr: str) -> str:
     """datetime.isoformat() of a timestamptz in UTC (microseconds only when not zero)."""
     utc = f"({expr} AT TIME ZONE 'UTC')"
-    return (f"CASE WHEN {expr} IS NULL THEN NULL ELSE to_char({utc}, 'YYYY-MM-DD\"T\"HH24:MI:SS') || "
-            f"CASE WHEN date_trunc('second', {utc}) = {utc} THEN '' "
-            f"ELSE to_char({utc}, '.US') END || '+00:00' END")
+    return (
+        f"CASE WHEN {expr} IS NULL THEN NULL ELSE to_char({utc}, 'YYYY-MM-DD\"T\"HH24:MI:SS') || "
+        f"CASE WHEN date_trunc('second', {utc}) = {utc} THEN '' "
+        f"ELSE to_char({utc}, '.US') END || '+00:00' END"
+    )
 
 
 def sql_json_value(name: str, expr: str) -> str:
@@ -282,9 +306,11 @@ def sql_csv_value(name: str, expr: str) -> str:
     text = sql_iso_time(expr) if name == "decided_at" else f"({expr})::text"
     if name == "decided_at":
         return f"COALESCE({text}, '')"
-    return (f"CASE WHEN {text} IS NULL THEN '' WHEN strpos({text}, ',') > 0 OR strpos({text}, '\"') > 0 "
-            f"OR strpos({text}, E'\\r') > 0 OR strpos({text}, E'\\n') > 0 "
-            f"THEN '\"' || replace({text}, '\"', '\"\"') || '\"' ELSE {text} END")
+    return (
+        f"CASE WHEN {text} IS NULL THEN '' WHEN strpos({text}, ',') > 0 OR strpos({text}, '\"') > 0 "
+        f"OR strpos({text}, E'\\r') > 0 OR strpos({text}, E'\\n') > 0 "
+        f"THEN '\"' || replace({text}, '\"', '\"\"') || '\"' ELSE {text} END"
+    )
 
 
 def sql_csv_row(values: list[str]) -> str:
@@ -300,7 +326,7 @@ def sql_csv_row(values: list[str]) -> str:
 def _concat(parts: list[str]) -> str:
     """concat() takes at most 100 arguments: nest larger lists."""
     while len(parts) > 90:
-        parts = [f"concat({', '.join(parts[i:i + 90])})" for i in range(0, len(parts), 90)]
+        parts = [f"concat({', '.join(parts[i : i + 90])})" for i in range(0, len(parts), 90)]
     return f"concat({', '.join(parts)})"
 
 
@@ -310,7 +336,7 @@ def sql_annotators(project_ids: list[int]) -> str:
     ratings, sorted once (a lookup per pair costs three index probes each)."""
     user_table = connection.ops.quote_name(get_user_model()._meta.db_table)
     ids = ", ".join(str(int(i)) for i in project_ids)
-    return (f"""(SELECT s.candidate_id, concat('[', string_agg(s.one, ','), ']') AS annotators
+    return f"""(SELECT s.candidate_id, concat('[', string_agg(s.one, ','), ']') AS annotators
          FROM (SELECT ra.candidate_id, concat('{{"annotator":', to_json(u.username::text)::text,
                       ',"label":', to_json(ra.label::text)::text, '}}') AS one
                FROM {Rating._meta.db_table} ra
@@ -318,4 +344,4 @@ def sql_annotators(project_ids: list[int]) -> str:
                JOIN {user_table} u ON u.id = a.annotator_id
                WHERE a.state = {sql_literal(Assignment.State.SUBMITTED)} AND a.project_id IN ({ids})
                ORDER BY ra.candidate_id, u.username, a.id) s
-         GROUP BY s.candidate_id)""")
+         GROUP BY s.candidate_id)"""

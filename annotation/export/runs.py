@@ -12,6 +12,7 @@ run whose heartbeat stopped); a run that finds another attempt running with a li
 heartbeat leaves it alone; the final state is written on a fresh connection, retried while
 the database comes back, so a dropped connection ends `failed` (retry-able), not `running`.
 """
+
 from __future__ import annotations
 
 import secrets
@@ -41,8 +42,9 @@ class ExportRequestError(ValueError):
         self.field, self.message, self.status = field, message, status
 
 
-def create_run(project_ids: list[int], fmt: str, filters: dict | None = None, options: dict | None = None,
-               user=None) -> ExportRun:
+def create_run(
+    project_ids: list[int], fmt: str, filters: dict | None = None, options: dict | None = None, user=None
+) -> ExportRun:
     if fmt not in FORMATS:
         raise ExportRequestError("format", f"unknown format {fmt!r} (one of {', '.join(FORMATS)})")
     ids = sorted(set(project_ids))
@@ -73,8 +75,9 @@ def execute_run(run_id: int, progress: Progress | None = None) -> ExportRun:
         return run  # a duplicate message: another attempt is alive
     if not run.file_path:
         # An unguessable folder: media storage may be served by the web server.
-        run.file_path = (f"exports/{run.pk}-{secrets.token_hex(8)}/"
-                         f"pairrate-export-{run.pk}.{extension(run.format, run.options)}")
+        run.file_path = (
+            f"exports/{run.pk}-{secrets.token_hex(8)}/pairrate-export-{run.pk}.{extension(run.format, run.options)}"
+        )
     run.state, run.progress, run.error, run.sha256 = ExportRun.State.RUNNING, 0.0, "", ""
     run.attempts += 1
     run.started_at, run.finished_at, run.row_count, run.size_bytes = timezone.now(), None, None, None
@@ -165,8 +168,10 @@ class _ProgressRecorder:
                     if latest is not None and latest != self.written:
                         done, total = latest
                         ExportRun.objects.filter(pk=self.run_id).update(
-                            progress=min(done / total, 0.99) if total else 0.0, row_count=done,
-                            heartbeat_at=timezone.now())
+                            progress=min(done / total, 0.99) if total else 0.0,
+                            row_count=done,
+                            heartbeat_at=timezone.now(),
+                        )
                         self.written, last_beat = latest, time.monotonic()
                     elif beat:
                         ExportRun.objects.filter(pk=self.run_id).update(heartbeat_at=timezone.now())

@@ -9,6 +9,7 @@ attempt removes. `atomic_file` does the same for a path the user names (commands
 `--output`, not storage). Multi-file formats are one `.zip` whose members carry a fixed
 timestamp, so equal content gives equal bytes.
 """
+
 from __future__ import annotations
 
 import hashlib

@@ -7,6 +7,7 @@ item_id`, one line per item, both modalities) and `evaluate.py` (zeroshot_eval),
 scores embeddings by mean class embedding and cosine similarity, top-1 and top-5.
 Without a `states` filter only agreed and adjudicated pairs count.
 """
+
 from __future__ import annotations
 
 import csv
@@ -31,15 +32,19 @@ def write(source: ExportSource, path: Path, options: dict) -> int:
     pairs = source.pairs().filter(label="good")
     if not source.filters.states:
         pairs = pairs.filter(state__in=CONSENSUS)
-    pairs = (pairs.annotate(paired_class=KeyTextTransform(key, "task__paired_item__metadata"),
-                            candidate_class=KeyTextTransform(key, "candidate__item__metadata"))
-             .filter(paired_class__isnull=False, candidate_class=F("paired_class")))
-    items = (Item.objects.filter(Q(pk__in=pairs.values("task__paired_item_id"))
-                                 | Q(pk__in=pairs.values("candidate__item_id")))
-             .annotate(item_class=KeyTextTransform(key, "metadata"))
-             .order_by("item_class", "modality", "external_id")
-             .values_list("item_class", "modality", "external_id")
-             .iterator(chunk_size=source.chunk_size))
+    pairs = pairs.annotate(
+        paired_class=KeyTextTransform(key, "task__paired_item__metadata"),
+        candidate_class=KeyTextTransform(key, "candidate__item__metadata"),
+    ).filter(paired_class__isnull=False, candidate_class=F("paired_class"))
+    items = (
+        Item.objects.filter(
+            Q(pk__in=pairs.values("task__paired_item_id")) | Q(pk__in=pairs.values("candidate__item_id"))
+        )
+        .annotate(item_class=KeyTextTransform(key, "metadata"))
+        .order_by("item_class", "modality", "external_id")
+        .values_list("item_class", "modality", "external_id")
+        .iterator(chunk_size=source.chunk_size)
+    )
     count = 0
     with zipfile.ZipFile(path, "w") as archive:
         with zip_text_member(archive, "classes.csv") as out:

@@ -14,6 +14,7 @@ accuracy say how often its own class is first / among the first five.
 `classes.csv` has columns `class, modality, item_id`; each `.npy` is rows x dim and its
 ids file has one item id per line in row order (as in a pairrate bundle).
 """
+
 from __future__ import annotations
 
 import argparse
@@ -49,8 +50,7 @@ def unit(rows: np.ndarray) -> np.ndarray:
     return rows / np.maximum(np.linalg.norm(rows, axis=-1, keepdims=True), 1e-12)
 
 
-def evaluate(query: dict[str, tuple[str, np.ndarray]], reference: dict[str, tuple[str, np.ndarray]],
-             ks=(1, 5)) -> dict:
+def evaluate(query: dict[str, tuple[str, np.ndarray]], reference: dict[str, tuple[str, np.ndarray]], ks=(1, 5)) -> dict:
     """query/reference: item_id -> (class, vector). Classes come from the reference side."""
     by_class: dict[str, list[np.ndarray]] = defaultdict(list)
     for label, vector in reference.values():
@@ -67,8 +67,7 @@ def evaluate(query: dict[str, tuple[str, np.ndarray]], reference: dict[str, tupl
     similarity = unit(np.stack([v for _, v in scored])) @ centroids.T
     # Rank of the true class: how many classes score strictly higher.
     rank = (similarity > similarity[np.arange(len(truth)), truth][:, None]).sum(axis=1)
-    return {"queries": len(truth), "classes": len(names),
-            **{f"top{k}": float(np.mean(rank < k)) for k in ks}}
+    return {"queries": len(truth), "classes": len(names), **{f"top{k}": float(np.mean(rank < k)) for k in ks}}
 
 
 def run(classes_path: str, embedding_specs: list[str]) -> dict:
@@ -89,8 +88,9 @@ def run(classes_path: str, embedding_specs: list[str]) -> dict:
 def main(argv=None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("classes", help="classes.csv from the export")
-    parser.add_argument("--embeddings", action="append", required=True,
-                        help="MODALITY=vectors.npy:ids.txt (give one per modality)")
+    parser.add_argument(
+        "--embeddings", action="append", required=True, help="MODALITY=vectors.npy:ids.txt (give one per modality)"
+    )
     args = parser.parse_args(argv)
     json.dump(run(args.classes, args.embeddings), sys.stdout, indent=2)
     print()

@@ -20,6 +20,7 @@ Reading a finished build's groups (other features use these, not the files):
 Ranks are by similarity, ties by the smaller item id. Only a `succeeded` build
 has groups.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -44,8 +45,7 @@ def iter_chunks(build) -> Iterator[GroupsChunk]:
     if build.state != "succeeded":
         raise ValueError(f"groups build {build.pk} is {build.state}; only a succeeded build has groups")
     for data in chunk_files(build):
-        yield GroupsChunk(data["caption_ids"], {m: (data[f"{m}__ids"], data[f"{m}__scores"])
-                                                for m in build.modalities})
+        yield GroupsChunk(data["caption_ids"], {m: (data[f"{m}__ids"], data[f"{m}__scores"]) for m in build.modalities})
 
 
 def iter_groups(build) -> Iterator[tuple[int, str, int, int, float]]:

@@ -6,6 +6,7 @@ rated pairs are exactly pairs of the build (de-duplication and the item cap stil
 apply after). Where the build has no similarities (an import), they are recomputed
 from the project's space.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -42,11 +43,13 @@ def project_errors(project: Project) -> dict[str, list[str]]:
         return {"groups": [f"groups build {build.pk} is {build.state}, not succeeded"]}
     errors = {}
     if project.target_modality not in build.modalities:
-        errors["groups"] = [f"groups build {build.pk} has no {project.target_modality} groups "
-                            f"(it has {', '.join(build.modalities)})"]
+        errors["groups"] = [
+            f"groups build {build.pk} has no {project.target_modality} groups (it has {', '.join(build.modalities)})"
+        ]
     if project.candidates_per_task > build.k:
-        errors["candidates_per_task"] = [f"groups build {build.pk} holds {build.k} items per caption; "
-                                         f"cannot choose {project.candidates_per_task}"]
+        errors["candidates_per_task"] = [
+            f"groups build {build.pk} holds {build.k} items per caption; cannot choose {project.candidates_per_task}"
+        ]
     return errors
 
 
@@ -78,8 +81,9 @@ def _similarities(space, caption_ids, ids, mask) -> np.ndarray:
     out = np.full(mask.shape, np.nan, dtype=np.float32)
     have_c, caption_matrix = caption_vectors(space, caption_ids[np.unique(rows)])
     items = np.unique(ids[rows, cols])
-    vector_rows = list(ItemVector.objects.filter(space=space, item_id__in=items.tolist())
-                       .values_list("item_id", "shard_id", "row"))
+    vector_rows = list(
+        ItemVector.objects.filter(space=space, item_id__in=items.tolist()).values_list("item_id", "shard_id", "row")
+    )
     have_i, item_matrix = _gather(vector_rows, space.dim)
     c_pos, i_pos = np.searchsorted(have_c, caption_ids[rows]), np.searchsorted(have_i, ids[rows, cols])
     ok = (c_pos < len(have_c)) & (i_pos < len(have_i))

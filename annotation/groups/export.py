@@ -13,6 +13,7 @@ size. Everything is written into a local folder published whole through annotati
 (moved into place, or uploaded to the bucket); each file's sha256 is recorded (and listed
 in `SHA256SUMS`).
 """
+
 from __future__ import annotations
 
 import csv
@@ -34,11 +35,21 @@ from ..models.groups import GROUP_MODALITIES
 from . import store
 
 STEM = {"video": "video", "audio": "audio", "image": "image", "point_cloud": "points"}
-CSV_COLUMNS = ["encord_text_id", "encord_video_id", "encord_audio_id", "encord_image_id", "encord_points_id",
-               "nn_index"]
+CSV_COLUMNS = [
+    "encord_text_id",
+    "encord_video_id",
+    "encord_audio_id",
+    "encord_image_id",
+    "encord_points_id",
+    "nn_index",
+]
 SIMILARITY_COLUMNS = [f"{STEM[m]}_similarity" for m in GROUP_MODALITIES]
-PARQUET_SCHEMA = pa.schema([*(pa.field(c, pa.int32() if c == "nn_index" else pa.string()) for c in CSV_COLUMNS),
-                            *(pa.field(c, pa.float32()) for c in SIMILARITY_COLUMNS)])
+PARQUET_SCHEMA = pa.schema(
+    [
+        *(pa.field(c, pa.int32() if c == "nn_index" else pa.string()) for c in CSV_COLUMNS),
+        *(pa.field(c, pa.float32()) for c in SIMILARITY_COLUMNS),
+    ]
+)
 FORMATS = ("csv", "parquet")
 FETCH_IDS = 50_000
 
@@ -63,7 +74,7 @@ def _fixed_width(values: pa.Array) -> np.ndarray | None:
     if width != pc.max(lengths).as_py() or width == 0:
         return None
     offsets = np.frombuffer(values.buffers()[1], dtype=np.int32, count=len(values) + 1, offset=4 * values.offset)
-    data = np.frombuffer(values.buffers()[2], dtype=np.uint8)[offsets[0]:offsets[-1]].reshape(len(values), width)
+    data = np.frombuffer(values.buffers()[2], dtype=np.uint8)[offsets[0] : offsets[-1]].reshape(len(values), width)
     records = np.empty((len(values), width + 1), dtype=np.uint8)
     records[:, :width], records[:, width] = data, ord(",")
     return records.view(np.dtype((np.void, width + 1))).reshape(-1)
@@ -129,24 +140,33 @@ class GroupsWriter:
             if self.csv:
                 self.csv[nn].write(self._csv_lines(text_csv, text_fixed, positions, taken, nn))
             if self.parquet:
-                ids = [self.items_raw[m].take(taken[m]) if m in taken else pa.nulls(n, pa.string())
-                       for m in GROUP_MODALITIES]
-                sims = [pa.array(np.ascontiguousarray(scores[m][:, nn - 1]), pa.float32()) if m in taken
-                        else pa.nulls(n, pa.float32()) for m in GROUP_MODALITIES]
+                ids = [
+                    self.items_raw[m].take(taken[m]) if m in taken else pa.nulls(n, pa.string())
+                    for m in GROUP_MODALITIES
+                ]
+                sims = [
+                    pa.array(np.ascontiguousarray(scores[m][:, nn - 1]), pa.float32())
+                    if m in taken
+                    else pa.nulls(n, pa.float32())
+                    for m in GROUP_MODALITIES
+                ]
                 nn_column = pa.array(np.full(n, nn, dtype=np.int32))
-                self.parquet[nn].write_table(pa.Table.from_arrays([text_raw, *ids, nn_column, *sims],
-                                                                  schema=PARQUET_SCHEMA))
+                self.parquet[nn].write_table(
+                    pa.Table.from_arrays([text_raw, *ids, nn_column, *sims], schema=PARQUET_SCHEMA)
+                )
         self.rows += n * self.k
 
     def _csv_lines(self, text_csv, text_fixed, positions, taken, nn: int):
         """The chunk's lines of nn_{nn}/data_groups.csv, as bytes."""
         column = {m: positions[m][:, nn - 1] for m in self.modalities}
         fast = text_fixed is not None and all(
-            self.fixed[m] is not None and not (column[m] >= len(self.fixed[m])).any() for m in self.modalities)
+            self.fixed[m] is not None and not (column[m] >= len(self.fixed[m])).any() for m in self.modalities
+        )
         if fast:  # one record per line; each field is a gather of fixed-size "id," records
             tail = f"{nn}\n".encode()
-            fields = [text_fixed] + [np.take(self.fixed[m], column[m]) if m in column else None
-                                     for m in GROUP_MODALITIES]
+            fields = [text_fixed] + [
+                np.take(self.fixed[m], column[m]) if m in column else None for m in GROUP_MODALITIES
+            ]
             layout = [(f"f{i}", f.dtype if f is not None else np.dtype((np.void, 1))) for i, f in enumerate(fields)]
             out = np.empty(len(text_fixed), dtype=layout + [("tail", np.dtype((np.void, len(tail))))])
             for i, values in enumerate(fields):
@@ -156,7 +176,7 @@ class GroupsWriter:
         columns = [text_csv] + [self.items_csv[m].take(taken[m]) if m in taken else "" for m in GROUP_MODALITIES]
         lines = pc.binary_join_element_wise(*columns, f"{nn}\n", ",")
         offsets = np.frombuffer(lines.buffers()[1], dtype=np.int32, count=len(lines) + 1, offset=4 * lines.offset)
-        return memoryview(lines.buffers()[2])[offsets[0]:offsets[-1]]
+        return memoryview(lines.buffers()[2])[offsets[0] : offsets[-1]]
 
     def close(self) -> dict:
         """Relative file name -> {bytes, sha256, rows}."""
@@ -186,7 +206,7 @@ def _external_ids(model, ids: np.ndarray) -> list[str]:
     """External ids for sorted database ids, fetched in blocks."""
     out: list[str] = []
     for start in range(0, len(ids), FETCH_IDS):
-        block = ids[start:start + FETCH_IDS].tolist()
+        block = ids[start : start + FETCH_IDS].tolist()
         found = dict(model.objects.filter(pk__in=block).values_list("pk", "external_id"))
         out += [found[i] for i in block]
     return out
@@ -209,8 +229,11 @@ def _write_item_infos(folder: Path, modality: str, ids: np.ndarray) -> tuple[str
         writer = csv.writer(out)
         writer.writerow([f"encord_{stem}_id", *BASE_COLUMNS, *EXTRA_COLUMNS[stem]])
         for start in range(0, len(ids), FETCH_IDS):
-            rows = (Item.objects.filter(pk__in=ids[start:start + FETCH_IDS].tolist()).order_by("pk")
-                    .values_list("external_id", "source_dataset", "license", "media", "metadata"))
+            rows = (
+                Item.objects.filter(pk__in=ids[start : start + FETCH_IDS].tolist())
+                .order_by("pk")
+                .values_list("external_id", "source_dataset", "license", "media", "metadata")
+            )
             for external_id, dataset, license_, media, metadata in rows:
                 writer.writerow([external_id, dataset, license_, *_media_columns(media, metadata, stem)])
     return name, {**_sha256(path), "rows": int(len(ids))}
@@ -233,9 +256,19 @@ def write_outputs(build: GroupsBuild, folder: Path, formats=FORMATS, progress=No
         text_writer.writerow(TEXT_COLUMNS)
         for data in chunk_files(build):
             caption_ids = data["caption_ids"].tolist()
-            rows = {r[0]: r[1:] for r in Caption.objects.filter(pk__in=caption_ids).values_list(
-                "pk", "external_id", "text", "source_dataset", "license", "source_modality",
-                "paired_item__modality", "paired_item__external_id")}
+            rows = {
+                r[0]: r[1:]
+                for r in Caption.objects.filter(pk__in=caption_ids).values_list(
+                    "pk",
+                    "external_id",
+                    "text",
+                    "source_dataset",
+                    "license",
+                    "source_modality",
+                    "paired_item__modality",
+                    "paired_item__external_id",
+                )
+            }
             captions = [rows[i] for i in caption_ids]
             _write_text_infos(text_writer, captions)
             external = [c[0] for c in captions]
@@ -263,7 +296,7 @@ def export_build(build: GroupsBuild) -> tuple[str, dict]:
     """Write the outputs into a local folder, then publish it whole under an unguessable
     name (media storage may be served); earlier outputs and crashed attempts' leftovers go."""
     root = store.folder_name(build.pk)
-    stale = {name[len(root) + 1:].split("/", 1)[0] for name in storage.list_folder(root)}
+    stale = {name[len(root) + 1 :].split("/", 1)[0] for name in storage.list_folder(root)}
     for leftover in sorted(s for s in stale if s.lstrip(".").startswith(("out-", "tmp-out-"))):
         storage.delete_folder(f"{root}/{leftover}")
     output = f"{root}/out-{secrets.token_hex(8)}"

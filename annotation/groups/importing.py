@@ -9,6 +9,7 @@ name the file, line and column; on any error nothing is stored. The imported bui
 (`source="imported"`, similarities NaN) has the same chunks and outputs as a built
 one, so it can be downloaded, iterated and rated from.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -39,8 +40,11 @@ def _vocabulary(queryset) -> tuple[pa.Array, np.ndarray]:
 
 
 def _nn_files(root: Path, errors: ErrorCollector) -> list[Path]:
-    folders = {int(m.group(1)): p for p in root.iterdir() if p.is_dir() and (m := NN_FOLDER.match(p.name))} \
-        if root.is_dir() else {}
+    folders = (
+        {int(m.group(1)): p for p in root.iterdir() if p.is_dir() and (m := NN_FOLDER.match(p.name))}
+        if root.is_dir()
+        else {}
+    )
     if not folders:
         errors.add(str(root.name), None, None, "no nn_1/data_groups.csv ... nn_k/data_groups.csv folders")
         return []
@@ -57,8 +61,12 @@ def _nn_files(root: Path, errors: ErrorCollector) -> list[Path]:
 
 def _read(path: Path, name: str) -> pa.Table:
     try:
-        return pacsv.read_csv(path, convert_options=pacsv.ConvertOptions(
-            column_types={c: pa.string() for c in export.CSV_COLUMNS}, strings_can_be_null=False))
+        return pacsv.read_csv(
+            path,
+            convert_options=pacsv.ConvertOptions(
+                column_types={c: pa.string() for c in export.CSV_COLUMNS}, strings_can_be_null=False
+            ),
+        )
     except (pa.ArrowInvalid, UnicodeDecodeError) as exc:
         raise BundleError([RowError(name, None, None, f"unreadable CSV: {exc}")]) from None
 
@@ -90,8 +98,13 @@ def read_groups(root: Path, datasets: list[Dataset]) -> tuple[np.ndarray, dict[s
         texts = table.column("encord_text_id")
         positions = pc.index_in(texts, value_set=caption_ext)
         unknown = positions.is_null().to_numpy(zero_copy_only=False)
-        _report(errors, name, unknown, "encord_text_id",
-                lambda r: f"no caption {texts[r].as_py()[:60]!r} in {', '.join(d.name for d in datasets)}")
+        _report(
+            errors,
+            name,
+            unknown,
+            "encord_text_id",
+            lambda r: f"no caption {texts[r].as_py()[:60]!r} in {', '.join(d.name for d in datasets)}",
+        )
         if unknown.any():
             continue
         ids = caption_db[positions.to_numpy(zero_copy_only=False)]
@@ -118,8 +131,13 @@ def read_groups(root: Path, datasets: list[Dataset]) -> tuple[np.ndarray, dict[s
             _report(errors, name, empty, ID_COLUMN[m], lambda r: f"empty {m} id (nn_1 has {m} ids)")
             found = pc.index_in(column, value_set=vocab[m][0])
             unknown = found.is_null().to_numpy(zero_copy_only=False) & ~empty
-            _report(errors, name, unknown, ID_COLUMN[m],
-                    lambda r, column=column, m=m: f"no {m} item {column[r].as_py()[:60]!r} in the datasets")
+            _report(
+                errors,
+                name,
+                unknown,
+                ID_COLUMN[m],
+                lambda r, column=column, m=m: f"no {m} item {column[r].as_py()[:60]!r} in the datasets",
+            )
             if not (unknown | empty).any():
                 items[m][:, nn - 1] = vocab[m][1][found.to_numpy(zero_copy_only=False)][order]
         if errors.full:
@@ -131,28 +149,46 @@ def read_groups(root: Path, datasets: list[Dataset]) -> tuple[np.ndarray, dict[s
 def import_groups(root: Path, datasets, name: str = "", user=None) -> GroupsBuild:
     """Read, check, and store an E-MM1 100M layout as a succeeded build (all or nothing)."""
     root = Path(root)
-    rows = [Dataset.objects.filter(**({"pk": int(d)} if str(d).isdigit() else {"name": str(d)})).first()
-            for d in datasets]
+    rows = [
+        Dataset.objects.filter(**({"pk": int(d)} if str(d).isdigit() else {"name": str(d)})).first() for d in datasets
+    ]
     if not rows or None in rows:
-        raise plan.GroupsRequestError("invalid_groups", "name the datasets holding the captions and items",
-                                      {"datasets": [f"no dataset {d!r}" for d, r in zip(datasets, rows) if r is None]
-                                       or ["name at least one dataset"]})
+        raise plan.GroupsRequestError(
+            "invalid_groups",
+            "name the datasets holding the captions and items",
+            {
+                "datasets": [f"no dataset {d!r}" for d, r in zip(datasets, rows) if r is None]
+                or ["name at least one dataset"]
+            },
+        )
     caption_ids, items = read_groups(root, rows)
     caption_rows, item_rows = plan.chunk_rows()
     key = hashlib.sha256(f"imported:{root.resolve()}:{timezone.now().isoformat()}".encode()).hexdigest()
     with transaction.atomic():
         build = GroupsBuild.objects.create(
-            name=name or root.name, source=GroupsBuild.Source.IMPORTED, pool_key=key, modalities=list(items),
-            k=next(iter(items.values())).shape[1], caption_chunk_rows=caption_rows, item_chunk_rows=item_rows,
-            state=GroupsBuild.State.RUNNING, started_at=timezone.now(), created_by=user if getattr(user, "pk", None)
-            else None, counts={"captions": int(len(caption_ids)), "imported_from": str(root)})
+            name=name or root.name,
+            source=GroupsBuild.Source.IMPORTED,
+            pool_key=key,
+            modalities=list(items),
+            k=next(iter(items.values())).shape[1],
+            caption_chunk_rows=caption_rows,
+            item_chunk_rows=item_rows,
+            state=GroupsBuild.State.RUNNING,
+            started_at=timezone.now(),
+            created_by=user if getattr(user, "pk", None) else None,
+            counts={"captions": int(len(caption_ids)), "imported_from": str(root)},
+        )
         build.caption_datasets.set(rows)
     try:
         write_chunks(build, caption_ids, items, scores=None)
         output_path, files = export.export_build(build)
         GroupsBuild.objects.filter(pk=build.pk).update(
-            state=GroupsBuild.State.SUCCEEDED, progress=1.0, output_path=output_path, files=files,
-            finished_at=timezone.now())
+            state=GroupsBuild.State.SUCCEEDED,
+            progress=1.0,
+            output_path=output_path,
+            files=files,
+            finished_at=timezone.now(),
+        )
     except BaseException:
         store.clear(build.pk)
         build.delete()
@@ -166,13 +202,16 @@ def write_chunks(build: GroupsBuild, caption_ids: np.ndarray, items: dict, score
     store.save_npy(store.plan_path(build.pk, "captions"), caption_ids)
     for m, ids in items.items():
         unique = np.unique(ids[ids >= 0])
-        store.save_npy(store.plan_path(build.pk, f"{m}-items"),
-                       np.stack([unique, np.full_like(unique, -1), np.full_like(unique, -1)], axis=1))
+        store.save_npy(
+            store.plan_path(build.pk, f"{m}-items"),
+            np.stack([unique, np.full_like(unique, -1), np.full_like(unique, -1)], axis=1),
+        )
     for chunk, start in enumerate(range(0, len(caption_ids), build.caption_chunk_rows)):
         stop = start + build.caption_chunk_rows
         arrays = {"caption_ids": caption_ids[start:stop]}
         for m, ids in items.items():
             arrays[f"{m}__ids"] = ids[start:stop]
-            arrays[f"{m}__scores"] = (scores[m][start:stop] if scores else
-                                      np.full(ids[start:stop].shape, np.nan, dtype=np.float32))
+            arrays[f"{m}__scores"] = (
+                scores[m][start:stop] if scores else np.full(ids[start:stop].shape, np.nan, dtype=np.float32)
+            )
         store.save_npz(store.chunk_path(build.pk, chunk), **arrays)

@@ -13,6 +13,7 @@ is linked to it, so launching it rates those pairs: per caption the
 that is their number); captions with fewer, or without a vector in the space, get no
 task.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -37,12 +38,14 @@ def read_pairs(path: Path, project: Project) -> dict[int, list[int]]:
     errors = ErrorCollector()
     datasets = list(project.caption_datasets.all())
     captions = dict(Caption.objects.filter(dataset__in=datasets).values_list("external_id", "pk"))
-    items = dict(Item.objects.filter(dataset__in=datasets, modality=project.target_modality)
-                 .values_list("external_id", "pk"))
+    items = dict(
+        Item.objects.filter(dataset__in=datasets, modality=project.target_modality).values_list("external_id", "pk")
+    )
     columns = table.columns
     if "encord_text_id" in columns:  # E-MM1 triplets.csv
-        keep = [PAIRED_MODALITY_NAMES.get(str(m)) == project.target_modality
-                for m in table.column("annotated_modality")]
+        keep = [
+            PAIRED_MODALITY_NAMES.get(str(m)) == project.target_modality for m in table.column("annotated_modality")
+        ]
         caption_col, item_col, ranks = "encord_text_id", "encord_annotated_id", None
     else:
         keep = [True] * len(table)
@@ -65,8 +68,12 @@ def read_pairs(path: Path, project: Project) -> dict[int, list[int]]:
         for position, item in enumerate(values):
             item_id = items.get(str(item) if item is not None else "")
             if item_id is None:
-                errors.add(name, line, item_col, f"no {project.target_modality} item {str(item)[:60]!r} "
-                                                 "in the project's datasets")
+                errors.add(
+                    name,
+                    line,
+                    item_col,
+                    f"no {project.target_modality} item {str(item)[:60]!r} in the project's datasets",
+                )
                 continue
             rank = position
             if ranks is not None:
@@ -96,27 +103,38 @@ def project_from_pairs(path: Path, project: Project, user=None) -> GroupsBuild:
     caption_ids = np.fromiter(pairs, dtype=np.int64, count=len(pairs))
     ids = np.full((len(pairs), k), -1, dtype=np.int64)
     for row, items in enumerate(pairs.values()):
-        ids[row, :len(items)] = items
+        ids[row, : len(items)] = items
     caption_rows, item_rows = plan.chunk_rows()
     with transaction.atomic():
         build = GroupsBuild.objects.create(
-            name=f"pairs for {project.name}"[:200], source=GroupsBuild.Source.IMPORTED,
-            pool_key=f"pairs:{project.pk}:{timezone.now().timestamp()}", modalities=[project.target_modality], k=k,
-            caption_chunk_rows=caption_rows, item_chunk_rows=item_rows, state=GroupsBuild.State.RUNNING,
+            name=f"pairs for {project.name}"[:200],
+            source=GroupsBuild.Source.IMPORTED,
+            pool_key=f"pairs:{project.pk}:{timezone.now().timestamp()}",
+            modalities=[project.target_modality],
+            k=k,
+            caption_chunk_rows=caption_rows,
+            item_chunk_rows=item_rows,
+            state=GroupsBuild.State.RUNNING,
             created_by=user if getattr(user, "pk", None) else None,
-            counts={"captions": len(pairs), "pairs": int((ids >= 0).sum()), "imported_from": Path(path).name})
+            counts={"captions": len(pairs), "pairs": int((ids >= 0).sum()), "imported_from": Path(path).name},
+        )
         build.caption_datasets.set(project.caption_datasets.all())
     try:
         write_chunks(build, caption_ids, {project.target_modality: ids}, scores=None)
         output_path, files = export.export_build(build)
         with transaction.atomic():
             GroupsBuild.objects.filter(pk=build.pk).update(
-                state=GroupsBuild.State.SUCCEEDED, progress=1.0, output_path=output_path, files=files,
-                finished_at=timezone.now())
+                state=GroupsBuild.State.SUCCEEDED,
+                progress=1.0,
+                output_path=output_path,
+                files=files,
+                finished_at=timezone.now(),
+            )
             ProjectGroups.objects.update_or_create(project=project, defaults={"build": build})
             # the curate stage then keeps its whole pool, so every caption with pairs is sampled
             Project.objects.filter(pk=project.pk).update(
-                sample_size=max(caption_pool(project).count(), 1), k=max(1, min(k, 256)))
+                sample_size=max(caption_pool(project).count(), 1), k=max(1, min(k, 256))
+            )
     except BaseException:
         store.clear(build.pk)
         ProjectGroups.objects.filter(build=build).delete()

@@ -7,6 +7,7 @@ IVF, and writes its top-k as one atomic `.npz`. A merge combines the item chunks
 one caption chunk into its groups. Both are functions of the plan alone, so a part
 redone after a worker died writes the same bytes.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -83,9 +84,15 @@ def prepared_items(build: GroupsBuild, modality: str, chunk: int, dim: int) -> r
     if key not in _prepared:
         _prepared.clear()
         table = store.load_npy(store.plan_path(build.pk, f"{modality}-items"))
-        rows = np.asarray(table[chunk * build.item_chunk_rows:(chunk + 1) * build.item_chunk_rows])
-        _prepared[key] = retrieval.PreparedPool(gather(rows[:, 1:], dim), ids=rows[:, 0], method=build.method,
-                                                nlist=build.nlist, nprobe=build.nprobe, seed=build.seed)
+        rows = np.asarray(table[chunk * build.item_chunk_rows : (chunk + 1) * build.item_chunk_rows])
+        _prepared[key] = retrieval.PreparedPool(
+            gather(rows[:, 1:], dim),
+            ids=rows[:, 0],
+            method=build.method,
+            nlist=build.nlist,
+            nprobe=build.nprobe,
+            seed=build.seed,
+        )
     return _prepared[key]
 
 
@@ -96,8 +103,9 @@ def search_part(build: GroupsBuild, part: GroupsPart) -> dict:
     queries = gather(table[start:stop], dim)
     pool = prepared_items(build, part.modality, part.item_chunk, dim)
     scores, ids = pool.search(queries, min(build.k, pool.size))
-    store.save_npz(store.part_path(build.pk, part.modality, part.caption_chunk, part.item_chunk),
-                   scores=scores, ids=ids)
+    store.save_npz(
+        store.part_path(build.pk, part.modality, part.caption_chunk, part.item_chunk), scores=scores, ids=ids
+    )
     return {"captions": stop - start, "items": pool.size}
 
 
@@ -106,8 +114,10 @@ def merge_chunk(build: GroupsBuild, chunk: int) -> dict:
     start, stop = caption_chunk_bounds(build, chunk)
     arrays = {"caption_ids": np.asarray(caption_slice(build, start, stop))}
     for modality in build.modalities:
-        results = [store.load_npz(store.part_path(build.pk, modality, chunk, j))
-                   for j in range(item_chunk_count(build, modality))]
+        results = [
+            store.load_npz(store.part_path(build.pk, modality, chunk, j))
+            for j in range(item_chunk_count(build, modality))
+        ]
         scores, ids = retrieval.merge_topk([(r["scores"], r["ids"]) for r in results], build.k)
         arrays[f"{modality}__ids"], arrays[f"{modality}__scores"] = ids, scores
     store.save_npz(store.chunk_path(build.pk, chunk), **arrays)
@@ -122,7 +132,7 @@ def exact_topk(build: GroupsBuild, modality: str, positions: np.ndarray) -> np.n
     items = store.load_npy(store.plan_path(build.pk, f"{modality}-items"))
     results = []
     for start in range(0, len(items), build.item_chunk_rows):
-        rows = np.asarray(items[start:start + build.item_chunk_rows])
+        rows = np.asarray(items[start : start + build.item_chunk_rows])
         pool = retrieval.PreparedPool(gather(rows[:, 1:], dim), ids=rows[:, 0])
         results.append(pool.search(queries, min(build.k, pool.size)))
     return retrieval.merge_topk(results, build.k)[1]
@@ -141,6 +151,9 @@ def recall(build: GroupsBuild) -> dict:
             data = store.load_npz(store.chunk_path(build.pk, int(chunk)))
             where = np.flatnonzero(chunks == chunk)
             found[where] = data[f"{modality}__ids"][positions[where] - chunk * build.caption_chunk_rows]
-        out[modality] = {"recall_at_k": round(retrieval.recall_at_k(found, exact_topk(build, modality, positions)), 4),
-                         "sample": int(len(positions)), "k": build.k}
+        out[modality] = {
+            "recall_at_k": round(retrieval.recall_at_k(found, exact_topk(build, modality, positions)), 4),
+            "sample": int(len(positions)),
+            "k": build.k,
+        }
     return out

@@ -6,6 +6,7 @@ errors, status 400; a build already running on the same pool, 409). `make_plan`
 (id, shard, row) tables in `plan/`, and creates the `GroupsPart` rows: for each
 caption chunk, one search part per (modality, item chunk) and one merge.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -33,14 +34,15 @@ class GroupsRequestError(Exception):
 
 
 def chunk_rows() -> tuple[int, int]:
-    return (int(getattr(settings, "PAIRRATE_GROUPS_CAPTION_CHUNK_ROWS", 65_536)),
-            int(getattr(settings, "PAIRRATE_GROUPS_ITEM_CHUNK_ROWS", 500_000)))
+    return (
+        int(getattr(settings, "PAIRRATE_GROUPS_CAPTION_CHUNK_ROWS", 65_536)),
+        int(getattr(settings, "PAIRRATE_GROUPS_ITEM_CHUNK_ROWS", 500_000)),
+    )
 
 
 def pool_key(dataset_ids, source_modalities, source_datasets) -> str:
     """One key per caption pool: at most one build runs on it at a time."""
-    text = json.dumps([sorted(map(int, dataset_ids)), sorted(source_modalities or []),
-                       sorted(source_datasets or [])])
+    text = json.dumps([sorted(map(int, dataset_ids)), sorted(source_modalities or []), sorted(source_datasets or [])])
     return hashlib.sha256(text.encode()).hexdigest()
 
 
@@ -58,14 +60,21 @@ def pool_query(datasets, source_modalities, source_datasets, spaces):
 
 def pool_captions(build: GroupsBuild, spaces=None):
     """The build's caption pool (before planning fixes it in `plan/captions.npy`)."""
-    return pool_query(build.caption_datasets.all(), build.caption_source_modalities,
-                      build.caption_source_datasets, build.spaces.all() if spaces is None else spaces)
+    return pool_query(
+        build.caption_datasets.all(),
+        build.caption_source_modalities,
+        build.caption_source_datasets,
+        build.spaces.all() if spaces is None else spaces,
+    )
 
 
 def _lookup(model, key, label: str, errors: dict, field: str):
     try:
-        found = model.objects.filter(pk=int(key)).first() if str(key).isdigit() else \
-            model.objects.filter(name=str(key)).first()
+        found = (
+            model.objects.filter(pk=int(key)).first()
+            if str(key).isdigit()
+            else model.objects.filter(name=str(key)).first()
+        )
     except (TypeError, ValueError):
         found = None
     if found is None:
@@ -73,9 +82,19 @@ def _lookup(model, key, label: str, errors: dict, field: str):
     return found
 
 
-def create_build(datasets, spaces: dict, k: int = 16, method: str = "exact", nlist: int | None = None,
-                 nprobe: int = 16, seed: int = 0, name: str = "", caption_source_modalities=None,
-                 caption_source_datasets=None, user=None) -> GroupsBuild:
+def create_build(
+    datasets,
+    spaces: dict,
+    k: int = 16,
+    method: str = "exact",
+    nlist: int | None = None,
+    nprobe: int = 16,
+    seed: int = 0,
+    name: str = "",
+    caption_source_modalities=None,
+    caption_source_datasets=None,
+    user=None,
+) -> GroupsBuild:
     """Check everything, then store a pending build (the caller dispatches it)."""
     errors: dict[str, list[str]] = {}
 
@@ -139,10 +158,20 @@ def create_build(datasets, spaces: dict, k: int = 16, method: str = "exact", nli
         if running is not None:
             raise GroupsRequestError("build_running", f"groups build {running.pk} is already running on this pool")
         build = GroupsBuild.objects.create(
-            name=name or "", pool_key=key, caption_source_modalities=sources, caption_source_datasets=source_datasets,
-            modalities=[m for m in GROUP_MODALITIES if m in chosen], k=k, method=method, nlist=nlist,
-            nprobe=nprobe, seed=seed, caption_chunk_rows=caption_rows, item_chunk_rows=item_rows,
-            created_by=user if getattr(user, "pk", None) else None)
+            name=name or "",
+            pool_key=key,
+            caption_source_modalities=sources,
+            caption_source_datasets=source_datasets,
+            modalities=[m for m in GROUP_MODALITIES if m in chosen],
+            k=k,
+            method=method,
+            nlist=nlist,
+            nprobe=nprobe,
+            seed=seed,
+            caption_chunk_rows=caption_rows,
+            item_chunk_rows=item_rows,
+            created_by=user if getattr(user, "pk", None) else None,
+        )
         build.caption_datasets.set(dataset_rows)
         build.spaces.set(chosen.values())
     return build
@@ -171,8 +200,12 @@ def make_plan(build: GroupsBuild) -> dict:
     cv, iv = CaptionVector._meta.db_table, ItemVector._meta.db_table
     item_table = ItemVector._meta.get_field("item").related_model._meta.db_table
     for modality, space in spaces.items():
-        table = _table(f"SELECT caption_id, shard_id, row FROM {cv} WHERE space_id = %s "
-                       f"AND caption_id IN ({pool_sql}) ORDER BY caption_id", [space.pk, *pool_params], 3)
+        table = _table(
+            f"SELECT caption_id, shard_id, row FROM {cv} WHERE space_id = %s "
+            f"AND caption_id IN ({pool_sql}) ORDER BY caption_id",
+            [space.pk, *pool_params],
+            3,
+        )
         caption_tables[modality] = table
         caption_ids = table[:, 0] if caption_ids is None else np.intersect1d(caption_ids, table[:, 0])
     if caption_ids is None or len(caption_ids) == 0:
@@ -185,16 +218,23 @@ def make_plan(build: GroupsBuild) -> dict:
         table = caption_tables[modality]
         table = table[np.searchsorted(table[:, 0], caption_ids)]
         store.save_npy(store.plan_path(build.pk, f"{modality}-captions"), table[:, 1:])
-        items = _table(f"SELECT v.item_id, v.shard_id, v.row FROM {iv} v JOIN {item_table} i ON i.id = v.item_id "
-                       f"WHERE v.space_id = %s AND i.modality = %s ORDER BY v.item_id", [space.pk, modality], 3)
+        items = _table(
+            f"SELECT v.item_id, v.shard_id, v.row FROM {iv} v JOIN {item_table} i ON i.id = v.item_id "
+            f"WHERE v.space_id = %s AND i.modality = %s ORDER BY v.item_id",
+            [space.pk, modality],
+            3,
+        )
         if len(items) < build.k:
             raise ValueError(f"only {len(items)} {modality} items have vectors in {space.name!r}; k is {build.k}")
         store.save_npy(store.plan_path(build.pk, f"{modality}-items"), items)
         counts["items"][modality] = int(len(items))
         item_chunks = -(-len(items) // build.item_chunk_rows)
         # item chunk outermost: consecutive parts share an item chunk, which a worker keeps prepared
-        parts += [GroupsPart(build=build, kind="search", modality=modality, caption_chunk=c, item_chunk=j)
-                  for j in range(item_chunks) for c in range(caption_chunks)]
+        parts += [
+            GroupsPart(build=build, kind="search", modality=modality, caption_chunk=c, item_chunk=j)
+            for j in range(item_chunks)
+            for c in range(caption_chunks)
+        ]
     parts += [GroupsPart(build=build, kind="merge", caption_chunk=c) for c in range(caption_chunks)]
     counts.update(caption_chunks=caption_chunks, search_parts=len(parts) - caption_chunks, merge_parts=caption_chunks)
     with transaction.atomic():

@@ -6,6 +6,7 @@ export), dispatched by the last merge. Each step is idempotent and `acks_late`: 
 redelivered task finds its part done and only makes sure what follows is dispatched;
 a part a killed worker left undone is simply computed again, to the same bytes.
 """
+
 from __future__ import annotations
 
 import logging
@@ -29,6 +30,7 @@ class GroupsStateError(plan.GroupsRequestError):
 
 
 # ---- admin actions ----------------------------------------------------------
+
 
 def start(build_id: int) -> None:
     transaction.on_commit(lambda: dispatch_plan(build_id))
@@ -60,6 +62,7 @@ def retry(build_id: int) -> GroupsBuild:
 
 # ---- dispatch: queued by task name (annotation/jobs.py) ---------------------------
 
+
 def dispatch_plan(build_id: int) -> None:
     send("tasks.cpu.groups_plan", build_id)
 
@@ -82,9 +85,13 @@ def _dispatch_pending(build: GroupsBuild) -> None:
     pending = list(build.parts.filter(kind="search", state="pending").order_by("pk").values_list("pk", flat=True))
     ready = _ready_merges(build)
     finish = not pending and not ready and not build.parts.filter(kind="merge", state="pending").exists()
-    transaction.on_commit(lambda: (dispatch_search(build.pk, pending),
-                                   [dispatch_merge(build.pk, c) for c in ready],
-                                   finish and dispatch_finish(build.pk)))
+    transaction.on_commit(
+        lambda: (
+            dispatch_search(build.pk, pending),
+            [dispatch_merge(build.pk, c) for c in ready],
+            finish and dispatch_finish(build.pk),
+        )
+    )
 
 
 def _ready_merges(build: GroupsBuild, chunks=None) -> list[int]:
@@ -96,6 +103,7 @@ def _ready_merges(build: GroupsBuild, chunks=None) -> list[int]:
 
 
 # ---- run by the workers ------------------------------------------------------
+
 
 def run_plan(build_id: int) -> None:
     with transaction.atomic():
@@ -198,4 +206,5 @@ def _fail(build_id: int, exc: Exception) -> None:
     logger.exception("groups build failed", extra={"build": build_id})
     message = f"{type(exc).__name__}: {exc}"
     GroupsBuild.objects.filter(pk=build_id, state__in=plan.ACTIVE).update(
-        state=State.FAILED, error=message + "\n\n" + traceback.format_exc(limit=5), finished_at=timezone.now())
+        state=State.FAILED, error=message + "\n\n" + traceback.format_exc(limit=5), finished_at=timezone.now()
+    )

@@ -7,6 +7,7 @@ file goes through annotation.storage (the media root, or the bucket), written at
 a killed writer never leaves a complete-looking file, and a redone part writes the same
 file again. Any worker reads what another wrote (its cached copy, on the object store).
 """
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -1,4 +1,5 @@
 """Dataset import: pairrate bundles and the E-MM1 release layout (docs/formats.md)."""
+
 from .errors import BundleError, RowError
 from .loader import ImportSummary, import_bundle
 

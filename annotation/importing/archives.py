@@ -7,6 +7,7 @@ writing, the uncompressed bytes are counted: more than PAIRRATE_ARCHIVE_MAX_BYTE
 more than PAIRRATE_ARCHIVE_MAX_RATIO times the archive's own size, stops the extraction
 (whatever the headers claim). On any refusal the partial folder is removed.
 """
+
 from __future__ import annotations
 
 import re
@@ -38,15 +39,18 @@ def archive_stem(name: str) -> str:
     lowered = name.lower()
     for suffix in sorted(ARCHIVE_SUFFIXES, key=len, reverse=True):
         if lowered.endswith(suffix):
-            name = name[:-len(suffix)]
+            name = name[: -len(suffix)]
             break
     return re.sub(r"[^-a-zA-Z0-9_]", "_", name)[:100].strip("_") or "bundle"
 
 
 def limits() -> tuple[int, int, float]:
     """(members, uncompressed bytes, ratio): pairrate/settings.py holds the defaults."""
-    return (int(settings.PAIRRATE_ARCHIVE_MAX_MEMBERS), int(settings.PAIRRATE_ARCHIVE_MAX_BYTES),
-            float(settings.PAIRRATE_ARCHIVE_MAX_RATIO))
+    return (
+        int(settings.PAIRRATE_ARCHIVE_MAX_MEMBERS),
+        int(settings.PAIRRATE_ARCHIVE_MAX_BYTES),
+        float(settings.PAIRRATE_ARCHIVE_MAX_RATIO),
+    )
 
 
 def extract_archive(archive: Path, target: Path) -> Path:
@@ -83,18 +87,18 @@ class _Counter:
     def member(self) -> None:
         self.members += 1
         if self.members > self.max_members:
-            raise ArchiveError(f"the archive has more than {self.max_members} members "
-                               "(PAIRRATE_ARCHIVE_MAX_MEMBERS)")
+            raise ArchiveError(f"the archive has more than {self.max_members} members (PAIRRATE_ARCHIVE_MAX_MEMBERS)")
 
     def add(self, count: int) -> None:
         self.bytes += count
         if self.bytes > self.max_bytes:
-            raise ArchiveError(f"the archive expands to more than {self.max_bytes} bytes "
-                               "(PAIRRATE_ARCHIVE_MAX_BYTES)")
+            raise ArchiveError(f"the archive expands to more than {self.max_bytes} bytes (PAIRRATE_ARCHIVE_MAX_BYTES)")
         if self.bytes > self.max_ratio * self.archive_size:
-            raise ArchiveError(f"the archive expands to more than {self.max_ratio:g} times its size of "
-                               f"{self.archive_size} bytes (PAIRRATE_ARCHIVE_MAX_RATIO): refused as a "
-                               "decompression bomb")
+            raise ArchiveError(
+                f"the archive expands to more than {self.max_ratio:g} times its size of "
+                f"{self.archive_size} bytes (PAIRRATE_ARCHIVE_MAX_RATIO): refused as a "
+                "decompression bomb"
+            )
 
 
 def _destination(target: Path, name: str) -> Path | None:
@@ -121,8 +125,10 @@ def _kind(mode: int) -> str | None:
 
 
 def _refuse_kind(name: str, kind: str) -> None:
-    raise ArchiveError(f"archive member {name!r} is {kind}: links and special files are not allowed in "
-                       "bundles (archive the files themselves)")
+    raise ArchiveError(
+        f"archive member {name!r} is {kind}: links and special files are not allowed in "
+        "bundles (archive the files themselves)"
+    )
 
 
 def _copy(source, destination: Path, name: str, counter: _Counter) -> None:
@@ -164,8 +170,14 @@ def _extract_tar(archive: Path, target: Path, counter: _Counter) -> None:
             if member.issym() or member.islnk():
                 _refuse_kind(member.name, "a symbolic link" if member.issym() else "a hard link")
             if not (member.isfile() or member.isdir()):
-                _refuse_kind(member.name, "a device file" if member.isdev() and not member.isfifo()
-                             else "a FIFO or socket" if member.isfifo() else "not a regular file")
+                _refuse_kind(
+                    member.name,
+                    "a device file"
+                    if member.isdev() and not member.isfifo()
+                    else "a FIFO or socket"
+                    if member.isfifo()
+                    else "not a regular file",
+                )
             destination = _destination(target, member.name)
             if destination is None or member.isdir():
                 destination.mkdir(parents=True, exist_ok=True)

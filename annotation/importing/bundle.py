@@ -5,6 +5,7 @@ layout.py decides which layout a folder is; the rules both layouts share are in 
 and manifest.py, so this module and emm1.py never import each other. Nothing here
 touches the database or media storage.
 """
+
 from __future__ import annotations
 
 import json
@@ -38,8 +39,14 @@ def parse_manifest_bundle(root: Path, dataset: str | None, media_mode: str | Non
     """A folder with a `pairrate.json` manifest naming its `items` and `captions` tables."""
     manifest = read_manifest(root)
     errors = ErrorCollector()
-    bundle = empty_bundle(root, manifest, dataset or manifest.get("dataset") or "",
-                          media_mode or manifest.get("media", "local"), "", errors)
+    bundle = empty_bundle(
+        root,
+        manifest,
+        dataset or manifest.get("dataset") or "",
+        media_mode or manifest.get("media", "local"),
+        "",
+        errors,
+    )
     items = manifest_table(root, manifest, "items", errors)
     captions = manifest_table(root, manifest, "captions", errors)
     if items is not None:
@@ -54,8 +61,11 @@ def carried_fields(table: Table, known: set[str], columns: dict[str, str]) -> se
     """The optional database fields a table carries (a re-import updates only these):
     `columns` maps table column -> field; source_dataset/license are the same in every
     table; metadata is carried by a `metadata` column or any extra column."""
-    fields = {field for column, field in {**columns, "source_dataset": "source_dataset",
-                                            "license": "license"}.items() if column in table.columns}
+    fields = {
+        field
+        for column, field in {**columns, "source_dataset": "source_dataset", "license": "license"}.items()
+        if column in table.columns
+    }
     if any(name not in known for name in table.columns):  # `metadata` is not in known either
         fields.add("metadata")
     return fields
@@ -102,10 +112,22 @@ def add_item_rows(bundle: ParsedBundle, table: Table, errors: ErrorCollector) ->
     for index, line in enumerate(table.lines):
         modality = cell_text(modalities[index])
         if modality not in MEDIA_MODALITIES:
-            errors.add(table.name, line, "modality",
-                       f"unknown modality {modality!r}; expected one of {MEDIA_MODALITIES}")
-        add_item(bundle, table, index, ids[index], modality, cell_text(media[index]), "media",
-                 cell_text(sources[index]), cell_text(licenses[index]), metadata[index], errors)
+            errors.add(
+                table.name, line, "modality", f"unknown modality {modality!r}; expected one of {MEDIA_MODALITIES}"
+            )
+        add_item(
+            bundle,
+            table,
+            index,
+            ids[index],
+            modality,
+            cell_text(media[index]),
+            "media",
+            cell_text(sources[index]),
+            cell_text(licenses[index]),
+            metadata[index],
+            errors,
+        )
         if errors.full:
             return
 
@@ -122,11 +144,23 @@ def add_caption_rows(bundle: ParsedBundle, table: Table, errors: ErrorCollector)
     paired = table.column("paired_item")
     sources, licenses = table.column("source_dataset"), table.column("license")
     metadata = metadata_rows(table, CAPTION_COLUMNS, errors)
-    bundle.captions.carried |= carried_fields(table, CAPTION_COLUMNS, {
-        "source_modality": "source_modality", "paired_item": "paired_item"})
+    bundle.captions.carried |= carried_fields(
+        table, CAPTION_COLUMNS, {"source_modality": "source_modality", "paired_item": "paired_item"}
+    )
     for index in range(len(table)):
-        add_caption(bundle, table, index, ids[index], texts[index], "text", cell_text(modalities[index]),
-                    cell_text(paired[index]), cell_text(sources[index]), cell_text(licenses[index]),
-                    metadata[index], errors)
+        add_caption(
+            bundle,
+            table,
+            index,
+            ids[index],
+            texts[index],
+            "text",
+            cell_text(modalities[index]),
+            cell_text(paired[index]),
+            cell_text(sources[index]),
+            cell_text(licenses[index]),
+            metadata[index],
+            errors,
+        )
         if errors.full:
             return

@@ -10,6 +10,7 @@ as in a pairrate bundle; `.npy` files that no manifest names are refused, not sk
 layout.py sends a folder here when it has `infos/`; the rules shared with pairrate's own
 layout are in rows.py and manifest.py, so this module never imports bundle.py.
 """
+
 from __future__ import annotations
 
 import os
@@ -41,8 +42,13 @@ EXTRA_COLUMNS = {
     "points": ("file_id",),
 }
 # Where a caption's source dataset tells its modality when no paired item does.
-PAIRED_MODALITY_NAMES = {"image": "image", "video": "video", "audio": "audio",
-                         "points": "point_cloud", "point_cloud": "point_cloud"}
+PAIRED_MODALITY_NAMES = {
+    "image": "image",
+    "video": "video",
+    "audio": "audio",
+    "points": "point_cloud",
+    "point_cloud": "point_cloud",
+}
 
 
 # Manifest keys that describe a pairrate bundle's own tables: beside infos/ they would
@@ -55,13 +61,28 @@ def parse_emm1(root: Path, dataset: str | None, media_mode: str | None) -> Parse
     manifest = read_manifest(root) if os.path.lexists(root / MANIFEST) else {}
     conflicting = [key for key in TABLE_KEYS if manifest.get(key)]
     if conflicting:
-        raise BundleError([RowError(MANIFEST, None, key,
-                                    "an E-MM1 infos/ folder is present: its tables are the rows, so "
-                                    "the manifest beside it may only add embeddings (remove this key "
-                                    "or the infos/ folder)") for key in conflicting])
+        raise BundleError(
+            [
+                RowError(
+                    MANIFEST,
+                    None,
+                    key,
+                    "an E-MM1 infos/ folder is present: its tables are the rows, so "
+                    "the manifest beside it may only add embeddings (remove this key "
+                    "or the infos/ folder)",
+                )
+                for key in conflicting
+            ]
+        )
     errors = ErrorCollector()
-    bundle = empty_bundle(root, manifest, dataset or manifest.get("dataset") or root.name,
-                          media_mode or manifest.get("media", "remote"), "E-MM1 layout", errors)
+    bundle = empty_bundle(
+        root,
+        manifest,
+        dataset or manifest.get("dataset") or root.name,
+        media_mode or manifest.get("media", "remote"),
+        "E-MM1 layout",
+        errors,
+    )
     for stem in (*MEDIA_FILES, "text"):
         shown = f"{INFOS}/{stem}.csv"
         if not os.path.lexists(root / shown):
@@ -88,13 +109,16 @@ def _refuse_unnamed_vectors(bundle: ParsedBundle, errors: ErrorCollector) -> Non
         candidates += sorted((bundle.root / "embeddings").rglob("*.npy"))
     for path in candidates:
         if Path(os.path.realpath(path)) not in named:
-            errors.add(str(path.relative_to(bundle.root)), None, None,
-                       f"vectors that no {MANIFEST} 'embeddings' entry names; add a {MANIFEST} beside "
-                       "infos/ with an entry for them (docs/formats.md) or remove the file")
+            errors.add(
+                str(path.relative_to(bundle.root)),
+                None,
+                None,
+                f"vectors that no {MANIFEST} 'embeddings' entry names; add a {MANIFEST} beside "
+                "infos/ with an entry for them (docs/formats.md) or remove the file",
+            )
 
 
-def _add_media_table(bundle: ParsedBundle, table: Table, stem: str, modality: str,
-                     errors: ErrorCollector) -> None:
+def _add_media_table(bundle: ParsedBundle, table: Table, stem: str, modality: str, errors: ErrorCollector) -> None:
     id_column = f"encord_{stem}_id"
     required = (id_column, *BASE_COLUMNS, *EXTRA_COLUMNS[stem])
     if not require_columns(table, required, errors):
@@ -109,9 +133,19 @@ def _add_media_table(bundle: ParsedBundle, table: Table, stem: str, modality: st
         media = f"{folder.rstrip('/')}/{file_name}" if folder else file_name
         # Keep every release column so an E-MM1 export can write the same files back.
         metadata = {c: cell_text(table.columns[c][index]) for c in (*BASE_COLUMNS[2:], *EXTRA_COLUMNS[stem])}
-        add_item(bundle, table, index, ids[index], modality, media, "file_name",
-                 cell_text(table.columns["source_dataset"][index]),
-                 cell_text(table.columns["dataset_license"][index]), metadata, errors)
+        add_item(
+            bundle,
+            table,
+            index,
+            ids[index],
+            modality,
+            media,
+            "file_name",
+            cell_text(table.columns["source_dataset"][index]),
+            cell_text(table.columns["dataset_license"][index]),
+            metadata,
+            errors,
+        )
         if errors.full:
             return
 
@@ -121,15 +155,31 @@ def _add_text_table(bundle: ParsedBundle, table: Table, errors: ErrorCollector) 
         return
     ids = [cell_text(v) for v in table.column("encord_text_id")]
     check_unique_ids(table, ids, "encord_text_id", errors)
-    present = {"paired_modality": "source_modality", "encord_paired_id": "paired_item",
-               "source_dataset": "source_dataset", "dataset_license": "license"}
+    present = {
+        "paired_modality": "source_modality",
+        "encord_paired_id": "paired_item",
+        "source_dataset": "source_dataset",
+        "dataset_license": "license",
+    }
     bundle.captions.carried |= {field for column, field in present.items() if column in table.columns}
     captions = table.column("caption")
     paired_modality, paired_id = table.column("paired_modality"), table.column("encord_paired_id")
     sources, licenses = table.column("source_dataset"), table.column("dataset_license")
     for index in range(len(table)):
         modality = PAIRED_MODALITY_NAMES.get(cell_text(paired_modality[index]), "")
-        add_caption(bundle, table, index, ids[index], captions[index], "caption", modality,
-                    cell_text(paired_id[index]), cell_text(sources[index]), cell_text(licenses[index]), {}, errors)
+        add_caption(
+            bundle,
+            table,
+            index,
+            ids[index],
+            captions[index],
+            "caption",
+            modality,
+            cell_text(paired_id[index]),
+            cell_text(sources[index]),
+            cell_text(licenses[index]),
+            {},
+            errors,
+        )
         if errors.full:
             return

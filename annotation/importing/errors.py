@@ -1,4 +1,5 @@
 """Import errors that say where: file, line (or row) and column."""
+
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass

@@ -5,6 +5,7 @@ emm1.py) and pairrate's own bundle (a `pairrate.json` manifest, bundle.py). `inf
 when both are present, because there the manifest may only add embeddings. The choice is
 made here, once, so neither parser needs to know about the other.
 """
+
 from __future__ import annotations
 
 import os
@@ -37,6 +38,4 @@ def detect_layout(root: Path, shown: str) -> str:
         return EMM1
     if os.path.lexists(root / MANIFEST):
         return PAIRRATE
-    raise BundleError(
-        [RowError(shown, None, None, f"neither a {MANIFEST} manifest nor an E-MM1 {INFOS}/ folder")]
-    )
+    raise BundleError([RowError(shown, None, None, f"neither a {MANIFEST} manifest nor an E-MM1 {INFOS}/ folder")])

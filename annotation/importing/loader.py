@@ -5,6 +5,7 @@ database is checked first (tables, vectors); references that need the database
 (paired items, vector ids) are checked inside the transaction, before commit; files
 reach media storage only as the last step inside it and are put back on failure.
 """
+
 from __future__ import annotations
 
 import logging
@@ -39,13 +40,23 @@ class ImportSummary:
     seconds: float = 0.0
 
     def as_dict(self) -> dict:
-        return {"dataset": self.dataset, "items": self.items, "captions": self.captions,
-                "media_files_copied": self.media_files_copied, "vectors": self.vectors,
-                "seconds": round(self.seconds, 3)}
+        return {
+            "dataset": self.dataset,
+            "items": self.items,
+            "captions": self.captions,
+            "media_files_copied": self.media_files_copied,
+            "vectors": self.vectors,
+            "seconds": round(self.seconds, 3),
+        }
 
 
-def import_bundle(source: Path | str, dataset: str | None = None, media_mode: str | None = None,
-                  progress: Progress | None = None, using: str = "default") -> ImportSummary:
+def import_bundle(
+    source: Path | str,
+    dataset: str | None = None,
+    media_mode: str | None = None,
+    progress: Progress | None = None,
+    using: str = "default",
+) -> ImportSummary:
     """Import (or re-import) a bundle; raises BundleError and changes nothing when invalid."""
     started = time.perf_counter()
     report = progress or (lambda stage, done, total: None)
@@ -90,6 +101,7 @@ def _prepare_vectors(bundle: ParsedBundle, staging: MediaStaging):
             vector_file = getattr(spec, side)
             if vector_file is None:
                 continue
+
             def place(index: int, count: int, stem=f"vectors/{spec.space}/{side}-{staging.dir.name}"):
                 relative = f"{stem}.npy" if count == 1 else f"{stem}-{index:05d}.npy"
                 return staging.path_for(relative), relative
@@ -110,7 +122,8 @@ def _prepare_vectors(bundle: ParsedBundle, staging: MediaStaging):
 def _write_tables(bundle: ParsedBundle, report: Progress, using: str) -> Dataset:
     writer = writer_for(using)
     dataset, _ = Dataset.objects.using(using).update_or_create(
-        name=bundle.dataset, defaults={"description": bundle.description})
+        name=bundle.dataset, defaults={"description": bundle.description}
+    )
     report("writing items", 0, len(bundle.items))
     writer.upsert_items(dataset.id, bundle.items)
     report("writing captions", 0, len(bundle.captions))
@@ -120,8 +133,9 @@ def _write_tables(bundle: ParsedBundle, report: Progress, using: str) -> Dataset
     return dataset
 
 
-def _write_vectors(bundle: ParsedBundle, dataset: Dataset, shards, summary: ImportSummary,
-                   report: Progress, using: str) -> None:
+def _write_vectors(
+    bundle: ParsedBundle, dataset: Dataset, shards, summary: ImportSummary, report: Progress, using: str
+) -> None:
     writer = writer_for(using)
     for spec, side, prepared in shards:
         report(f"mapping vectors {spec.space}/{side}", 0, prepared.rows)
@@ -129,16 +143,23 @@ def _write_vectors(bundle: ParsedBundle, dataset: Dataset, shards, summary: Impo
         missing = []
         for piece in prepared.pieces:  # one shard row per piece; rows count within the piece
             shard = VectorShard.objects.using(using).create(
-                space=space, side=side, path=piece.relative, rows=piece.rows, sha256=piece.sha256)
-            missing += writer.map_vectors(side, dataset.id, space, shard.id,
-                                          prepared.ids[piece.first:piece.first + piece.rows])
+                space=space, side=side, path=piece.relative, rows=piece.rows, sha256=piece.sha256
+            )
+            missing += writer.map_vectors(
+                side, dataset.id, space, shard.id, prepared.ids[piece.first : piece.first + piece.rows]
+            )
         if missing:
             vector_file = getattr(spec, side)
             kind = "caption" if side == "captions" else f"{space.target_modality} item"
             lines = {external_id: line for line, external_id in enumerate(prepared.ids, start=1)}
-            raise BundleError([RowError(vector_file.ids_name, lines[m], None,
-                                        f"no {kind} with id {m!r} in dataset {bundle.dataset!r}")
-                               for m in missing])
+            raise BundleError(
+                [
+                    RowError(
+                        vector_file.ids_name, lines[m], None, f"no {kind} with id {m!r} in dataset {bundle.dataset!r}"
+                    )
+                    for m in missing
+                ]
+            )
         summary.vectors[f"{spec.space}/{side}"] = prepared.rows
     report("removing replaced shards", 0, 1)
     _drop_unused_shards(using)
@@ -147,13 +168,24 @@ def _write_vectors(bundle: ParsedBundle, dataset: Dataset, shards, summary: Impo
 
 def _space_for(spec, using: str) -> EmbeddingSpace:
     space, created = EmbeddingSpace.objects.using(using).get_or_create(
-        name=spec.space,
-        defaults={"model_name": spec.model, "dim": spec.dim, "target_modality": spec.target_modality})
+        name=spec.space, defaults={"model_name": spec.model, "dim": spec.dim, "target_modality": spec.target_modality}
+    )
     if not created and (space.dim, space.target_modality, space.model_name) != (
-            spec.dim, spec.target_modality, spec.model):
-        raise BundleError([RowError("pairrate.json", None, "embeddings",
-                                    f"space {spec.space!r} exists as {space}; the bundle says "
-                                    f"{spec.model}, {spec.dim}-d, text-{spec.target_modality}")])
+        spec.dim,
+        spec.target_modality,
+        spec.model,
+    ):
+        raise BundleError(
+            [
+                RowError(
+                    "pairrate.json",
+                    None,
+                    "embeddings",
+                    f"space {spec.space!r} exists as {space}; the bundle says "
+                    f"{spec.model}, {spec.dim}-d, text-{spec.target_modality}",
+                )
+            ]
+        )
     return space
 
 

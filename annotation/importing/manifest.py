@@ -4,6 +4,7 @@ Both layouts read it: it describes a pairrate bundle (bundle.py), and beside an 
 `infos/` folder (emm1.py) it adds embeddings and may set dataset, description and media.
 See docs/formats.md.
 """
+
 from __future__ import annotations
 
 import json
@@ -19,16 +20,21 @@ MEDIA_MODES = ("local", "remote")
 SLUG = re.compile(r"^[-a-zA-Z0-9_]+$")
 
 
-def empty_bundle(root: Path, manifest: dict, name: str, mode: str, description: str,
-                 errors: ErrorCollector) -> ParsedBundle:
+def empty_bundle(
+    root: Path, manifest: dict, name: str, mode: str, description: str, errors: ErrorCollector
+) -> ParsedBundle:
     """Check the dataset name and media mode (raising at once if wrong), read the
     manifest's embedding specs, and return a bundle ready for rows."""
     check_dataset_name(name, errors)
     check_media_mode(mode, errors)
     errors.raise_if_any()
     return ParsedBundle(
-        root=root, dataset=name, description=str(manifest.get("description", description)),
-        media_mode=mode, items=ItemRows(), captions=CaptionRows(),
+        root=root,
+        dataset=name,
+        description=str(manifest.get("description", description)),
+        media_mode=mode,
+        items=ItemRows(),
+        captions=CaptionRows(),
         embeddings=parse_embedding_specs(root, manifest.get("embeddings", []), MANIFEST, errors),
     )
 
@@ -40,8 +46,9 @@ def read_manifest(root: Path) -> dict:
     try:
         manifest = json.loads(path.read_text(encoding="utf-8"))
     except (UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise BundleError([RowError(MANIFEST, getattr(exc, "lineno", None), None,
-                                    f"invalid JSON manifest: {exc}")]) from None
+        raise BundleError(
+            [RowError(MANIFEST, getattr(exc, "lineno", None), None, f"invalid JSON manifest: {exc}")]
+        ) from None
     if not isinstance(manifest, dict):
         raise BundleError([RowError(MANIFEST, None, None, "the manifest must be a JSON object")])
     return manifest
@@ -49,8 +56,7 @@ def read_manifest(root: Path) -> dict:
 
 def check_dataset_name(name: str, errors: ErrorCollector) -> None:
     if not name or not SLUG.match(name) or len(name) > 100:
-        errors.add(MANIFEST, None, "dataset",
-                   f"dataset name {name!r} must be 1-100 letters, digits, '-' or '_'")
+        errors.add(MANIFEST, None, "dataset", f"dataset name {name!r} must be 1-100 letters, digits, '-' or '_'")
 
 
 def check_media_mode(mode: str, errors: ErrorCollector) -> None:
@@ -77,8 +83,12 @@ def parse_embedding_specs(root: Path, entries, source: str, errors: ErrorCollect
         if not isinstance(entry["dim"], int) or entry["dim"] <= 0:
             errors.add(source, None, f"{where}.dim", f"dim must be a positive integer, not {entry['dim']!r}")
         if entry["target_modality"] not in MEDIA_MODALITIES:
-            errors.add(source, None, f"{where}.target_modality",
-                       f"unknown modality {entry['target_modality']!r}; expected one of {MEDIA_MODALITIES}")
+            errors.add(
+                source,
+                None,
+                f"{where}.target_modality",
+                f"unknown modality {entry['target_modality']!r}; expected one of {MEDIA_MODALITIES}",
+            )
         files = {}
         for side in ("captions", "items"):
             spec = entry.get(side)
@@ -89,8 +99,10 @@ def parse_embedding_specs(root: Path, entries, source: str, errors: ErrorCollect
                 errors.add(source, None, f"{where}.{side}", "needs 'vectors' (.npy) and 'ids' (.txt)")
                 files[side] = None
                 continue
-            paths = {key: bundle_path(root, spec[key], errors, source, None, f"{where}.{side}.{key}")
-                     for key in ("vectors", "ids")}
+            paths = {
+                key: bundle_path(root, spec[key], errors, source, None, f"{where}.{side}.{key}")
+                for key in ("vectors", "ids")
+            }
             if None in paths.values():
                 files[side] = None
                 continue
@@ -98,6 +110,14 @@ def parse_embedding_specs(root: Path, entries, source: str, errors: ErrorCollect
             for path, shown in ((files[side].vectors, spec["vectors"]), (files[side].ids, spec["ids"])):
                 if not path.is_file():
                     errors.add(shown, None, None, "file not found")
-        specs.append(EmbeddingSpec(str(entry["space"]), str(entry["model"]), entry["dim"],
-                                   entry["target_modality"], files["captions"], files["items"]))
+        specs.append(
+            EmbeddingSpec(
+                str(entry["space"]),
+                str(entry["model"]),
+                entry["dim"],
+                entry["target_modality"],
+                files["captions"],
+                files["items"],
+            )
+        )
     return specs

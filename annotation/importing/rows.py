@@ -5,6 +5,7 @@ differently but end in the same `ParsedBundle`, checked by the same rules here, 
 error reads the same (file, line, column) whichever layout it came from. Nothing here
 touches the database or media storage.
 """
+
 from __future__ import annotations
 
 import math
@@ -79,8 +80,9 @@ class ParsedBundle:
     media_files: list[tuple[Path, str]] = field(default_factory=list)
 
 
-def bundle_path(root: Path, relative, errors: ErrorCollector, file: str, line: int | None,
-                column: str | None) -> Path | None:
+def bundle_path(
+    root: Path, relative, errors: ErrorCollector, file: str, line: int | None, column: str | None
+) -> Path | None:
     """The one rule for paths a bundle names: relative, no `..`, and still inside the bundle
     once symbolic links are resolved. Refusals are added to `errors` (naming where the path
     came from, never the content of what it points at) and give None."""
@@ -109,8 +111,12 @@ def check_unique_ids(table: Table, ids: list[str], column: str, errors: ErrorCol
         if not external_id:
             errors.add(table.name, line, column, "empty id")
         elif external_id in first_seen:
-            errors.add(table.name, line, column,
-                       f"duplicate id {external_id!r} (first on {table.line_word} {first_seen[external_id]})")
+            errors.add(
+                table.name,
+                line,
+                column,
+                f"duplicate id {external_id!r} (first on {table.line_word} {first_seen[external_id]})",
+            )
         else:
             first_seen[external_id] = line
         if errors.full:
@@ -140,15 +146,29 @@ def check_time_ranges(table: Table, errors: ErrorCollector) -> None:
         if start is not None and start < 0:
             errors.add(table.name, line, "start_time", f"start_time {raw['start_time']} is negative")
         elif start is not None and end is not None and not start < end:
-            errors.add(table.name, line, "end_time",
-                       f"end_time {raw['end_time']} must be greater than start_time {raw['start_time']}")
+            errors.add(
+                table.name,
+                line,
+                "end_time",
+                f"end_time {raw['end_time']} must be greater than start_time {raw['start_time']}",
+            )
         if errors.full:
             return
 
 
-def add_item(bundle: ParsedBundle, table: Table, index: int, external_id: str, modality: str,
-             media: str, media_column: str, source: str, license: str, metadata: dict,
-             errors: ErrorCollector) -> None:
+def add_item(
+    bundle: ParsedBundle,
+    table: Table,
+    index: int,
+    external_id: str,
+    modality: str,
+    media: str,
+    media_column: str,
+    source: str,
+    license: str,
+    metadata: dict,
+    errors: ErrorCollector,
+) -> None:
     """Append one validated item. Local media must be files inside the bundle (symbolic links
     included); remote media must be allowed URLs or paths confined to media storage."""
     line = table.lines[index]
@@ -174,9 +194,20 @@ def add_item(bundle: ParsedBundle, table: Table, index: int, external_id: str, m
     rows.metadata.append(metadata)
 
 
-def add_caption(bundle: ParsedBundle, table: Table, index: int, external_id: str, text,
-                text_column: str, source_modality: str, paired: str, source: str, license: str,
-                metadata: dict, errors: ErrorCollector) -> None:
+def add_caption(
+    bundle: ParsedBundle,
+    table: Table,
+    index: int,
+    external_id: str,
+    text,
+    text_column: str,
+    source_modality: str,
+    paired: str,
+    source: str,
+    license: str,
+    metadata: dict,
+    errors: ErrorCollector,
+) -> None:
     line = table.lines[index]
     text = "" if text is None else str(text).strip()
     if not text:
@@ -184,8 +215,12 @@ def add_caption(bundle: ParsedBundle, table: Table, index: int, external_id: str
     if "\x00" in text:
         errors.add(table.name, line, text_column, "caption contains a NUL character")
     if source_modality and source_modality not in Modality.values:
-        errors.add(table.name, line, "source_modality",
-                   f"unknown modality {source_modality!r}; expected one of {Modality.values}")
+        errors.add(
+            table.name,
+            line,
+            "source_modality",
+            f"unknown modality {source_modality!r}; expected one of {Modality.values}",
+        )
     rows = bundle.captions
     rows.external_id.append(external_id)
     rows.text.append(text)

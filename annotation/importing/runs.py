@@ -1,5 +1,6 @@
 """Import runs started from the API: fetch and unpack uploads (on the worker), run the
 import, record progress, remove the run's files."""
+
 from __future__ import annotations
 
 import logging

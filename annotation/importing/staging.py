@@ -7,6 +7,7 @@ os.replace (overwritten files restored, new folders removed); on the object stor
 (ObjectStaging) they are uploaded, an object that existed being first copied server-side
 to a backup key under `.staging/<run>/` (restored on rollback; new keys deleted).
 """
+
 from __future__ import annotations
 
 import filecmp

@@ -3,6 +3,7 @@
 Columns, not row dicts: a million rows stay a few lists of strings. Every row keeps
 the line number it came from so errors can point at it.
 """
+
 from __future__ import annotations
 
 import csv
@@ -42,8 +43,14 @@ def read_table(path: Path, display_name: str) -> Table:
     if suffix == ".parquet":
         return _read_parquet(path, display_name)
     raise BundleError(
-        [RowError(display_name, None, None, f"unsupported table format {suffix!r}; "
-                  f"use one of {', '.join(SUPPORTED_SUFFIXES)}")]
+        [
+            RowError(
+                display_name,
+                None,
+                None,
+                f"unsupported table format {suffix!r}; use one of {', '.join(SUPPORTED_SUFFIXES)}",
+            )
+        ]
     )
 
 
@@ -56,7 +63,7 @@ def _decode_utf8(path: Path, display_name: str) -> str:
         line_start = data.rfind(b"\n", 0, exc.start) + 1
         column = None
         if path.suffix.lower() == ".csv":
-            prefix = data[line_start:exc.start].decode("utf-8", errors="replace")
+            prefix = data[line_start : exc.start].decode("utf-8", errors="replace")
             header = next(csv.reader(io.StringIO(data[: data.find(b"\n")].decode("utf-8", "replace"))), [])
             index = len(next(csv.reader([prefix]), [""])) - 1
             column = header[index] if 0 <= index < len(header) else None
@@ -85,8 +92,9 @@ def _read_csv(path: Path, display_name: str) -> Table:
             if not row:
                 continue
             if len(row) != width:
-                errors.append(RowError(display_name, reader.line_num, None,
-                                       f"expected {width} fields, found {len(row)}"))
+                errors.append(
+                    RowError(display_name, reader.line_num, None, f"expected {width} fields, found {len(row)}")
+                )
                 if len(errors) > 20:
                     break
                 continue

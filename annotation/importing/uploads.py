@@ -9,6 +9,7 @@ store the web and the workers share no disk: `BundleUploadHandler.publish` then 
 bundle to the bucket as `uploads/<uuid>/<name>` (the run's source) and removes the local copy;
 the worker fetches it into its own scratch and deletes the object when the import ends.
 """
+
 from __future__ import annotations
 
 import re
@@ -33,8 +34,11 @@ def max_upload_bytes() -> int:
 
 
 def too_large(size_words: str) -> Refusal:
-    return Refusal("upload_too_large", f"the upload ({size_words}) exceeds the limit of {max_upload_bytes()} "
-                                       "bytes (PAIRRATE_MAX_UPLOAD_BYTES)", 413)
+    return Refusal(
+        "upload_too_large",
+        f"the upload ({size_words}) exceeds the limit of {max_upload_bytes()} bytes (PAIRRATE_MAX_UPLOAD_BYTES)",
+        413,
+    )
 
 
 def refuse_oversized(request) -> None:
@@ -80,8 +84,7 @@ class BundleUploadHandler(FileUploadHandler):
         self.folders: list[Path] = []
         self.published: list[str] = []
 
-    def new_file(self, field_name, file_name, content_type, content_length, charset=None,
-                 content_type_extra=None):
+    def new_file(self, field_name, file_name, content_type, content_length, charset=None, content_type_extra=None):
         super().new_file(field_name, file_name, content_type, content_length, charset, content_type_extra)
         if field_name != FIELD:
             self.target = None
@@ -90,8 +93,12 @@ class BundleUploadHandler(FileUploadHandler):
             self.discard()
             raise Refusal("invalid", "give one bundle file", 400, fields={FIELD: ["give one bundle file"]})
         if not is_archive(file_name or ""):
-            raise Refusal("invalid", f"upload a {', '.join(ARCHIVE_SUFFIXES)} bundle", 400,
-                          fields={FIELD: [f"upload a {', '.join(ARCHIVE_SUFFIXES)} bundle"]})
+            raise Refusal(
+                "invalid",
+                f"upload a {', '.join(ARCHIVE_SUFFIXES)} bundle",
+                400,
+                fields={FIELD: [f"upload a {', '.join(ARCHIVE_SUFFIXES)} bundle"]},
+            )
         folder = Path(settings.PAIRRATE_UPLOAD_ROOT) / uuid.uuid4().hex
         folder.mkdir(parents=True)
         self.folders.append(folder)

@@ -4,6 +4,7 @@ Both writers upsert by (dataset, external_id), so importing the same bundle twic
 changes nothing. They run inside the caller's transaction and report unknown
 references (paired items, vector ids) as row errors instead of writing them.
 """
+
 from __future__ import annotations
 
 import csv
@@ -48,13 +49,20 @@ class OrmWriter:
         fields = updated_fields("modality", ITEM_OPTIONAL, rows.carried)
         for start in range(0, len(rows), BATCH):
             objs = [
-                Item(dataset_id=dataset_id, external_id=rows.external_id[i], modality=rows.modality[i],
-                     media=rows.media[i], source_dataset=rows.source_dataset[i],
-                     license=rows.license[i], metadata=rows.metadata[i])
+                Item(
+                    dataset_id=dataset_id,
+                    external_id=rows.external_id[i],
+                    modality=rows.modality[i],
+                    media=rows.media[i],
+                    source_dataset=rows.source_dataset[i],
+                    license=rows.license[i],
+                    metadata=rows.metadata[i],
+                )
                 for i in range(start, min(start + BATCH, len(rows)))
             ]
             Item.objects.using(self.using).bulk_create(
-                objs, update_conflicts=True, unique_fields=["dataset", "external_id"], update_fields=fields)
+                objs, update_conflicts=True, unique_fields=["dataset", "external_id"], update_fields=fields
+            )
 
     def upsert_captions(self, dataset_id: int, rows: CaptionRows) -> list[RowError]:
         items = Item.objects.using(self.using).filter(dataset_id=dataset_id)
@@ -65,20 +73,27 @@ class OrmWriter:
         fields = updated_fields("text", CAPTION_OPTIONAL, rows.carried)
         for start in range(0, len(rows), BATCH):
             objs = [
-                Caption(dataset_id=dataset_id, external_id=rows.external_id[i], text=rows.text[i],
-                        source_modality=rows.source_modality[i],
-                        paired_item_id=item_ids.get(rows.paired_external_id[i]),
-                        source_dataset=rows.source_dataset[i], license=rows.license[i],
-                        metadata=rows.metadata[i])
+                Caption(
+                    dataset_id=dataset_id,
+                    external_id=rows.external_id[i],
+                    text=rows.text[i],
+                    source_modality=rows.source_modality[i],
+                    paired_item_id=item_ids.get(rows.paired_external_id[i]),
+                    source_dataset=rows.source_dataset[i],
+                    license=rows.license[i],
+                    metadata=rows.metadata[i],
+                )
                 for i in range(start, min(start + BATCH, len(rows)))
             ]
             Caption.objects.using(self.using).bulk_create(
-                objs, update_conflicts=True, unique_fields=["dataset", "external_id"], update_fields=fields)
+                objs, update_conflicts=True, unique_fields=["dataset", "external_id"], update_fields=fields
+            )
         return []
 
     def map_vectors(self, side: str, dataset_id: int, space, shard_id: int, ids: list[str]) -> list[str]:
         model, vector_model, key = (
-            (Caption, CaptionVector, "caption") if side == "captions" else (Item, ItemVector, "item"))
+            (Caption, CaptionVector, "caption") if side == "captions" else (Item, ItemVector, "item")
+        )
         queryset = model.objects.using(self.using).filter(dataset_id=dataset_id)
         if side == "items":
             queryset = queryset.filter(modality=space.target_modality)
@@ -87,10 +102,13 @@ class OrmWriter:
         if missing:
             return missing
         for start in range(0, len(ids), BATCH):
-            objs = [vector_model(space=space, shard_id=shard_id, row=row, **{f"{key}_id": known[ids[row]]})
-                    for row in range(start, min(start + BATCH, len(ids)))]
+            objs = [
+                vector_model(space=space, shard_id=shard_id, row=row, **{f"{key}_id": known[ids[row]]})
+                for row in range(start, min(start + BATCH, len(ids)))
+            ]
             vector_model.objects.using(self.using).bulk_create(
-                objs, update_conflicts=True, unique_fields=["space", key], update_fields=["shard", "row"])
+                objs, update_conflicts=True, unique_fields=["space", key], update_fields=["shard", "row"]
+            )
         return []
 
     @staticmethod
@@ -98,7 +116,7 @@ class OrmWriter:
         found: dict[str, int] = {}
         wanted_list = list(wanted)
         for start in range(0, len(wanted_list), 900):  # SQLite caps bound parameters
-            chunk = wanted_list[start:start + 900]
+            chunk = wanted_list[start : start + 900]
             found.update(queryset.filter(external_id__in=chunk).values_list("external_id", "id"))
         return found
 
@@ -144,8 +162,12 @@ class PostgresWriter:
     def upsert_items(self, dataset_id: int, rows: ItemRows) -> None:
         metadata = ("{}" if not m else json.dumps(m, separators=(",", ":")) for m in rows.metadata)
         with self.connection.cursor() as cursor:
-            self._copy(cursor, "import_items", ["external_id", "modality", "media", "source_dataset", "license", "metadata"],
-                       zip(rows.external_id, rows.modality, rows.media, rows.source_dataset, rows.license, metadata))
+            self._copy(
+                cursor,
+                "import_items",
+                ["external_id", "modality", "media", "source_dataset", "license", "metadata"],
+                zip(rows.external_id, rows.modality, rows.media, rows.source_dataset, rows.license, metadata),
+            )
             cursor.execute(
                 f"""INSERT INTO {Item._meta.db_table}
                         (dataset_id, external_id, modality, media, source_dataset, license, metadata)
@@ -160,10 +182,20 @@ class PostgresWriter:
         metadata = ("{}" if not m else json.dumps(m, separators=(",", ":")) for m in rows.metadata)
         item_table = Item._meta.db_table
         with self.connection.cursor() as cursor:
-            self._copy(cursor, "import_captions",
-                       ["external_id", "text", "source_modality", "paired", "source_dataset", "license", "metadata"],
-                       zip(rows.external_id, rows.text, rows.source_modality, rows.paired_external_id,
-                           rows.source_dataset, rows.license, metadata))
+            self._copy(
+                cursor,
+                "import_captions",
+                ["external_id", "text", "source_modality", "paired", "source_dataset", "license", "metadata"],
+                zip(
+                    rows.external_id,
+                    rows.text,
+                    rows.source_modality,
+                    rows.paired_external_id,
+                    rows.source_dataset,
+                    rows.license,
+                    metadata,
+                ),
+            )
             cursor.execute(
                 f"""SELECT c.line FROM import_captions c
                     LEFT JOIN {item_table} i ON i.dataset_id = %s AND i.external_id = c.paired
@@ -175,8 +207,9 @@ class PostgresWriter:
                 errors = []
                 for index in bad:
                     file, line = rows.lines[index]
-                    errors.append(RowError(file, line, "paired_item",
-                                           f"unknown paired item {rows.paired_external_id[index]!r}"))
+                    errors.append(
+                        RowError(file, line, "paired_item", f"unknown paired item {rows.paired_external_id[index]!r}")
+                    )
                 return errors
             cursor.execute(
                 f"""INSERT INTO {Caption._meta.db_table}
@@ -196,8 +229,12 @@ class PostgresWriter:
         if side == "captions":
             target, vector_table, key, extra = Caption._meta.db_table, CaptionVector._meta.db_table, "caption_id", ""
         else:
-            target, vector_table, key, extra = (Item._meta.db_table, ItemVector._meta.db_table, "item_id",
-                                                "AND t.modality = %s")
+            target, vector_table, key, extra = (
+                Item._meta.db_table,
+                ItemVector._meta.db_table,
+                "item_id",
+                "AND t.modality = %s",
+            )
         params = [dataset_id] + ([space.target_modality] if extra else [])
         with self.connection.cursor() as cursor:
             self._copy(cursor, "import_vector_ids", ["external_id"], ((i,) for i in ids))

@@ -17,6 +17,7 @@ root or the bucket), written into a local folder and published whole:
 - `manifest.json`: per modality the project, model, threshold, pairs and captions
   kept; every file's bytes, sha256 and rows.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -39,8 +40,12 @@ from ..models.groups import GROUP_MODALITIES
 from . import queries, report
 
 P_GOOD_COLUMNS = [f"{STEM[m]}_p_good" for m in GROUP_MODALITIES]
-SCHEMA = pa.schema([*(pa.field(c, pa.int32() if c == "nn_index" else pa.string()) for c in CSV_COLUMNS),
-                    *(pa.field(c, pa.float32()) for c in SIMILARITY_COLUMNS + P_GOOD_COLUMNS)])
+SCHEMA = pa.schema(
+    [
+        *(pa.field(c, pa.int32() if c == "nn_index" else pa.string()) for c in CSV_COLUMNS),
+        *(pa.field(c, pa.float32()) for c in SIMILARITY_COLUMNS + P_GOOD_COLUMNS),
+    ]
+)
 FETCH = 50_000
 Progress = Callable[[int, int], None]  # captions written, captions in the build
 
@@ -67,12 +72,19 @@ def modality_models(projects: list[Project], target: float, label: str, n_boot: 
         y = report.outcome(data["label"], label)
         audit = data["audit"].astype(bool)
         pick = audit if audit.sum() >= report.MIN_AUDIT_PAIRS else np.ones(len(y), dtype=bool)
-        curve = st.threshold_curve(data["similarity"][pick], y[pick], data["caption_id"][pick], n_boot=n_boot,
-                                   seed=int(project.seed))
-        out[modality] = {"project": project.id, "project_name": project.name, "label": label, "target": target,
-                         "model": st.fit_calibration(data["similarity"], data["rank"], y),
-                         "threshold": st.recommend_threshold(curve, target),
-                         "sample": "audit" if pick is audit else "rated", "rated_pairs": int(len(y))}
+        curve = st.threshold_curve(
+            data["similarity"][pick], y[pick], data["caption_id"][pick], n_boot=n_boot, seed=int(project.seed)
+        )
+        out[modality] = {
+            "project": project.id,
+            "project_name": project.name,
+            "label": label,
+            "target": target,
+            "model": st.fit_calibration(data["similarity"], data["rank"], y),
+            "threshold": st.recommend_threshold(curve, target),
+            "sample": "audit" if pick is audit else "rated",
+            "rated_pairs": int(len(y)),
+        }
     return out
 
 
@@ -81,7 +93,9 @@ def _external(model, ids: np.ndarray) -> pa.Array:
     unique = np.unique(ids)
     found: dict[int, str] = {}
     for start in range(0, len(unique), FETCH):
-        found.update(model.objects.filter(pk__in=unique[start:start + FETCH].tolist()).values_list("pk", "external_id"))
+        found.update(
+            model.objects.filter(pk__in=unique[start : start + FETCH].tolist()).values_list("pk", "external_id")
+        )
     return pa.array([found[int(i)] for i in ids], pa.string())
 
 
@@ -104,8 +118,9 @@ def write_cleaned(build: GroupsBuild, models: dict, folder: Path, progress: Prog
         (folder / "parquet" / f"nn_{nn}").mkdir(parents=True, exist_ok=True)
         csv_files[nn] = open(folder / "csv" / f"nn_{nn}" / "data_groups.csv", "wb")
         csv_files[nn].write((",".join(CSV_COLUMNS) + "\n").encode())
-        parquet_files[nn] = pq.ParquetWriter(folder / "parquet" / f"nn_{nn}" / "data_groups.parquet", SCHEMA,
-                                             compression="zstd")
+        parquet_files[nn] = pq.ParquetWriter(
+            folder / "parquet" / f"nn_{nn}" / "data_groups.parquet", SCHEMA, compression="zstd"
+        )
     try:
         for chunk in iter_chunks(build):
             n = len(chunk.caption_ids)
@@ -148,9 +163,10 @@ def write_cleaned(build: GroupsBuild, models: dict, folder: Path, progress: Prog
                         sim_columns.append(pa.nulls(n, pa.float32()))
                         p_columns.append(pa.nulls(n, pa.float32()))
                 lines = pc.filter(pc.binary_join_element_wise(*csv_columns, f"{nn}\n", ","), select)
-                offsets = np.frombuffer(lines.buffers()[1], dtype=np.int32, count=len(lines) + 1,
-                                        offset=4 * lines.offset)
-                csv_files[nn].write(memoryview(lines.buffers()[2])[offsets[0]:offsets[-1]])
+                offsets = np.frombuffer(
+                    lines.buffers()[1], dtype=np.int32, count=len(lines) + 1, offset=4 * lines.offset
+                )
+                csv_files[nn].write(memoryview(lines.buffers()[2])[offsets[0] : offsets[-1]])
                 nn_column = pa.array(np.full(n, nn, dtype=np.int32))
                 table = pa.Table.from_arrays([*id_columns, nn_column, *sim_columns, *p_columns], schema=SCHEMA)
                 parquet_files[nn].write_table(table.filter(select))
@@ -167,9 +183,13 @@ def write_cleaned(build: GroupsBuild, models: dict, folder: Path, progress: Prog
     for nn in range(1, k + 1):
         for name in (f"csv/nn_{nn}/data_groups.csv", f"parquet/nn_{nn}/data_groups.parquet"):
             files[name] = {**_digest(folder / name), "rows": rows[nn]}
-    return {"build": build.id, "k": k, "modalities": {m: {**models[m], **counts.get(m, {}), "cleaned": m in counts}
-                                                     for m in models},
-            "left_out": [m for m in build.modalities if m not in models], "files": files}
+    return {
+        "build": build.id,
+        "k": k,
+        "modalities": {m: {**models[m], **counts.get(m, {}), "cleaned": m in counts} for m in models},
+        "left_out": [m for m in build.modalities if m not in models],
+        "files": files,
+    }
 
 
 def check(build: GroupsBuild, projects: list[Project]) -> None:
@@ -180,24 +200,38 @@ def check(build: GroupsBuild, projects: list[Project]) -> None:
         raise CleaningError("projects", "choose at least one rated project (one per target modality)")
     foreign = [p.name for p in projects if p.target_modality not in build.modalities]
     if foreign:
-        raise CleaningError("projects", f"the build has no {', '.join(sorted({p.target_modality for p in projects if p.name in foreign}))} groups "
-                                        f"(projects {', '.join(foreign)})")
+        raise CleaningError(
+            "projects",
+            f"the build has no {', '.join(sorted({p.target_modality for p in projects if p.name in foreign}))} groups "
+            f"(projects {', '.join(foreign)})",
+        )
     spaces = {s.target_modality: s for s in build.spaces.all()}  # an imported build has none
     modalities = set()
     for project in projects:
         if project.target_modality in modalities:
-            raise CleaningError("projects", f"two projects rate {project.target_modality}: choose one per target modality")
+            raise CleaningError(
+                "projects", f"two projects rate {project.target_modality}: choose one per target modality"
+            )
         modalities.add(project.target_modality)
         space = spaces.get(project.target_modality)
         if space is not None and space.pk != project.space_id:
-            raise CleaningError("projects", f"project {project.name!r} rates space {project.space.name!r}, the build's "
-                                            f"{project.target_modality} groups come from {space.name!r}")
+            raise CleaningError(
+                "projects",
+                f"project {project.name!r} rates space {project.space.name!r}, the build's "
+                f"{project.target_modality} groups come from {space.name!r}",
+            )
         if not queries.has_final_pairs(project):
             raise CleaningError("projects", f"project {project.name!r} has no rated pairs yet")
 
 
-def clean_build(build: GroupsBuild, projects: list[Project], target: float = 0.8, label: str = "good",
-                n_boot: int = st.DEFAULT_BOOT, progress: Progress | None = None) -> dict:
+def clean_build(
+    build: GroupsBuild,
+    projects: list[Project],
+    target: float = 0.8,
+    label: str = "good",
+    n_boot: int = st.DEFAULT_BOOT,
+    progress: Progress | None = None,
+) -> dict:
     """Fit, write into a local folder, publish it as groups/<build>/cleaned/ whole. The
     manifest returned is what the run record keeps (cleaning_runs): the database, not the
     folder, says which output is complete."""

@@ -14,6 +14,7 @@ finished run, or a run another attempt is still beating on, does nothing; anythi
 (a redelivery after a killed worker: acks_late) writes the whole output again, published
 whole, so a half-written attempt is never seen.
 """
+
 from __future__ import annotations
 
 import secrets
@@ -66,8 +67,11 @@ def _now() -> str:
 
 
 def is_live(run: dict | None) -> bool:
-    return bool(run) and run.get("state") == "running" and not sweeper.is_stale(
-        parse_datetime(run["heartbeat_at"]) if run.get("heartbeat_at") else None)
+    return (
+        bool(run)
+        and run.get("state") == "running"
+        and not sweeper.is_stale(parse_datetime(run["heartbeat_at"]) if run.get("heartbeat_at") else None)
+    )
 
 
 @contextmanager
@@ -102,8 +106,14 @@ def _heartbeat(build_id: int, token: str):
         thread.join()
 
 
-def start(build: GroupsBuild, projects: list[Project], target: float = 0.8, label: str = "good",
-          n_boot: int = 1000, queue: bool = True) -> dict:
+def start(
+    build: GroupsBuild,
+    projects: list[Project],
+    target: float = 0.8,
+    label: str = "good",
+    n_boot: int = 1000,
+    queue: bool = True,
+) -> dict:
     """Check, store a pending record (keeping the last manifest until a new one is
     complete) and queue the task. Raises CleaningError or CleaningBusy; nothing queued."""
     cleaning.check(build, projects)
@@ -112,11 +122,19 @@ def start(build: GroupsBuild, projects: list[Project], target: float = 0.8, labe
     def pending(run: dict) -> dict:
         if is_live(run):
             raise CleaningBusy(f"groups build {build.pk} is being cleaned (started {run.get('started_at')})")
-        return {"token": token, "state": "pending", "progress": 0.0, "error": "", "attempts": 0,
-                "request": {"projects": sorted(p.pk for p in projects), "target": target, "label": label,
-                            "n_boot": n_boot},
-                "created_at": _now(), "started_at": None, "finished_at": None, "heartbeat_at": None,
-                "manifest": run.get("manifest")}
+        return {
+            "token": token,
+            "state": "pending",
+            "progress": 0.0,
+            "error": "",
+            "attempts": 0,
+            "request": {"projects": sorted(p.pk for p in projects), "target": target, "label": label, "n_boot": n_boot},
+            "created_at": _now(),
+            "started_at": None,
+            "finished_at": None,
+            "heartbeat_at": None,
+            "manifest": run.get("manifest"),
+        }
 
     run = _update(build.pk, pending)
     if queue:
@@ -133,8 +151,16 @@ def execute(build_id: int, token: str) -> dict | None:
         if run.get("token") != token or run.get("state") == "succeeded" or is_live(run):
             skip["run"] = run
             return run
-        return {**run, "state": "running", "progress": 0.0, "error": "", "attempts": run.get("attempts", 0) + 1,
-                "started_at": _now(), "finished_at": None, "heartbeat_at": _now()}
+        return {
+            **run,
+            "state": "running",
+            "progress": 0.0,
+            "error": "",
+            "attempts": run.get("attempts", 0) + 1,
+            "started_at": _now(),
+            "finished_at": None,
+            "heartbeat_at": _now(),
+        }
 
     run = _update(build_id, claim)
     if skip:
@@ -147,16 +173,23 @@ def execute(build_id: int, token: str) -> dict | None:
     def progress(done: int, total: int) -> None:
         if time.monotonic() - last[0] >= PROGRESS_EVERY_S:
             last[0] = time.monotonic()
-            _update(build_id, lambda r: {**r, "progress": min(done / total, 0.99) if total else 0.0,
-                                         "heartbeat_at": _now()} if r.get("token") == token else r)
+            _update(
+                build_id,
+                lambda r: (
+                    {**r, "progress": min(done / total, 0.99) if total else 0.0, "heartbeat_at": _now()}
+                    if r.get("token") == token
+                    else r
+                ),
+            )
 
     def finish(**fields):
         return _update(build_id, lambda r: {**r, **fields, "finished_at": _now()} if r.get("token") == token else r)
 
     try:
         with _heartbeat(build_id, token):
-            result = cleaning.clean_build(build, projects, request["target"], request["label"], request["n_boot"],
-                                          progress)
+            result = cleaning.clean_build(
+                build, projects, request["target"], request["label"], request["n_boot"], progress
+            )
     except cleaning.CleaningError as exc:  # e.g. a project's ratings deleted since the request
         return finish(state="failed", error="; ".join(f"{k}: {' '.join(v)}" for k, v in exc.fields.items()))
     except Exception as exc:  # recorded for the admin, then re-raised for the worker log

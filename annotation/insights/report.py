@@ -7,6 +7,7 @@ Two samples, two estimands (docs/statistics.md):
   caption's top-k. Estimates the precision of the retrieval itself; per-rank and
   per-similarity figures are unbiased only here (`rests_on_audit`).
 """
+
 from __future__ import annotations
 
 from collections import defaultdict
@@ -66,10 +67,20 @@ def precision_rows(data: dict, n_boot: int, seed: int, n_bins: int = 10) -> list
             for (scope, group), row in zip(names, shares.rows(range(len(names)))):
                 if not row["pairs"]:
                     continue
-                rows.append({"sample": sample, "scope": scope, "group": group, "label": label,
-                             "estimate": row["estimate"], "low": row["low"], "high": row["high"],
-                             "pairs": row["pairs"], "captions": row["captions"],
-                             "rests_on_audit": sample == "audit"})
+                rows.append(
+                    {
+                        "sample": sample,
+                        "scope": scope,
+                        "group": group,
+                        "label": label,
+                        "estimate": row["estimate"],
+                        "low": row["low"],
+                        "high": row["high"],
+                        "pairs": row["pairs"],
+                        "captions": row["captions"],
+                        "rests_on_audit": sample == "audit",
+                    }
+                )
     return rows
 
 
@@ -87,22 +98,39 @@ def calibration(data: dict, target: float, label: str, n_boot: int, seed: int, m
         audit = sub["audit"].astype(bool)
         use_audit = audit.sum() >= MIN_AUDIT_PAIRS
         pick = audit if use_audit else np.ones(len(y), dtype=bool)
-        curve = st.threshold_curve(sub["similarity"][pick], y[pick], sub["caption_id"][pick], n_boot=n_boot,
-                                   seed=seed)
+        curve = st.threshold_curve(sub["similarity"][pick], y[pick], sub["caption_id"][pick], n_boot=n_boot, seed=seed)
         grid = np.linspace(sub["similarity"].min(), sub["similarity"].max(), 25) if len(y) else np.zeros(0)
         ranks = sorted({int(sub["rank"].min()), int(np.median(sub["rank"])), int(sub["rank"].max())}) if len(y) else []
-        out.append({
-            "modality_pair": pair, "label": label, "pairs": int(len(y)), "audit_pairs": int(audit.sum()),
-            "model": model,
-            "curve": [{"similarity": round(float(s), 4), "rank": r, "predicted": st._num(p)}
-                      for r in ranks for s, p in zip(grid, st.predict(model, grid, np.full(len(grid), r)))],
-            "reliability": st.reliability(predicted, y, clusters, n_boot=n_boot, seed=seed),
-            "threshold": {"target": target, "recommended": _rounded(st.recommend_threshold(curve, target)),
-                          "sample": "audit" if use_audit else "rated", "rests_on_audit": bool(use_audit),
-                          "curve": [{"threshold": round(float(t), 4), "precision": st._num(p), "lower": st._num(lo),
-                                     "pairs": int(n)} for t, p, lo, n in
-                                    zip(curve["threshold"], curve["precision"], curve["lower"], curve["pairs"])]},
-        })
+        out.append(
+            {
+                "modality_pair": pair,
+                "label": label,
+                "pairs": int(len(y)),
+                "audit_pairs": int(audit.sum()),
+                "model": model,
+                "curve": [
+                    {"similarity": round(float(s), 4), "rank": r, "predicted": st._num(p)}
+                    for r in ranks
+                    for s, p in zip(grid, st.predict(model, grid, np.full(len(grid), r)))
+                ],
+                "reliability": st.reliability(predicted, y, clusters, n_boot=n_boot, seed=seed),
+                "threshold": {
+                    "target": target,
+                    "recommended": _rounded(st.recommend_threshold(curve, target)),
+                    "sample": "audit" if use_audit else "rated",
+                    "rests_on_audit": bool(use_audit),
+                    "curve": [
+                        {
+                            "threshold": round(float(t), 4),
+                            "precision": st._num(p),
+                            "lower": st._num(lo),
+                            "pairs": int(n),
+                        }
+                        for t, p, lo, n in zip(curve["threshold"], curve["precision"], curve["lower"], curve["pairs"])
+                    ],
+                },
+            }
+        )
     return out
 
 
@@ -131,8 +159,11 @@ def drift(r: dict, window_seconds: float, settings: st.DriftSettings | None = No
     users = sorted(set(zip(r["annotator_id"].tolist(), r["username"].tolist())), key=lambda u: u[1])
     metrics = _annotator_outcomes(r)
     start = float(r["submitted_at"].min()) if len(r["submitted_at"]) else 0.0
-    window = np.floor((r["submitted_at"] - start) / window_seconds).astype(np.int64) if len(r["submitted_at"]) else \
-        np.zeros(0, dtype=np.int64)
+    window = (
+        np.floor((r["submitted_at"] - start) / window_seconds).astype(np.int64)
+        if len(r["submitted_at"])
+        else np.zeros(0, dtype=np.int64)
+    )
     annotators, windows = [], []
     for user_id, username in users:
         mine = r["annotator_id"] == user_id
@@ -144,7 +175,9 @@ def drift(r: dict, window_seconds: float, settings: st.DriftSettings | None = No
             x = m["correct"][own]
             if not len(x):
                 continue
-            flags = st.drift_flags(x, crowd if crowd is not None else float(x[:settings.baseline_tasks].mean()), settings)
+            flags = st.drift_flags(
+                x, crowd if crowd is not None else float(x[: settings.baseline_tasks].mean()), settings
+            )
             at = flags["flag_at"]
             flags["flagged_at_time"] = float(r["submitted_at"][own][at]) if at is not None else None
             entry["flags"][metric] = flags
@@ -159,17 +192,20 @@ def drift(r: dict, window_seconds: float, settings: st.DriftSettings | None = No
                 seconds_by_window[w].append(s)
         for w in sorted(set(window[mine].tolist())):
             in_window = mine & (window == w)
-            row = {"username": username, "window": int(w), "start": start + w * window_seconds,
-                   "ratings": int(in_window.sum()),
-                   "median_seconds": st._num(np.median(seconds_by_window[w])) if seconds_by_window[w] else None}
+            row = {
+                "username": username,
+                "window": int(w),
+                "start": start + w * window_seconds,
+                "ratings": int(in_window.sum()),
+                "median_seconds": st._num(np.median(seconds_by_window[w])) if seconds_by_window[w] else None,
+            }
             for metric, m in metrics.items():
                 sel = in_window & m["present"]
                 row[metric] = st._num(m["correct"][sel].mean()) if sel.any() else None
                 row[f"{metric}_n"] = int(sel.sum())
             windows.append(row)
         annotators.append(entry)
-    return {"window_seconds": window_seconds, "settings": vars(settings), "annotators": annotators,
-            "windows": windows}
+    return {"window_seconds": window_seconds, "settings": vars(settings), "annotators": annotators, "windows": windows}
 
 
 def position(data: dict) -> dict:
@@ -180,14 +216,24 @@ def throughput(project: Project, bucket_seconds: float = 3600.0) -> dict:
     return st.throughput(queries.submission_times(project), queries.remaining_assignments(project), bucket_seconds)
 
 
-def insights(project: Project, target: float = 0.8, label: str = "good", n_boot: int = st.DEFAULT_BOOT,
-             window_seconds: float = 3600.0, method: str = "logistic") -> dict:
+def insights(
+    project: Project,
+    target: float = 0.8,
+    label: str = "good",
+    n_boot: int = st.DEFAULT_BOOT,
+    window_seconds: float = 3600.0,
+    method: str = "logistic",
+) -> dict:
     data = queries.pairs(project)
     r = queries.ratings(project)
     seed = int(project.seed)
     return {
-        "project": project.id, "pairs": int(len(data["label"])), "audit_pairs": int(data["audit"].sum()),
-        "audit_share": project.audit_share, "n_boot": n_boot, "level": st.LEVEL,
+        "project": project.id,
+        "pairs": int(len(data["label"])),
+        "audit_pairs": int(data["audit"].sum()),
+        "audit_share": project.audit_share,
+        "n_boot": n_boot,
+        "level": st.LEVEL,
         "precision": precision_rows(data, n_boot, seed),
         "calibration": calibration(data, target, label, n_boot, seed, method),
         "drift": drift(r, window_seconds),

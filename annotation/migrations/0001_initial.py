@@ -6,7 +6,6 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     initial = True
 
     dependencies = [
@@ -15,130 +14,262 @@ class Migration(migrations.Migration):
 
     operations = [
         migrations.CreateModel(
-            name='Dataset',
+            name="Dataset",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.SlugField(max_length=100, unique=True)),
-                ('description', models.TextField(blank=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("name", models.SlugField(max_length=100, unique=True)),
+                ("description", models.TextField(blank=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
             ],
         ),
         migrations.CreateModel(
-            name='EmbeddingSpace',
+            name="EmbeddingSpace",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.SlugField(max_length=100, unique=True)),
-                ('model_name', models.CharField(max_length=200)),
-                ('dim', models.PositiveIntegerField()),
-                ('target_modality', models.CharField(choices=[('image', 'image'), ('video', 'video'), ('audio', 'audio'), ('point_cloud', 'point_cloud')], max_length=16)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("name", models.SlugField(max_length=100, unique=True)),
+                ("model_name", models.CharField(max_length=200)),
+                ("dim", models.PositiveIntegerField()),
+                (
+                    "target_modality",
+                    models.CharField(
+                        choices=[
+                            ("image", "image"),
+                            ("video", "video"),
+                            ("audio", "audio"),
+                            ("point_cloud", "point_cloud"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
             ],
         ),
         migrations.CreateModel(
-            name='ImportRun',
+            name="ImportRun",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('dataset_name', models.CharField(max_length=100)),
-                ('source', models.CharField(help_text='bundle path on the server', max_length=1000)),
-                ('state', models.CharField(choices=[('pending', 'Pending'), ('running', 'Running'), ('succeeded', 'Succeeded'), ('failed', 'Failed')], default='pending', max_length=16)),
-                ('progress', models.FloatField(default=0.0)),
-                ('counts', models.JSONField(blank=True, default=dict)),
-                ('errors', models.JSONField(blank=True, default=list)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('created_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("dataset_name", models.CharField(max_length=100)),
+                ("source", models.CharField(help_text="bundle path on the server", max_length=1000)),
+                (
+                    "state",
+                    models.CharField(
+                        choices=[
+                            ("pending", "Pending"),
+                            ("running", "Running"),
+                            ("succeeded", "Succeeded"),
+                            ("failed", "Failed"),
+                        ],
+                        default="pending",
+                        max_length=16,
+                    ),
+                ),
+                ("progress", models.FloatField(default=0.0)),
+                ("counts", models.JSONField(blank=True, default=dict)),
+                ("errors", models.JSONField(blank=True, default=list)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, to=settings.AUTH_USER_MODEL
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='Item',
+            name="Item",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('modality', models.CharField(choices=[('image', 'image'), ('video', 'video'), ('audio', 'audio'), ('point_cloud', 'point_cloud')], max_length=16)),
-                ('external_id', models.CharField(max_length=200)),
-                ('media', models.CharField(blank=True, max_length=1000)),
-                ('source_dataset', models.CharField(blank=True, max_length=200)),
-                ('license', models.CharField(blank=True, max_length=200)),
-                ('metadata', models.JSONField(blank=True, default=dict)),
-                ('dataset', models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='items', to='annotation.dataset')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "modality",
+                    models.CharField(
+                        choices=[
+                            ("image", "image"),
+                            ("video", "video"),
+                            ("audio", "audio"),
+                            ("point_cloud", "point_cloud"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                ("external_id", models.CharField(max_length=200)),
+                ("media", models.CharField(blank=True, max_length=1000)),
+                ("source_dataset", models.CharField(blank=True, max_length=200)),
+                ("license", models.CharField(blank=True, max_length=200)),
+                ("metadata", models.JSONField(blank=True, default=dict)),
+                (
+                    "dataset",
+                    models.ForeignKey(
+                        db_index=False,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="items",
+                        to="annotation.dataset",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='Caption',
+            name="Caption",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('external_id', models.CharField(max_length=200)),
-                ('text', models.TextField()),
-                ('source_modality', models.CharField(blank=True, choices=[('text', 'text'), ('image', 'image'), ('video', 'video'), ('audio', 'audio'), ('point_cloud', 'point cloud')], max_length=16)),
-                ('source_dataset', models.CharField(blank=True, max_length=200)),
-                ('license', models.CharField(blank=True, max_length=200)),
-                ('metadata', models.JSONField(blank=True, default=dict)),
-                ('dataset', models.ForeignKey(db_index=False, on_delete=django.db.models.deletion.CASCADE, related_name='captions', to='annotation.dataset')),
-                ('paired_item', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='paired_captions', to='annotation.item')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("external_id", models.CharField(max_length=200)),
+                ("text", models.TextField()),
+                (
+                    "source_modality",
+                    models.CharField(
+                        blank=True,
+                        choices=[
+                            ("text", "text"),
+                            ("image", "image"),
+                            ("video", "video"),
+                            ("audio", "audio"),
+                            ("point_cloud", "point cloud"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                ("source_dataset", models.CharField(blank=True, max_length=200)),
+                ("license", models.CharField(blank=True, max_length=200)),
+                ("metadata", models.JSONField(blank=True, default=dict)),
+                (
+                    "dataset",
+                    models.ForeignKey(
+                        db_index=False,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="captions",
+                        to="annotation.dataset",
+                    ),
+                ),
+                (
+                    "paired_item",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="paired_captions",
+                        to="annotation.item",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='VectorShard',
+            name="VectorShard",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('side', models.CharField(choices=[('captions', 'Captions'), ('items', 'Items')], max_length=8)),
-                ('path', models.CharField(help_text='relative to MEDIA_ROOT', max_length=500)),
-                ('rows', models.PositiveIntegerField()),
-                ('sha256', models.CharField(max_length=64)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('space', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='shards', to='annotation.embeddingspace')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("side", models.CharField(choices=[("captions", "Captions"), ("items", "Items")], max_length=8)),
+                ("path", models.CharField(help_text="relative to MEDIA_ROOT", max_length=500)),
+                ("rows", models.PositiveIntegerField()),
+                ("sha256", models.CharField(max_length=64)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "space",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="shards",
+                        to="annotation.embeddingspace",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='ItemVector',
+            name="ItemVector",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('row', models.PositiveIntegerField()),
-                ('item', models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.CASCADE, related_name='vectors', to='annotation.item')),
-                ('space', models.ForeignKey(db_constraint=False, db_index=False, on_delete=django.db.models.deletion.CASCADE, to='annotation.embeddingspace')),
-                ('shard', models.ForeignKey(db_constraint=False, db_index=False, on_delete=django.db.models.deletion.CASCADE, to='annotation.vectorshard')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("row", models.PositiveIntegerField()),
+                (
+                    "item",
+                    models.ForeignKey(
+                        db_constraint=False,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="vectors",
+                        to="annotation.item",
+                    ),
+                ),
+                (
+                    "space",
+                    models.ForeignKey(
+                        db_constraint=False,
+                        db_index=False,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        to="annotation.embeddingspace",
+                    ),
+                ),
+                (
+                    "shard",
+                    models.ForeignKey(
+                        db_constraint=False,
+                        db_index=False,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        to="annotation.vectorshard",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='CaptionVector',
+            name="CaptionVector",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('row', models.PositiveIntegerField()),
-                ('caption', models.ForeignKey(db_constraint=False, on_delete=django.db.models.deletion.CASCADE, related_name='vectors', to='annotation.caption')),
-                ('space', models.ForeignKey(db_constraint=False, db_index=False, on_delete=django.db.models.deletion.CASCADE, to='annotation.embeddingspace')),
-                ('shard', models.ForeignKey(db_constraint=False, db_index=False, on_delete=django.db.models.deletion.CASCADE, to='annotation.vectorshard')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("row", models.PositiveIntegerField()),
+                (
+                    "caption",
+                    models.ForeignKey(
+                        db_constraint=False,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="vectors",
+                        to="annotation.caption",
+                    ),
+                ),
+                (
+                    "space",
+                    models.ForeignKey(
+                        db_constraint=False,
+                        db_index=False,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        to="annotation.embeddingspace",
+                    ),
+                ),
+                (
+                    "shard",
+                    models.ForeignKey(
+                        db_constraint=False,
+                        db_index=False,
+                        on_delete=django.db.models.deletion.CASCADE,
+                        to="annotation.vectorshard",
+                    ),
+                ),
             ],
         ),
         migrations.AddIndex(
-            model_name='item',
-            index=models.Index(fields=['dataset', 'modality'], name='annotation__dataset_d90a38_idx'),
+            model_name="item",
+            index=models.Index(fields=["dataset", "modality"], name="annotation__dataset_d90a38_idx"),
         ),
         migrations.AddConstraint(
-            model_name='item',
-            constraint=models.UniqueConstraint(fields=('dataset', 'external_id'), name='item_unique_external_id'),
+            model_name="item",
+            constraint=models.UniqueConstraint(fields=("dataset", "external_id"), name="item_unique_external_id"),
         ),
         migrations.AddIndex(
-            model_name='caption',
-            index=models.Index(fields=['dataset', 'source_modality'], name='annotation__dataset_2387fd_idx'),
+            model_name="caption",
+            index=models.Index(fields=["dataset", "source_modality"], name="annotation__dataset_2387fd_idx"),
         ),
         migrations.AddConstraint(
-            model_name='caption',
-            constraint=models.UniqueConstraint(fields=('dataset', 'external_id'), name='caption_unique_external_id'),
+            model_name="caption",
+            constraint=models.UniqueConstraint(fields=("dataset", "external_id"), name="caption_unique_external_id"),
         ),
         migrations.AddIndex(
-            model_name='itemvector',
-            index=models.Index(fields=['shard', 'row'], name='annotation__shard_i_7a2c92_idx'),
+            model_name="itemvector",
+            index=models.Index(fields=["shard", "row"], name="annotation__shard_i_7a2c92_idx"),
         ),
         migrations.AddConstraint(
-            model_name='itemvector',
-            constraint=models.UniqueConstraint(fields=('space', 'item'), name='item_vector_unique'),
+            model_name="itemvector",
+            constraint=models.UniqueConstraint(fields=("space", "item"), name="item_vector_unique"),
         ),
         migrations.AddIndex(
-            model_name='captionvector',
-            index=models.Index(fields=['shard', 'row'], name='annotation__shard_i_698f99_idx'),
+            model_name="captionvector",
+            index=models.Index(fields=["shard", "row"], name="annotation__shard_i_698f99_idx"),
         ),
         migrations.AddConstraint(
-            model_name='captionvector',
-            constraint=models.UniqueConstraint(fields=('space', 'caption'), name='caption_vector_unique'),
+            model_name="captionvector",
+            constraint=models.UniqueConstraint(fields=("space", "caption"), name="caption_vector_unique"),
         ),
     ]

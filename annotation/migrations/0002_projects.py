@@ -8,123 +8,305 @@ from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('annotation', '0001_initial'),
+        ("annotation", "0001_initial"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Project',
+            name="Project",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=200, unique=True)),
-                ('instructions', models.TextField(blank=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
-                ('state', models.CharField(choices=[('draft', 'Draft'), ('launching', 'Launching'), ('ready', 'Ready'), ('failed', 'Failed'), ('cancelled', 'Cancelled')], default='draft', max_length=16)),
-                ('launched_at', models.DateTimeField(blank=True, null=True)),
-                ('caption_source_modalities', models.JSONField(blank=True, default=list, help_text='source modalities to draw captions from; empty = all')),
-                ('caption_source_datasets', models.JSONField(blank=True, default=list, help_text='source dataset names to draw from; empty = all')),
-                ('target_modality', models.CharField(choices=[('image', 'image'), ('video', 'video'), ('audio', 'audio'), ('point_cloud', 'point_cloud')], max_length=16)),
-                ('sample_size', models.PositiveIntegerField(validators=[django.core.validators.MinValueValidator(1)])),
-                ('curation', models.JSONField(blank=True, default=annotation.models.projects.default_curation)),
-                ('nsfw_backend', models.CharField(default='auto', help_text='auto (detoxify when configured, else profanity), detoxify, profanity, none', max_length=16)),
-                ('nsfw_thresholds', models.JSONField(blank=True, default=dict, help_text='label -> max score kept')),
-                ('k', models.PositiveSmallIntegerField(default=16, validators=[django.core.validators.MinValueValidator(1), django.core.validators.MaxValueValidator(256)])),
-                ('candidates_per_task', models.PositiveSmallIntegerField(default=3, validators=[django.core.validators.MinValueValidator(1), django.core.validators.MaxValueValidator(16)])),
-                ('item_cap', models.PositiveIntegerField(help_text='max tasks one item may appear in (heavy hitters)', validators=[django.core.validators.MinValueValidator(1)])),
-                ('annotators_per_task', models.PositiveSmallIntegerField(choices=[(1, '1'), (3, '3 (consensus)')], default=1)),
-                ('consensus_rule', models.CharField(choices=[('unanimous', 'Unanimous'), ('majority', 'Majority')], default='majority', max_length=16)),
-                ('contested_route', models.CharField(choices=[('adjudicate', 'admin adjudication queue'), ('extra_annotators', 'extra annotators until the rule holds'), ('exclude', 'excluded from exports')], default='adjudicate', max_length=20)),
-                ('max_extra_annotators', models.PositiveSmallIntegerField(default=2)),
-                ('lease_seconds', models.PositiveIntegerField(default=600, validators=[django.core.validators.MinValueValidator(10)])),
-                ('gold_rate', models.FloatField(default=0.0, validators=[django.core.validators.MinValueValidator(0.0), django.core.validators.MaxValueValidator(0.5)])),
-                ('gold_pause_threshold', models.FloatField(blank=True, help_text='pause annotators whose gold accuracy falls below this', null=True)),
-                ('seed', models.BigIntegerField(default=0)),
-                ('caption_datasets', models.ManyToManyField(related_name='+', to='annotation.dataset')),
-                ('created_by', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='created_projects', to=settings.AUTH_USER_MODEL)),
-                ('space', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='projects', to='annotation.embeddingspace')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("name", models.CharField(max_length=200, unique=True)),
+                ("instructions", models.TextField(blank=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "state",
+                    models.CharField(
+                        choices=[
+                            ("draft", "Draft"),
+                            ("launching", "Launching"),
+                            ("ready", "Ready"),
+                            ("failed", "Failed"),
+                            ("cancelled", "Cancelled"),
+                        ],
+                        default="draft",
+                        max_length=16,
+                    ),
+                ),
+                ("launched_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "caption_source_modalities",
+                    models.JSONField(
+                        blank=True, default=list, help_text="source modalities to draw captions from; empty = all"
+                    ),
+                ),
+                (
+                    "caption_source_datasets",
+                    models.JSONField(
+                        blank=True, default=list, help_text="source dataset names to draw from; empty = all"
+                    ),
+                ),
+                (
+                    "target_modality",
+                    models.CharField(
+                        choices=[
+                            ("image", "image"),
+                            ("video", "video"),
+                            ("audio", "audio"),
+                            ("point_cloud", "point_cloud"),
+                        ],
+                        max_length=16,
+                    ),
+                ),
+                ("sample_size", models.PositiveIntegerField(validators=[django.core.validators.MinValueValidator(1)])),
+                ("curation", models.JSONField(blank=True, default=annotation.models.projects.default_curation)),
+                (
+                    "nsfw_backend",
+                    models.CharField(
+                        default="auto",
+                        help_text="auto (detoxify when configured, else profanity), detoxify, profanity, none",
+                        max_length=16,
+                    ),
+                ),
+                ("nsfw_thresholds", models.JSONField(blank=True, default=dict, help_text="label -> max score kept")),
+                (
+                    "k",
+                    models.PositiveSmallIntegerField(
+                        default=16,
+                        validators=[
+                            django.core.validators.MinValueValidator(1),
+                            django.core.validators.MaxValueValidator(256),
+                        ],
+                    ),
+                ),
+                (
+                    "candidates_per_task",
+                    models.PositiveSmallIntegerField(
+                        default=3,
+                        validators=[
+                            django.core.validators.MinValueValidator(1),
+                            django.core.validators.MaxValueValidator(16),
+                        ],
+                    ),
+                ),
+                (
+                    "item_cap",
+                    models.PositiveIntegerField(
+                        help_text="max tasks one item may appear in (heavy hitters)",
+                        validators=[django.core.validators.MinValueValidator(1)],
+                    ),
+                ),
+                (
+                    "annotators_per_task",
+                    models.PositiveSmallIntegerField(choices=[(1, "1"), (3, "3 (consensus)")], default=1),
+                ),
+                (
+                    "consensus_rule",
+                    models.CharField(
+                        choices=[("unanimous", "Unanimous"), ("majority", "Majority")],
+                        default="majority",
+                        max_length=16,
+                    ),
+                ),
+                (
+                    "contested_route",
+                    models.CharField(
+                        choices=[
+                            ("adjudicate", "admin adjudication queue"),
+                            ("extra_annotators", "extra annotators until the rule holds"),
+                            ("exclude", "excluded from exports"),
+                        ],
+                        default="adjudicate",
+                        max_length=20,
+                    ),
+                ),
+                ("max_extra_annotators", models.PositiveSmallIntegerField(default=2)),
+                (
+                    "lease_seconds",
+                    models.PositiveIntegerField(default=600, validators=[django.core.validators.MinValueValidator(10)]),
+                ),
+                (
+                    "gold_rate",
+                    models.FloatField(
+                        default=0.0,
+                        validators=[
+                            django.core.validators.MinValueValidator(0.0),
+                            django.core.validators.MaxValueValidator(0.5),
+                        ],
+                    ),
+                ),
+                (
+                    "gold_pause_threshold",
+                    models.FloatField(
+                        blank=True, help_text="pause annotators whose gold accuracy falls below this", null=True
+                    ),
+                ),
+                ("seed", models.BigIntegerField(default=0)),
+                ("caption_datasets", models.ManyToManyField(related_name="+", to="annotation.dataset")),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="created_projects",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
+                (
+                    "space",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT,
+                        related_name="projects",
+                        to="annotation.embeddingspace",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='ProjectMember',
+            name="ProjectMember",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('paused', models.BooleanField(default=False)),
-                ('added_at', models.DateTimeField(auto_now_add=True)),
-                ('project', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='memberships', to='annotation.project')),
-                ('user', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='memberships', to=settings.AUTH_USER_MODEL)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("paused", models.BooleanField(default=False)),
+                ("added_at", models.DateTimeField(auto_now_add=True)),
+                (
+                    "project",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="memberships", to="annotation.project"
+                    ),
+                ),
+                (
+                    "user",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="memberships",
+                        to=settings.AUTH_USER_MODEL,
+                    ),
+                ),
             ],
         ),
         migrations.AddField(
-            model_name='project',
-            name='members',
-            field=models.ManyToManyField(related_name='rating_projects', through='annotation.ProjectMember', to=settings.AUTH_USER_MODEL),
+            model_name="project",
+            name="members",
+            field=models.ManyToManyField(
+                related_name="rating_projects", through="annotation.ProjectMember", to=settings.AUTH_USER_MODEL
+            ),
         ),
         migrations.CreateModel(
-            name='Task',
+            name="Task",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('position', models.PositiveIntegerField(help_text='order of creation; stable for a given seed')),
-                ('nsfw_scores', models.JSONField(blank=True, default=dict)),
-                ('caption', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='tasks', to='annotation.caption')),
-                ('paired_item', models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to='annotation.item')),
-                ('project', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='tasks', to='annotation.project')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("position", models.PositiveIntegerField(help_text="order of creation; stable for a given seed")),
+                ("nsfw_scores", models.JSONField(blank=True, default=dict)),
+                (
+                    "caption",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="tasks", to="annotation.caption"
+                    ),
+                ),
+                (
+                    "paired_item",
+                    models.ForeignKey(
+                        blank=True,
+                        null=True,
+                        on_delete=django.db.models.deletion.SET_NULL,
+                        related_name="+",
+                        to="annotation.item",
+                    ),
+                ),
+                (
+                    "project",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="tasks", to="annotation.project"
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
-            name='TaskCandidate',
+            name="TaskCandidate",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('slot', models.PositiveSmallIntegerField(help_text='0-based position shown to annotators')),
-                ('retrieval_rank', models.PositiveSmallIntegerField(help_text="0-based rank among the caption's top-k")),
-                ('similarity', models.FloatField()),
-                ('item', models.ForeignKey(on_delete=django.db.models.deletion.PROTECT, related_name='+', to='annotation.item')),
-                ('task', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='candidates', to='annotation.task')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("slot", models.PositiveSmallIntegerField(help_text="0-based position shown to annotators")),
+                (
+                    "retrieval_rank",
+                    models.PositiveSmallIntegerField(help_text="0-based rank among the caption's top-k"),
+                ),
+                ("similarity", models.FloatField()),
+                (
+                    "item",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.PROTECT, related_name="+", to="annotation.item"
+                    ),
+                ),
+                (
+                    "task",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="candidates", to="annotation.task"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['task', 'slot'],
+                "ordering": ["task", "slot"],
             },
         ),
         migrations.CreateModel(
-            name='PipelineStage',
+            name="PipelineStage",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('name', models.CharField(max_length=32)),
-                ('order', models.PositiveSmallIntegerField()),
-                ('state', models.CharField(choices=[('pending', 'Pending'), ('running', 'Running'), ('succeeded', 'Succeeded'), ('failed', 'Failed'), ('cancelled', 'Cancelled')], default='pending', max_length=16)),
-                ('progress', models.FloatField(default=0.0)),
-                ('counts', models.JSONField(blank=True, default=dict)),
-                ('error', models.TextField(blank=True)),
-                ('attempts', models.PositiveSmallIntegerField(default=0)),
-                ('started_at', models.DateTimeField(blank=True, null=True)),
-                ('finished_at', models.DateTimeField(blank=True, null=True)),
-                ('project', models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='stages', to='annotation.project')),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                ("name", models.CharField(max_length=32)),
+                ("order", models.PositiveSmallIntegerField()),
+                (
+                    "state",
+                    models.CharField(
+                        choices=[
+                            ("pending", "Pending"),
+                            ("running", "Running"),
+                            ("succeeded", "Succeeded"),
+                            ("failed", "Failed"),
+                            ("cancelled", "Cancelled"),
+                        ],
+                        default="pending",
+                        max_length=16,
+                    ),
+                ),
+                ("progress", models.FloatField(default=0.0)),
+                ("counts", models.JSONField(blank=True, default=dict)),
+                ("error", models.TextField(blank=True)),
+                ("attempts", models.PositiveSmallIntegerField(default=0)),
+                ("started_at", models.DateTimeField(blank=True, null=True)),
+                ("finished_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "project",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="stages", to="annotation.project"
+                    ),
+                ),
             ],
             options={
-                'ordering': ['project', 'order'],
-                'constraints': [models.UniqueConstraint(fields=('project', 'name'), name='stage_unique')],
+                "ordering": ["project", "order"],
+                "constraints": [models.UniqueConstraint(fields=("project", "name"), name="stage_unique")],
             },
         ),
         migrations.AddConstraint(
-            model_name='projectmember',
-            constraint=models.UniqueConstraint(fields=('project', 'user'), name='member_unique'),
+            model_name="projectmember",
+            constraint=models.UniqueConstraint(fields=("project", "user"), name="member_unique"),
         ),
         migrations.AddConstraint(
-            model_name='task',
-            constraint=models.UniqueConstraint(fields=('project', 'caption'), name='task_unique_caption'),
+            model_name="task",
+            constraint=models.UniqueConstraint(fields=("project", "caption"), name="task_unique_caption"),
         ),
         migrations.AddConstraint(
-            model_name='task',
-            constraint=models.UniqueConstraint(fields=('project', 'position'), name='task_unique_position'),
+            model_name="task",
+            constraint=models.UniqueConstraint(fields=("project", "position"), name="task_unique_position"),
         ),
         migrations.AddConstraint(
-            model_name='taskcandidate',
-            constraint=models.UniqueConstraint(fields=('task', 'item'), name='candidate_unique_item'),
+            model_name="taskcandidate",
+            constraint=models.UniqueConstraint(fields=("task", "item"), name="candidate_unique_item"),
         ),
         migrations.AddConstraint(
-            model_name='taskcandidate',
-            constraint=models.UniqueConstraint(fields=('task', 'slot'), name='candidate_unique_slot'),
+            model_name="taskcandidate",
+            constraint=models.UniqueConstraint(fields=("task", "slot"), name="candidate_unique_slot"),
         ),
     ]

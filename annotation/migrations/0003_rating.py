@@ -8,209 +8,308 @@ from annotation.migration_operations import AddIndexOnPostgres
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
-        ('annotation', '0002_projects'),
+        ("annotation", "0002_projects"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
 
     operations = [
         migrations.CreateModel(
-            name='Adjudication',
+            name="Adjudication",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('label', models.CharField(choices=[('good', 'Good'), ('partial', 'Partial'), ('bad', 'Bad')], max_length=8)),
-                ('note', models.TextField(blank=True)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "label",
+                    models.CharField(choices=[("good", "Good"), ("partial", "Partial"), ("bad", "Bad")], max_length=8),
+                ),
+                ("note", models.TextField(blank=True)),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
             ],
         ),
         migrations.CreateModel(
-            name='Assignment',
+            name="Assignment",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('state', models.CharField(choices=[('leased', 'Leased'), ('submitted', 'Submitted'), ('skipped', 'Skipped'), ('expired', 'Expired')], default='leased', max_length=10)),
-                ('gold', models.BooleanField(default=False, help_text='the task held gold pairs when claimed')),
-                ('leased_at', models.DateTimeField()),
-                ('leased_until', models.DateTimeField()),
-                ('submitted_at', models.DateTimeField(blank=True, null=True)),
-                ('seconds', models.FloatField(blank=True, help_text='time spent, as reported by the client', null=True)),
-                ('flags', models.JSONField(blank=True, default=list)),
-                ('gold_total', models.PositiveSmallIntegerField(default=0, help_text='gold pairs in this submission')),
-                ('gold_correct', models.PositiveSmallIntegerField(default=0)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "state",
+                    models.CharField(
+                        choices=[
+                            ("leased", "Leased"),
+                            ("submitted", "Submitted"),
+                            ("skipped", "Skipped"),
+                            ("expired", "Expired"),
+                        ],
+                        default="leased",
+                        max_length=10,
+                    ),
+                ),
+                ("gold", models.BooleanField(default=False, help_text="the task held gold pairs when claimed")),
+                ("leased_at", models.DateTimeField()),
+                ("leased_until", models.DateTimeField()),
+                ("submitted_at", models.DateTimeField(blank=True, null=True)),
+                (
+                    "seconds",
+                    models.FloatField(blank=True, help_text="time spent, as reported by the client", null=True),
+                ),
+                ("flags", models.JSONField(blank=True, default=list)),
+                ("gold_total", models.PositiveSmallIntegerField(default=0, help_text="gold pairs in this submission")),
+                ("gold_correct", models.PositiveSmallIntegerField(default=0)),
             ],
         ),
         migrations.CreateModel(
-            name='GoldPair',
+            name="GoldPair",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('label', models.CharField(choices=[('good', 'Good'), ('partial', 'Partial'), ('bad', 'Bad')], max_length=8)),
-                ('created_at', models.DateTimeField(auto_now_add=True)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "label",
+                    models.CharField(choices=[("good", "Good"), ("partial", "Partial"), ("bad", "Bad")], max_length=8),
+                ),
+                ("created_at", models.DateTimeField(auto_now_add=True)),
             ],
         ),
         migrations.CreateModel(
-            name='PairResult',
+            name="PairResult",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('state', models.CharField(choices=[('single', 'one annotator per task'), ('agreed', 'Agreed'), ('contested', 'Contested'), ('adjudicated', 'Adjudicated'), ('excluded', 'Excluded')], max_length=12)),
-                ('label', models.CharField(blank=True, choices=[('good', 'Good'), ('partial', 'Partial'), ('bad', 'Bad')], help_text='blank while contested or when excluded', max_length=8)),
-                ('votes', models.JSONField(default=dict, help_text='label -> number of annotators')),
-                ('caption_modality', models.CharField(blank=True, max_length=16)),
-                ('item_modality', models.CharField(max_length=16)),
-                ('updated_at', models.DateTimeField(auto_now=True)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "state",
+                    models.CharField(
+                        choices=[
+                            ("single", "one annotator per task"),
+                            ("agreed", "Agreed"),
+                            ("contested", "Contested"),
+                            ("adjudicated", "Adjudicated"),
+                            ("excluded", "Excluded"),
+                        ],
+                        max_length=12,
+                    ),
+                ),
+                (
+                    "label",
+                    models.CharField(
+                        blank=True,
+                        choices=[("good", "Good"), ("partial", "Partial"), ("bad", "Bad")],
+                        help_text="blank while contested or when excluded",
+                        max_length=8,
+                    ),
+                ),
+                ("votes", models.JSONField(default=dict, help_text="label -> number of annotators")),
+                ("caption_modality", models.CharField(blank=True, max_length=16)),
+                ("item_modality", models.CharField(max_length=16)),
+                ("updated_at", models.DateTimeField(auto_now=True)),
             ],
         ),
         migrations.CreateModel(
-            name='Rating',
+            name="Rating",
             fields=[
-                ('id', models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name='ID')),
-                ('label', models.CharField(choices=[('good', 'Good'), ('partial', 'Partial'), ('bad', 'Bad')], max_length=8)),
+                ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
+                (
+                    "label",
+                    models.CharField(choices=[("good", "Good"), ("partial", "Partial"), ("bad", "Bad")], max_length=8),
+                ),
             ],
         ),
         migrations.AddField(
-            model_name='project',
-            name='gold_min_answers',
-            field=models.PositiveSmallIntegerField(db_default=5, default=5, help_text='gold answers an annotator gives before auto-pause may apply'),
+            model_name="project",
+            name="gold_min_answers",
+            field=models.PositiveSmallIntegerField(
+                db_default=5, default=5, help_text="gold answers an annotator gives before auto-pause may apply"
+            ),
         ),
         migrations.AddField(
-            model_name='projectmember',
-            name='gold_answered',
-            field=models.PositiveIntegerField(db_default=0, default=0, help_text='gold pairs rated'),
+            model_name="projectmember",
+            name="gold_answered",
+            field=models.PositiveIntegerField(db_default=0, default=0, help_text="gold pairs rated"),
         ),
         migrations.AddField(
-            model_name='projectmember',
-            name='gold_correct',
+            model_name="projectmember",
+            name="gold_correct",
             field=models.PositiveIntegerField(db_default=0, default=0),
         ),
         migrations.AddField(
-            model_name='projectmember',
-            name='gold_served',
+            model_name="projectmember",
+            name="gold_served",
             field=models.PositiveIntegerField(db_default=0, default=0),
         ),
         migrations.AddField(
-            model_name='projectmember',
-            name='paused_reason',
-            field=models.CharField(blank=True, db_default='', default='', help_text="'gold' when paused automatically for low gold accuracy", max_length=16),
+            model_name="projectmember",
+            name="paused_reason",
+            field=models.CharField(
+                blank=True,
+                db_default="",
+                default="",
+                help_text="'gold' when paused automatically for low gold accuracy",
+                max_length=16,
+            ),
         ),
         migrations.AddField(
-            model_name='projectmember',
-            name='served',
-            field=models.PositiveIntegerField(db_default=0, default=0, help_text='assignments handed out'),
+            model_name="projectmember",
+            name="served",
+            field=models.PositiveIntegerField(db_default=0, default=0, help_text="assignments handed out"),
         ),
         migrations.AddField(
-            model_name='task',
-            name='extra_slots',
-            field=models.PositiveSmallIntegerField(db_default=0, default=0, help_text='slots reopened for contested pairs'),
+            model_name="task",
+            name="extra_slots",
+            field=models.PositiveSmallIntegerField(
+                db_default=0, default=0, help_text="slots reopened for contested pairs"
+            ),
         ),
         migrations.AddField(
-            model_name='task',
-            name='is_gold',
-            field=models.BooleanField(db_default=False, default=False, help_text='holds gold pairs; served to everyone at gold_rate'),
+            model_name="task",
+            name="is_gold",
+            field=models.BooleanField(
+                db_default=False, default=False, help_text="holds gold pairs; served to everyone at gold_rate"
+            ),
         ),
         migrations.AddField(
-            model_name='task',
-            name='open_slots',
-            field=models.SmallIntegerField(blank=True, help_text='slots not held by a live lease or a submission', null=True),
+            model_name="task",
+            name="open_slots",
+            field=models.SmallIntegerField(
+                blank=True, help_text="slots not held by a live lease or a submission", null=True
+            ),
         ),
         migrations.AddField(
-            model_name='task',
-            name='rating_count',
-            field=models.PositiveSmallIntegerField(db_default=0, default=0, help_text='submitted assignments'),
+            model_name="task",
+            name="rating_count",
+            field=models.PositiveSmallIntegerField(db_default=0, default=0, help_text="submitted assignments"),
         ),
         AddIndexOnPostgres(
-            model_name='task',
-            index=models.Index(models.F('project'), models.OrderBy(models.F('open_slots'), nulls_last=True), models.F('position'), condition=models.Q(('open_slots__gt', 0), ('open_slots__isnull', True), _connector='OR'), name='task_claim'),
+            model_name="task",
+            index=models.Index(
+                models.F("project"),
+                models.OrderBy(models.F("open_slots"), nulls_last=True),
+                models.F("position"),
+                condition=models.Q(("open_slots__gt", 0), ("open_slots__isnull", True), _connector="OR"),
+                name="task_claim",
+            ),
         ),
         migrations.AddIndex(
-            model_name='task',
-            index=models.Index(condition=models.Q(('is_gold', True)), fields=['project', 'position'], name='task_gold'),
+            model_name="task",
+            index=models.Index(condition=models.Q(("is_gold", True)), fields=["project", "position"], name="task_gold"),
         ),
         migrations.AddField(
-            model_name='adjudication',
-            name='admin',
-            field=models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL),
+            model_name="adjudication",
+            name="admin",
+            field=models.ForeignKey(
+                null=True, on_delete=django.db.models.deletion.SET_NULL, related_name="+", to=settings.AUTH_USER_MODEL
+            ),
         ),
         migrations.AddField(
-            model_name='assignment',
-            name='annotator',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='assignments', to=settings.AUTH_USER_MODEL),
+            model_name="assignment",
+            name="annotator",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE, related_name="assignments", to=settings.AUTH_USER_MODEL
+            ),
         ),
         migrations.AddField(
-            model_name='assignment',
-            name='project',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='assignments', to='annotation.project'),
+            model_name="assignment",
+            name="project",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE, related_name="assignments", to="annotation.project"
+            ),
         ),
         migrations.AddField(
-            model_name='assignment',
-            name='task',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='assignments', to='annotation.task'),
+            model_name="assignment",
+            name="task",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE, related_name="assignments", to="annotation.task"
+            ),
         ),
         migrations.AddField(
-            model_name='goldpair',
-            name='candidate',
-            field=models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='gold', to='annotation.taskcandidate'),
+            model_name="goldpair",
+            name="candidate",
+            field=models.OneToOneField(
+                on_delete=django.db.models.deletion.CASCADE, related_name="gold", to="annotation.taskcandidate"
+            ),
         ),
         migrations.AddField(
-            model_name='goldpair',
-            name='created_by',
-            field=models.ForeignKey(null=True, on_delete=django.db.models.deletion.SET_NULL, related_name='+', to=settings.AUTH_USER_MODEL),
+            model_name="goldpair",
+            name="created_by",
+            field=models.ForeignKey(
+                null=True, on_delete=django.db.models.deletion.SET_NULL, related_name="+", to=settings.AUTH_USER_MODEL
+            ),
         ),
         migrations.AddField(
-            model_name='goldpair',
-            name='project',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='gold_pairs', to='annotation.project'),
+            model_name="goldpair",
+            name="project",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE, related_name="gold_pairs", to="annotation.project"
+            ),
         ),
         migrations.AddField(
-            model_name='pairresult',
-            name='candidate',
-            field=models.OneToOneField(on_delete=django.db.models.deletion.CASCADE, related_name='result', to='annotation.taskcandidate'),
+            model_name="pairresult",
+            name="candidate",
+            field=models.OneToOneField(
+                on_delete=django.db.models.deletion.CASCADE, related_name="result", to="annotation.taskcandidate"
+            ),
         ),
         migrations.AddField(
-            model_name='pairresult',
-            name='project',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='pair_results', to='annotation.project'),
+            model_name="pairresult",
+            name="project",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE, related_name="pair_results", to="annotation.project"
+            ),
         ),
         migrations.AddField(
-            model_name='pairresult',
-            name='task',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='pair_results', to='annotation.task'),
+            model_name="pairresult",
+            name="task",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE, related_name="pair_results", to="annotation.task"
+            ),
         ),
         migrations.AddField(
-            model_name='adjudication',
-            name='result',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='adjudications', to='annotation.pairresult'),
+            model_name="adjudication",
+            name="result",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE, related_name="adjudications", to="annotation.pairresult"
+            ),
         ),
         migrations.AddField(
-            model_name='rating',
-            name='assignment',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='ratings', to='annotation.assignment'),
+            model_name="rating",
+            name="assignment",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE, related_name="ratings", to="annotation.assignment"
+            ),
         ),
         migrations.AddField(
-            model_name='rating',
-            name='candidate',
-            field=models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name='ratings', to='annotation.taskcandidate'),
+            model_name="rating",
+            name="candidate",
+            field=models.ForeignKey(
+                on_delete=django.db.models.deletion.CASCADE, related_name="ratings", to="annotation.taskcandidate"
+            ),
         ),
         migrations.AddIndex(
-            model_name='assignment',
-            index=models.Index(condition=models.Q(('state', 'leased')), fields=['annotator', 'project'], name='assignment_live'),
+            model_name="assignment",
+            index=models.Index(
+                condition=models.Q(("state", "leased")), fields=["annotator", "project"], name="assignment_live"
+            ),
         ),
         migrations.AddIndex(
-            model_name='assignment',
-            index=models.Index(condition=models.Q(('gold', False), ('state', 'leased')), fields=['project', 'leased_until'], name='assignment_takeover'),
+            model_name="assignment",
+            index=models.Index(
+                condition=models.Q(("gold", False), ("state", "leased")),
+                fields=["project", "leased_until"],
+                name="assignment_takeover",
+            ),
         ),
         migrations.AddIndex(
-            model_name='assignment',
-            index=models.Index(condition=models.Q(('state', 'submitted')), fields=['annotator', 'project', 'submitted_at'], name='assignment_submitted'),
+            model_name="assignment",
+            index=models.Index(
+                condition=models.Q(("state", "submitted")),
+                fields=["annotator", "project", "submitted_at"],
+                name="assignment_submitted",
+            ),
         ),
         migrations.AddConstraint(
-            model_name='assignment',
-            constraint=models.UniqueConstraint(fields=('task', 'annotator'), name='assignment_unique_task_annotator'),
+            model_name="assignment",
+            constraint=models.UniqueConstraint(fields=("task", "annotator"), name="assignment_unique_task_annotator"),
         ),
         migrations.AddIndex(
-            model_name='pairresult',
-            index=models.Index(fields=['project', 'state'], name='pairresult_state'),
+            model_name="pairresult",
+            index=models.Index(fields=["project", "state"], name="pairresult_state"),
         ),
         migrations.AddConstraint(
-            model_name='rating',
-            constraint=models.UniqueConstraint(fields=('assignment', 'candidate'), name='rating_unique_candidate'),
+            model_name="rating",
+            constraint=models.UniqueConstraint(fields=("assignment", "candidate"), name="rating_unique_candidate"),
         ),
     ]

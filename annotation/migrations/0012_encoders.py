@@ -1,11 +1,11 @@
 """Encoders on embedding spaces; embed runs and their parts (issue 19)."""
+
 import django.db.models.deletion
 from django.conf import settings
 from django.db import migrations, models
 
 
 class Migration(migrations.Migration):
-
     dependencies = [
         ("annotation", "0011_fault_recovery"),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
@@ -36,21 +36,45 @@ class Migration(migrations.Migration):
             name="EmbedRun",
             fields=[
                 ("id", models.BigAutoField(auto_created=True, primary_key=True, serialize=False, verbose_name="ID")),
-                ("state", models.CharField(choices=[("pending", "Pending"), ("running", "Running"),
-                                                    ("succeeded", "Succeeded"), ("failed", "Failed")],
-                                           default="pending", max_length=16)),
+                (
+                    "state",
+                    models.CharField(
+                        choices=[
+                            ("pending", "Pending"),
+                            ("running", "Running"),
+                            ("succeeded", "Succeeded"),
+                            ("failed", "Failed"),
+                        ],
+                        default="pending",
+                        max_length=16,
+                    ),
+                ),
                 ("parts_total", models.PositiveIntegerField(default=0)),
                 ("parts_done", models.PositiveIntegerField(default=0)),
                 ("counts", models.JSONField(blank=True, default=dict)),
                 ("errors", models.JSONField(blank=True, default=list)),
                 ("created_at", models.DateTimeField(auto_now_add=True)),
                 ("finished_at", models.DateTimeField(blank=True, null=True)),
-                ("created_by", models.ForeignKey(blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL,
-                                                 to=settings.AUTH_USER_MODEL)),
-                ("dataset", models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name="embed_runs",
-                                              to="annotation.dataset")),
-                ("space", models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name="embed_runs",
-                                            to="annotation.embeddingspace")),
+                (
+                    "created_by",
+                    models.ForeignKey(
+                        blank=True, null=True, on_delete=django.db.models.deletion.SET_NULL, to=settings.AUTH_USER_MODEL
+                    ),
+                ),
+                (
+                    "dataset",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="embed_runs", to="annotation.dataset"
+                    ),
+                ),
+                (
+                    "space",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE,
+                        related_name="embed_runs",
+                        to="annotation.embeddingspace",
+                    ),
+                ),
             ],
         ),
         migrations.CreateModel(
@@ -63,11 +87,19 @@ class Migration(migrations.Migration):
                 ("rows", models.PositiveIntegerField()),
                 ("done", models.BooleanField(default=False)),
                 ("embedded", models.PositiveIntegerField(default=0)),
-                ("failures", models.JSONField(blank=True, default=list,
-                                              help_text="[{id, external_id, reason}] of items skipped")),
+                (
+                    "failures",
+                    models.JSONField(
+                        blank=True, default=list, help_text="[{id, external_id, reason}] of items skipped"
+                    ),
+                ),
                 ("finished_at", models.DateTimeField(blank=True, null=True)),
-                ("run", models.ForeignKey(on_delete=django.db.models.deletion.CASCADE, related_name="parts",
-                                          to="annotation.embedrun")),
+                (
+                    "run",
+                    models.ForeignKey(
+                        on_delete=django.db.models.deletion.CASCADE, related_name="parts", to="annotation.embedrun"
+                    ),
+                ),
             ],
             options={
                 "ordering": ["run", "side", "index"],

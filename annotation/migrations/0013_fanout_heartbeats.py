@@ -1,5 +1,6 @@
 """Heartbeats on groups builds, screening runs and embed runs, so the sweeper can tell a
 stalled fan-out (its worker died, its messages were lost) from a long-running one."""
+
 from django.db import migrations, models
 
 

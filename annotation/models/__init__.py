@@ -1,4 +1,5 @@
 """Domain models, one module per concern."""
+
 from .audit import AuditEntry
 from .datasets import (
     Caption,

@@ -1,4 +1,5 @@
 """The audit log of admin actions: who did what to which object, when (read-only in the admin)."""
+
 from django.conf import settings
 from django.db import models
 
@@ -21,4 +22,6 @@ class AuditEntry(models.Model):
         verbose_name_plural = "audit entries"
 
     def __str__(self) -> str:
-        return f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.actor_name} {self.action} {self.target_type} {self.target_id}"
+        return (
+            f"{self.created_at:%Y-%m-%d %H:%M:%S} {self.actor_name} {self.action} {self.target_type} {self.target_id}"
+        )

@@ -4,6 +4,7 @@ Vectors never live in table rows: a space's vectors sit in `.npy` shards in stor
 (memory-mapped when read, from the storage cache on an object store) and the tables
 below only say which shard row belongs to which caption or item.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -59,17 +60,18 @@ class Item(models.Model):
     license = models.CharField(max_length=200, blank=True)
     metadata = models.JSONField(default=dict, blank=True)
     # Media screening (db defaults: the importer's COPY/INSERT does not name these columns).
-    screen_status = models.CharField(max_length=8, choices=ScreenStatus.choices, default=ScreenStatus.PENDING,
-                                     db_default=ScreenStatus.PENDING)
+    screen_status = models.CharField(
+        max_length=8, choices=ScreenStatus.choices, default=ScreenStatus.PENDING, db_default=ScreenStatus.PENDING
+    )
     screen_reason = models.CharField(max_length=300, blank=True, default="", db_default="")
     screened_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
-        constraints = [
-            models.UniqueConstraint(fields=["dataset", "external_id"], name="item_unique_external_id")
+        constraints = [models.UniqueConstraint(fields=["dataset", "external_id"], name="item_unique_external_id")]
+        indexes = [
+            models.Index(fields=["dataset", "modality"]),
+            models.Index(fields=["dataset", "screen_status"], name="item_screen_status"),
         ]
-        indexes = [models.Index(fields=["dataset", "modality"]),
-                   models.Index(fields=["dataset", "screen_status"], name="item_screen_status")]
 
     def __str__(self) -> str:
         return f"{self.modality}:{self.external_id}"
@@ -96,11 +98,7 @@ class Caption(models.Model):
     metadata = models.JSONField(default=dict, blank=True)
 
     class Meta:
-        constraints = [
-            models.UniqueConstraint(
-                fields=["dataset", "external_id"], name="caption_unique_external_id"
-            )
-        ]
+        constraints = [models.UniqueConstraint(fields=["dataset", "external_id"], name="caption_unique_external_id")]
         indexes = [models.Index(fields=["dataset", "source_modality"])]
 
     def __str__(self) -> str:
@@ -202,15 +200,12 @@ class ImportRun(models.Model):
 
     dataset_name = models.CharField(max_length=100)
     source = models.CharField(max_length=1000, help_text="bundle path on the server")
-    upload = models.BooleanField(
-        default=False, help_text="source is an uploaded archive, removed when the run ends")
+    upload = models.BooleanField(default=False, help_text="source is an uploaded archive, removed when the run ends")
     state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING)
     progress = models.FloatField(default=0.0)
     counts = models.JSONField(default=dict, blank=True)
     errors = models.JSONField(default=list, blank=True)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
-    )
+    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL)
     created_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     # Touched by the running task every few seconds; annotation.sweeper re-dispatches a run

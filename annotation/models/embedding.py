@@ -1,4 +1,5 @@
 """Embedding on the workers: a space's encoder and the runs that embed a dataset with it."""
+
 from __future__ import annotations
 
 from django.conf import settings

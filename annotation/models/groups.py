@@ -7,6 +7,7 @@ search parts of one caption chunk. The database holds the state; results are
 artifacts under `groups/<build id>/` in media storage (annotation.groups).
 `ProjectGroups` makes a rating project take its candidates from a build.
 """
+
 from __future__ import annotations
 
 from pathlib import Path
@@ -66,8 +67,9 @@ class GroupsBuild(models.Model):
     attempts = models.PositiveSmallIntegerField(default=0)
     output_path = models.CharField(max_length=500, blank=True, help_text="folder relative to MEDIA_ROOT")
     files = models.JSONField(default=dict, blank=True, help_text="output file -> {bytes, sha256, rows}")
-    created_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True,
-                                   on_delete=models.SET_NULL, related_name="+")
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     created_at = models.DateTimeField(auto_now_add=True)
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
@@ -103,8 +105,11 @@ class GroupsPart(models.Model):
 
     class Meta:
         ordering = ["build", "caption_chunk", "kind", "modality", "item_chunk"]
-        constraints = [models.UniqueConstraint(fields=["build", "kind", "modality", "caption_chunk", "item_chunk"],
-                                               name="groups_part_unique")]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["build", "kind", "modality", "caption_chunk", "item_chunk"], name="groups_part_unique"
+            )
+        ]
         indexes = [models.Index(fields=["build", "kind", "state"], name="groups_part_state")]
 
     def __str__(self) -> str:

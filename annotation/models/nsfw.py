@@ -1,4 +1,5 @@
 """Caption screening: labels people give for calibration, and what the filter dropped."""
+
 from __future__ import annotations
 
 from django.conf import settings
@@ -19,8 +20,9 @@ class CaptionSafetyLabel(models.Model):
 
     caption = models.OneToOneField(Caption, on_delete=models.CASCADE, related_name="safety_label")
     label = models.CharField(max_length=20, choices=LABEL_CHOICES)
-    labelled_by = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
-                                    related_name="+")
+    labelled_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
     labelled_at = models.DateTimeField(auto_now=True)
 
     class Meta:

@@ -2,6 +2,7 @@
 
 Exports read `PairResult` (one row per rated (caption, candidate) pair) and `GoldPair`.
 """
+
 from __future__ import annotations
 
 from django.conf import settings
@@ -54,13 +55,18 @@ class Assignment(models.Model):
         ]
         indexes = [
             # "Does this annotator hold a lease?" (every next call)
-            models.Index(fields=["annotator", "project"], name="assignment_live",
-                         condition=models.Q(state="leased")),
+            models.Index(fields=["annotator", "project"], name="assignment_live", condition=models.Q(state="leased")),
             # Expired leases another annotator can take over (claim query, no cron).
-            models.Index(fields=["project", "leased_until"], name="assignment_takeover",
-                         condition=models.Q(state="leased", gold=False)),
-            models.Index(fields=["annotator", "project", "submitted_at"], name="assignment_submitted",
-                         condition=models.Q(state="submitted")),
+            models.Index(
+                fields=["project", "leased_until"],
+                name="assignment_takeover",
+                condition=models.Q(state="leased", gold=False),
+            ),
+            models.Index(
+                fields=["annotator", "project", "submitted_at"],
+                name="assignment_submitted",
+                condition=models.Q(state="submitted"),
+            ),
         ]
 
     def __str__(self) -> str:
@@ -94,8 +100,9 @@ class PairResult(models.Model):
     task = models.ForeignKey(Task, on_delete=models.CASCADE, related_name="pair_results")
     candidate = models.OneToOneField(TaskCandidate, on_delete=models.CASCADE, related_name="result")
     state = models.CharField(max_length=12, choices=State.choices)
-    label = models.CharField(max_length=8, choices=Label.choices, blank=True,
-                             help_text="blank while contested or when excluded")
+    label = models.CharField(
+        max_length=8, choices=Label.choices, blank=True, help_text="blank while contested or when excluded"
+    )
     votes = models.JSONField(default=dict, help_text="label -> number of annotators")
     caption_modality = models.CharField(max_length=16, blank=True)
     item_modality = models.CharField(max_length=16)

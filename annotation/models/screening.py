@@ -1,4 +1,5 @@
 """Media screening runs: one per import (or re-screen request), split into parts."""
+
 from __future__ import annotations
 
 from django.db import models
@@ -21,8 +22,9 @@ class ScreeningRun(models.Model):
         FAILED = "failed"
 
     dataset = models.ForeignKey(Dataset, on_delete=models.CASCADE, related_name="screenings")
-    import_run = models.OneToOneField(ImportRun, null=True, blank=True, on_delete=models.SET_NULL,
-                                      related_name="screening")
+    import_run = models.OneToOneField(
+        ImportRun, null=True, blank=True, on_delete=models.SET_NULL, related_name="screening"
+    )
     state = models.CharField(max_length=16, choices=State.choices, default=State.PENDING)
     progress = models.FloatField(default=0.0)
     bounds = models.JSONField(default=list, blank=True)

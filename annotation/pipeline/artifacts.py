@@ -4,6 +4,7 @@ A worker killed mid-write leaves at most a temp file, never a complete-looking a
 redelivered stage simply writes the same file again. Any worker may read what another wrote:
 with the object store, `local_path` gives this machine's cached copy.
 """
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -4,6 +4,7 @@ bucket); derived files go to storage under renders/, posters/, previews/, wavefo
 derived_paths), written through storage.writing / writing_folder, so a killed worker never
 leaves a half file that a retry would skip and every web process finds them.
 """
+
 from __future__ import annotations
 
 import os
@@ -70,8 +71,13 @@ def render_point_clouds(sources: list[tuple[int, Path]], device=None) -> dict:
         except pointcloud_io.PointCloudError:
             broken += 1
     if loaded:
-        images = render.render_batch([c.points for _, c in loaded], [c.colors for _, c in loaded],
-                                     views=RENDER_VIEWS, size=RENDER_SIZE, device=device)
+        images = render.render_batch(
+            [c.points for _, c in loaded],
+            [c.colors for _, c in loaded],
+            views=RENDER_VIEWS,
+            size=RENDER_SIZE,
+            device=device,
+        )
         for (item_id, cloud), views in zip(loaded, images):
             with storage.writing_folder(f"renders/{item_id}") as folder:
                 os.chmod(folder, 0o755)  # the web server may read the media root as another user
@@ -166,7 +172,9 @@ def audio_waveform(source: Path, target: str) -> None:
     middle = height / 2
     for x, column in enumerate(columns):
         if len(column):
-            draw.line([(x, middle - column.max() * middle * 0.95), (x, middle - column.min() * middle * 0.95)],
-                      fill=(32, 90, 160))
+            draw.line(
+                [(x, middle - column.max() * middle * 0.95), (x, middle - column.min() * middle * 0.95)],
+                fill=(32, 90, 160),
+            )
     with _published(target) as temp:
         image.save(temp, "PNG")

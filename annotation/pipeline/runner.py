@@ -12,6 +12,7 @@ sweeper re-dispatches a stage (or its missing parts) whose heartbeat stopped. A 
 that fails (broker down) is recorded in the next stage's history and never turns the
 finished stage into a failed one. State writes after an error use a fresh connection.
 """
+
 from __future__ import annotations
 
 import logging
@@ -30,10 +31,16 @@ from .validation import instance_errors
 logger = logging.getLogger(__name__)
 
 STAGE_ORDER = ["curate", "filter", "match", "dedup", "create_tasks", "media"]
-SIMPLE = {"curate": stages.curate, "filter": stages.filter_captions, "dedup": stages.deduplicate,
-          "create_tasks": stages.create_tasks}
-FANNED = {"match": (stages.match_parts, stages.match_part, stages.match_merge),
-          "media": (stages.media_parts, stages.media_part, None)}
+SIMPLE = {
+    "curate": stages.curate,
+    "filter": stages.filter_captions,
+    "dedup": stages.deduplicate,
+    "create_tasks": stages.create_tasks,
+}
+FANNED = {
+    "match": (stages.match_parts, stages.match_part, stages.match_merge),
+    "media": (stages.media_parts, stages.media_part, None),
+}
 State = PipelineStage.State
 
 
@@ -44,6 +51,7 @@ class LaunchError(Exception):
 
 
 # ---- admin actions ----------------------------------------------------------
+
 
 def launch(project_id: int) -> None:
     with transaction.atomic():
@@ -57,7 +65,8 @@ def launch(project_id: int) -> None:
             raise LaunchError("invalid_project", "the project's settings cannot work", errors)
         project.stages.all().delete()
         PipelineStage.objects.bulk_create(
-            [PipelineStage(project=project, name=name, order=i) for i, name in enumerate(STAGE_ORDER)])
+            [PipelineStage(project=project, name=name, order=i) for i, name in enumerate(STAGE_ORDER)]
+        )
         project.state, project.launched_at = Project.State.LAUNCHING, timezone.now()
         project.save(update_fields=["state", "launched_at"])
         transaction.on_commit(lambda: (artifacts.clear(project_id), dispatch_stage(project_id, STAGE_ORDER[0])))
@@ -69,7 +78,8 @@ def cancel(project_id: int) -> None:
         if project.state != Project.State.LAUNCHING:
             raise LaunchError("not_running", f"the project is {project.state}, not launching")
         project.stages.filter(state__in=[State.PENDING, State.RUNNING]).update(
-            state=State.CANCELLED, finished_at=timezone.now())
+            state=State.CANCELLED, finished_at=timezone.now()
+        )
         project.state = Project.State.CANCELLED
         project.save(update_fields=["state"])
 
@@ -87,10 +97,12 @@ def retry(project_id: int) -> str:
         if stage is None:
             raise LaunchError("nothing_to_retry", "every stage has succeeded")
         if stuck and not sweeper.is_stale(stage.heartbeat_at or stage.started_at or project.launched_at):
-            raise LaunchError("launch_running", f"stage {stage.name} is {stage.state} and alive (heartbeat within "
-                                                f"{sweeper.stall_timeout():.0f} s); retry it once it stalls or fails")
-        project.stages.filter(order__gte=stage.order).update(
-            state=State.PENDING, progress=0.0, error="", counts={})
+            raise LaunchError(
+                "launch_running",
+                f"stage {stage.name} is {stage.state} and alive (heartbeat within "
+                f"{sweeper.stall_timeout():.0f} s); retry it once it stalls or fails",
+            )
+        project.stages.filter(order__gte=stage.order).update(state=State.PENDING, progress=0.0, error="", counts={})
         event = "retried (stalled)" if stuck else "retried"
         stage.history = [*stage.history, sweeper.history_entry(event)]
         stage.save(update_fields=["history"])
@@ -101,6 +113,7 @@ def retry(project_id: int) -> str:
 
 
 # ---- dispatch: queued by task name (annotation/jobs.py) -----------------------
+
 
 def dispatch_stage(project_id: int, name: str, stamp: bool = True) -> bool:
     """Send the stage's task. The dispatch stamps the heartbeat (so the sweeper waits a
@@ -127,8 +140,13 @@ def dispatch_part(project_id: int, part: stages.Part) -> bool:
 
 def _dispatch_failed(project_id: int, name: str, exc: Exception, part: int | None = None) -> None:
     what = name if part is None else f"{name} part {part}"
-    logger.warning("dispatch of %s failed (the sweeper will dispatch it again): %s: %s",
-                   what, type(exc).__name__, exc, extra={"project": project_id, "stage": name})
+    logger.warning(
+        "dispatch of %s failed (the sweeper will dispatch it again): %s: %s",
+        what,
+        type(exc).__name__,
+        exc,
+        extra={"project": project_id, "stage": name},
+    )
 
     def record() -> None:
         with transaction.atomic():
@@ -154,6 +172,7 @@ def missing_parts(stage: PipelineStage) -> list[stages.Part] | None:
 
 # ---- run by the workers ------------------------------------------------------
 
+
 def _begin(project_id: int, name: str) -> tuple[Project, PipelineStage] | None:
     """Mark the stage running; None when there is nothing to do (cancelled, done, or
     running elsewhere with a live heartbeat: a duplicate message)."""
@@ -166,8 +185,10 @@ def _begin(project_id: int, name: str) -> tuple[Project, PipelineStage] | None:
             _dispatch_next_if_pending(project, stage)  # a redelivery after a crash before dispatch
             return None
         if stage.state == State.RUNNING and not sweeper.is_stale(stage.heartbeat_at):
-            logger.info("stage already running with a live heartbeat; duplicate message skipped",
-                        extra={"project": project_id, "stage": name})
+            logger.info(
+                "stage already running with a live heartbeat; duplicate message skipped",
+                extra={"project": project_id, "stage": name},
+            )
             return None
         stage.state, stage.attempts = State.RUNNING, stage.attempts + 1
         stage.started_at = stage.started_at or timezone.now()
@@ -180,8 +201,9 @@ def run_stage(project_id: int, name: str) -> None:
     try:
         begun = _begin(project_id, name)
     except Exception as exc:  # database down before the stage began: nothing to undo
-        logger.warning("stage could not begin: %s: %s", type(exc).__name__, exc,
-                       extra={"project": project_id, "stage": name})
+        logger.warning(
+            "stage could not begin: %s: %s", type(exc).__name__, exc, extra={"project": project_id, "stage": name}
+        )
         sweeper.close_broken_connection()
         raise
     if begun is None:
@@ -193,7 +215,8 @@ def run_stage(project_id: int, name: str) -> None:
             if name in FANNED:
                 parts = FANNED[name][0](project)
                 PipelineStage.objects.filter(pk=stage.pk).update(
-                    counts={"parts": len(parts), "part_queues": [p.queue for p in parts], "per_part": {}})
+                    counts={"parts": len(parts), "part_queues": [p.queue for p in parts], "per_part": {}}
+                )
                 if not parts:
                     _complete(project_id, name, {"parts": 0})
                 for part in parts:
@@ -278,7 +301,8 @@ def _fail(project_id: int, name: str, exc: Exception) -> None:
         with transaction.atomic():
             project = Project.objects.select_for_update().get(pk=project_id)
             project.stages.filter(name=name, state=State.RUNNING).update(
-                state=State.FAILED, error=message + "\n\n" + details, finished_at=timezone.now())
+                state=State.FAILED, error=message + "\n\n" + details, finished_at=timezone.now()
+            )
             if project.state == Project.State.LAUNCHING:
                 project.state = Project.State.FAILED
                 project.save(update_fields=["state"])

@@ -4,6 +4,7 @@ Every stage is a deterministic function of the project (its seed included) and t
 previous stage's artifact, so a redelivered or retried stage recomputes the same
 result and overwrites it: nothing is duplicated.
 """
+
 from __future__ import annotations
 
 import logging
@@ -39,6 +40,7 @@ class Part:
 
 # ---- curate ---------------------------------------------------------------
 
+
 def caption_pool(project: Project):
     pool = Caption.objects.filter(dataset__in=project.caption_datasets.all(), vectors__space=project.space)
     if project.caption_source_modalities:
@@ -66,13 +68,16 @@ def diverse_sample(vectors: np.ndarray, quota: int, curation_settings: dict, see
     for upper in range(1, len(clusters)):  # each level clusters the previous level's centroids
         clusters[upper] = min(clusters[upper], clusters[upper - 1])
     levels = curation.hierarchical_kmeans(
-        vectors, clusters,
+        vectors,
+        clusters,
         resampling_steps=int(curation_settings.get("resampling_steps", 2)),
         sample_sizes=int(curation_settings.get("sample_size", 10)),
-        iterations=int(curation_settings.get("iterations", 10)), seed=seed,
+        iterations=int(curation_settings.get("iterations", 10)),
+        seed=seed,
         # Batched k-means++ seeding: log2(k) GEMM rounds instead of k sequential picks
         # (6x faster on a 12,500 x 256 pool, inertia within a few % of greedy seeding).
-        level1_init=curation_settings.get("level1_init", "kmeans++batched"))
+        level1_init=curation_settings.get("level1_init", "kmeans++batched"),
+    )
     return curation.balanced_sample(levels, quota, strategy=curation_settings.get("pick", "random"), seed=seed)
 
 
@@ -111,8 +116,10 @@ def scorer_for(backend: str):
     if backend not in _scorers:
         options = {}
         if backend == "detoxify":
-            options = {"checkpoint": settings.PAIRRATE_DETOXIFY_CHECKPOINT,
-                       "config_dir": settings.PAIRRATE_DETOXIFY_CONFIG_DIR}
+            options = {
+                "checkpoint": settings.PAIRRATE_DETOXIFY_CHECKPOINT,
+                "config_dir": settings.PAIRRATE_DETOXIFY_CONFIG_DIR,
+            }
         _scorers[backend] = nsfw.load_scorer(backend, **options)
     return _scorers[backend]
 
@@ -120,8 +127,10 @@ def scorer_for(backend: str):
 def filter_thresholds(scorer, overrides: dict) -> dict[str, float]:
     """Every category the scorer scores at the default threshold, then the project's own
     (categories or backend labels; 1 switches one off)."""
-    return {**nsfw.default_thresholds(nsfw.scorer_categories(scorer.labels)),
-            **{k: float(v) for k, v in (overrides or {}).items()}}
+    return {
+        **nsfw.default_thresholds(nsfw.scorer_categories(scorer.labels)),
+        **{k: float(v) for k, v in (overrides or {}).items()},
+    }
 
 
 def filter_captions(project: Project, report: Report) -> dict:
@@ -150,18 +159,32 @@ def filter_captions(project: Project, report: Report) -> dict:
     with transaction.atomic():
         FilteredCaption.objects.filter(project=project).delete()
         FilteredCaption.objects.bulk_create(
-            (FilteredCaption(project=project, caption_id=int(caption_ids[i]), reason=reason[:300],
-                             scores={k: round(float(v[j]), 4) for k, v in dropped_scores.items()})
-             for j, (i, reason) in enumerate(zip(dropped, reasons))), batch_size=2000)
+            (
+                FilteredCaption(
+                    project=project,
+                    caption_id=int(caption_ids[i]),
+                    reason=reason[:300],
+                    scores={k: round(float(v[j]), 4) for k, v in dropped_scores.items()},
+                )
+                for j, (i, reason) in enumerate(zip(dropped, reasons))
+            ),
+            batch_size=2000,
+        )
     report(1.0)
     arrays = {f"score_{label}": values[keep] for label, values in scores.items()}
     artifacts.save(project.id, "filter", caption_ids=caption_ids[keep], **arrays)
     by_category = {c: int((scores[c] > thresholds[c]).sum()) for c in nsfw.CATEGORIES if c in thresholds}
-    return {"scored": int(len(caption_ids)), "kept": int(keep.sum()), "dropped": int(len(dropped)),
-            "dropped_by_category": by_category, "thresholds": thresholds}
+    return {
+        "scored": int(len(caption_ids)),
+        "kept": int(keep.sum()),
+        "dropped": int(len(dropped)),
+        "dropped_by_category": by_category,
+        "thresholds": thresholds,
+    }
 
 
 # ---- match (fanned out over item chunks) ----------------------------------
+
 
 def match_parts(project: Project) -> list[Part]:
     n_items = project.space.itemvector_set.filter(item__modality=project.target_modality).count()
@@ -174,8 +197,13 @@ def excluded_items(project: Project) -> tuple[int, ...]:
     project sets include_failed_media (annotation.screening)."""
     if project.include_failed_media:
         return ()
-    return tuple(Item.objects.filter(vectors__space=project.space, modality=project.target_modality,
-                                     screen_status=ScreenStatus.FAILED).order_by("id").values_list("id", flat=True))
+    return tuple(
+        Item.objects.filter(
+            vectors__space=project.space, modality=project.target_modality, screen_status=ScreenStatus.FAILED
+        )
+        .order_by("id")
+        .values_list("id", flat=True)
+    )
 
 
 _item_cache: dict = {}
@@ -215,18 +243,24 @@ def match_part(project: Project, index: int, report: Report) -> dict:
     build = source_of(project)
     if build is not None:  # candidates from a groups build instead of a search (annotation.groups)
         caption_ids = artifacts.load(project.id, "filter")["caption_ids"]
-        scores, ids = candidates_for(build, project.target_modality, caption_ids, project.k if index == 0 else 0,
-                                     project.space)
+        scores, ids = candidates_for(
+            build, project.target_modality, caption_ids, project.k if index == 0 else 0, project.space
+        )
         dropped = np.isin(ids, excluded_items(project))
-        artifacts.save(project.id, f"match-{index}", scores=np.where(dropped, -np.inf, scores).astype(np.float32),
-                       item_ids=np.where(dropped, -1, ids))
+        artifacts.save(
+            project.id,
+            f"match-{index}",
+            scores=np.where(dropped, -np.inf, scores).astype(np.float32),
+            item_ids=np.where(dropped, -1, ids),
+        )
         return {"queries": int(len(caption_ids)), "items": 0, "groups_build": build.pk if index == 0 else 0}
     queries = cached_query_vectors(project)
     item_ids, items = cached_item_vectors(project.space, excluded_items(project))
     start, stop = index * MATCH_PART_ROWS, min((index + 1) * MATCH_PART_ROWS, len(item_ids))
     k = min(project.k, stop - start)
-    scores, rows = retrieval.search(queries, items[start:stop], k=k,
-                                    progress=lambda done: report(done / max(len(queries), 1)))
+    scores, rows = retrieval.search(
+        queries, items[start:stop], k=k, progress=lambda done: report(done / max(len(queries), 1))
+    )
     artifacts.save(project.id, f"match-{index}", scores=scores, item_ids=item_ids[start:stop][rows])
     return {"queries": int(len(queries)), "items": int(stop - start)}
 
@@ -242,6 +276,7 @@ def match_merge(project: Project, parts: int) -> dict:
 
 # ---- dedup ----------------------------------------------------------------
 
+
 def deduplicate(project: Project, report: Report) -> dict:
     """Greedy de-duplication, except for the audit share of captions: their candidates are
     drawn uniformly from their top-k (no item cap), so per-rank estimates rest on them."""
@@ -256,8 +291,15 @@ def deduplicate(project: Project, report: Report) -> dict:
         chosen[audit], chosen_rank[audit] = statistics.uniform_candidates(match["item_ids"][audit], m, project.seed)
     rows = np.arange(len(chosen))[:, None]
     similarity = np.where(chosen_rank >= 0, match["scores"][rows, np.maximum(chosen_rank, 0)], np.nan)
-    artifacts.save(project.id, "dedup", caption_ids=match["caption_ids"], item_ids=chosen,
-                   ranks=chosen_rank, similarity=similarity.astype(np.float32), audit=audit)
+    artifacts.save(
+        project.id,
+        "dedup",
+        caption_ids=match["caption_ids"],
+        item_ids=chosen,
+        ranks=chosen_rank,
+        similarity=similarity.astype(np.float32),
+        audit=audit,
+    )
     stats = {k: v for k, v in result.stats.items() if k != "dropped_caption_ids"}
     stats["dropped_captions"] = len(result.stats.get("dropped_caption_ids", []))
     stats["audit_captions"] = int(audit.sum())
@@ -265,6 +307,7 @@ def deduplicate(project: Project, report: Report) -> dict:
 
 
 # ---- create tasks ---------------------------------------------------------
+
 
 def create_tasks(project: Project, report: Report) -> dict:
     """Create one task per caption that got all its candidates (COPY on PostgreSQL). Re-running
@@ -280,19 +323,24 @@ def create_tasks(project: Project, report: Report) -> dict:
         Project.objects.select_for_update().get(pk=project.pk)
         TaskCandidate.objects.filter(task__project=project).delete()
         Task.objects.filter(project=project).delete()
-        nsfw_scores = [{k[6:]: round(float(filtered[k][score_row[int(c)]]), 4) for k in score_labels}
-                       for c in caption_ids]
+        nsfw_scores = [
+            {k[6:]: round(float(filtered[k][score_row[int(c)]]), 4) for k in score_labels} for c in caption_ids
+        ]
         items, ranks, sims = (chosen[key][complete] for key in ("item_ids", "ranks", "similarity"))
         candidates = task_rows.write_tasks(project.id, caption_ids, paired, nsfw_scores, items, ranks, sims)
         audit = chosen["audit"][complete] if "audit" in chosen else np.zeros(len(caption_ids), dtype=bool)
         for start in range(0, len(audit), 50_000):  # positions of audit tasks, in bounded IN lists
-            positions = (np.flatnonzero(audit[start:start + 50_000]) + start).tolist()
+            positions = (np.flatnonzero(audit[start : start + 50_000]) + start).tolist()
             if positions:
                 Task.objects.filter(project=project, position__in=positions).update(is_audit=True)
     planner.analyze(Task, TaskCandidate)  # the claim query plans from these statistics next
     report(1.0)
-    return {"tasks": len(caption_ids), "candidates": candidates, "audit_tasks": int(audit.sum()),
-            "captions_without_enough_candidates": int((~complete).sum())}
+    return {
+        "tasks": len(caption_ids),
+        "candidates": candidates,
+        "audit_tasks": int(audit.sum()),
+        "captions_without_enough_candidates": int((~complete).sum()),
+    }
 
 
 # ---- media (fanned out: renders on gpu, posters and waveforms on cpu) ------
@@ -305,8 +353,14 @@ def media_parts(project: Project) -> list[Part]:
     """Split the candidate items with derivable media into parts, once: the split is
     saved as an artifact so each part reads its own items instead of recomputing it."""
     modalities = list(MEDIA_QUEUES)
-    rows = np.array(list(TaskCandidate.objects.filter(task__project=project, item__modality__in=modalities)
-                         .values_list("item__modality", "item_id").distinct()), dtype=object).reshape(-1, 2)
+    rows = np.array(
+        list(
+            TaskCandidate.objects.filter(task__project=project, item__modality__in=modalities)
+            .values_list("item__modality", "item_id")
+            .distinct()
+        ),
+        dtype=object,
+    ).reshape(-1, 2)
     items, part_starts, part_modalities, parts, offset = [], [], [], [], 0
     for code, modality in enumerate(modalities):
         ids = np.sort(rows[rows[:, 0] == modality, 1].astype(np.int64))
@@ -317,9 +371,13 @@ def media_parts(project: Project) -> list[Part]:
         items.append(ids)
         offset += len(ids)
     all_items = np.concatenate(items) if items else np.zeros(0, np.int64)
-    artifacts.save(project.id, "media-parts", items=all_items,
-                   starts=np.array(part_starts + [len(all_items)], dtype=np.int64),
-                   modalities=np.array(part_modalities, dtype=np.int64))
+    artifacts.save(
+        project.id,
+        "media-parts",
+        items=all_items,
+        starts=np.array(part_starts + [len(all_items)], dtype=np.int64),
+        modalities=np.array(part_modalities, dtype=np.int64),
+    )
     return parts
 
 
@@ -328,7 +386,7 @@ def media_part_items(project: Project, index: int) -> tuple[str, list[Item]]:
     split = artifacts.load(project.id, "media-parts")
     if not 0 <= index < len(split["modalities"]):
         raise IndexError(f"media part {index} does not exist")
-    chunk = split["items"][split["starts"][index]:split["starts"][index + 1]].tolist()
+    chunk = split["items"][split["starts"][index] : split["starts"][index + 1]].tolist()
     modality = list(MEDIA_QUEUES)[int(split["modalities"][index])]
     return modality, list(Item.objects.filter(id__in=chunk).order_by("id"))
 

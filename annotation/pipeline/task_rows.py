@@ -4,6 +4,7 @@ A launch creates one task per sampled caption and a few candidates each: hundred
 thousands of rows, where bulk_create spends most of its time building model instances
 and parameter lists. COPY streams plain tuples instead.
 """
+
 from __future__ import annotations
 
 import json
@@ -18,8 +19,15 @@ TASK_COLUMNS = ("project_id", "caption_id", "paired_item_id", "position", "nsfw_
 CANDIDATE_COLUMNS = ("task_id", "item_id", "slot", "retrieval_rank", "similarity")
 
 
-def write_tasks(project_id: int, caption_ids: np.ndarray, paired: dict[int, int | None],
-                nsfw_scores: list[dict], items: np.ndarray, ranks: np.ndarray, sims: np.ndarray) -> int:
+def write_tasks(
+    project_id: int,
+    caption_ids: np.ndarray,
+    paired: dict[int, int | None],
+    nsfw_scores: list[dict],
+    items: np.ndarray,
+    ranks: np.ndarray,
+    sims: np.ndarray,
+) -> int:
     """Insert task p for caption_ids[p] (position p) with candidates items[p, slot];
     returns the number of candidates. Runs in the caller's transaction."""
     connection = connections[Task.objects.db]
@@ -31,8 +39,11 @@ def write_tasks(project_id: int, caption_ids: np.ndarray, paired: dict[int, int 
     for position, task_id in positions.iterator(chunk_size=50_000):
         task_ids[position] = task_id
     slots = items.shape[1]
-    candidate_rows = ((int(task_ids[p]), int(items[p, s]), s, int(ranks[p, s]), float(sims[p, s]))
-                      for p in range(len(caption_ids)) for s in range(slots))
+    candidate_rows = (
+        (int(task_ids[p]), int(items[p, s]), s, int(ranks[p, s]), float(sims[p, s]))
+        for p in range(len(caption_ids))
+        for s in range(slots)
+    )
     write(connection, TaskCandidate, CANDIDATE_COLUMNS, candidate_rows)
     return len(caption_ids) * slots
 

@@ -1,4 +1,5 @@
 """Project settings that cannot work, as field errors, checked on create and at launch."""
+
 from __future__ import annotations
 
 from django.conf import settings
@@ -46,8 +47,11 @@ def project_errors(data: dict) -> dict[str, list[str]]:
         failed = vectors.filter(item__screen_status=ScreenStatus.FAILED).count()
         n_items -= failed
         if n_items == 0:
-            add("include_failed_media", f"every {space.target_modality} item in {space.name!r} failed media "
-                                        "screening; include failed media or fix the files")
+            add(
+                "include_failed_media",
+                f"every {space.target_modality} item in {space.name!r} failed media "
+                "screening; include failed media or fix the files",
+            )
             return errors
     pool = Caption.objects.filter(dataset__in=datasets, vectors__space=space)
     if data.get("caption_source_modalities"):
@@ -57,14 +61,19 @@ def project_errors(data: dict) -> dict[str, list[str]]:
     pool_size = pool.count()
     sample_size = int(data.get("sample_size") or 0)
     if sample_size > pool_size:
-        add("sample_size", f"the caption pool holds {pool_size} captions with vectors in {space.name!r}; "
-                           f"cannot sample {sample_size}")
+        add(
+            "sample_size",
+            f"the caption pool holds {pool_size} captions with vectors in {space.name!r}; cannot sample {sample_size}",
+        )
     if k > n_items:
         add("k", f"only {n_items} {space.target_modality} items have vectors in {space.name!r}")
     cap = int(data.get("item_cap") or 0)
     if cap and cap * n_items < sample_size * m:
-        add("item_cap", f"a cap of {cap} over {n_items} items allows {cap * n_items} candidate slots; "
-                        f"{sample_size} captions x {m} candidates need {sample_size * m}")
+        add(
+            "item_cap",
+            f"a cap of {cap} over {n_items} items allows {cap * n_items} candidate slots; "
+            f"{sample_size} captions x {m} candidates need {sample_size * m}",
+        )
     return errors
 
 
@@ -83,7 +92,8 @@ def _check_nsfw(data: dict, add) -> None:
     # What each backend scores (detoxify: every category; its 'original' model lacks
     # sexual_explicit, which the filter stage reports when it loads the model).
     known = {"lexicon": set(nsfw.CATEGORIES), "profanity": {"profanity"}}.get(
-        backend, set(nsfw.CATEGORIES) | set(nsfw.LABEL_CATEGORIES))
+        backend, set(nsfw.CATEGORIES) | set(nsfw.LABEL_CATEGORIES)
+    )
     for label, value in thresholds.items():
         if label not in known:
             add("nsfw_thresholds", f"the {backend} backend scores no {label!r}; use one of {sorted(known)}")
@@ -111,8 +121,11 @@ def _check_curation(curation: dict, add) -> None:
 def _check_audit(share, add) -> None:
     """audit_share (docs/statistics.md): the share of tasks drawn uniformly from the top-k."""
     if isinstance(share, bool) or not isinstance(share, (int, float)) or not 0.0 <= share <= 1.0:
-        add("audit_share", "a number between 0 and 1 (the share of tasks whose candidates are drawn "
-                           "uniformly from the caption's top-k)")
+        add(
+            "audit_share",
+            "a number between 0 and 1 (the share of tasks whose candidates are drawn "
+            "uniformly from the caption's top-k)",
+        )
 
 
 def instance_fields(project) -> dict:

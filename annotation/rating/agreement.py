@@ -5,6 +5,7 @@ ordered (bad, partial, good) for the ordinal metric. Units rated by fewer than t
 annotators carry no agreement information and are ignored. Every function returns None
 when there is nothing to measure.
 """
+
 from __future__ import annotations
 
 from collections.abc import Iterable
@@ -42,7 +43,7 @@ def fleiss_kappa(counts) -> float | None:
         return None
     p_bar = raw_agreement(counts)
     p = counts.sum(axis=0) / counts.sum()
-    p_e = float((p ** 2).sum())
+    p_e = float((p**2).sum())
     if p_e >= 1.0:
         return None  # one category only: agreement is undefined
     return (p_bar - p_e) / (1.0 - p_e)
@@ -83,5 +84,9 @@ def krippendorff_alpha(counts, level: str = "ordinal") -> float | None:
 
 def summary(counts) -> dict:
     """All three figures plus how many units they rest on."""
-    return {"units": int(len(_pairable(counts))), "raw_agreement": raw_agreement(counts),
-            "fleiss_kappa": fleiss_kappa(counts), "krippendorff_alpha": krippendorff_alpha(counts)}
+    return {
+        "units": int(len(_pairable(counts))),
+        "raw_agreement": raw_agreement(counts),
+        "fleiss_kappa": fleiss_kappa(counts),
+        "krippendorff_alpha": krippendorff_alpha(counts),
+    }

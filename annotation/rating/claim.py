@@ -19,6 +19,7 @@ is rolled back to a savepoint (see _claim_patiently).
 On SQLite (the demo) `select_for_update` is a no-op and writes are serialised by the
 database lock, which is correct for one process.
 """
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -82,7 +83,8 @@ def _next(project_id: int, user, patient: bool) -> Assignment | None:
             assignment = _claim_patiently(project, user, now)
         if assignment is not None:
             ProjectMember.objects.filter(pk=member.pk).update(
-                served=F("served") + 1, gold_served=F("gold_served") + int(assignment.gold))
+                served=F("served") + 1, gold_served=F("gold_served") + int(assignment.gold)
+            )
         return assignment
 
 
@@ -96,10 +98,12 @@ def _lock_member(project_id: int, user) -> ProjectMember:
     row = sql.fetch_one(sql.lock_member(sql.row_lock("m")), [project_id, user.pk])
     if row is None:
         raise NotAMember()
-    member = sql.deferred(ProjectMember, {"project_id": project_id, "user_id": user.pk,
-                                          **dict(zip(sql.MEMBER_FIELDS, row))})
-    member.project = sql.deferred(Project, {"id": project_id,
-                                            **dict(zip(sql.PROJECT_FIELDS, row[len(sql.MEMBER_FIELDS):]))})
+    member = sql.deferred(
+        ProjectMember, {"project_id": project_id, "user_id": user.pk, **dict(zip(sql.MEMBER_FIELDS, row))}
+    )
+    member.project = sql.deferred(
+        Project, {"id": project_id, **dict(zip(sql.PROJECT_FIELDS, row[len(sql.MEMBER_FIELDS) :]))}
+    )
     if member.project.state != Project.State.READY:
         raise WorkflowError("project_not_ready", f"project is {member.project.state}, not ready", 409)
     if member.paused:
@@ -128,18 +132,35 @@ def _unseen(user):
 
 def _new_lease(project, task_id, user, now, gold=False) -> Assignment:
     return Assignment.objects.create(
-        project=project, task_id=task_id, annotator=user, gold=gold, leased_at=now,
-        leased_until=now + timedelta(seconds=project.lease_seconds))
+        project=project,
+        task_id=task_id,
+        annotator=user,
+        gold=gold,
+        leased_at=now,
+        leased_until=now + timedelta(seconds=project.lease_seconds),
+    )
 
 
 def _claim_at_once(project, member, user, now) -> Assignment | None:
     until = now + timedelta(seconds=project.lease_seconds)
-    row = sql.fetch_one(sql.CLAIM_AT_ONCE, {"project": project.pk, "user": user.pk, "member": member.pk, "now": now,
-                                            "until": until, "per_task": project.annotators_per_task})
+    row = sql.fetch_one(
+        sql.CLAIM_AT_ONCE,
+        {
+            "project": project.pk,
+            "user": user.pk,
+            "member": member.pk,
+            "now": now,
+            "until": until,
+            "per_task": project.annotators_per_task,
+        },
+    )
     if row is None:
         return None
-    assignment = Assignment.from_db(connection.alias, sql.LEASE_FIELDS, [
-        row[0], project.pk, row[1], user.pk, Assignment.State.LEASED, False, now, until])
+    assignment = Assignment.from_db(
+        connection.alias,
+        sql.LEASE_FIELDS,
+        [row[0], project.pk, row[1], user.pk, Assignment.State.LEASED, False, now, until],
+    )
     assignment.project = project
     return assignment
 
@@ -153,10 +174,12 @@ def _claim_patiently(project, user, now) -> Assignment | None:
     the only work left, so wait for it. Each try runs in a savepoint that is rolled back when it
     claims nothing, and each wait is for one chosen row: a claim never holds one task or
     assignment row while waiting for another, so claims cannot deadlock each other or submits."""
-    return (_attempt(_take_over, project, user, now, True)
-            or _attempt(_claim_regular, project, user, now, True)
-            or _wait_for(_free_tasks(project, user).order_by(*FREE_ORDER), _claim_regular, project, user, now)
-            or _wait_for(_stale_leases(project, user, now).order_by("leased_until"), _take_over, project, user, now))
+    return (
+        _attempt(_take_over, project, user, now, True)
+        or _attempt(_claim_regular, project, user, now, True)
+        or _wait_for(_free_tasks(project, user).order_by(*FREE_ORDER), _claim_regular, project, user, now)
+        or _wait_for(_stale_leases(project, user, now).order_by("leased_until"), _take_over, project, user, now)
+    )
 
 
 def _attempt(claim, project, user, now, skip_locked, pick=None) -> Assignment | None:
@@ -183,13 +206,13 @@ FREE_ORDER = (F("open_slots").asc(nulls_last=True), "position")
 
 
 def _free_tasks(project, user):
-    return (Task.objects.filter(Q(open_slots__gt=0) | Q(open_slots__isnull=True), project=project)
-            .filter(_unseen(user)))
+    return Task.objects.filter(Q(open_slots__gt=0) | Q(open_slots__isnull=True), project=project).filter(_unseen(user))
 
 
 def _stale_leases(project, user, now):
-    return (Assignment.objects.filter(project=project, state=Assignment.State.LEASED, gold=False, leased_until__lt=now)
-            .exclude(Exists(Assignment.objects.filter(task=OuterRef("task"), annotator=user))))
+    return Assignment.objects.filter(
+        project=project, state=Assignment.State.LEASED, gold=False, leased_until__lt=now
+    ).exclude(Exists(Assignment.objects.filter(task=OuterRef("task"), annotator=user)))
 
 
 def _claim_regular(project, user, now, skip_locked: bool, pick=None) -> Assignment | None:
@@ -220,8 +243,13 @@ def _take_over(project, user, now, skip_locked: bool, pick=None) -> Assignment |
 
 def _claim_gold(project, user, now) -> Assignment | None:
     """Gold tasks have no slot limit: each annotator answers each one once."""
-    task_id = (Task.objects.filter(project=project, is_gold=True).filter(_unseen(user))
-               .order_by("position").values_list("pk", flat=True).first())
+    task_id = (
+        Task.objects.filter(project=project, is_gold=True)
+        .filter(_unseen(user))
+        .order_by("position")
+        .values_list("pk", flat=True)
+        .first()
+    )
     if task_id is None:
         return None
     return _new_lease(project, task_id, user, now, gold=True)

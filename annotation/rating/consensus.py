@@ -9,6 +9,7 @@ the task per round, up to max_extra_annotators; still contested after that, so i
 the admin queue), or excluded. Projects with one annotator per task yield `single`.
 Adjudicated results are final and never overwritten.
 """
+
 from __future__ import annotations
 
 from collections import Counter, defaultdict
@@ -63,8 +64,11 @@ def update_task(project: Project, task: Task) -> None:
         contested |= state == PairResult.State.CONTESTED
         results.append((candidate_id, state, label or "", dict(votes[candidate_id]), item_modality))
     _upsert_results(project, task, caption_modality, results)
-    if (contested and project.contested_route == Project.ContestedRoute.EXTRA_ANNOTATORS
-            and task.extra_slots < project.max_extra_annotators):
+    if (
+        contested
+        and project.contested_route == Project.ContestedRoute.EXTRA_ANNOTATORS
+        and task.extra_slots < project.max_extra_annotators
+    ):
         _reopen_slot(task)
 
 
@@ -77,15 +81,24 @@ def _upsert_results(project: Project, task: Task, caption_modality: str, results
     votes_field = PairResult._meta.get_field("votes")
     params = []
     for candidate_id, state, label, votes, item_modality in results:
-        params += [project.pk, task.pk, candidate_id, state, label, votes_field.get_db_prep_save(votes, connection),
-                   caption_modality, item_modality, now]
+        params += [
+            project.pk,
+            task.pk,
+            candidate_id,
+            state,
+            label,
+            votes_field.get_db_prep_save(votes, connection),
+            caption_modality,
+            item_modality,
+            now,
+        ]
     with sql.hot_cursor() as cursor:
         cursor.execute(sql.upsert_results(len(results)), params)
 
 
 def _result(project: Project, votes: Counter) -> tuple[str, str | None]:
     if project.annotators_per_task == 1:
-        (label, _), = votes.most_common(1)
+        ((label, _),) = votes.most_common(1)
         return PairResult.State.SINGLE, label
     label = decide(votes, project.consensus_rule, project.annotators_per_task)
     if label is not None:

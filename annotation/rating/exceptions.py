@@ -4,6 +4,7 @@ They stay free of DRF so the workflow runs outside a request (tests, the demo, b
 annotation/api/errors.py renders a WorkflowError as a Refusal with the same code, message and
 status.
 """
+
 from __future__ import annotations
 
 

@@ -6,6 +6,7 @@ same payload as any task. Scores are kept on ProjectMember in the submit transac
 an annotator whose accuracy falls below gold_pause_threshold, after gold_min_answers gold
 pairs, is paused (paused_reason 'gold') until an admin unpauses them.
 """
+
 from __future__ import annotations
 
 from django.db import transaction
@@ -18,23 +19,21 @@ from .exceptions import WorkflowError
 def mark_gold(project: Project, pairs: dict[int, str], admin) -> list[GoldPair]:
     """Set known labels for candidates (ids) of this project's tasks; all or nothing."""
     with transaction.atomic():
-        candidates = dict(TaskCandidate.objects.filter(pk__in=pairs, task__project=project)
-                          .values_list("pk", "task_id"))
+        candidates = dict(
+            TaskCandidate.objects.filter(pk__in=pairs, task__project=project).values_list("pk", "task_id")
+        )
         unknown = sorted(set(pairs) - set(candidates))
         if unknown:
             raise WorkflowError("unknown_candidate", f"candidates {unknown} are not in this project")
-        gold = [GoldPair(project=project, candidate_id=c, label=label, created_by=admin)
-                for c, label in pairs.items()]
-        GoldPair.objects.bulk_create(gold, update_conflicts=True, unique_fields=["candidate"],
-                                     update_fields=["label"])
+        gold = [GoldPair(project=project, candidate_id=c, label=label, created_by=admin) for c, label in pairs.items()]
+        GoldPair.objects.bulk_create(gold, update_conflicts=True, unique_fields=["candidate"], update_fields=["label"])
         Task.objects.filter(pk__in=set(candidates.values())).update(is_gold=True, open_slots=0)
     return list(GoldPair.objects.filter(candidate_id__in=pairs).order_by("candidate_id"))
 
 
 def score_gold(assignment: Assignment, labels: dict[int, str]) -> None:
     """Score a gold submission and pause its annotator if accuracy falls too low."""
-    known = dict(GoldPair.objects.filter(candidate__task_id=assignment.task_id)
-                 .values_list("candidate_id", "label"))
+    known = dict(GoldPair.objects.filter(candidate__task_id=assignment.task_id).values_list("candidate_id", "label"))
     assignment.gold_total = len(known)
     assignment.gold_correct = sum(labels.get(c) == label for c, label in known.items())
     if not known:
@@ -44,9 +43,12 @@ def score_gold(assignment: Assignment, labels: dict[int, str]) -> None:
     member.gold_answered += assignment.gold_total
     member.gold_correct += assignment.gold_correct
     fields = ["gold_answered", "gold_correct"]
-    if (project.gold_pause_threshold is not None and not member.paused
-            and member.gold_answered >= project.gold_min_answers
-            and member.gold_accuracy < project.gold_pause_threshold):
+    if (
+        project.gold_pause_threshold is not None
+        and not member.paused
+        and member.gold_answered >= project.gold_min_answers
+        and member.gold_accuracy < project.gold_pause_threshold
+    ):
         member.paused, member.paused_reason = True, "gold"
         fields += ["paused", "paused_reason"]
     member.save(update_fields=fields)
@@ -56,4 +58,5 @@ def unscore_gold(assignment: Assignment) -> None:
     """Undo's inverse of score_gold (an automatic pause stays until an admin lifts it)."""
     ProjectMember.objects.filter(project=assignment.project_id, user=assignment.annotator_id).update(
         gold_answered=F("gold_answered") - assignment.gold_total,
-        gold_correct=F("gold_correct") - assignment.gold_correct)
+        gold_correct=F("gold_correct") - assignment.gold_correct,
+    )

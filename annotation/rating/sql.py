@@ -13,6 +13,7 @@ while the server runs does not change a prepared statement's result type. Table 
 names come from the models (`Names`), so renaming a field or a table in a model and its
 migration cannot leave a statement here reading the old name.
 """
+
 from __future__ import annotations
 
 from functools import cache, lru_cache
@@ -132,16 +133,27 @@ def row_lock(alias: str) -> str:
 def user_by_token(user_model) -> tuple[list[str], str]:
     """The user's columns (names, statement) for a token key: one prepared join per request."""
     U, K = Names(user_model), Names(Token)
-    return attnames(user_model), (f"SELECT {select_list(user_model, 'u')} FROM {U} u "
-                                  f"JOIN {K} t ON t.{K.user} = u.{U.id} WHERE t.{K.key} = %s")
+    return attnames(user_model), (
+        f"SELECT {select_list(user_model, 'u')} FROM {U} u JOIN {K} t ON t.{K.user} = u.{U.id} WHERE t.{K.key} = %s"
+    )
 
 
 # ---------------------------------------------------------------- claims
 
 # The project columns the workflow reads; the rest load on access, as with .only(). Building
 # these queries with the ORM (select_related on a wide row) cost more CPU than running them.
-PROJECT_FIELDS = ["instructions", "state", "annotators_per_task", "consensus_rule", "contested_route",
-                  "max_extra_annotators", "lease_seconds", "gold_rate", "gold_pause_threshold", "gold_min_answers"]
+PROJECT_FIELDS = [
+    "instructions",
+    "state",
+    "annotators_per_task",
+    "consensus_rule",
+    "contested_route",
+    "max_extra_annotators",
+    "lease_seconds",
+    "gold_rate",
+    "gold_pause_threshold",
+    "gold_min_answers",
+]
 MEMBER_FIELDS = ["id", "paused", "served", "gold_served"]
 LEASE_FIELDS = ["id", "project_id", "task_id", "annotator_id", "state", "gold", "leased_at", "leased_until"]
 
@@ -153,17 +165,21 @@ def _project_columns() -> str:
 @cache
 def live_lease() -> str:
     """The caller's leased assignment in a project (params: project, annotator, state)."""
-    return (f"SELECT {select_list(Assignment, 'a')} FROM {A} a "
-            f"WHERE a.{A.project} = %s AND a.{A.annotator} = %s AND a.{A.state} = %s "
-            f"ORDER BY a.{A.leased_until} LIMIT 1")
+    return (
+        f"SELECT {select_list(Assignment, 'a')} FROM {A} a "
+        f"WHERE a.{A.project} = %s AND a.{A.annotator} = %s AND a.{A.state} = %s "
+        f"ORDER BY a.{A.leased_until} LIMIT 1"
+    )
 
 
 @cache
 def lock_member(lock: str) -> str:
     """MEMBER_FIELDS then PROJECT_FIELDS of the caller's membership (params: project, user)."""
     members = ", ".join(f"m.{getattr(M, name)}" for name in MEMBER_FIELDS)
-    return (f"SELECT {members}, {_project_columns()} FROM {M} m JOIN {P} p ON p.{P.id} = m.{M.project} "
-            f"WHERE m.{M.project} = %s AND m.{M.user} = %s{lock}")
+    return (
+        f"SELECT {members}, {_project_columns()} FROM {M} m JOIN {P} p ON p.{P.id} = m.{M.project} "
+        f"WHERE m.{M.project} = %s AND m.{M.user} = %s{lock}"
+    )
 
 
 NO_FSYNC_WAIT = "SET LOCAL synchronous_commit = off"
@@ -209,8 +225,10 @@ SELECT id, task_id, set_config('synchronous_commit', 'off', true) FROM lease
 @cache
 def lock_own(lock: str) -> str:
     """An assignment's columns (attnames order) then PROJECT_FIELDS (param: assignment id)."""
-    return (f"SELECT {select_list(Assignment, 'a')}, {_project_columns()} "
-            f"FROM {A} a JOIN {P} p ON p.{P.id} = a.{A.project} WHERE a.{A.id} = %s{lock}")
+    return (
+        f"SELECT {select_list(Assignment, 'a')}, {_project_columns()} "
+        f"FROM {A} a JOIN {P} p ON p.{P.id} = a.{A.project} WHERE a.{A.id} = %s{lock}"
+    )
 
 
 @lru_cache(maxsize=64)
@@ -219,21 +237,26 @@ def insert_ratings(count: int) -> str:
     candidates (params: assignment, `count` (candidate, label) pairs, task, the `count`
     candidate ids, task, count)."""
     cases = " ".join(["WHEN %s THEN %s"] * count)
-    return (f"INSERT INTO {R} ({R.assignment}, {R.candidate}, {R.label}) "
-            f"SELECT %s, {TC.id}, CASE {TC.id} {cases} END FROM {TC} "
-            f"WHERE {TC.task} = %s AND {TC.id} IN ({', '.join(['%s'] * count)}) "
-            f"AND (SELECT COUNT(*) FROM {TC} WHERE {TC.task} = %s) = %s")
+    return (
+        f"INSERT INTO {R} ({R.assignment}, {R.candidate}, {R.label}) "
+        f"SELECT %s, {TC.id}, CASE {TC.id} {cases} END FROM {TC} "
+        f"WHERE {TC.task} = %s AND {TC.id} IN ({', '.join(['%s'] * count)}) "
+        f"AND (SELECT COUNT(*) FROM {TC} WHERE {TC.task} = %s) = %s"
+    )
 
 
 COUNTED_FIELDS = ["id", "caption_id", "open_slots", "extra_slots", "rating_count", "is_gold"]
 # Add to a task's rating_count (params: delta, task), returning COUNTED_FIELDS.
-COUNT_RATING = (f"UPDATE {T} SET {T.rating_count} = {T.rating_count} + %s WHERE {T.id} = %s "
-                f"RETURNING {', '.join(getattr(T, name) for name in COUNTED_FIELDS)}")
+COUNT_RATING = (
+    f"UPDATE {T} SET {T.rating_count} = {T.rating_count} + %s WHERE {T.id} = %s "
+    f"RETURNING {', '.join(getattr(T, name) for name in COUNTED_FIELDS)}"
+)
 
 SUBMITTED_FIELDS = ["state", "submitted_at", "flags", "seconds", "gold_total", "gold_correct"]
 # save(update_fields=SUBMITTED_FIELDS) (params: those fields' values, then the assignment id).
-SAVE_SUBMITTED = (f"UPDATE {A} SET {', '.join(f'{getattr(A, name)} = %s' for name in SUBMITTED_FIELDS)} "
-                  f"WHERE {A.id} = %s")
+SAVE_SUBMITTED = (
+    f"UPDATE {A} SET {', '.join(f'{getattr(A, name)} = %s' for name in SUBMITTED_FIELDS)} WHERE {A.id} = %s"
+)
 
 
 # ---------------------------------------------------------------- consensus
@@ -254,8 +277,17 @@ WHERE tc.{TC.task} = %s
 ORDER BY tc.{TC.slot}
 """
 
-UPSERT_FIELDS = ("project", "task", "candidate", "state", "label", "votes", "caption_modality", "item_modality",
-                 "updated_at")
+UPSERT_FIELDS = (
+    "project",
+    "task",
+    "candidate",
+    "state",
+    "label",
+    "votes",
+    "caption_modality",
+    "item_modality",
+    "updated_at",
+)
 UPSERT_UPDATES = ("state", "label", "votes", "updated_at")
 
 
@@ -265,8 +297,10 @@ def upsert_results(count: int) -> str:
     UPSERT_FIELDS' values)."""
     row = f"({', '.join(['%s'] * len(UPSERT_FIELDS))})"
     updates = ", ".join(f"{getattr(PR, name)} = EXCLUDED.{getattr(PR, name)}" for name in UPSERT_UPDATES)
-    return (f"INSERT INTO {PR} ({', '.join(getattr(PR, name) for name in UPSERT_FIELDS)}) "
-            f"VALUES {', '.join([row] * count)} ON CONFLICT ({PR.candidate}) DO UPDATE SET {updates}")
+    return (
+        f"INSERT INTO {PR} ({', '.join(getattr(PR, name) for name in UPSERT_FIELDS)}) "
+        f"VALUES {', '.join([row] * count)} ON CONFLICT ({PR.candidate}) DO UPDATE SET {updates}"
+    )
 
 
 # ---------------------------------------------------------------- the task payload

@@ -4,6 +4,7 @@ Lock order (as in claim.py, no deadlocks): own assignment -> member row (gold sc
 task. The task row is locked last, by the UPDATE that counts the rating, and consensus is
 recomputed under that lock in the same transaction.
 """
+
 from __future__ import annotations
 
 import reprlib
@@ -74,9 +75,10 @@ def _lock_own(assignment_id: int, user) -> Assignment:
     row = sql.fetch_one(sql.lock_own(sql.row_lock("a")), [assignment_id])
     if row is None:
         raise WorkflowError("not_found", "no such assignment", 404)
-    assignment = sql.instance(Assignment, names, row[:len(names)])
-    assignment.project = sql.deferred(Project, {"id": assignment.project_id,
-                                                **dict(zip(sql.PROJECT_FIELDS, row[len(names):]))})
+    assignment = sql.instance(Assignment, names, row[: len(names)])
+    assignment.project = sql.deferred(
+        Project, {"id": assignment.project_id, **dict(zip(sql.PROJECT_FIELDS, row[len(names) :]))}
+    )
     if assignment.annotator_id != user.pk:
         raise WorkflowError("not_your_assignment", "this assignment belongs to another annotator", 403)
     return assignment
@@ -94,8 +96,9 @@ def submit(assignment_id: int, user, submission: Submission) -> Assignment:
         if assignment.state == Assignment.State.SUBMITTED:
             if stored_labels(assignment) == submission.labels and assignment.flags == submission.flags:
                 return assignment  # idempotent repeat
-            raise WorkflowError("already_submitted_differently",
-                                "this assignment was already submitted with other labels", 409)
+            raise WorkflowError(
+                "already_submitted_differently", "this assignment was already submitted with other labels", 409
+            )
         if assignment.state != Assignment.State.LEASED:
             raise WorkflowError("lease_expired", f"this assignment is {assignment.state}", 409)
         now = timezone.now()
@@ -126,8 +129,14 @@ def _insert_ratings(assignment: Assignment, labels: dict[int, str]) -> None:
     inserted = 0
     if labels:
         ids = list(labels)
-        params = [assignment.pk, *(v for pair in labels.items() for v in pair), assignment.task_id, *ids,
-                  assignment.task_id, len(ids)]
+        params = [
+            assignment.pk,
+            *(v for pair in labels.items() for v in pair),
+            assignment.task_id,
+            *ids,
+            assignment.task_id,
+            len(ids),
+        ]
         with sql.hot_cursor() as cursor:
             cursor.execute(sql.insert_ratings(len(ids)), params)
             inserted = cursor.rowcount
@@ -163,8 +172,18 @@ def _save_submitted(assignment: Assignment) -> None:
     flags = Assignment._meta.get_field("flags").get_db_prep_save(assignment.flags, connection)
     submitted_at = connection.ops.adapt_datetimefield_value(assignment.submitted_at)
     with sql.hot_cursor() as cursor:
-        cursor.execute(sql.SAVE_SUBMITTED, [assignment.state, submitted_at, flags, assignment.seconds,
-                                            assignment.gold_total, assignment.gold_correct, assignment.pk])
+        cursor.execute(
+            sql.SAVE_SUBMITTED,
+            [
+                assignment.state,
+                submitted_at,
+                flags,
+                assignment.seconds,
+                assignment.gold_total,
+                assignment.gold_correct,
+                assignment.pk,
+            ],
+        )
 
 
 def _expire(assignment: Assignment) -> None:
@@ -185,9 +204,12 @@ def undo(assignment_id: int, user) -> Assignment:
             raise WorkflowError("not_submitted", "only a submitted assignment can be undone", 409)
         if assignment.leased_until <= timezone.now():
             raise WorkflowError("lease_expired", "the lease on this assignment has expired", 409)
-        last = (Assignment.objects.filter(project=assignment.project_id, annotator=user,
-                                          state=Assignment.State.SUBMITTED)
-                .order_by("-submitted_at", "-pk").values_list("pk", flat=True).first())
+        last = (
+            Assignment.objects.filter(project=assignment.project_id, annotator=user, state=Assignment.State.SUBMITTED)
+            .order_by("-submitted_at", "-pk")
+            .values_list("pk", flat=True)
+            .first()
+        )
         if last != assignment.pk:
             raise WorkflowError("not_last_submission", "only your last submission can be undone", 409)
         if assignment.gold:

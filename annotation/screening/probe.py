@@ -7,6 +7,7 @@ image file is truncated", "variable frame rate: ...", "no decodable audio stream
 "non-finite coordinates: ..."). Nothing here opens a path it is not given: callers
 resolve and confine paths first, or fetch a local copy of an object (storage.local_media).
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -35,8 +36,7 @@ def probe(path: Path, modality: str, limits: Limits = Limits()) -> str | None:
         return "file not found"
     if path.stat().st_size == 0:
         return "empty file"
-    probes = {"image": probe_image, "video": probe_video, "audio": probe_audio,
-              "point_cloud": probe_point_cloud}
+    probes = {"image": probe_image, "video": probe_video, "audio": probe_audio, "point_cloud": probe_point_cloud}
     if modality not in probes:
         return f"unknown modality {modality!r}"
     try:
@@ -51,6 +51,7 @@ def _short(reason: str, limit: int = 300) -> str:
 
 
 # ---- images -------------------------------------------------------------------------
+
 
 def probe_image(path: Path, limits: Limits = Limits()) -> str | None:
     """Pillow identifies the file, verifies its structure, then decodes every pixel."""
@@ -77,6 +78,7 @@ def probe_image(path: Path, limits: Limits = Limits()) -> str | None:
 
 # ---- video and audio ----------------------------------------------------------------
 
+
 def probe_video(path: Path, limits: Limits = Limits()) -> str | None:
     """A video stream that decodes, has a duration and a constant frame rate."""
     scan = _scan(path, "video", limits)
@@ -85,8 +87,7 @@ def probe_video(path: Path, limits: Limits = Limits()) -> str | None:
     pts, frames, time_base = scan
     if frames and len(pts) < frames:  # the index lists frames whose bytes are gone
         return f"truncated video: {len(pts)} of {frames} frames present"
-    return _frame_rate_problem(np.sort(np.asarray(pts, dtype=np.int64)), time_base,
-                               limits.frame_rate_tolerance)
+    return _frame_rate_problem(np.sort(np.asarray(pts, dtype=np.int64)), time_base, limits.frame_rate_tolerance)
 
 
 def probe_audio(path: Path, limits: Limits = Limits()) -> str | None:
@@ -143,8 +144,10 @@ def _frame_rate_problem(pts: np.ndarray, time_base, tolerance: float) -> str | N
         return "variable frame rate: repeated frame timestamps"
     if np.abs(deltas - median).max() > tolerance * median + 1:
         tick = float(time_base) * 1000
-        return (f"variable frame rate: frame intervals {deltas.min() * tick:.1f}-{deltas.max() * tick:.1f} ms "
-                f"(median {median * tick:.1f} ms, tolerance {tolerance:.0%})")
+        return (
+            f"variable frame rate: frame intervals {deltas.min() * tick:.1f}-{deltas.max() * tick:.1f} ms "
+            f"(median {median * tick:.1f} ms, tolerance {tolerance:.0%})"
+        )
     return None
 
 
@@ -157,6 +160,7 @@ def _duration(container, stream) -> float | None:
 
 
 # ---- point clouds and meshes --------------------------------------------------------
+
 
 def probe_point_cloud(path: Path, limits: Limits = Limits()) -> str | None:
     """The file loads with sampling.pointcloud_io's readers; every coordinate is finite

@@ -6,6 +6,7 @@ part that completes the set finishes the run, with counts taken from the items
 themselves. Every step is idempotent: a redelivered part probes the same files and
 writes the same results, and re-screening a dataset gives the same statuses.
 """
+
 from __future__ import annotations
 
 import logging
@@ -32,8 +33,10 @@ MAX_PARTS = 2000  # bigger datasets get bigger parts: the run row and the queue 
 
 
 def limits() -> probe.Limits:
-    return probe.Limits(frame_rate_tolerance=settings.PAIRRATE_SCREEN_FRAME_RATE_TOLERANCE,
-                        min_points=settings.PAIRRATE_SCREEN_MIN_POINTS)
+    return probe.Limits(
+        frame_rate_tolerance=settings.PAIRRATE_SCREEN_FRAME_RATE_TOLERANCE,
+        min_points=settings.PAIRRATE_SCREEN_MIN_POINTS,
+    )
 
 
 def screen_item(modality: str, media: str, probe_limits: probe.Limits) -> tuple[str, str]:
@@ -60,6 +63,7 @@ def screen_item(modality: str, media: str, probe_limits: probe.Limits) -> tuple[
 
 # ---- requests -------------------------------------------------------------------------
 
+
 def start(dataset: Dataset, import_run: ImportRun | None = None, queue: bool = True) -> ScreeningRun:
     """Queue a screening of every item of `dataset` (after commit; `queue=False` only
     creates the run, for `run_here`). One run per import: a redelivered import task
@@ -68,8 +72,7 @@ def start(dataset: Dataset, import_run: ImportRun | None = None, queue: bool = T
         return ScreeningRun.objects.create(dataset=dataset)
     with transaction.atomic():
         if import_run is not None:
-            run, created = ScreeningRun.objects.get_or_create(import_run=import_run,
-                                                              defaults={"dataset": dataset})
+            run, created = ScreeningRun.objects.get_or_create(import_run=import_run, defaults={"dataset": dataset})
             if not created:
                 return run
         else:
@@ -89,6 +92,7 @@ def after_import(import_run_id: int) -> ScreeningRun | None:
 
 # ---- run by the workers -----------------------------------------------------------------
 
+
 def run_here(run: ScreeningRun, report: Callable[[int], None] | None = None) -> ScreeningRun:
     """Screen in this process, part after part (the `screen_media` command)."""
     for index in plan(run.pk, queue=False):
@@ -106,8 +110,9 @@ def plan(run_id: int, queue: bool = True) -> list[int]:
         if run.state == State.PENDING:
             items = Item.objects.filter(dataset_id=run.dataset_id)
             # Remote media are not probed: one UPDATE marks them (rows already marked are left alone).
-            items.filter(_remote()).exclude(screen_status=ScreenStatus.SKIPPED, screen_reason=REMOTE_REASON) \
-                .update(screen_status=ScreenStatus.SKIPPED, screen_reason=REMOTE_REASON, screened_at=timezone.now())
+            items.filter(_remote()).exclude(screen_status=ScreenStatus.SKIPPED, screen_reason=REMOTE_REASON).update(
+                screen_status=ScreenStatus.SKIPPED, screen_reason=REMOTE_REASON, screened_at=timezone.now()
+            )
             local = items.exclude(_remote())
             size = max(settings.PAIRRATE_SCREEN_PART_ITEMS, -(-local.count() // MAX_PARTS))
             run.bounds = _part_bounds(local, size)
@@ -147,8 +152,12 @@ def screen_part(run_id: int, index: int, report: Callable[[int], None] | None = 
     if run.state != State.RUNNING or str(index) in run.done_parts:
         return None
     first, last = run.bounds[index]
-    items = list(Item.objects.filter(dataset_id=run.dataset_id, id__gte=first, id__lte=last).exclude(_remote())
-                 .only("id", "modality", "media").order_by("id"))
+    items = list(
+        Item.objects.filter(dataset_id=run.dataset_id, id__gte=first, id__lte=last)
+        .exclude(_remote())
+        .only("id", "modality", "media")
+        .order_by("id")
+    )
     probe_limits, now = limits(), timezone.now()
     counts = {status: 0 for status in (ScreenStatus.OK, ScreenStatus.FAILED, ScreenStatus.SKIPPED)}
     for item in items:
@@ -185,15 +194,17 @@ def flag_explicit(items: list[Item]) -> None:
     from sampling.nsfw_media import MediaScorer
 
     global _media_scorer
-    checked = [item for item in items if item.screen_status == ScreenStatus.OK
-               and item.modality in ("image", "video")]
+    checked = [item for item in items if item.screen_status == ScreenStatus.OK and item.modality in ("image", "video")]
     if not checked:
         return
     _media_scorer = _media_scorer or MediaScorer()
     with tempfile.TemporaryDirectory(prefix="pairrate-explicit-") as scratch:
-        paths = [storage.local_media(item.media) if item.modality == "image"
-                 else _first_frame(storage.local_media(item.media), Path(scratch) / f"{item.id}.jpg")
-                 for item in checked]
+        paths = [
+            storage.local_media(item.media)
+            if item.modality == "image"
+            else _first_frame(storage.local_media(item.media), Path(scratch) / f"{item.id}.jpg")
+            for item in checked
+        ]
         scores, _ = _media_scorer.score_files([str(p) for p in paths])
     threshold = settings.PAIRRATE_SCREEN_EXPLICIT_THRESHOLD
     for item, score in zip(checked, scores):
@@ -215,13 +226,18 @@ def _first_frame(source: Path, target: Path) -> Path:
 def fail(run_id: int, exc: BaseException) -> None:
     logger.exception("screening failed", extra={"screening": run_id})
     ScreeningRun.objects.filter(pk=run_id).exclude(state=State.SUCCEEDED).update(
-        state=State.FAILED, error=f"{type(exc).__name__}: {exc}", finished_at=timezone.now())
+        state=State.FAILED, error=f"{type(exc).__name__}: {exc}", finished_at=timezone.now()
+    )
 
 
 def summary(dataset: Dataset) -> dict[str, int]:
     """Items per screen status (every status present, zeros included)."""
-    rows = dict(Item.objects.filter(dataset=dataset).values_list("screen_status")
-                .annotate(n=Count("id")).values_list("screen_status", "n"))
+    rows = dict(
+        Item.objects.filter(dataset=dataset)
+        .values_list("screen_status")
+        .annotate(n=Count("id"))
+        .values_list("screen_status", "n")
+    )
     return {status: rows.get(status, 0) for status in ScreenStatus.values}
 
 
@@ -232,7 +248,11 @@ def _finish(run: ScreeningRun) -> None:
     run.save(update_fields=["state", "progress", "counts", "finished_at"])
     if run.import_run_id:
         imported = ImportRun.objects.select_for_update().get(pk=run.import_run_id)
-        imported.counts = {**imported.counts, "screened_ok": counts["ok"], "screened_failed": counts["failed"],
-                           "screened_skipped": counts["skipped"]}
+        imported.counts = {
+            **imported.counts,
+            "screened_ok": counts["ok"],
+            "screened_failed": counts["failed"],
+            "screened_skipped": counts["skipped"],
+        }
         imported.save(update_fields=["counts"])
     logger.info("screening finished", extra={"screening": run.pk, "counts": counts})

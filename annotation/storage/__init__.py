@@ -14,6 +14,7 @@ relative paths (checked by media_paths.check_relative, confined on a file system
 With the object store, web and worker processes share nothing but the bucket: each has its
 own MEDIA_ROOT as scratch space and its own cache (PAIRRATE_STORAGE_CACHE_DIR/_BYTES).
 """
+
 from __future__ import annotations
 
 import threading
@@ -26,9 +27,24 @@ from .config import StorageConfig, current
 from .exceptions import StorageError, StorageUnavailable
 from .local import LocalStore
 
-__all__ = ["StorageError", "StorageUnavailable", "get_store", "local_path", "local_media", "writing",
-           "writing_folder", "publish", "fetch", "exists", "delete", "delete_folder", "list_folder", "file_response",
-           "media_url_seconds", "is_object_store"]
+__all__ = [
+    "StorageError",
+    "StorageUnavailable",
+    "get_store",
+    "local_path",
+    "local_media",
+    "writing",
+    "writing_folder",
+    "publish",
+    "fetch",
+    "exists",
+    "delete",
+    "delete_folder",
+    "list_folder",
+    "file_response",
+    "media_url_seconds",
+    "is_object_store",
+]
 
 _lock = threading.Lock()
 _stores: dict[StorageConfig, object] = {}

@@ -7,6 +7,7 @@ readable: on Linux an unlinked file lives on while it is open or mapped). Hits, 
 bytes fetched are counted in `root/.stats.json`, so every process's reads add up and the
 worker's `storage_cache` inspect command (tasks/celery_app.py) can report them.
 """
+
 from __future__ import annotations
 
 import fcntl
@@ -61,8 +62,9 @@ class DiskCache:
                 Path(temp).unlink(missing_ok=True)
         self._drop_other_versions(path.parent)
         self._count(misses=1, bytes_fetched=size)
-        logger.info("storage cache miss", extra={"key": key, "bytes": size,
-                                                 "seconds": round(time.perf_counter() - started, 3)})
+        logger.info(
+            "storage cache miss", extra={"key": key, "bytes": size, "seconds": round(time.perf_counter() - started, 3)}
+        )
         return path
 
     def adopt(self, key: str, version: str, local: Path) -> None:
@@ -82,8 +84,14 @@ class DiskCache:
         for _, size, _ in self._entries():
             entries += 1
             used += size
-        return {"backend": "s3", "cache_dir": str(self.root), "max_bytes": self.max_bytes,
-                "bytes_cached": used, "entries": entries, **counters}
+        return {
+            "backend": "s3",
+            "cache_dir": str(self.root),
+            "max_bytes": self.max_bytes,
+            "bytes_cached": used,
+            "entries": entries,
+            **counters,
+        }
 
     # -- internals ---------------------------------------------------------------------
 

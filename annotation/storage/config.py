@@ -5,6 +5,7 @@ S3-compatible object store. Endpoint and region come from PAIRRATE_S3_* settings
 credentials only from the environment (AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, read by
 boto3 itself), so they never sit in settings, logs, errors or API responses.
 """
+
 from __future__ import annotations
 
 from dataclasses import dataclass
@@ -45,11 +46,13 @@ def parse_storage_url(url: str) -> tuple[str, str, str]:
     parts = urlsplit(url)
     if parts.scheme != "s3":
         raise ImproperlyConfigured(
-            f"PAIRRATE_STORAGE_URL must be empty (local files) or s3://bucket/prefix, not a {parts.scheme!r} URL")
+            f"PAIRRATE_STORAGE_URL must be empty (local files) or s3://bucket/prefix, not a {parts.scheme!r} URL"
+        )
     if "@" in parts.netloc or parts.password or parts.username:
         raise ImproperlyConfigured(
             "PAIRRATE_STORAGE_URL must not carry credentials; set AWS_ACCESS_KEY_ID and "
-            "AWS_SECRET_ACCESS_KEY in the environment instead")
+            "AWS_SECRET_ACCESS_KEY in the environment instead"
+        )
     if not parts.netloc:
         raise ImproperlyConfigured("PAIRRATE_STORAGE_URL names no bucket (s3://bucket/prefix)")
     if parts.query or parts.fragment:
@@ -60,7 +63,10 @@ def parse_storage_url(url: str) -> tuple[str, str, str]:
 def current() -> StorageConfig:
     kind, bucket, prefix = parse_storage_url(getattr(settings, "PAIRRATE_STORAGE_URL", ""))
     return StorageConfig(
-        kind=kind, media_root=Path(settings.MEDIA_ROOT), bucket=bucket, prefix=prefix,
+        kind=kind,
+        media_root=Path(settings.MEDIA_ROOT),
+        bucket=bucket,
+        prefix=prefix,
         endpoint_url=getattr(settings, "PAIRRATE_S3_ENDPOINT_URL", ""),
         public_endpoint_url=getattr(settings, "PAIRRATE_S3_PUBLIC_ENDPOINT_URL", ""),
         region=getattr(settings, "PAIRRATE_S3_REGION", "") or "us-east-1",

@@ -1,4 +1,5 @@
 """Errors of the storage layer. Messages name the endpoint and bucket, never credentials."""
+
 from __future__ import annotations
 
 

@@ -4,6 +4,7 @@ Every name is confined to the folder (media_paths.confined); writes go to a temp
 folder beside the target and are moved into place with os.replace, so a killed writer never
 leaves a complete-looking file.
 """
+
 from __future__ import annotations
 
 import os
@@ -46,8 +47,11 @@ class LocalStore:
         folder = self.path(name)
         if not folder.is_dir():
             return []
-        return sorted(f"{name}/{p.relative_to(folder).as_posix()}" for p in folder.rglob("*")
-                      if p.is_file() and not p.name.startswith("."))
+        return sorted(
+            f"{name}/{p.relative_to(folder).as_posix()}"
+            for p in folder.rglob("*")
+            if p.is_file() and not p.name.startswith(".")
+        )
 
     @contextmanager
     def writing(self, name: str) -> Iterator[Path]:
@@ -113,8 +117,7 @@ class LocalStore:
 
     def file_response(self, name: str, filename: str = "", attachment: bool = False, seconds: int = 0):
         """The file streamed by this process (the web process reads the same folder)."""
-        return FileResponse(open(self.path(name), "rb"), as_attachment=attachment,
-                            filename=filename or Path(name).name)
+        return FileResponse(open(self.path(name), "rb"), as_attachment=attachment, filename=filename or Path(name).name)
 
     def check(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)

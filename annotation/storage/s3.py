@@ -7,6 +7,7 @@ copy from the machine's size-bounded DiskCache, so a worker downloads a shard on
 memory-maps it from there. Every call rides out a store outage for retry_seconds (logged,
 then StorageUnavailable); a missing object is FileNotFoundError, as on a file system.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -35,11 +36,14 @@ from .exceptions import StorageError, StorageUnavailable
 logger = logging.getLogger("pairrate.storage")
 T = TypeVar("T")
 MULTIPART_BYTES = 16 * 1024 * 1024
-RETRYABLE = (botocore.exceptions.EndpointConnectionError, botocore.exceptions.ConnectionClosedError,
-             botocore.exceptions.ReadTimeoutError, botocore.exceptions.ConnectTimeoutError,
-             botocore.exceptions.ResponseStreamingError)
-RETRYABLE_CODES = {"500", "502", "503", "504", "SlowDown", "ServiceUnavailable", "InternalError",
-                   "RequestTimeout"}
+RETRYABLE = (
+    botocore.exceptions.EndpointConnectionError,
+    botocore.exceptions.ConnectionClosedError,
+    botocore.exceptions.ReadTimeoutError,
+    botocore.exceptions.ConnectTimeoutError,
+    botocore.exceptions.ResponseStreamingError,
+)
+RETRYABLE_CODES = {"500", "502", "503", "504", "SlowDown", "ServiceUnavailable", "InternalError", "RequestTimeout"}
 
 
 def _is_missing(exc: botocore.exceptions.ClientError) -> bool:
@@ -73,19 +77,32 @@ class ObjectStore:
         self.config = config
         self.bucket = config.bucket
         self.prefix = config.prefix
-        client_config = Config(signature_version="s3v4", s3={"addressing_style": "path"},
-                               connect_timeout=5, read_timeout=60,
-                               retries={"max_attempts": 2, "mode": "standard"})
-        common = dict(bucket_name=config.bucket, location=config.prefix, region_name=config.region,
-                      file_overwrite=True, client_config=client_config, signature_version="s3v4",
-                      addressing_style="path", querystring_auth=True)
+        client_config = Config(
+            signature_version="s3v4",
+            s3={"addressing_style": "path"},
+            connect_timeout=5,
+            read_timeout=60,
+            retries={"max_attempts": 2, "mode": "standard"},
+        )
+        common = dict(
+            bucket_name=config.bucket,
+            location=config.prefix,
+            region_name=config.region,
+            file_overwrite=True,
+            client_config=client_config,
+            signature_version="s3v4",
+            addressing_style="path",
+            querystring_auth=True,
+        )
         self.storage = S3Storage(endpoint_url=config.endpoint_url or None, **common)
         # Presigned URLs name the endpoint browsers reach (PAIRRATE_S3_PUBLIC_ENDPOINT_URL) when
         # it differs from the one the servers use; signing needs no connection.
-        self.signer = (S3Storage(endpoint_url=config.public_endpoint_url, **common)
-                       if config.public_endpoint_url else self.storage)
-        self.transfer = TransferConfig(multipart_threshold=MULTIPART_BYTES, multipart_chunksize=MULTIPART_BYTES,
-                                       max_concurrency=4)
+        self.signer = (
+            S3Storage(endpoint_url=config.public_endpoint_url, **common) if config.public_endpoint_url else self.storage
+        )
+        self.transfer = TransferConfig(
+            multipart_threshold=MULTIPART_BYTES, multipart_chunksize=MULTIPART_BYTES, max_concurrency=4
+        )
         self.cache = DiskCache(config.cache_dir, config.cache_bytes)
         self.scratch = config.media_root / ".scratch"
 
@@ -126,7 +143,8 @@ class ObjectStore:
     def _cached(self, name: str, bucket: str, key: str) -> Path:
         head = self.head(name, bucket, key)
         download = lambda temp: self._retry(  # noqa: E731
-            lambda: self.client.download_file(bucket, key, str(temp), Config=self.transfer), f"reading {name}")
+            lambda: self.client.download_file(bucket, key, str(temp), Config=self.transfer), f"reading {name}"
+        )
         return self.cache.get(f"{bucket}/{key}", head["ETag"], head["ContentLength"], download)
 
     def exists(self, name: str) -> bool:
@@ -150,8 +168,10 @@ class ObjectStore:
         prefix = self.key(name).rstrip("/") + "/"
         strip = len(self.prefix) + 1 if self.prefix else 0
         names = []
-        pages = self._retry(lambda: list(self.client.get_paginator("list_objects_v2").paginate(
-            Bucket=self.bucket, Prefix=prefix)), f"listing {name}")
+        pages = self._retry(
+            lambda: list(self.client.get_paginator("list_objects_v2").paginate(Bucket=self.bucket, Prefix=prefix)),
+            f"listing {name}",
+        )
         for page in pages:
             names += [item["Key"][strip:] for item in page.get("Contents", [])]
         return sorted(names)
@@ -200,10 +220,14 @@ class ObjectStore:
         file read once elsewhere, such as an upload, is left where it is)."""
         key = self.key(name)
         sha256 = sha256 or file_sha256(local)
-        extra = {"Metadata": {"sha256": sha256},  # browsers get the right type from AWS too
-                 "ContentType": mimetypes.guess_type(name)[0] or "application/octet-stream"}
-        self._retry(lambda: self.client.upload_file(str(local), self.bucket, key, Config=self.transfer,
-                                                    ExtraArgs=extra), f"writing {name}")
+        extra = {
+            "Metadata": {"sha256": sha256},  # browsers get the right type from AWS too
+            "ContentType": mimetypes.guess_type(name)[0] or "application/octet-stream",
+        }
+        self._retry(
+            lambda: self.client.upload_file(str(local), self.bucket, key, Config=self.transfer, ExtraArgs=extra),
+            f"writing {name}",
+        )
         if cache:
             etag = self.head(name)["ETag"]
             self.cache.adopt(f"{self.bucket}/{key}", etag, Path(local))
@@ -213,12 +237,18 @@ class ObjectStore:
         uploaded bundle). FileNotFoundError when there is no such object."""
         self.head(name)
         Path(target).parent.mkdir(parents=True, exist_ok=True)
-        self._retry(lambda: self.client.download_file(self.bucket, self.key(name), str(target),
-                                                      Config=self.transfer), f"reading {name}")
+        self._retry(
+            lambda: self.client.download_file(self.bucket, self.key(name), str(target), Config=self.transfer),
+            f"reading {name}",
+        )
 
     def copy(self, source: str, target: str) -> None:
-        self._retry(lambda: self.client.copy({"Bucket": self.bucket, "Key": self.key(source)}, self.bucket,
-                                             self.key(target), Config=self.transfer), f"copying {source}")
+        self._retry(
+            lambda: self.client.copy(
+                {"Bucket": self.bucket, "Key": self.key(source)}, self.bucket, self.key(target), Config=self.transfer
+            ),
+            f"copying {source}",
+        )
 
     def delete(self, name: str) -> None:
         self._retry(lambda: self.client.delete_object(Bucket=self.bucket, Key=self.key(name)), f"deleting {name}")
@@ -226,9 +256,10 @@ class ObjectStore:
     def delete_folder(self, name: str) -> None:
         names = self.list_folder(name)
         for start in range(0, len(names), 1000):
-            batch = [{"Key": self.key(n)} for n in names[start:start + 1000]]
-            self._retry(lambda: self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": batch}),
-                        f"deleting {name}/")
+            batch = [{"Key": self.key(n)} for n in names[start : start + 1000]]
+            self._retry(
+                lambda: self.client.delete_objects(Bucket=self.bucket, Delete={"Objects": batch}), f"deleting {name}/"
+            )
 
     # -- serving -----------------------------------------------------------------------
 
@@ -237,7 +268,8 @@ class ObjectStore:
         if filename or attachment:
             disposition = "attachment" if attachment else "inline"
             parameters["ResponseContentDisposition"] = (
-                f"{disposition}; filename*=UTF-8''{quote(filename or Path(name).name)}")
+                f"{disposition}; filename*=UTF-8''{quote(filename or Path(name).name)}"
+            )
         self.key(name)
         return self.signer.url(name, parameters=parameters, expire=int(seconds))
 
@@ -245,9 +277,9 @@ class ObjectStore:
         """A presigned GET of media referenced in place (s3://bucket/key)."""
         parts = urlsplit(url)
         client = self.signer.connection.meta.client
-        return client.generate_presigned_url("get_object", Params={"Bucket": parts.netloc,
-                                                                   "Key": parts.path.lstrip("/")},
-                                             ExpiresIn=int(seconds))
+        return client.generate_presigned_url(
+            "get_object", Params={"Bucket": parts.netloc, "Key": parts.path.lstrip("/")}, ExpiresIn=int(seconds)
+        )
 
     def file_response(self, name: str, filename: str = "", attachment: bool = False, seconds: int = 300):
         """A redirect to a presigned URL: the bytes come from the bucket, not this process."""
@@ -266,8 +298,9 @@ class ObjectStore:
             if code in {"404", "NoSuchBucket", "NotFound"} and self.config.create_bucket:
                 self.client.create_bucket(Bucket=self.bucket)
                 return
-            raise StorageUnavailable(f"{self.describe()}: the bucket answered {code} "
-                                     "(missing bucket, or credentials refused)") from None
+            raise StorageUnavailable(
+                f"{self.describe()}: the bucket answered {code} (missing bucket, or credentials refused)"
+            ) from None
         except (botocore.exceptions.BotoCoreError, OSError) as exc:
             raise StorageUnavailable(f"{self.describe()} is unreachable: {type(exc).__name__}") from None
 
@@ -286,8 +319,11 @@ class ObjectStore:
                 if time.monotonic() + delay > deadline:
                     raise StorageUnavailable(
                         f"{self.describe()} did not answer for {self.config.retry_seconds:g} s while "
-                        f"{what}: {type(exc).__name__}") from None
-                logger.warning("object store unreachable, retrying", extra={
-                    "storage": self.describe(), "doing": what, "error": type(exc).__name__, "retry_in": delay})
+                        f"{what}: {type(exc).__name__}"
+                    ) from None
+                logger.warning(
+                    "object store unreachable, retrying",
+                    extra={"storage": self.describe(), "doing": what, "error": type(exc).__name__, "retry_in": delay},
+                )
                 time.sleep(delay)
                 delay = min(delay * 2, 5.0)

@@ -4,6 +4,7 @@ Called by the web server (pairrate/wsgi.py), every Celery worker (tasks/celery_a
 worker_init) and Django's system checks (runserver, migrate, ...). The message names the
 endpoint and bucket and which settings to look at, never the credentials.
 """
+
 from __future__ import annotations
 
 import logging
@@ -14,8 +15,10 @@ from django.core.exceptions import ImproperlyConfigured
 from .exceptions import StorageUnavailable
 
 logger = logging.getLogger("pairrate.storage")
-HINT = ("check PAIRRATE_STORAGE_URL, PAIRRATE_S3_ENDPOINT_URL and the AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY "
-        "of this process (docs/deploy.md, Object storage)")
+HINT = (
+    "check PAIRRATE_STORAGE_URL, PAIRRATE_S3_ENDPOINT_URL and the AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY "
+    "of this process (docs/deploy.md, Object storage)"
+)
 
 
 def require_storage() -> None:

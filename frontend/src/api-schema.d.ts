@@ -215,7 +215,10 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** @description The finished file (header `X-Checksum-SHA256`). */
+        /**
+         * @description The finished file (header `X-Checksum-SHA256`): streamed, or on the object store a
+         *     redirect to a presigned URL living as long as a signed media URL.
+         */
         get: operations["exports_download_retrieve"];
         put?: never;
         post?: never;

@@ -5,6 +5,7 @@ set before transformers is imported), so a missing file is an error that names t
 never a download. The fingerprint (sha256 over the files the model is built from) is stored
 on the embedding space, so a later re-embed can prove it uses the same model.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -38,8 +39,9 @@ def require_hf_folder(folder: Path, what: str) -> dict:
     if not (folder / "tokenizer_config.json").is_file():
         raise EncoderError(f"{what}: {folder / 'tokenizer_config.json'} is missing (the text tower's tokenizer)")
     if not any((folder / name).is_file() for name in TOKENIZER_FILES):
-        raise EncoderError(f"{what}: no tokenizer vocabulary in {folder} "
-                           f"(expected one of {', '.join(TOKENIZER_FILES)})")
+        raise EncoderError(
+            f"{what}: no tokenizer vocabulary in {folder} (expected one of {', '.join(TOKENIZER_FILES)})"
+        )
     return config
 
 

@@ -4,6 +4,7 @@ Each decoder takes a local path and returns what the model's preprocessor wants,
 `MediaDecodeError` with a short reason. Decoding runs in worker threads (`decoded_batches`)
 so the model is never waiting on a file: Pillow and PyAV release the GIL while they decode.
 """
+
 from __future__ import annotations
 
 from concurrent.futures import ThreadPoolExecutor
@@ -125,8 +126,9 @@ def decode_points(path: Path, points: int) -> np.ndarray:
     return np.ascontiguousarray(cloud[:points], dtype=np.float32)
 
 
-def decoded_batches(paths: Sequence[Path], decode: Callable, batch_size: int,
-                    threads: int) -> Iterator[tuple[list[int], list, list[tuple[int, str]]]]:
+def decoded_batches(
+    paths: Sequence[Path], decode: Callable, batch_size: int, threads: int
+) -> Iterator[tuple[list[int], list, list[tuple[int, str]]]]:
     """Yield (indices, decoded values, failures [(index, reason)]) batch by batch, in order.
 
     At most two batches are decoding ahead of the consumer, so memory stays bounded by the

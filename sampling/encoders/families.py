@@ -15,6 +15,7 @@ Every vector is float32 and unit length. Batches are cut at fixed positions of t
 list (never by what decoded), so the same rows give bit-identical vectors whether they are
 embedded in one part or in many parts whose sizes are multiples of the batch size.
 """
+
 from __future__ import annotations
 
 import json
@@ -68,17 +69,21 @@ class TextTower:
         self.padding = "max_length" if str(getattr(config, "model_type", "")).startswith("siglip") else True
 
     def describe(self) -> dict:
-        return {"tokenizer": type(self.tokenizer).__name__, "max_length": self.max_length,
-                "padding": self.padding if isinstance(self.padding, str) else "longest"}
+        return {
+            "tokenizer": type(self.tokenizer).__name__,
+            "max_length": self.max_length,
+            "padding": self.padding if isinstance(self.padding, str) else "longest",
+        }
 
     def embed(self, texts: Sequence[str], batch_size: int) -> np.ndarray:
         import torch
 
         out = []
         for start in range(0, len(texts), batch_size):
-            batch = [str(t) for t in texts[start:start + batch_size]]
-            tokens = self.tokenizer(batch, padding=self.padding, truncation=True,
-                                    max_length=self.max_length, return_tensors="pt")
+            batch = [str(t) for t in texts[start : start + batch_size]]
+            tokens = self.tokenizer(
+                batch, padding=self.padding, truncation=True, max_length=self.max_length, return_tensors="pt"
+            )
             inputs = {k: v.to(self.device) for k, v in tokens.items() if k in ("input_ids", "attention_mask")}
             with torch.inference_mode():
                 out.append(_unit(_features(self.model.get_text_features(**inputs))))
@@ -96,8 +101,10 @@ def _load_hf_model(folder: Path, what: str, needs: str, device):
     except Exception as exc:  # safetensors, torch and transformers each raise their own types
         raise EncoderError(f"{what}: the model in {folder} does not load: {exc}") from None
     if not hasattr(model, needs) or not hasattr(model, "get_text_features"):
-        raise EncoderError(f"{what}: {type(model).__name__} from {folder} has no get_text_features/{needs}; "
-                           f"this family needs a dual encoder with both towers")
+        raise EncoderError(
+            f"{what}: {type(model).__name__} from {folder} has no get_text_features/{needs}; "
+            f"this family needs a dual encoder with both towers"
+        )
     return model.eval().to(device), config
 
 
@@ -130,8 +137,7 @@ class Encoder:
     def embed_media(self, paths: Sequence[Path]) -> tuple[np.ndarray, np.ndarray, list[tuple[int, str]]]:
         """(indices of the paths that decoded, their vectors, [(index, reason)] of the rest)."""
         indices, vectors, failures = [], [], []
-        for batch_indices, values, batch_failures in decoded_batches(paths, self.decode, self.batch_size,
-                                                                     self.threads):
+        for batch_indices, values, batch_failures in decoded_batches(paths, self.decode, self.batch_size, self.threads):
             failures += batch_failures
             if values:
                 indices += batch_indices
@@ -162,13 +168,20 @@ class Encoder:
         self.dim = text.dim = int(text.embed(["probe"], 1).shape[1])
 
     def _summary(self) -> dict:
-        return {"family": self.family, "model_class": self.model_class, "model_name": self.model_name,
-                "fingerprint": self.fingerprint, "dim": self.dim, "text": self.text.describe()}
+        return {
+            "family": self.family,
+            "model_class": self.model_class,
+            "model_name": self.model_name,
+            "fingerprint": self.fingerprint,
+            "dim": self.dim,
+            "text": self.text.describe(),
+        }
 
     def _check_dim(self, probe: np.ndarray, what: str) -> None:
         if probe.shape[1] != self.dim:
-            raise EncoderError(f"{what}: the text tower gives {self.dim}-d vectors but the media tower "
-                               f"gives {probe.shape[1]}-d")
+            raise EncoderError(
+                f"{what}: the text tower gives {self.dim}-d vectors but the media tower gives {probe.shape[1]}-d"
+            )
 
 
 class ClipEncoder(Encoder):
@@ -180,10 +193,15 @@ class ClipEncoder(Encoder):
 
     def describe(self) -> dict:
         size = getattr(self.processor, "crop_size", None) or getattr(self.processor, "size", None)
-        return {**self._summary(),
-                "image": {"processor": type(self.processor).__name__, "size": dict(size or {}),
-                          "mean": list(getattr(self.processor, "image_mean", []) or []),
-                          "std": list(getattr(self.processor, "image_std", []) or [])}}
+        return {
+            **self._summary(),
+            "image": {
+                "processor": type(self.processor).__name__,
+                "size": dict(size or {}),
+                "mean": list(getattr(self.processor, "image_mean", []) or []),
+                "std": list(getattr(self.processor, "image_std", []) or []),
+            },
+        }
 
     def decode(self, path: Path):
         return decode_image(path)
@@ -204,8 +222,14 @@ class ClipVideoEncoder(ClipEncoder):
     FRAMES = 8
 
     def describe(self) -> dict:
-        return {**super().describe(), "video": {"frames": self.FRAMES, "pooling": "mean of unit frame vectors",
-                                                "sampling": "evenly over the duration"}}
+        return {
+            **super().describe(),
+            "video": {
+                "frames": self.FRAMES,
+                "pooling": "mean of unit frame vectors",
+                "sampling": "evenly over the duration",
+            },
+        }
 
     def decode(self, path: Path):
         return decode_video_frames(path, self.FRAMES)
@@ -228,10 +252,16 @@ class ClapEncoder(Encoder):
         self.max_seconds = float(getattr(self.extractor, "max_length_s", self.MAX_SECONDS) or self.MAX_SECONDS)
 
     def describe(self) -> dict:
-        return {**self._summary(),
-                "audio": {"extractor": type(self.extractor).__name__, "sample_rate": self.sample_rate,
-                          "max_seconds": self.max_seconds, "channels": "mono (mean)",
-                          "crop": "first max_seconds"}}
+        return {
+            **self._summary(),
+            "audio": {
+                "extractor": type(self.extractor).__name__,
+                "sample_rate": self.sample_rate,
+                "max_seconds": self.max_seconds,
+                "channels": "mono (mean)",
+                "crop": "first max_seconds",
+            },
+        }
 
     def decode(self, path: Path):
         return decode_audio(path, self.sample_rate, self.max_seconds)
@@ -264,7 +294,7 @@ class PointsTorchScriptEncoder(Encoder):
             try:
                 self.points = int(json.loads(options_path.read_text())["points"])
             except (ValueError, KeyError, TypeError) as exc:
-                raise EncoderError(f"{what}: {options_path}: expected {{\"points\": N}} ({exc})") from None
+                raise EncoderError(f'{what}: {options_path}: expected {{"points": N}} ({exc})') from None
         try:
             self.module = torch.jit.load(str(module_path), map_location=device).eval()
         except Exception as exc:  # torch raises RuntimeError, ValueError or its own types
@@ -281,9 +311,14 @@ class PointsTorchScriptEncoder(Encoder):
         self.fingerprint = fingerprint(self.folder)
 
     def describe(self) -> dict:
-        return {**self._summary(),
-                "points": {"count": self.points, "normalise": "centred, unit sphere",
-                           "sampling": "surface sampling (meshes) / subsample, seed 0"}}
+        return {
+            **self._summary(),
+            "points": {
+                "count": self.points,
+                "normalise": "centred, unit sphere",
+                "sampling": "surface sampling (meshes) / subsample, seed 0",
+            },
+        }
 
     def decode(self, path: Path):
         return decode_points(path, self.points)

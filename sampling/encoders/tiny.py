@@ -5,6 +5,7 @@ built locally in the same families (same classes, same files, same loading path 
 checkpoint). Their vectors mean nothing. The tokenizer is the WordPiece vocabulary that the
 packaged all-MiniLM-L6-v2 model ships, so no text tower needs a download either.
 """
+
 from __future__ import annotations
 
 import json
@@ -24,14 +25,30 @@ def _tokenizer():
 
 
 def _text_config(tokenizer, hidden: int, layers: int, heads: int) -> dict:
-    return dict(vocab_size=tokenizer.vocab_size, hidden_size=hidden, intermediate_size=hidden * 4,
-                num_hidden_layers=layers, num_attention_heads=heads, max_position_embeddings=64,
-                pad_token_id=tokenizer.pad_token_id, bos_token_id=tokenizer.cls_token_id,
-                eos_token_id=tokenizer.sep_token_id)
+    return dict(
+        vocab_size=tokenizer.vocab_size,
+        hidden_size=hidden,
+        intermediate_size=hidden * 4,
+        num_hidden_layers=layers,
+        num_attention_heads=heads,
+        max_position_embeddings=64,
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=tokenizer.cls_token_id,
+        eos_token_id=tokenizer.sep_token_id,
+    )
 
 
-def build_clip(folder: Path, dim: int = 16, seed: int = 0, hidden: int = 32, layers: int = 2, heads: int = 2,
-               image_size: int = 32, patch_size: int = 8, text_hidden: int | None = None) -> Path:
+def build_clip(
+    folder: Path,
+    dim: int = 16,
+    seed: int = 0,
+    hidden: int = 32,
+    layers: int = 2,
+    heads: int = 2,
+    image_size: int = 32,
+    patch_size: int = 8,
+    text_hidden: int | None = None,
+) -> Path:
     """A CLIPModel (text + image towers) with `dim`-d projections. CLIP ViT-B/16 is dim=512,
     hidden=768, layers=12, heads=12, image_size=224, patch_size=16, text_hidden=512."""
     import torch
@@ -40,16 +57,26 @@ def build_clip(folder: Path, dim: int = 16, seed: int = 0, hidden: int = 32, lay
     tokenizer = _tokenizer()
     torch.manual_seed(seed)
     text_hidden = text_hidden or hidden
-    config = CLIPConfig(text_config=_text_config(tokenizer, text_hidden, layers, max(1, text_hidden // 64)
-                                                 if text_hidden >= 64 else heads),
-                        vision_config=dict(hidden_size=hidden, intermediate_size=hidden * 4, num_hidden_layers=layers,
-                                           num_attention_heads=heads, image_size=image_size, patch_size=patch_size),
-                        projection_dim=dim)
+    config = CLIPConfig(
+        text_config=_text_config(
+            tokenizer, text_hidden, layers, max(1, text_hidden // 64) if text_hidden >= 64 else heads
+        ),
+        vision_config=dict(
+            hidden_size=hidden,
+            intermediate_size=hidden * 4,
+            num_hidden_layers=layers,
+            num_attention_heads=heads,
+            image_size=image_size,
+            patch_size=patch_size,
+        ),
+        projection_dim=dim,
+    )
     folder = Path(folder)
     CLIPModel(config).eval().save_pretrained(folder)
     tokenizer.save_pretrained(folder)
-    CLIPImageProcessor(size={"shortest_edge": image_size},
-                       crop_size={"height": image_size, "width": image_size}).save_pretrained(folder)
+    CLIPImageProcessor(
+        size={"shortest_edge": image_size}, crop_size={"height": image_size, "width": image_size}
+    ).save_pretrained(folder)
     return folder
 
 
@@ -62,11 +89,21 @@ def build_clap(folder: Path, dim: int = 16, seed: int = 0) -> Path:
     torch.manual_seed(seed)
     text = _text_config(tokenizer, 32, 2, 2)
     text["max_position_embeddings"] = 80  # RoBERTa-style positions start after the padding index
-    config = ClapConfig(text_config=text,
-                        audio_config=dict(depths=[1, 1, 1, 1], num_attention_heads=[1, 1, 1, 1],
-                                          patch_embeds_hidden_size=16, hidden_size=128, projection_hidden_size=64,
-                                          window_size=8, spec_size=256, num_mel_bins=64, enable_fusion=False),
-                        projection_dim=dim)
+    config = ClapConfig(
+        text_config=text,
+        audio_config=dict(
+            depths=[1, 1, 1, 1],
+            num_attention_heads=[1, 1, 1, 1],
+            patch_embeds_hidden_size=16,
+            hidden_size=128,
+            projection_hidden_size=64,
+            window_size=8,
+            spec_size=256,
+            num_mel_bins=64,
+            enable_fusion=False,
+        ),
+        projection_dim=dim,
+    )
     folder = Path(folder)
     ClapModel(config).eval().save_pretrained(folder)
     tokenizer.save_pretrained(folder)

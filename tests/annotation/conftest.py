@@ -1,4 +1,5 @@
 """Bundle builders and snapshots for import tests."""
+
 from __future__ import annotations
 
 import hashlib
@@ -48,11 +49,25 @@ def make_bundle(tmp_path):
             if i < 2:
                 (root / "media" / f"img{i}.jpg").write_bytes(f"jpeg bytes {i}".encode())
                 media = f"media/img{i}.jpg"
-            items.append({"id": f"img{i}", "modality": "image", "media": media,
-                          "source_dataset": "coco", "license": "CC BY 2.0", "photographer": f"p{i}"})
+            items.append(
+                {
+                    "id": f"img{i}",
+                    "modality": "image",
+                    "media": media,
+                    "source_dataset": "coco",
+                    "license": "CC BY 2.0",
+                    "photographer": f"p{i}",
+                }
+            )
         captions = [
-            {"id": f"cap{i}", "text": f"a photo number {i}", "source_modality": "image",
-             "paired_item": f"img{i}", "source_dataset": "coco", "license": "CC BY 4.0"}
+            {
+                "id": f"cap{i}",
+                "text": f"a photo number {i}",
+                "source_modality": "image",
+                "paired_item": f"img{i}",
+                "source_dataset": "coco",
+                "license": "CC BY 4.0",
+            }
             for i in range(3)
         ]
         items = overrides.get("items", items)
@@ -71,12 +86,16 @@ def make_bundle(tmp_path):
             "media": "local",
             "items": f"items.{fmt}",
             "captions": f"captions.{fmt}",
-            "embeddings": [{
-                "space": "toy-image", "model": "toy-clip", "dim": overrides.get("dim", DIM),
-                "target_modality": "image",
-                "captions": {"vectors": "captions.npy", "ids": "captions.ids.txt"},
-                "items": {"vectors": "items.npy", "ids": "items.ids.txt"},
-            }],
+            "embeddings": [
+                {
+                    "space": "toy-image",
+                    "model": "toy-clip",
+                    "dim": overrides.get("dim", DIM),
+                    "target_modality": "image",
+                    "captions": {"vectors": "captions.npy", "ids": "captions.ids.txt"},
+                    "items": {"vectors": "items.npy", "ids": "items.ids.txt"},
+                }
+            ],
         }
         manifest.update(overrides.get("manifest", {}))
         (root / "pairrate.json").write_text(json.dumps(manifest))

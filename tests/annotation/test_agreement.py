@@ -1,4 +1,5 @@
 """Agreement figures against known values and the krippendorff package."""
+
 from __future__ import annotations
 
 import krippendorff
@@ -9,8 +10,20 @@ from annotation.rating.agreement import counts_matrix, fleiss_kappa, krippendorf
 from tests.annotation.workflow_setup import client_for, join, make_project, next_task, rate_all
 
 # Fleiss (1971) as worked on Wikipedia: 10 subjects, 14 raters, 5 categories; kappa = 0.210.
-WIKIPEDIA = np.array([[0, 0, 0, 0, 14], [0, 2, 6, 4, 2], [0, 0, 3, 5, 6], [0, 3, 9, 2, 0], [2, 2, 8, 1, 1],
-                      [7, 7, 0, 0, 0], [3, 2, 6, 3, 0], [2, 5, 3, 2, 2], [6, 5, 2, 1, 0], [0, 2, 2, 3, 7]])
+WIKIPEDIA = np.array(
+    [
+        [0, 0, 0, 0, 14],
+        [0, 2, 6, 4, 2],
+        [0, 0, 3, 5, 6],
+        [0, 3, 9, 2, 0],
+        [2, 2, 8, 1, 1],
+        [7, 7, 0, 0, 0],
+        [3, 2, 6, 3, 0],
+        [2, 5, 3, 2, 2],
+        [6, 5, 2, 1, 0],
+        [0, 2, 2, 3, 7],
+    ]
+)
 
 
 def test_fleiss_kappa_textbook_example():
@@ -40,8 +53,7 @@ def test_perfect_agreement_and_nothing_to_measure():
     perfect = counts_matrix([["good"] * 3, ["bad"] * 3, ["partial"] * 3])
     assert (raw_agreement(perfect), fleiss_kappa(perfect), krippendorff_alpha(perfect)) == (1.0, 1.0, 1.0)
     lonely = counts_matrix([["good"], ["bad"]])
-    assert summary(lonely) == {"units": 0, "raw_agreement": None, "fleiss_kappa": None,
-                               "krippendorff_alpha": None}
+    assert summary(lonely) == {"units": 0, "raw_agreement": None, "fleiss_kappa": None, "krippendorff_alpha": None}
 
 
 @pytest.mark.django_db
@@ -63,7 +75,8 @@ def test_project_stats(annotators, admin):
     expected = counts_matrix([["good"] * 3, ["bad", "bad", "partial"]] * 2)
     assert body["agreement"]["overall"]["fleiss_kappa"] == pytest.approx(fleiss_kappa(expected))
     assert body["agreement"]["by_modality_pair"]["text->image"]["krippendorff_alpha"] == pytest.approx(
-        krippendorff_alpha(expected))
+        krippendorff_alpha(expected)
+    )
     people = {row["username"]: row for row in body["annotators"]}
     assert people["ann0"]["tasks_submitted"] == 2 and people["ann2"]["median_seconds"] == 30
     assert people["ann0"]["agreement_with_consensus"] == 1.0

@@ -1,4 +1,5 @@
 """Next task: leases, no repeats, slot limits, expiry without cron, skip, undo, media URLs."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -66,8 +67,7 @@ def test_task_never_gets_more_annotators_than_asked(annotators):
 def test_prefers_tasks_that_already_have_annotators(annotators):
     project = make_project(n_tasks=5, per_task=3)
     join(project, *annotators[:3])
-    tasks = [Assignment.objects.get(pk=next_task(client_for(a), project).json()["id"]).task_id
-             for a in annotators[:3]]
+    tasks = [Assignment.objects.get(pk=next_task(client_for(a), project).json()["id"]).task_id for a in annotators[:3]]
     assert len(set(tasks)) == 1
 
 
@@ -150,8 +150,9 @@ def test_undo_reopens_last_submission_only(annotators):
     assert not Rating.objects.filter(assignment=second["id"]).exists()
     assert PairResult.objects.filter(task=Assignment.objects.get(pk=second["id"]).task_id).count() == 0
     assert rate_all(client, second, "good").status_code == 200
-    assert set(PairResult.objects.filter(task=Assignment.objects.get(pk=second["id"]).task_id)
-               .values_list("label", flat=True)) == {"good"}
+    assert set(
+        PairResult.objects.filter(task=Assignment.objects.get(pk=second["id"]).task_id).values_list("label", flat=True)
+    ) == {"good"}
     expire(second["id"])
     response = client.post(f"/api/assignments/{second['id']}/undo/")
     assert (response.status_code, response.json()["code"]) == (409, "lease_expired")
@@ -185,10 +186,13 @@ def test_signed_media_urls(annotators, media_root, client, settings):
     assert client.get(first["media_url"]).status_code == 403
 
 
-@pytest.mark.parametrize("modality, files", [
-    ("video", {"poster": "posters/{id}.jpg", "preview": "previews/{id}.mp4"}),
-    ("audio", {"waveform": "waveforms/{id}.png"}),
-])
+@pytest.mark.parametrize(
+    "modality, files",
+    [
+        ("video", {"poster": "posters/{id}.jpg", "preview": "previews/{id}.mp4"}),
+        ("audio", {"waveform": "waveforms/{id}.png"}),
+    ],
+)
 def test_derived_media_urls_for_video_and_audio(annotators, media_root, client, modality, files):
     """Posters, previews and waveforms the pipeline made are handed out, signed; missing ones are not."""
     project = make_project(n_tasks=1, modality=modality)

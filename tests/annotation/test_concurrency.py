@@ -1,5 +1,6 @@
 """Races on real PostgreSQL: 50 annotators draining a 3-annotators-per-task project at once; annotators
 who rate past their lease while others take their tasks over."""
+
 from __future__ import annotations
 
 import random
@@ -41,14 +42,19 @@ def run_threads(target, args_list):
 
 def work_left_for(project, user) -> int:
     """Tasks with a free slot that this annotator has never had."""
-    return (Task.objects.filter(project=project, is_gold=False).exclude(open_slots=0)
-            .exclude(assignments__annotator=user).count())
+    return (
+        Task.objects.filter(project=project, is_gold=False)
+        .exclude(open_slots=0)
+        .exclude(assignments__annotator=user)
+        .count()
+    )
 
 
 @pytest.mark.django_db(transaction=True)
 def test_fifty_annotators_drain_a_project():
-    project = make_project(n_tasks=N_TASKS, candidates=CANDIDATES, per_task=3, consensus_rule="majority",
-                           contested_route="exclude")
+    project = make_project(
+        n_tasks=N_TASKS, candidates=CANDIDATES, per_task=3, consensus_rule="majority", contested_route="exclude"
+    )
     users = [make_user(f"a{i}") for i in range(N_ANNOTATORS)]
     join(project, *users)
     submitted: dict[int, list[int]] = {}
@@ -77,13 +83,17 @@ def test_fifty_annotators_drain_a_project():
     run_threads(annotate, [(u, i) for i, u in enumerate(users)])
 
     assert wrong_204 == []
-    per_task = Assignment.objects.filter(state="submitted").values("task").annotate(
-        n=Count("pk"), people=Count("annotator", distinct=True))
+    per_task = (
+        Assignment.objects.filter(state="submitted")
+        .values("task")
+        .annotate(n=Count("pk"), people=Count("annotator", distinct=True))
+    )
     assert len(per_task) == N_TASKS
     assert {(row["n"], row["people"]) for row in per_task} == {(3, 3)}
     assert not Assignment.objects.exclude(state="submitted").exists()
     assert sorted(a for ids in submitted.values() for a in ids) == sorted(
-        Assignment.objects.values_list("pk", flat=True))
+        Assignment.objects.values_list("pk", flat=True)
+    )
     assert Rating.objects.count() == N_TASKS * 3 * CANDIDATES
     assert set(Task.objects.values_list("open_slots", "rating_count")) == {(0, 3)}
     assert PairResult.objects.count() == N_TASKS * CANDIDATES
@@ -126,8 +136,15 @@ class Outcomes:
                 self.accepted[payload["id"]] = dict(zip([c["id"] for c in payload["candidates"]], labels))
             else:
                 body = response.json()
-                self.late.append((payload["id"], response.status_code, body.get("code"), body.get("detail"),
-                                  expires <= timezone.now()))
+                self.late.append(
+                    (
+                        payload["id"],
+                        response.status_code,
+                        body.get("code"),
+                        body.get("detail"),
+                        expires <= timezone.now(),
+                    )
+                )
 
 
 def project_done(project) -> bool:
@@ -140,8 +157,14 @@ def test_expired_leases_and_late_submits_lose_and_duplicate_nothing():
     late submit frees it; either way that submit is refused and every task still ends with three
     ratings from three different annotators, each exactly as the client sent it."""
     n_annotators, n_tasks, candidates = 16, 24, 2
-    project = make_project(n_tasks=n_tasks, candidates=candidates, per_task=3, consensus_rule="majority",
-                           contested_route="exclude", lease_seconds=LEASE_SECONDS)
+    project = make_project(
+        n_tasks=n_tasks,
+        candidates=candidates,
+        per_task=3,
+        consensus_rule="majority",
+        contested_route="exclude",
+        lease_seconds=LEASE_SECONDS,
+    )
     users = [make_user(f"late{i}") for i in range(n_annotators)]
     join(project, *users)
     outcomes = Outcomes()
@@ -176,8 +199,10 @@ def test_expired_leases_and_late_submits_lose_and_duplicate_nothing():
     details = [detail for *_, detail, _ in outcomes.late]
     # Both refusal paths usually occur; which ones do depends on thread timing, so require
     # only that every refusal is one of them (tests/annotation/test_assignment.py pins each).
-    assert set(details) <= {"this assignment is expired",  # taken over by another annotator before the submit
-                            "the lease on this assignment has expired"}  # not yet: the late submit frees the slot
+    assert set(details) <= {
+        "this assignment is expired",  # taken over by another annotator before the submit
+        "the lease on this assignment has expired",
+    }  # not yet: the late submit frees the slot
     assert set(Assignment.objects.filter(pk__in=late_ids).values_list("state", flat=True)) == {"expired"}
     assert not Rating.objects.filter(assignment__in=late_ids).exists()
 

@@ -1,4 +1,5 @@
 """Consensus rules and contested routes, computed as ratings arrive."""
+
 from __future__ import annotations
 
 from collections import Counter
@@ -11,15 +12,18 @@ from annotation.pipeline.derived_media import RENDER_VIEWS, derived_paths
 from tests.annotation.workflow_setup import client_for, join, make_project, next_task, rate_all
 
 
-@pytest.mark.parametrize("votes, rule, expected", [
-    ({"good": 3}, "unanimous", "good"),
-    ({"good": 2, "bad": 1}, "unanimous", None),
-    ({"good": 2, "bad": 1}, "majority", "good"),
-    ({"good": 1, "bad": 1, "partial": 1}, "majority", None),
-    ({"good": 2, "bad": 2}, "majority", None),
-    ({"good": 3, "bad": 1}, "majority", "good"),
-    ({"good": 3, "bad": 1}, "unanimous", "good"),  # after an extra annotator: three agree
-])
+@pytest.mark.parametrize(
+    "votes, rule, expected",
+    [
+        ({"good": 3}, "unanimous", "good"),
+        ({"good": 2, "bad": 1}, "unanimous", None),
+        ({"good": 2, "bad": 1}, "majority", "good"),
+        ({"good": 1, "bad": 1, "partial": 1}, "majority", None),
+        ({"good": 2, "bad": 2}, "majority", None),
+        ({"good": 3, "bad": 1}, "majority", "good"),
+        ({"good": 3, "bad": 1}, "unanimous", "good"),  # after an extra annotator: three agree
+    ],
+)
 def test_decide(votes, rule, expected):
     assert decide(Counter(votes), rule, 3) == expected
 
@@ -33,8 +37,7 @@ def rate_task(project, users, labels_per_user):
 
 
 def results(project):
-    return [(r.state, r.label, r.votes) for r in PairResult.objects.filter(project=project)
-            .order_by("candidate__slot")]
+    return [(r.state, r.label, r.votes) for r in PairResult.objects.filter(project=project).order_by("candidate__slot")]
 
 
 @pytest.mark.django_db
@@ -60,7 +63,9 @@ def test_adjudication_queue_shows_point_clouds_as_annotators_saw_them(annotators
     pair = client_for(admin).get(f"/api/projects/{project.pk}/contested/").json()["results"][0]
     assert pair["media"]["modality"] == "point_cloud"
     assert len(pair["media"]["renders"]["views"]) == RENDER_VIEWS and pair["media"]["renders"]["sheet"]
-    assert all(url.startswith("/api/media/") for url in [*pair["media"]["renders"]["views"], pair["media"]["media_url"]])
+    assert all(
+        url.startswith("/api/media/") for url in [*pair["media"]["renders"]["views"], pair["media"]["media_url"]]
+    )
 
 
 @pytest.mark.django_db
@@ -68,24 +73,31 @@ def test_majority_and_adjudication_queue(annotators, admin):
     project = make_project(n_tasks=1, candidates=2, consensus_rule="majority", contested_route="adjudicate")
     join(project, *annotators[:3])
     rate_task(project, annotators[:3], [["good", "good"], ["good", "partial"], ["bad", "bad"]])
-    assert results(project) == [("agreed", "good", {"good": 2, "bad": 1}),
-                                ("contested", "", {"good": 1, "partial": 1, "bad": 1})]
+    assert results(project) == [
+        ("agreed", "good", {"good": 2, "bad": 1}),
+        ("contested", "", {"good": 1, "partial": 1, "bad": 1}),
+    ]
     staff = client_for(admin)
     queue = staff.get(f"/api/projects/{project.pk}/contested/").json()
     assert queue["count"] == 1
     pair = queue["results"][0]
     assert pair["votes"] == {"good": 1, "partial": 1, "bad": 1} and pair["caption"] == "caption 0"
-    response = staff.post(f"/api/projects/{project.pk}/contested/{pair['id']}/adjudicate/",
-                          {"label": "partial", "note": "close enough"}, format="json")
+    response = staff.post(
+        f"/api/projects/{project.pk}/contested/{pair['id']}/adjudicate/",
+        {"label": "partial", "note": "close enough"},
+        format="json",
+    )
     assert response.status_code == 200 and response.json()["state"] == "adjudicated"
     assert results(project)[1][:2] == ("adjudicated", "partial")
     assert staff.get(f"/api/projects/{project.pk}/contested/").json()["count"] == 0
     agreed = PairResult.objects.get(state="agreed")
-    refused = staff.post(f"/api/projects/{project.pk}/contested/{agreed.pk}/adjudicate/", {"label": "bad"},
-                         format="json")
+    refused = staff.post(
+        f"/api/projects/{project.pk}/contested/{agreed.pk}/adjudicate/", {"label": "bad"}, format="json"
+    )
     assert (refused.status_code, refused.json()["code"]) == (409, "not_contested")
-    bad_label = staff.post(f"/api/projects/{project.pk}/contested/{pair['id']}/adjudicate/", {"label": "meh"},
-                           format="json")
+    bad_label = staff.post(
+        f"/api/projects/{project.pk}/contested/{pair['id']}/adjudicate/", {"label": "meh"}, format="json"
+    )
     assert bad_label.status_code == 400
 
 
@@ -107,8 +119,9 @@ def test_exclude_route(annotators):
 
 @pytest.mark.django_db
 def test_extra_annotators_until_the_rule_holds(annotators):
-    project = make_project(n_tasks=1, candidates=1, consensus_rule="majority",
-                           contested_route="extra_annotators", max_extra_annotators=2)
+    project = make_project(
+        n_tasks=1, candidates=1, consensus_rule="majority", contested_route="extra_annotators", max_extra_annotators=2
+    )
     join(project, *annotators[:6])
     rate_task(project, annotators[:3], [["good"], ["partial"], ["bad"]])
     task = Task.objects.get()
@@ -124,8 +137,9 @@ def test_extra_annotators_until_the_rule_holds(annotators):
 
 @pytest.mark.django_db
 def test_extra_annotators_stop_at_the_maximum(annotators):
-    project = make_project(n_tasks=1, candidates=1, consensus_rule="majority",
-                           contested_route="extra_annotators", max_extra_annotators=1)
+    project = make_project(
+        n_tasks=1, candidates=1, consensus_rule="majority", contested_route="extra_annotators", max_extra_annotators=1
+    )
     join(project, *annotators[:5])
     rate_task(project, annotators[:4], [["good"], ["partial"], ["bad"], ["good"]])
     assert results(project)[0][0] == "contested"  # 2 of 4: lands in the admin queue

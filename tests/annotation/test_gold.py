@@ -1,4 +1,5 @@
 """Gold pairs: mixed in at gold_rate, indistinguishable, scored, auto-pause below threshold."""
+
 from __future__ import annotations
 
 import pytest
@@ -10,8 +11,11 @@ pytestmark = pytest.mark.django_db
 
 
 def mark_gold(admin, project, positions, label="good"):
-    pairs = [{"candidate": c.pk, "label": label}
-             for p in positions for c in Task.objects.get(project=project, position=p).candidates.all()]
+    pairs = [
+        {"candidate": c.pk, "label": label}
+        for p in positions
+        for c in Task.objects.get(project=project, position=p).candidates.all()
+    ]
     return client_for(admin).post(f"/api/projects/{project.pk}/gold/", {"pairs": pairs}, format="json")
 
 
@@ -28,14 +32,14 @@ def test_gold_is_mixed_in_at_the_rate_and_looks_the_same(admin, annotators):
     gold_flags = [Assignment.objects.get(pk=p["id"]).gold for p in payloads]
     assert gold_flags == [False, False, False, True, False, False, False, True]
     assert {frozenset(p) for p in payloads} == {frozenset(payloads[0])}
-    assert all({frozenset(c) for c in p["candidates"]} == {frozenset(payloads[0]["candidates"][0])}
-               for p in payloads)
+    assert all({frozenset(c) for c in p["candidates"]} == {frozenset(payloads[0]["candidates"][0])} for p in payloads)
     assert not PairResult.objects.filter(task__is_gold=True).exists()
 
 
 def test_gold_accuracy_and_auto_pause(admin, annotators):
-    project = make_project(n_tasks=6, candidates=2, per_task=1, gold_rate=0.5, gold_pause_threshold=0.6,
-                           gold_min_answers=4)
+    project = make_project(
+        n_tasks=6, candidates=2, per_task=1, gold_rate=0.5, gold_pause_threshold=0.6, gold_min_answers=4
+    )
     mark_gold(admin, project, [0, 1, 2])
     join(project, *annotators[:2])
     client = client_for(annotators[0])
@@ -51,15 +55,17 @@ def test_gold_accuracy_and_auto_pause(admin, annotators):
     assert (response.status_code, response.json()["code"]) == (403, "member_paused")
     people = client_for(admin).get(f"/api/projects/{project.pk}/members/").json()
     assert people[0]["gold_accuracy"] == 0.5 and people[0]["paused_reason"] == "gold"
-    unpaused = client_for(admin).post(f"/api/projects/{project.pk}/members/unpause/",
-                                      {"usernames": ["ann0"]}, format="json")
+    unpaused = client_for(admin).post(
+        f"/api/projects/{project.pk}/members/unpause/", {"usernames": ["ann0"]}, format="json"
+    )
     assert unpaused.json()[0]["paused"] is False
     assert next_task(client, project).status_code == 200
 
 
 def test_no_pause_before_minimum_answers(admin, annotators):
-    project = make_project(n_tasks=4, candidates=1, per_task=1, gold_rate=0.5, gold_pause_threshold=0.9,
-                           gold_min_answers=5)
+    project = make_project(
+        n_tasks=4, candidates=1, per_task=1, gold_rate=0.5, gold_pause_threshold=0.9, gold_min_answers=5
+    )
     mark_gold(admin, project, [0, 1])
     join(project, annotators[0])
     client = client_for(annotators[0])
@@ -73,7 +79,8 @@ def test_gold_for_unknown_candidate_is_refused(admin):
     project = make_project(n_tasks=1)
     other = make_project(n_tasks=1, name="other")
     foreign = other.tasks.get().candidates.first().pk
-    response = client_for(admin).post(f"/api/projects/{project.pk}/gold/",
-                                      {"pairs": [{"candidate": foreign, "label": "good"}]}, format="json")
+    response = client_for(admin).post(
+        f"/api/projects/{project.pk}/gold/", {"pairs": [{"candidate": foreign, "label": "good"}]}, format="json"
+    )
     assert (response.status_code, response.json()["code"]) == (400, "unknown_candidate")
     assert not Task.objects.filter(is_gold=True).exists()

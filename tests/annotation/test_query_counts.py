@@ -1,4 +1,5 @@
 """SQL statements per hot request (issue 6: next + submit under load) and the plain submit body."""
+
 from __future__ import annotations
 
 import pytest

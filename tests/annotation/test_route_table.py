@@ -10,6 +10,7 @@ outside DRF give a plain status (302 is Django's redirect to the login page).
 Admins call with ids that do not exist, so nothing they reach changes state; the annotator
 uses real ones, so the routes open to annotators run for real.
 """
+
 from __future__ import annotations
 
 import pytest
@@ -139,8 +140,9 @@ def routes(patterns=None, prefix: str = "") -> dict[str, Route]:
             if entry.app_name == "admin":
                 found.setdefault(str(entry.pattern), Route(str(entry.pattern), None, prefix))
             else:
-                found.update({k: v for k, v in routes(entry.url_patterns, prefix + str(entry.pattern)).items()
-                              if k not in found})
+                found.update(
+                    {k: v for k, v in routes(entry.url_patterns, prefix + str(entry.pattern)).items() if k not in found}
+                )
         else:
             key = entry.name or str(entry.pattern)
             found.setdefault(key, Route(key, entry, prefix))
@@ -176,15 +178,23 @@ def url_for(route: Route, caller: str, project: int, assignment: int) -> str:
         return "/" + route.prefix + {"media/<path:path>": "media/none.txt", "^api/": "no-such-path/"}[route.key]
     ids = {"pk": MISSING, "project_id": MISSING, "pair_id": MISSING}
     if caller != "admin":  # admins would change what they reach; the others' calls are the real ones
-        pk = assignment if route.key.startswith("assignment") else project if route.key.startswith("project") \
+        pk = (
+            assignment
+            if route.key.startswith("assignment")
+            else project
+            if route.key.startswith("project")
             else MISSING
+        )
         ids = {"pk": pk, "project_id": project, "pair_id": MISSING}
     return reverse(route.key, kwargs={name: {**VALUES, **ids}[name] for name in route.params()})
 
 
 def outcome(response) -> str | int:
-    refused = response.status_code in (401, 403) and response.get("Content-Type", "").startswith(
-        "application/json") and response.json().get("code") in PERMISSION_CODES
+    refused = (
+        response.status_code in (401, 403)
+        and response.get("Content-Type", "").startswith("application/json")
+        and response.json().get("code") in PERMISSION_CODES
+    )
     return DENIED if refused else REACHED
 
 
@@ -202,6 +212,8 @@ def test_each_route_lets_in_only_whom_its_row_names(callers):
                 response = getattr(client, method)(url, {} if method != "get" else None, format="json")
                 got = outcome(response) if isinstance(expected[caller], str) else response.status_code
                 if got != expected[caller]:
-                    failures.append(f"{method.upper()} {url} as {caller}: {got} ({response.status_code}), "
-                                    f"expected {expected[caller]}")
+                    failures.append(
+                        f"{method.upper()} {url} as {caller}: {got} ({response.status_code}), "
+                        f"expected {expected[caller]}"
+                    )
     assert failures == []

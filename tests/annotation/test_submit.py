@@ -1,4 +1,5 @@
 """Submit: stored labels, idempotent repeats, and every refusal leaves data unchanged."""
+
 from __future__ import annotations
 
 import pytest
@@ -18,8 +19,11 @@ def leased(annotators):
 
 
 def stored():
-    return (sorted(Rating.objects.values_list("candidate_id", "label")),
-            sorted(Assignment.objects.values_list("pk", "state")), list(Task.objects.values_list("rating_count")))
+    return (
+        sorted(Rating.objects.values_list("candidate_id", "label")),
+        sorted(Assignment.objects.values_list("pk", "state")),
+        list(Task.objects.values_list("rating_count")),
+    )
 
 
 def test_submit_stores_labels_flags_and_seconds(leased):
@@ -52,14 +56,17 @@ def test_different_body_after_submit_is_409(leased):
     assert stored() == before
 
 
-@pytest.mark.parametrize("mutate, code", [
-    (lambda r: r[:-1], "missing_candidate"),
-    (lambda r: r + [{"candidate": 999999, "label": "good"}], "unknown_candidate"),
-    (lambda r: [{**r[0], "label": "great"}] + r[1:], "invalid_label"),
-    (lambda r: [{**r[0], "candidate": "abc"}] + r[1:], "unknown_candidate"),
-    (lambda r: r + [r[0]], "duplicate_candidate"),
-    (lambda r: [{"label": "good"}], "invalid_body"),
-])
+@pytest.mark.parametrize(
+    "mutate, code",
+    [
+        (lambda r: r[:-1], "missing_candidate"),
+        (lambda r: r + [{"candidate": 999999, "label": "good"}], "unknown_candidate"),
+        (lambda r: [{**r[0], "label": "great"}] + r[1:], "invalid_label"),
+        (lambda r: [{**r[0], "candidate": "abc"}] + r[1:], "unknown_candidate"),
+        (lambda r: r + [r[0]], "duplicate_candidate"),
+        (lambda r: [{"label": "good"}], "invalid_body"),
+    ],
+)
 def test_bad_ratings_are_refused_and_nothing_stored(leased, mutate, code):
     client, payload = leased
     ratings = [{"candidate": c["id"], "label": "good"} for c in payload["candidates"]]
@@ -78,9 +85,14 @@ def test_candidate_of_another_task_is_unknown(leased):
     assert response.json()["code"] == "unknown_candidate"
 
 
-@pytest.mark.parametrize("extra, code", [({"flags": ["blurry"]}, "invalid_flag"),
-                                         ({"seconds": "soon"}, "invalid_seconds"),
-                                         ({"seconds": -1}, "invalid_seconds")])
+@pytest.mark.parametrize(
+    "extra, code",
+    [
+        ({"flags": ["blurry"]}, "invalid_flag"),
+        ({"seconds": "soon"}, "invalid_seconds"),
+        ({"seconds": -1}, "invalid_seconds"),
+    ],
+)
 def test_bad_flags_and_seconds(leased, extra, code):
     client, payload = leased
     response = rate_all(client, payload, **extra)

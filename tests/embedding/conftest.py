@@ -1,5 +1,6 @@
 """Tiny random-weight checkpoints of every encoder family, built once per test session,
 and real media files from the machine (COCO photos, freedesktop sounds, pyvista meshes)."""
+
 from __future__ import annotations
 
 import glob
@@ -39,8 +40,13 @@ def checkpoints(tmp_path_factory) -> dict[str, Path]:
 
     root = tmp_path_factory.mktemp("encoders")
     clip = build_clip(root / "clip", dim=DIM)
-    return {"clip": clip, "clip-video": clip, "clap": build_clap(root / "clap", dim=DIM),
-            "points-torchscript": build_points(root / "points", dim=DIM), "root": root}
+    return {
+        "clip": clip,
+        "clip-video": clip,
+        "clap": build_clap(root / "clap", dim=DIM),
+        "points-torchscript": build_points(root / "points", dim=DIM),
+        "root": root,
+    }
 
 
 @pytest.fixture

@@ -1,4 +1,5 @@
 """Embed runs: vectors land in shards and mappings like imported ones, all or nothing."""
+
 from __future__ import annotations
 
 import shutil
@@ -13,8 +14,15 @@ from .conftest import DIM, coco_photos
 
 pytestmark = pytest.mark.django_db
 
-CAPTIONS = ["a cat sleeping on a red sofa", "two people riding bicycles", "a plate of pasta",
-            "a bus on a city street", "a dog catching a frisbee", "a bowl of fruit", "a snowy mountain"]
+CAPTIONS = [
+    "a cat sleeping on a red sofa",
+    "two people riding bicycles",
+    "a plate of pasta",
+    "a bus on a city street",
+    "a dog catching a frisbee",
+    "a bowl of fruit",
+    "a snowy mountain",
+]
 
 
 @pytest.fixture
@@ -72,9 +80,16 @@ def test_embed_run_writes_unit_vectors_and_records_undecodable_items(encoder_roo
     settings.PAIRRATE_EMBED_BATCH, settings.PAIRRATE_EMBED_PART_ROWS = 4, 8
     photos = coco_photos()[:10]
     (media_root / "broken.jpg").write_bytes(photos[0].read_bytes()[:200])
-    dataset = make_dataset(media_root, photos, extra_items=[
-        ("broken", "broken.jpg"), ("missing", "photos/none.jpg"), ("escape", "../outside.jpg"),
-        ("remote", "https://example.org/a.jpg")])
+    dataset = make_dataset(
+        media_root,
+        photos,
+        extra_items=[
+            ("broken", "broken.jpg"),
+            ("missing", "photos/none.jpg"),
+            ("escape", "../outside.jpg"),
+            ("remote", "https://example.org/a.jpg"),
+        ],
+    )
     space = runs.configure_space(make_space(), "clip", str(encoder_roots["clip"]))
     run = eager(dataset, space)
     assert run.state == EmbedRun.State.SUCCEEDED, run.errors
@@ -211,8 +226,9 @@ def test_worker_killed_mid_embed_changes_nothing(encoder_roots, running_worker, 
     np.testing.assert_array_equal(caption_rows, encoder.embed_texts(CAPTIONS))
 
 
-def test_api_starts_runs_for_admins_only_and_refuses_bad_requests(encoder_roots, media_root, admin_user,
-                                                                  django_user_model, monkeypatch):
+def test_api_starts_runs_for_admins_only_and_refuses_bad_requests(
+    encoder_roots, media_root, admin_user, django_user_model, monkeypatch
+):
     from rest_framework.test import APIClient
 
     from annotation.models import EmbeddingSpace, EmbedRun
@@ -231,8 +247,7 @@ def test_api_starts_runs_for_admins_only_and_refuses_bad_requests(encoder_roots,
     refused = admin.post("/api/embed-runs/", {**body, "family": "clap"}, format="json")
     assert refused.status_code == 400 and refused.json()["code"] == "embed_refused"
     assert refused.json()["field"] == "family" and "text-image" in refused.json()["detail"]
-    half = admin.post("/api/embed-runs/", {"dataset": "photos", "space": "clip-tiny", "family": "clip"},
-                      format="json")
+    half = admin.post("/api/embed-runs/", {"dataset": "photos", "space": "clip-tiny", "family": "clip"}, format="json")
     assert half.status_code == 400 and "checkpoint" in half.json()["fields"]
     assert EmbeddingSpace.objects.get().encoder_family == "" and not EmbedRun.objects.exists()
     started = admin.post("/api/embed-runs/", body, format="json")

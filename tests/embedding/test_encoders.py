@@ -1,4 +1,5 @@
 """The encoder families on real files: offline loading, unit vectors, determinism, errors."""
+
 from __future__ import annotations
 
 import shutil
@@ -31,7 +32,8 @@ def test_family_embeds_real_media_as_unit_vectors_deterministically(family, chec
     again = load_encoder(family, checkpoints[family], batch_size=4)  # a fresh load, as another worker would
     np.testing.assert_array_equal(again.embed_media(files)[1], vectors)
     np.testing.assert_array_equal(
-        again.embed_texts(["a dog barks at a passing car", "rain on a tin roof", "a red chair"]), texts)
+        again.embed_texts(["a dog barks at a passing car", "rain on a tin roof", "a red chair"]), texts
+    )
     # Alone in its batch (other padding) a text gets the same vector up to rounding.
     np.testing.assert_allclose(again.embed_texts(["a dog barks at a passing car"]), texts[:1], atol=1e-5)
     assert first.fingerprint == again.fingerprint and len(first.fingerprint) == 64
@@ -65,12 +67,15 @@ def test_media_that_fail_to_decode_are_reported_with_their_reason_and_skipped(ch
     assert [i for i, _ in audio_failures] == [0] and "audio" in audio_failures[0][1]
 
 
-@pytest.mark.parametrize("remove, named", [
-    ("config.json", "config.json"),
-    ("model.safetensors", "no weights"),
-    ("tokenizer_config.json", "tokenizer_config.json"),
-    ("preprocessor_config.json", "preprocessor_config.json"),
-])
+@pytest.mark.parametrize(
+    "remove, named",
+    [
+        ("config.json", "config.json"),
+        ("model.safetensors", "no weights"),
+        ("tokenizer_config.json", "tokenizer_config.json"),
+        ("preprocessor_config.json", "preprocessor_config.json"),
+    ],
+)
 def test_incomplete_checkpoint_folder_names_the_missing_file(checkpoints, tmp_path, remove, named):
     folder = tmp_path / "clip"
     shutil.copytree(checkpoints["clip"], folder)

@@ -1,4 +1,5 @@
 """Fixtures for export tests; the builders live in builders.py."""
+
 from __future__ import annotations
 
 import pytest

@@ -1,4 +1,5 @@
 """The export endpoints and command on a real worker: admins only, bad input refused."""
+
 from __future__ import annotations
 
 import hashlib
@@ -35,9 +36,11 @@ def test_admin_exports_several_projects_through_the_worker(running_worker):
     world = build_world()
     admin = make_users("boss", staff=True)[0]
     client = client_for(admin)
-    response = client.post(f"/api/projects/{world.three.pk}/exports/",
-                           {"format": "jsonl", "projects": [world.single.pk], "filters": {"labels": ["good"]}},
-                           format="json")
+    response = client.post(
+        f"/api/projects/{world.three.pk}/exports/",
+        {"format": "jsonl", "projects": [world.single.pk], "filters": {"labels": ["good"]}},
+        format="json",
+    )
     assert response.status_code == 202, response.content
     assert response.json()["projects"] == sorted([world.three.pk, world.single.pk])
     data = wait_done(client, response.json()["id"])
@@ -63,8 +66,10 @@ def test_non_admin_and_bad_input_are_refused_and_store_nothing():
     url = f"/api/projects/{world.three.pk}/exports/"
     assert annotator.post(url, {"format": "jsonl"}, format="json").status_code == 403
     assert APIClient().post(url, {"format": "jsonl"}, format="json").status_code in (401, 403)
-    assert annotator.post("/api/exports/", {"format": "jsonl", "projects": [world.three.pk]},
-                          format="json").status_code == 403
+    assert (
+        annotator.post("/api/exports/", {"format": "jsonl", "projects": [world.three.pk]}, format="json").status_code
+        == 403
+    )
     assert admin.post(url, {"format": "xml"}, format="json").status_code == 400
     refused = admin.post(url, {"format": "jsonl", "filters": {"labels": ["great"]}}, format="json")
     assert refused.status_code == 400 and refused.json()["field"] == "filters.labels"
@@ -92,13 +97,34 @@ def test_download_waits_for_a_finished_file():
 def test_command_line_export(tmp_path, capsys):
     world = build_world()
     out = tmp_path / "pairs.jsonl"
-    call_command("export_ratings", "--project", str(world.three.pk), "--format", "pairs", "--label", "good",
-                 "--gold", "exclude", "--option", "partial=positive", "--output", str(out))
+    call_command(
+        "export_ratings",
+        "--project",
+        str(world.three.pk),
+        "--format",
+        "pairs",
+        "--label",
+        "good",
+        "--gold",
+        "exclude",
+        "--option",
+        "partial=positive",
+        "--output",
+        str(out),
+    )
     summary = json.loads(capsys.readouterr().out)
     assert summary["rows"] == 2 and out.read_bytes() == open(summary["path"], "rb").read()
     assert hashlib.sha256(out.read_bytes()).hexdigest() == summary["sha256"]
     with pytest.raises(CommandError, match="min_agreement"):
-        call_command("export_ratings", "--project", str(world.three.pk), "--format", "csv",
-                     "--min-agreement", "2", "--no-progress")
+        call_command(
+            "export_ratings",
+            "--project",
+            str(world.three.pk),
+            "--format",
+            "csv",
+            "--min-agreement",
+            "2",
+            "--no-progress",
+        )
     with pytest.raises(CommandError, match="no project"):
         call_command("export_ratings", "--project", "999999", "--format", "csv", "--no-progress")

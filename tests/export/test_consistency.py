@@ -1,4 +1,5 @@
 """Exports read one snapshot while ratings keep arriving, and survive a killed worker."""
+
 from __future__ import annotations
 
 import json
@@ -67,8 +68,9 @@ def test_export_while_ratings_keep_arriving_is_consistent():
     live = new_project("live", 3)
     dataset = Dataset.objects.get(name="ds")
     items = list(Item.objects.filter(modality="image"))
-    captions = Caption.objects.bulk_create([Caption(dataset=dataset, external_id=f"live{i}", text=f"live {i}")
-                                            for i in range(150)])
+    captions = Caption.objects.bulk_create(
+        [Caption(dataset=dataset, external_id=f"live{i}", text=f"live {i}") for i in range(150)]
+    )
     tasks = [add_task(live, caption, items[:2], i) for i, caption in enumerate(captions)]
     stop = threading.Event()
 
@@ -105,22 +107,48 @@ def many_pairs(n_tasks: int):
     project = new_project("big", 1)
     dataset = Dataset.objects.get(name="ds")
     items = list(Item.objects.filter(modality="image"))
-    captions = Caption.objects.bulk_create([
-        Caption(dataset=dataset, external_id=f"big{i}", text=f"a rather long caption number {i} " * 4,
-                source_modality="image") for i in range(n_tasks)])
+    captions = Caption.objects.bulk_create(
+        [
+            Caption(
+                dataset=dataset,
+                external_id=f"big{i}",
+                text=f"a rather long caption number {i} " * 4,
+                source_modality="image",
+            )
+            for i in range(n_tasks)
+        ]
+    )
     tasks = Task.objects.bulk_create([Task(project=project, caption=c, position=i) for i, c in enumerate(captions)])
-    candidates = TaskCandidate.objects.bulk_create([
-        TaskCandidate(task=t, item=items[(t.position + s) % len(items)], slot=s, retrieval_rank=s, similarity=0.5)
-        for t in tasks for s in range(2)], batch_size=5000)
-    PairResult.objects.bulk_create([
-        PairResult(project=project, task_id=c.task_id, candidate=c, state="single", label="good",
-                   votes={"good": 1}, caption_modality="image", item_modality="image")
-        for c in candidates], batch_size=5000)
+    candidates = TaskCandidate.objects.bulk_create(
+        [
+            TaskCandidate(task=t, item=items[(t.position + s) % len(items)], slot=s, retrieval_rank=s, similarity=0.5)
+            for t in tasks
+            for s in range(2)
+        ],
+        batch_size=5000,
+    )
+    PairResult.objects.bulk_create(
+        [
+            PairResult(
+                project=project,
+                task_id=c.task_id,
+                candidate=c,
+                state="single",
+                label="good",
+                votes={"good": 1},
+                caption_modality="image",
+                item_modality="image",
+            )
+            for c in candidates
+        ],
+        batch_size=5000,
+    )
     return world, project
 
 
 def test_worker_killed_mid_export_leaves_no_complete_looking_file_and_retry_succeeds(
-        running_worker, worker_env, tmp_path):
+    running_worker, worker_env, tmp_path
+):
     WorkerProcess = type(running_worker)
     _, project = many_pairs(30_000)
     exports = running_worker.media_root / "exports"

@@ -1,4 +1,5 @@
 """Each filter takes exactly the pairs it names; bad filter input is refused up front."""
+
 from __future__ import annotations
 
 from datetime import timedelta
@@ -52,14 +53,16 @@ def test_excluded_pairs_are_never_exported(world):
 
 def test_modality_pair(world):
     assert exported(world, modality_pairs=["audio->image"]) == three(
-        ("cap2", "img2"), ("cap2", "img3"), ("cap3", "img3"), ("cap3", "img0"))
+        ("cap2", "img2"), ("cap2", "img3"), ("cap3", "img3"), ("cap3", "img0")
+    )
     assert {r[2] for r in exported(world, [world.single], modality_pairs=["audio->audio"])} == {"aud0", "aud1"}
 
 
 def test_source_dataset_matches_caption_or_candidate(world):
     # flickr: captions cap4 (both pairs), plus every pair whose candidate is img2 or img3.
     assert exported(world, source_datasets=["flickr"]) == three(
-        ("cap1", "img2"), ("cap2", "img2"), ("cap2", "img3"), ("cap3", "img3"), ("cap4", "img2"), ("cap4", "img0"))
+        ("cap1", "img2"), ("cap2", "img2"), ("cap2", "img3"), ("cap3", "img3"), ("cap4", "img2"), ("cap4", "img0")
+    )
 
 
 def test_date_range(world):
@@ -82,7 +85,8 @@ def test_agreement_matches_the_workflow_metric(world):
         expected = raw_agreement(counts_matrix([labels]))
         assert row["agreement"] == pytest.approx(expected) if expected is not None else row["agreement"] is None
     assert exported(world, min_agreement=1.0) == three(
-        ("cap0", "img0"), ("cap0", "img1"), ("cap1", "img2"), ("cap2", "img3"), ("cap4", "img0"))
+        ("cap0", "img0"), ("cap0", "img1"), ("cap1", "img2"), ("cap2", "img3"), ("cap4", "img0")
+    )
     assert exported(world, max_agreement=0.0) == three(("cap2", "img2"), ("cap3", "img3"))
     assert len(exported(world, min_agreement=0.3, max_agreement=0.4)) == 3
     assert exported(world, [world.single], min_agreement=0.0) == set(), "one annotator carries no agreement"
@@ -100,19 +104,22 @@ def test_several_projects_together(world):
     assert len(rows) == 3 + 2
 
 
-@pytest.mark.parametrize("filters, key", [
-    ({"labels": ["great"]}, "labels"),
-    ({"states": "maybe"}, "states"),
-    ({"modality_pairs": ["image-image"]}, "modality_pairs"),
-    ({"modality_pairs": ["image->text"]}, "modality_pairs"),
-    ({"source_datasets": ["nowhere"]}, "source_datasets"),
-    ({"date_from": "yesterday"}, "date_from"),
-    ({"date_from": "2026-02-01", "date_to": "2026-01-01"}, "date_to"),
-    ({"min_agreement": 1.5}, "min_agreement"),
-    ({"min_agreement": 0.8, "max_agreement": 0.2}, "max_agreement"),
-    ({"gold": "maybe"}, "gold"),
-    ({"colour": "red"}, "colour"),
-])
+@pytest.mark.parametrize(
+    "filters, key",
+    [
+        ({"labels": ["great"]}, "labels"),
+        ({"states": "maybe"}, "states"),
+        ({"modality_pairs": ["image-image"]}, "modality_pairs"),
+        ({"modality_pairs": ["image->text"]}, "modality_pairs"),
+        ({"source_datasets": ["nowhere"]}, "source_datasets"),
+        ({"date_from": "yesterday"}, "date_from"),
+        ({"date_from": "2026-02-01", "date_to": "2026-01-01"}, "date_to"),
+        ({"min_agreement": 1.5}, "min_agreement"),
+        ({"min_agreement": 0.8, "max_agreement": 0.2}, "max_agreement"),
+        ({"gold": "maybe"}, "gold"),
+        ({"colour": "red"}, "colour"),
+    ],
+)
 def test_bad_filters_name_the_key(world, filters, key):
     with pytest.raises(FilterError) as caught:
         parse_filters(filters)

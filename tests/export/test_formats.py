@@ -1,4 +1,5 @@
 """What each format writes, read back the way a user would read it."""
+
 from __future__ import annotations
 
 import csv
@@ -87,8 +88,11 @@ def test_pairs_good_positive_bad_negative_partial_optional(world):
 
 def read_zip(path: Path) -> dict[str, list[dict]]:
     with zipfile.ZipFile(path) as archive:
-        return {name: list(csv.DictReader(io.StringIO(archive.read(name).decode())))
-                for name in archive.namelist() if name.endswith(".csv")}
+        return {
+            name: list(csv.DictReader(io.StringIO(archive.read(name).decode())))
+            for name in archive.namelist()
+            if name.endswith(".csv")
+        }
 
 
 def test_emm1_triplets_and_infos(world):
@@ -96,19 +100,34 @@ def test_emm1_triplets_and_infos(world):
     files = read_zip(run.absolute_path)
     assert set(files) == {"triplets.csv", "infos/text.csv", "infos/image.csv", "infos/audio.csv"}
     triplets = files["triplets.csv"]
-    assert list(triplets[0]) == ["encord_text_id", "paired_modality", "annotated_modality", "encord_paired_id",
-                                 "encord_annotated_id", "annotation"]
+    assert list(triplets[0]) == [
+        "encord_text_id",
+        "paired_modality",
+        "annotated_modality",
+        "encord_paired_id",
+        "encord_annotated_id",
+        "annotation",
+    ]
     assert run.row_count == len(triplets) == 9, "the contested pair has no label"
     by_pair = {(t["encord_text_id"], t["encord_annotated_id"]): t for t in triplets}
     assert by_pair["cap0", "img0"]["annotation"] == "1" and by_pair["cap0", "img1"]["annotation"] == "3"
     assert by_pair["cap3", "img3"]["annotation"] == "2"  # adjudicated partial
-    assert by_pair["cap2", "img3"] == {"encord_text_id": "cap2", "paired_modality": "audio",
-                                       "annotated_modality": "image", "encord_paired_id": "aud0",
-                                       "encord_annotated_id": "img3", "annotation": "1"}
+    assert by_pair["cap2", "img3"] == {
+        "encord_text_id": "cap2",
+        "paired_modality": "audio",
+        "annotated_modality": "image",
+        "encord_paired_id": "aud0",
+        "encord_annotated_id": "img3",
+        "annotation": "1",
+    }
     assert [r["encord_image_id"] for r in files["infos/image.csv"]] == ["img0", "img1", "img2", "img3"]
-    assert files["infos/image.csv"][0] == {"encord_image_id": "img0", "source_dataset": "coco",
-                                           "dataset_license": "CC BY 4.0", "file_name": "img0.bin",
-                                           "save_folder": "media/coco"}
+    assert files["infos/image.csv"][0] == {
+        "encord_image_id": "img0",
+        "source_dataset": "coco",
+        "dataset_license": "CC BY 4.0",
+        "file_name": "img0.bin",
+        "save_folder": "media/coco",
+    }
     assert [r["encord_audio_id"] for r in files["infos/audio.csv"]] == ["aud0", "aud1"]
     assert files["infos/audio.csv"][0]["youtube_id"] == ""
     assert {r["encord_text_id"] for r in files["infos/text.csv"]} == {"cap0", "cap1", "cap2", "cap3", "cap4"}
@@ -123,10 +142,12 @@ def test_zeroshot_mapping_and_evaluation(world, tmp_path):
     rows = read_zip(run.absolute_path)["classes.csv"]
     # Good agreed pairs whose two items share a class: cap0/img0, cap1/img1 (paired with
     # themselves) and cap2/img3 (audio dog aud0 with image dog img3).
-    assert rows == [{"class": "cat", "modality": "image", "item_id": "img0"},
-                    {"class": "cat", "modality": "image", "item_id": "img1"},
-                    {"class": "dog", "modality": "audio", "item_id": "aud0"},
-                    {"class": "dog", "modality": "image", "item_id": "img3"}]
+    assert rows == [
+        {"class": "cat", "modality": "image", "item_id": "img0"},
+        {"class": "cat", "modality": "image", "item_id": "img1"},
+        {"class": "dog", "modality": "audio", "item_id": "aud0"},
+        {"class": "dog", "modality": "image", "item_id": "img3"},
+    ]
     Item.objects.filter(external_id="aud0").update(metadata={"category": "cat"})
     rows = read_zip(export([world.three], "zeroshot", options={"class_key": "category"}).absolute_path)
     assert {r["item_id"] for r in rows["classes.csv"]} == {"img0", "img1"}, "mismatched classes are left out"

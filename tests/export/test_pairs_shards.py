@@ -1,4 +1,5 @@
 """`pairs` with `shard_size`: WebDataset-style tar shards inside one `.tar`."""
+
 from __future__ import annotations
 
 import io
@@ -41,8 +42,10 @@ def test_shards_hold_the_jsonl_pairs_as_webdataset_samples(world):
     assert run.absolute_path.suffix == ".tar" and run.row_count == len(lines) == 6
     names, manifest, shards = read_shards(run.absolute_path)
     assert names == ["pairs-000000.tar", "pairs-000001.tar", "pairs-shards.json"]
-    assert manifest == {"samples": 6, "shards": [{"name": "pairs-000000.tar", "samples": 4},
-                                                 {"name": "pairs-000001.tar", "samples": 2}]}
+    assert manifest == {
+        "samples": 6,
+        "shards": [{"name": "pairs-000000.tar", "samples": 4}, {"name": "pairs-000001.tar", "samples": 2}],
+    }
     samples = [sample for name in names[:-1] for sample in shards[name]]
     keys = [key for key, _ in samples]
     assert keys == sorted(keys) == [f"{i:09d}.json" for i in range(6)]

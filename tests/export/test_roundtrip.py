@@ -1,5 +1,6 @@
 """Export `emm1`, import it into an empty database, rate the same pairs, export again:
 the two files are byte for byte the same."""
+
 from __future__ import annotations
 
 import csv
@@ -22,17 +23,21 @@ def write_release(root: Path) -> Path:
     infos.mkdir(parents=True)
     (infos / "image.csv").write_text(
         "encord_image_id,source_dataset,dataset_license,file_name,save_folder\n"
-        + "".join(f"im{i},coco,CC BY 2.0,{i:06d}.jpg,images/coco\n" for i in range(5)))
+        + "".join(f"im{i},coco,CC BY 2.0,{i:06d}.jpg,images/coco\n" for i in range(5))
+    )
     (infos / "audio.csv").write_text(
         "encord_audio_id,source_dataset,dataset_license,file_name,save_folder,youtube_id,start_time,end_time\n"
-        + "".join(f"au{i},audiocaps,CC BY 4.0,au{i}.wav,audio,yt{i}x,{i * 10},{i * 10 + 10}\n" for i in range(3)))
+        + "".join(f"au{i},audiocaps,CC BY 4.0,au{i}.wav,audio,yt{i}x,{i * 10},{i * 10 + 10}\n" for i in range(3))
+    )
     (infos / "points.csv").write_text(
         "encord_points_id,source_dataset,dataset_license,file_name,save_folder,file_id\n"
-        + "".join(f"pc{i},objaverse,ODC-By,pc{i}.npy,points,obj-{i}\n" for i in range(4)))
+        + "".join(f"pc{i},objaverse,ODC-By,pc{i}.npy,points,obj-{i}\n" for i in range(4))
+    )
     (infos / "text.csv").write_text(
         "encord_text_id,caption,source_dataset,dataset_license,paired_modality,encord_paired_id\n"
         + "".join(f'tx{i},"a caption, number {i}",coco,CC BY 4.0,image,im{i}\n' for i in range(3))
-        + "".join(f"tx{i + 3},a sound {i},audiocaps,CC BY 4.0,audio,au{i}\n" for i in range(3)))
+        + "".join(f"tx{i + 3},a sound {i},audiocaps,CC BY 4.0,audio,au{i}\n" for i in range(3))
+    )
     return root
 
 
@@ -61,9 +66,18 @@ def export_emm1() -> Path:
 
 def test_emm1_round_trip_gives_identical_files(db, tmp_path, django_user_model):
     import_bundle(write_release(tmp_path / "release"), "release")
-    rate_release([("tx0", "pc0", "good"), ("tx0", "pc1", "bad"), ("tx1", "pc2", "partial"),
-                  ("tx3", "pc3", "good"), ("tx3", "pc0", "bad"), ("tx4", "im3", "good"),
-                  ("tx5", "im4", "partial"), ("tx5", "im0", "bad")])
+    rate_release(
+        [
+            ("tx0", "pc0", "good"),
+            ("tx0", "pc1", "bad"),
+            ("tx1", "pc2", "partial"),
+            ("tx3", "pc3", "good"),
+            ("tx3", "pc0", "bad"),
+            ("tx4", "im3", "good"),
+            ("tx5", "im4", "partial"),
+            ("tx5", "im0", "bad"),
+        ]
+    )
     first = export_emm1()
     first_bytes = first.read_bytes()
     with zipfile.ZipFile(first) as archive:
@@ -87,7 +101,12 @@ def test_emm1_round_trip_gives_identical_files(db, tmp_path, django_user_model):
     summary = import_bundle(unpacked, "release")
     assert (summary.items, summary.captions) == (11, 5)
     assert Item.objects.get(external_id="au1").metadata == {
-        "file_name": "au1.wav", "save_folder": "audio", "youtube_id": "yt1x", "start_time": "10", "end_time": "20"}
+        "file_name": "au1.wav",
+        "save_folder": "audio",
+        "youtube_id": "yt1x",
+        "start_time": "10",
+        "end_time": "20",
+    }
     rate_release([(t["encord_text_id"], t["encord_annotated_id"], LABELS[t["annotation"]]) for t in triplets])
     second = export_emm1()
     with zipfile.ZipFile(io.BytesIO(first_bytes)) as a, zipfile.ZipFile(second) as b:

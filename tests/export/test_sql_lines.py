@@ -1,5 +1,6 @@
 """On PostgreSQL the text formats are rendered in SQL (rows.ExportSource.lines); the
 Python path (rows()) stays for other databases. Both must write the same bytes."""
+
 from __future__ import annotations
 
 from datetime import datetime, timezone as tz
@@ -12,8 +13,17 @@ from annotation.export.rows import ExportSource, sql_float_text, sql_iso_time
 from annotation.models import Caption, Item, PairResult, TaskCandidate
 from django.contrib.auth import get_user_model
 
-TRICKY = ['quote " and, comma', "new\nline and\r\nwindows", "tab\there", "back\\slash \\n not a newline",
-          "control \x01\x1f and del \x7f", "ünïcödé — “quotes” 🐕 \u2028", "plain", "", "ends with \\"]
+TRICKY = [
+    'quote " and, comma',
+    "new\nline and\r\nwindows",
+    "tab\there",
+    "back\\slash \\n not a newline",
+    "control \x01\x1f and del \x7f",
+    "ünïcödé — “quotes” 🐕 \u2028",
+    "plain",
+    "",
+    "ends with \\",
+]
 
 
 def both_paths(world, monkeypatch, fmt: str, **kwargs) -> tuple[bytes, bytes]:
@@ -55,21 +65,46 @@ def test_sql_rendering_writes_the_python_bytes(tricky_world, monkeypatch, fmt):
 
 
 def test_sql_rendering_with_filters(tricky_world, monkeypatch):
-    fast, slow = both_paths(tricky_world, monkeypatch, "jsonl",
-                            filters={"labels": ["good", "bad"], "min_agreement": 0.3, "gold": "exclude"})
+    fast, slow = both_paths(
+        tricky_world, monkeypatch, "jsonl", filters={"labels": ["good", "bad"], "min_agreement": 0.3, "gold": "exclude"}
+    )
     assert fast == slow and fast
 
 
 @pytest.mark.django_db
 def test_floats_and_times_print_as_python_does():
-    values = [0.0, -0.0, 1.0, -1.0, 0.5, 0.1, 0.1 + 0.2, 1 / 3, 1e-05, 1.5e-10, 123456.0, 1e15, 9.5e15,
-              123456789012345.6, 2.0 ** 52, 1e16, 1.5e17, float("nan"), float("inf"), float("-inf"), 0.9 - 0.1]
+    values = [
+        0.0,
+        -0.0,
+        1.0,
+        -1.0,
+        0.5,
+        0.1,
+        0.1 + 0.2,
+        1 / 3,
+        1e-05,
+        1.5e-10,
+        123456.0,
+        1e15,
+        9.5e15,
+        123456789012345.6,
+        2.0**52,
+        1e16,
+        1.5e17,
+        float("nan"),
+        float("inf"),
+        float("-inf"),
+        0.9 - 0.1,
+    ]
     with connection.cursor() as cursor:
         for value in values:
             cursor.execute(f"SELECT {sql_float_text('v.x')} FROM (SELECT %s::float8 AS x) v", [value])
             assert cursor.fetchone()[0] == repr(value).replace("nan", "NaN").replace("inf", "Infinity"), value
-        for moment in [datetime(2024, 1, 2, 3, 4, 5, tzinfo=tz.utc), datetime(2024, 1, 2, 3, 4, 5, 600, tzinfo=tz.utc),
-                       datetime(1999, 12, 31, 23, 59, 59, 999999, tzinfo=tz.utc)]:
+        for moment in [
+            datetime(2024, 1, 2, 3, 4, 5, tzinfo=tz.utc),
+            datetime(2024, 1, 2, 3, 4, 5, 600, tzinfo=tz.utc),
+            datetime(1999, 12, 31, 23, 59, 59, 999999, tzinfo=tz.utc),
+        ]:
             cursor.execute(f"SELECT {sql_iso_time('v.t')} FROM (SELECT %s::timestamptz AS t) v", [moment])
             assert cursor.fetchone()[0] == moment.isoformat()
 

@@ -5,6 +5,7 @@ Workers here run with the production visibility timeout (an hour), so a lost or 
 message can only come back through the recovery code under test (annotation.sweeper),
 with heartbeats and sweeps shortened to seconds.
 """
+
 from __future__ import annotations
 
 import os
@@ -21,8 +22,12 @@ from tests.pipeline.conftest import _task_signature, _wait_until  # noqa: F401
 from tests.pipeline.conftest import dataset_bundle, imported, make_project  # noqa: F401 (fixtures)
 from tests.postgres_cluster import PostgresCluster, free_port
 
-FAST = {"PAIRRATE_HEARTBEAT_INTERVAL": "0.5", "PAIRRATE_STALL_TIMEOUT": "3", "PAIRRATE_SWEEP_INTERVAL": "1",
-        "PAIRRATE_STATE_WRITE_ATTEMPTS": "10"}
+FAST = {
+    "PAIRRATE_HEARTBEAT_INTERVAL": "0.5",
+    "PAIRRATE_STALL_TIMEOUT": "3",
+    "PAIRRATE_SWEEP_INTERVAL": "1",
+    "PAIRRATE_STATE_WRITE_ATTEMPTS": "10",
+}
 
 
 class RedisServer:
@@ -37,8 +42,22 @@ class RedisServer:
 
     def start(self) -> "RedisServer":
         self.process = subprocess.Popen(
-            ["redis-server", "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-             "--dir", str(self.folder)], stdout=open(self.folder / "redis.log", "a"), stderr=subprocess.STDOUT)
+            [
+                "redis-server",
+                "--port",
+                str(self.port),
+                "--bind",
+                "127.0.0.1",
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.folder),
+            ],
+            stdout=open(self.folder / "redis.log", "a"),
+            stderr=subprocess.STDOUT,
+        )
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             try:
@@ -90,10 +109,15 @@ def broker(tmp_path_factory):
 def fault_env(worker_env, broker, settings) -> dict:
     for key, value in FAST.items():
         setattr(settings, key, float(value) if "." in value or key != "PAIRRATE_STATE_WRITE_ATTEMPTS" else int(value))
-    env = {**worker_env, **FAST, "CELERY_BROKER_URL": broker.url,
-           # the production hour: only the sweeper can bring back a lost or orphaned message
-           "PAIRRATE_BROKER_VISIBILITY_TIMEOUT": "3600",
-           "PAIRRATE_BROKER_RESTORE_INTERVAL": "10", "PAIRRATE_BROKER_RESTORE_THROTTLE": "10"}
+    env = {
+        **worker_env,
+        **FAST,
+        "CELERY_BROKER_URL": broker.url,
+        # the production hour: only the sweeper can bring back a lost or orphaned message
+        "PAIRRATE_BROKER_VISIBILITY_TIMEOUT": "3600",
+        "PAIRRATE_BROKER_RESTORE_INTERVAL": "10",
+        "PAIRRATE_BROKER_RESTORE_THROTTLE": "10",
+    }
     settings.MEDIA_ROOT = Path(env["PAIRRATE_MEDIA_ROOT"])
     return env
 
@@ -143,7 +167,6 @@ def history_events(project) -> dict[str, list[str]]:
 @pytest.fixture
 def task_signature():
     return _task_signature
-
 
 
 @pytest.fixture(scope="module")

@@ -1,4 +1,5 @@
 """Redis restarted without persistence (queued messages gone) in the middle of launches."""
+
 from __future__ import annotations
 
 import pytest
@@ -9,16 +10,17 @@ pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
 
 def test_broker_restart_mid_launch_worker_survives_and_lost_stage_is_redispatched(
-        make_project, start_worker, broker, task_signature):
+    make_project, start_worker, broker, task_signature
+):
     from annotation.models import Project
     from annotation.pipeline import runner
 
     worker = start_worker("busy", PAIRRATE_FAULT_DRILL_PAUSE="curate=4")
     busy, lost = make_project("busy"), make_project("lost")
     runner.launch(busy.id)
-    wait_stage(busy, "curate")               # the worker is inside busy's curate stage
-    runner.launch(lost.id)                   # lost's curate message waits in the queue...
-    broker.restart()                         # ...and goes with the broker
+    wait_stage(busy, "curate")  # the worker is inside busy's curate stage
+    runner.launch(lost.id)  # lost's curate message waits in the queue...
+    broker.restart()  # ...and goes with the broker
     for project in (busy, lost):
         wait_state(project, {Project.State.READY, Project.State.FAILED}, timeout=150)
         assert project.state == Project.State.READY, {s.name: s.error for s in project.stages.all()}
@@ -61,8 +63,8 @@ def test_broker_restart_mid_export_worker_survives_and_lost_export_is_redispatch
     busy, lost = (create_run([world.three.id], "jsonl") for _ in range(2))
     export_ratings.delay(busy.pk)
     _wait_until(lambda: ExportRun.objects.get(pk=busy.pk).state == "running", 60, 0.05, "the busy export")
-    export_ratings.delay(lost.pk)            # waits in the queue...
-    broker.restart()                         # ...and goes with the broker
+    export_ratings.delay(lost.pk)  # waits in the queue...
+    broker.restart()  # ...and goes with the broker
     for run in (busy, lost):
         _wait_until(lambda: ExportRun.objects.get(pk=run.pk).state in ("succeeded", "failed"), 150, 0.2, "exports")
         run.refresh_from_db()

@@ -2,6 +2,7 @@
 file size limit (RLIMIT_FSIZE, set on the running process), so its next large write fails
 with EFBIG as a full disk fails with ENOSPC. The run ends failed with the error, no partial
 file looks complete, stored data is unchanged, and the next run succeeds once space is back."""
+
 from __future__ import annotations
 
 import resource
@@ -45,7 +46,8 @@ def test_export_on_a_full_disk_fails_cleanly_and_succeeds_once_space_is_back(sta
 
 
 def test_import_staging_on_a_full_disk_stores_nothing_and_succeeds_once_space_is_back(
-        dataset_bundle, start_worker, settings, tmp_path):
+    dataset_bundle, start_worker, settings, tmp_path
+):
     from annotation.models import Caption, Dataset, ImportRun, Item, VectorShard
     from tasks.cpu import import_dataset
 

@@ -1,6 +1,7 @@
 """Fan-outs are swept like stages: a groups build whose worker died mid-part (its message
 hidden for the broker's hour) is re-dispatched by another worker's sweeper once its
 heartbeat is stale and its queues are empty, and it finishes."""
+
 from __future__ import annotations
 
 import time
@@ -33,8 +34,11 @@ def test_groups_build_of_a_killed_worker_is_swept_and_finishes(start_worker, fau
     build = create_build(["groupset"], four_spaces(), k=4)
     runner.start(build.pk)
     # A search part is being held (beating): the build's heartbeat is fresh while it waits.
-    _wait_for(lambda: GroupsBuild.objects.filter(pk=build.pk, heartbeat_at__isnull=False,
-                                                 state="running").exists(), 60, "a search part to start")
+    _wait_for(
+        lambda: GroupsBuild.objects.filter(pk=build.pk, heartbeat_at__isnull=False, state="running").exists(),
+        60,
+        "a search part to start",
+    )
     time.sleep(1.0)
     assert GroupsPart.objects.filter(build=build, state="done").count() == 0
     doomed.kill()  # its part's message stays unacknowledged for the broker's hour

@@ -1,6 +1,7 @@
 """The object store stopped and restarted while a match part runs: the part's storage calls
 wait for it (retrying, logged), and the launch ends with the same tasks as a calm one.
 Uses its own SeaweedFS on its own ports (never the shared one)."""
+
 from __future__ import annotations
 
 import time
@@ -17,8 +18,7 @@ pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
 @pytest.fixture
 def own_store(tmp_path, settings, monkeypatch):
-    server = SeaweedServer(tmp_path / "weed", s3_port=8633, master_port=9533, volume_port=8580,
-                           filer_port=8988).start()
+    server = SeaweedServer(tmp_path / "weed", s3_port=8633, master_port=9533, volume_port=8580, filer_port=8988).start()
     bucket = f"outage-{uuid.uuid4().hex[:8]}"
     client(server.endpoint).create_bucket(Bucket=bucket)
     env = storage_env(server.endpoint, bucket, "pairrate", tmp_path / "web-cache")
@@ -43,15 +43,27 @@ def test_store_restarted_during_a_match_part(own_store, dataset_bundle, start_wo
 
     server, env = own_store
     import_bundle(dataset_bundle)  # this process writes straight to the bucket
-    worker = start_worker("s3", **{**env, "PAIRRATE_MEDIA_ROOT": str(tmp_path / "worker-scratch"),
-                                   "PAIRRATE_STORAGE_CACHE_DIR": str(tmp_path / "worker-cache"),
-                                   "PAIRRATE_FAULT_DRILL_PAUSE": "match_part=3"})
+    worker = start_worker(
+        "s3",
+        **{
+            **env,
+            "PAIRRATE_MEDIA_ROOT": str(tmp_path / "worker-scratch"),
+            "PAIRRATE_STORAGE_CACHE_DIR": str(tmp_path / "worker-cache"),
+            "PAIRRATE_FAULT_DRILL_PAUSE": "match_part=3",
+        },
+    )
     admin = client_for(make_user("admin", staff=True))
 
     def project(name: str) -> Project:
-        made = Project.objects.create(name=name, space=EmbeddingSpace.objects.get(name="t-image"),
-                                      target_modality="image", sample_size=20, item_cap=8, seed=3,
-                                      nsfw_backend="none")
+        made = Project.objects.create(
+            name=name,
+            space=EmbeddingSpace.objects.get(name="t-image"),
+            target_modality="image",
+            sample_size=20,
+            item_cap=8,
+            seed=3,
+            nsfw_backend="none",
+        )
         made.caption_datasets.set(Dataset.objects.filter(name="launchset"))
         return made
 

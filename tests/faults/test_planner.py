@@ -3,6 +3,7 @@
 Autovacuum is turned off on the task table for the test (as on a database where it is off
 or behind): only create_tasks' own ANALYZE can tell the planner about the new rows.
 """
+
 from __future__ import annotations
 
 import json
@@ -39,15 +40,22 @@ def test_claim_query_after_create_tasks_uses_the_claim_index_with_a_sane_estimat
     dataset = Dataset.objects.create(name="big")
     items = Item.objects.bulk_create([Item(dataset=dataset, modality="image", external_id=f"i{i}") for i in range(4)])
     captions = Caption.objects.bulk_create(
-        [Caption(dataset=dataset, external_id=f"c{i}", text=f"caption {i}", source_modality="image")
-         for i in range(N)], batch_size=5000)
+        [Caption(dataset=dataset, external_id=f"c{i}", text=f"caption {i}", source_modality="image") for i in range(N)],
+        batch_size=5000,
+    )
     project = new_project("big", 1)
     caption_ids = np.array([c.id for c in captions], dtype=np.int64)
     item_ids = np.array([[items[i % 4].id, items[(i + 1) % 4].id] for i in range(N)], dtype=np.int64)
     artifacts.save(project.id, "filter", caption_ids=caption_ids)
-    artifacts.save(project.id, "dedup", caption_ids=caption_ids, item_ids=item_ids,
-                   ranks=np.tile(np.array([0, 1], dtype=np.int64), (N, 1)),
-                   similarity=np.full((N, 2), 0.5, dtype=np.float32), audit=np.zeros(N, dtype=bool))
+    artifacts.save(
+        project.id,
+        "dedup",
+        caption_ids=caption_ids,
+        item_ids=item_ids,
+        ranks=np.tile(np.array([0, 1], dtype=np.int64), (N, 1)),
+        similarity=np.full((N, 2), 0.5, dtype=np.float32),
+        audit=np.zeros(N, dtype=bool),
+    )
 
     counts = stages.create_tasks(project, lambda fraction: None)
     assert counts["tasks"] == N
@@ -59,7 +67,8 @@ def test_claim_query_after_create_tasks_uses_the_claim_index_with_a_sane_estimat
             "EXPLAIN (FORMAT JSON) SELECT t.id FROM annotation_task t WHERE t.project_id = %s"
             " AND (t.open_slots > 0 OR t.open_slots IS NULL)"
             " ORDER BY t.open_slots ASC NULLS LAST, t.position LIMIT 1 FOR NO KEY UPDATE SKIP LOCKED",
-            [project.id])
+            [project.id],
+        )
         raw = cursor.fetchone()[0]
     plan = (json.loads(raw) if isinstance(raw, str) else raw)[0]["Plan"]
     scans = [node for node in _plan_nodes(plan) if node.get("Relation Name") == "annotation_task"]

@@ -1,6 +1,7 @@
 """PostgreSQL stopped and started with clients connected: annotators rating through the API,
 a launch stage, an export (worker and command line) and an import. The cluster is the
 test's own (tests/faults/conftest.py); the shared server is never touched."""
+
 from __future__ import annotations
 
 import json
@@ -33,8 +34,9 @@ def test_annotators_rate_through_a_restart_and_every_accepted_submit_is_stored_o
     from tests.annotation.workflow_setup import join, make_project, make_user, next_task, rate_all
 
     n_annotators, n_tasks, candidates = 12, 80, 2
-    project = make_project(n_tasks=n_tasks, candidates=candidates, per_task=3, consensus_rule="majority",
-                           contested_route="exclude")
+    project = make_project(
+        n_tasks=n_tasks, candidates=candidates, per_task=3, consensus_rule="majority", contested_route="exclude"
+    )
     users = [make_user(f"a{i}") for i in range(n_annotators)]
     join(project, *users)
     accepted: list[int] = []
@@ -89,7 +91,8 @@ def test_annotators_rate_through_a_restart_and_every_accepted_submit_is_stored_o
 
 
 def test_launch_stage_through_a_restart_fails_visibly_and_retry_gives_the_same_tasks(
-        on_postgres, make_project, start_worker, monkeypatch, task_signature):
+    on_postgres, make_project, start_worker, monkeypatch, task_signature
+):
     from annotation.models import Project
     from annotation.pipeline import runner
     from tasks.celery_app import app
@@ -143,9 +146,23 @@ def test_export_command_during_an_outage_exits_with_one_clear_line(on_postgres, 
 
     world = build_world()
     env = {**fault_env, "DATABASE_URL": worker_env["DATABASE_URL"], "PAIRRATE_FAULT_DRILL_PAUSE": "export=6"}
-    command = subprocess.Popen([sys.executable, "manage.py", "export_ratings", "--project", str(world.three.id),
-                                "--format", "jsonl", "--no-progress"], cwd=ROOT, env=env,
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    command = subprocess.Popen(
+        [
+            sys.executable,
+            "manage.py",
+            "export_ratings",
+            "--project",
+            str(world.three.id),
+            "--format",
+            "jsonl",
+            "--no-progress",
+        ],
+        cwd=ROOT,
+        env=env,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
     _wait(lambda: ExportRun.objects.filter(state="running").exists(), "the command's export to run")
     on_postgres.restart(down_seconds=1)
     connection.close()
@@ -157,7 +174,8 @@ def test_export_command_during_an_outage_exits_with_one_clear_line(on_postgres, 
 
 
 def test_import_through_a_restart_is_all_or_nothing_and_the_next_run_succeeds(
-        on_postgres, dataset_bundle, start_worker):
+    on_postgres, dataset_bundle, start_worker
+):
     from annotation.models import Caption, Dataset, ImportRun, Item
     from tasks.cpu import import_dataset
 
@@ -174,9 +192,17 @@ def test_import_through_a_restart_is_all_or_nothing_and_the_next_run_succeeds(
 
     again = ImportRun.objects.create(dataset_name="", source=str(dataset_bundle))
     import_dataset.delay(again.pk)
-    _wait(lambda: ImportRun.objects.get(pk=again.pk).state != "pending" and
-          ImportRun.objects.get(pk=again.pk).state != "running", "the second import", 120)
+    _wait(
+        lambda: (
+            ImportRun.objects.get(pk=again.pk).state != "pending"
+            and ImportRun.objects.get(pk=again.pk).state != "running"
+        ),
+        "the second import",
+        120,
+    )
     again.refresh_from_db()
     assert again.state == ImportRun.State.SUCCEEDED, again.errors
-    assert Caption.objects.filter(dataset__name="launchset").count() == sum(1 for _ in open(dataset_bundle / "captions.jsonl"))
+    assert Caption.objects.filter(dataset__name="launchset").count() == sum(
+        1 for _ in open(dataset_bundle / "captions.jsonl")
+    )
     assert json.loads(json.dumps(again.counts))["captions"] > 0

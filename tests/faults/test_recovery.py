@@ -1,5 +1,6 @@
 """A launch stuck with no task (its message lost, no worker alive) can be retried; a broker
 that is down at a stage boundary leaves the finished stage finished."""
+
 from __future__ import annotations
 
 import time
@@ -32,11 +33,14 @@ def test_retry_takes_a_stalled_launch_and_refuses_a_live_one(make_project, broke
     start_worker("after-retry")
     wait_state(project, {Project.State.READY, Project.State.FAILED}, timeout=150)
     assert project.state == Project.State.READY
-    assert runner.STAGE_ORDER == [s["name"] for s in admin.get(f"/api/projects/{project.id}/pipeline/").json()["stages"]]
+    assert runner.STAGE_ORDER == [
+        s["name"] for s in admin.get(f"/api/projects/{project.id}/pipeline/").json()["stages"]
+    ]
 
 
 def test_broker_down_at_a_stage_boundary_keeps_the_finished_stage_and_the_sweeper_dispatches_the_next(
-        make_project, broker, start_worker):
+    make_project, broker, start_worker
+):
     from annotation.models import Project
     from annotation.pipeline import runner
 

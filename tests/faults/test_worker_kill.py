@@ -5,6 +5,7 @@ hour here, as in production), so only the sweeper brings the work back: a replac
 worker finds the stopped heartbeat and re-dispatches. Results are those of a run with no
 fault; nothing is duplicated.
 """
+
 from __future__ import annotations
 
 import pytest
@@ -13,8 +14,14 @@ from tests.faults.conftest import history_events, wait_stage, wait_state
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
 
-STAGES = [("curate", "curate"), ("filter", "filter"), ("match", "match_part"), ("dedup", "dedup"),
-          ("create_tasks", "create_tasks"), ("media", "media")]
+STAGES = [
+    ("curate", "curate"),
+    ("filter", "filter"),
+    ("match", "match_part"),
+    ("dedup", "dedup"),
+    ("create_tasks", "create_tasks"),
+    ("media", "media"),
+]
 
 
 def _wait(predicate, what: str, timeout: float = 120):
@@ -25,7 +32,8 @@ def _wait(predicate, what: str, timeout: float = 120):
 
 @pytest.mark.parametrize("work", [s for s, _ in STAGES] + ["import", "export"])
 def test_worker_killed_inside_work_is_redispatched_with_identical_results(
-        work, request, start_worker, monkeypatch, task_signature, tmp_path):
+    work, request, start_worker, monkeypatch, task_signature, tmp_path
+):
     from tasks.celery_app import app
 
     pause = dict(STAGES).get(work, work)

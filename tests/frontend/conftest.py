@@ -3,6 +3,7 @@
 The app's static files are the Vite build in frontend/dist (`./run test` builds it);
 the live server serves them through the staticfiles finders.
 """
+
 from __future__ import annotations
 
 import os
@@ -21,8 +22,15 @@ FRONTEND = REPO / "frontend"
 DIST = FRONTEND / "dist"
 SCREENSHOTS = REPO / "test-artifacts" / "screenshots"
 CHROMIUM = os.environ.get("PAIRRATE_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage", "--disable-background-networking",
-                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-dev-shm-usage",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--no-first-run",
+]
 
 
 def pytest_collection_modifyitems(items):

@@ -1,5 +1,6 @@
 """An admin imports a dataset, creates and launches a project, watches it become ready,
 adds an annotator, reads the dashboard and downloads an export, all in the browser."""
+
 from __future__ import annotations
 
 import json

@@ -1,4 +1,5 @@
 """An annotator rates tasks with the keyboard only; the ratings land in PostgreSQL."""
+
 from __future__ import annotations
 
 import pytest
@@ -19,7 +20,9 @@ def current_assignment(page) -> int:
 def wait_for_new_task(page, previous: int) -> int:
     page.wait_for_function(
         "prev => { const el = document.querySelector('.candidates');"
-        " return el && Number(el.dataset.assignment) !== prev; }", arg=previous)
+        " return el && Number(el.dataset.assignment) !== prev; }",
+        arg=previous,
+    )
     return current_assignment(page)
 
 

@@ -1,4 +1,5 @@
 """/api/docs/ renders the operations list with every request off this server refused (offline)."""
+
 from __future__ import annotations
 
 from urllib.parse import urlsplit

@@ -1,5 +1,6 @@
 """An admin settles contested pairs of a three-annotator project from the adjudication
 screen; the outcome lands in PostgreSQL; annotators cannot reach the queue."""
+
 from __future__ import annotations
 
 import pytest
@@ -20,16 +21,27 @@ CONTESTED = {(0, 1): {"good": 1, "partial": 1, "bad": 1}, (1, 2): {"bad": 2, "go
 
 
 def queue_ids(page) -> list[int]:
-    return [int(x) for x in page.locator(".contested-list > li").evaluate_all(
-        "rows => rows.map(r => r.querySelector('input[id^=note-]').id.slice(5))")]
+    return [
+        int(x)
+        for x in page.locator(".contested-list > li").evaluate_all(
+            "rows => rows.map(r => r.querySelector('input[id^=note-]').id.slice(5))"
+        )
+    ]
 
 
 def test_admin_adjudicates_contested_pairs(new_page, page, screenshot, django_user_model):
-    project = ready_image_project(["ann1", "ann2", "ann3"], n_tasks=2, annotators_per_task=3,
-                                  consensus_rule="unanimous", contested_route="adjudicate")
+    project = ready_image_project(
+        ["ann1", "ann2", "ann3"],
+        n_tasks=2,
+        annotators_per_task=3,
+        consensus_rule="unanimous",
+        contested_route="adjudicate",
+    )
     rate_all(project, PLANS)
-    contested = {(r.task.position, r.candidate.slot): r for r in
-                 PairResult.objects.filter(project=project, state="contested").select_related("task", "candidate")}
+    contested = {
+        (r.task.position, r.candidate.slot): r
+        for r in PairResult.objects.filter(project=project, state="contested").select_related("task", "candidate")
+    }
     assert {key: r.votes for key, r in contested.items()} == CONTESTED
     first, second = contested[(0, 1)], contested[(1, 2)]
     django_user_model.objects.create_user("boss", password="pw-admin", is_staff=True)
@@ -49,8 +61,9 @@ def test_admin_adjudicates_contested_pairs(new_page, page, screenshot, django_us
         # best label first, whatever order PostgreSQL's jsonb keys come in
         assert votes == " · ".join(f"{k} {result.votes[k]}" for k in ("good", "partial", "bad") if k in result.votes)
     # The candidate's picture is shown (a signed media link that loads).
-    page.wait_for_function("() => [...document.querySelectorAll('.contested-list img')]"
-                           ".every(i => i.complete && i.naturalWidth === 320)")
+    page.wait_for_function(
+        "() => [...document.querySelectorAll('.contested-list img')].every(i => i.complete && i.naturalWidth === 320)"
+    )
     screenshot("20-admin-contested")
 
     # Keyboard: type a note, Shift+Tab back over "bad" to "partial", Enter.
@@ -70,7 +83,10 @@ def test_admin_adjudicates_contested_pairs(new_page, page, screenshot, django_us
     assert (first.state, first.label, first.votes) == ("adjudicated", "partial", CONTESTED[(0, 1)])
     decision = Adjudication.objects.get(result=first)
     assert (decision.admin.username, decision.label, decision.note) == (
-        "boss", "partial", "the triangle is there, the colour is off")
+        "boss",
+        "partial",
+        "the triangle is there, the colour is off",
+    )
     screenshot("21-admin-contested-one-settled")
 
     # It stays out of the queue after a reload; the other one is settled with a click.
@@ -95,8 +111,11 @@ def test_admin_adjudicates_contested_pairs(new_page, page, screenshot, django_us
     assert annotator.locator(".contested-list, [aria-label^='Adjudicate']").count() == 0
     assert annotator.request.get(f"/api/projects/{project.pk}/contested/").status == 403
     csrf = next(c["value"] for c in annotator.context.cookies() if c["name"] == "csrftoken")
-    refused = annotator.request.post(f"/api/projects/{project.pk}/contested/{second.pk}/adjudicate/",
-                                     data={"label": "good"}, headers={"X-CSRFToken": csrf})
+    refused = annotator.request.post(
+        f"/api/projects/{project.pk}/contested/{second.pk}/adjudicate/",
+        data={"label": "good"},
+        headers={"X-CSRFToken": csrf},
+    )
     assert refused.status == 403
     second.refresh_from_db()
     assert (second.state, second.label) == ("adjudicated", "bad")

@@ -1,6 +1,7 @@
 """The project form at common window widths: no fieldset covers another (at 1440 px the
 Rating fieldset used to lie over Candidates), and curation settings are fields with
 their own messages, not a JSON box."""
+
 from __future__ import annotations
 
 import pytest
@@ -22,8 +23,12 @@ BOXES = """() => [...document.querySelectorAll('.form-grid > fieldset')].map((f)
 
 
 def overlap(a: dict, b: dict) -> bool:
-    return a["left"] < b["right"] - 0.5 and b["left"] < a["right"] - 0.5 and \
-        a["top"] < b["bottom"] - 0.5 and b["top"] < a["bottom"] - 0.5
+    return (
+        a["left"] < b["right"] - 0.5
+        and b["left"] < a["right"] - 0.5
+        and a["top"] < b["bottom"] - 0.5
+        and b["top"] < a["bottom"] - 0.5
+    )
 
 
 @pytest.fixture
@@ -32,8 +37,10 @@ def form_page(page):
     make_project(n_tasks=20, modality="point_cloud", name="existing")  # a pool: 23 items, 20 captions, vectors
     # Long names: the widest options and labels a form meets.
     Dataset.objects.update(name="a-dataset-with-a-rather-long-name-for-the-checkbox-label")
-    EmbeddingSpace.objects.update(name="minilm-point-cloud-with-a-long-name",
-                                  model_name="all-MiniLM-L6-v2 (text stand-in, a long model description)")
+    EmbeddingSpace.objects.update(
+        name="minilm-point-cloud-with-a-long-name",
+        model_name="all-MiniLM-L6-v2 (text stand-in, a long model description)",
+    )
     log_in(page, "boss", "pw-admin")
     page.goto("/#/projects/new")
     page.wait_for_selector("#field-name")
@@ -46,7 +53,7 @@ def test_no_fieldset_covers_another_from_1024_to_2560_px(form_page, screenshot):
         form_page.wait_for_timeout(100)
         boxes = form_page.evaluate(BOXES)
         assert [b["legend"] for b in boxes] == ["Project", "Caption pool", "Curation", "Candidates", "Rating"]
-        clashes = [(a["legend"], b["legend"]) for i, a in enumerate(boxes) for b in boxes[i + 1:] if overlap(a, b)]
+        clashes = [(a["legend"], b["legend"]) for i, a in enumerate(boxes) for b in boxes[i + 1 :] if overlap(a, b)]
         assert not clashes, f"at {width} px: {clashes} {boxes}"
         page_width = form_page.evaluate("document.documentElement.scrollWidth")
         assert page_width <= width, f"at {width} px the page scrolls sideways ({page_width} px)"
@@ -77,8 +84,13 @@ def test_curation_fields_check_their_values(form_page):
     form_page.get_by_role("button", name="Create project").click()
     form_page.wait_for_selector("#launch")
     project = Project.objects.get(name="Curated")
-    assert project.curation == {"clusters": [40, 10], "resampling_steps": 1, "sample_size": 5, "iterations": 7,
-                                "pick": "closest"}
+    assert project.curation == {
+        "clusters": [40, 10],
+        "resampling_steps": 1,
+        "sample_size": 5,
+        "iterations": 7,
+        "pick": "closest",
+    }
     # Editing shows the stored values and keeps keys the form has no field for.
     Project.objects.filter(pk=project.pk).update(curation={**project.curation, "level1_init": "kmeans++"})
     form_page.goto(f"/#/projects/{project.pk}/edit")

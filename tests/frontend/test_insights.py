@@ -5,6 +5,7 @@ demo groups build): precision by rank with interval bars, the calibration curve 
 threshold, reliability, drift lines and throughput; then the admin cleans the demo groups
 build from the dashboard and the page polls the background run to its kept counts
 (screenshots in test-artifacts/screenshots/)."""
+
 from __future__ import annotations
 
 import numpy as np

@@ -1,6 +1,7 @@
 """An annotator rates point clouds: the pipeline's rendered views on the rating screen, and
 the interactive three.js viewer (WebGL) that must really draw, close with Escape and give
 the keyboard back to the rating screen."""
+
 from __future__ import annotations
 
 import io
@@ -57,8 +58,10 @@ def check_viewer_draws(page, points: int, name: str, screenshot) -> None:
         pytest.fail(f"{status.inner_text()} (software WebGL: --use-angle=swiftshader --enable-unsafe-swiftshader)")
     assert status.inner_text().startswith(f"{points} points · drag to turn")
     canvas = viewer.locator("canvas")
-    webgl = canvas.evaluate("c => { const gl = c.getContext('webgl2') || c.getContext('webgl');"
-                            " return gl && !gl.isContextLost() ? gl.getParameter(gl.VERSION) : null; }")
+    webgl = canvas.evaluate(
+        "c => { const gl = c.getContext('webgl2') || c.getContext('webgl');"
+        " return gl && !gl.isContextLost() ? gl.getParameter(gl.VERSION) : null; }"
+    )
     assert webgl and "WebGL" in webgl, "no live WebGL context on the viewer's canvas"
     first = canvas.screenshot()
     blue, background = drawn(first)
@@ -84,8 +87,10 @@ def test_point_cloud_renders_and_3d_viewer(page, screenshot):
     cards = page.locator(".card")
     assert cards.count() == 3
     assert [cards.nth(i).locator(".view-grid img").count() for i in range(3)] == [6, 6, 6]
-    page.wait_for_function("() => { const v = [...document.querySelectorAll('.card .view-grid img')];"
-                           " return v.length === 18 && v.every(i => i.complete && i.naturalWidth === 512); }")
+    page.wait_for_function(
+        "() => { const v = [...document.querySelectorAll('.card .view-grid img')];"
+        " return v.length === 18 && v.every(i => i.complete && i.naturalWidth === 512); }"
+    )
     screenshot("30-rating-point-clouds")
 
     # Z: the contact sheet and the eight views, browsed with the arrows; Escape closes.
@@ -118,8 +123,10 @@ def test_point_cloud_renders_and_3d_viewer(page, screenshot):
 
     # Closed before its file arrived (the request held back here): nothing is built later.
     held = []
-    page.route("**/api/media/**", lambda route: held.append(route) if route.request.resource_type == "fetch"
-               else route.continue_())
+    page.route(
+        "**/api/media/**",
+        lambda route: held.append(route) if route.request.resource_type == "fetch" else route.continue_(),
+    )
     page.keyboard.press("v")
     page.wait_for_selector("dialog.cloud[open]")
     while not held:
@@ -138,4 +145,7 @@ def test_point_cloud_renders_and_3d_viewer(page, screenshot):
     row = Assignment.objects.get(pk=assignment)
     assert row.project_id == project.pk and row.state == Assignment.State.SUBMITTED
     assert [r.label for r in Rating.objects.filter(assignment=row).order_by("candidate__slot")] == [
-        "good", "partial", "bad"]
+        "good",
+        "partial",
+        "bad",
+    ]

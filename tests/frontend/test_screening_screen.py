@@ -1,4 +1,5 @@
 """The datasets screen shows each dataset's screening counts and its failed items with reasons."""
+
 from __future__ import annotations
 
 import shutil
@@ -9,6 +10,7 @@ from django.core.management import call_command
 
 from annotation.models import Dataset, Item
 from tests.frontend.conftest import log_in
+
 # The broken and good media files of the screening tests. (Importing the browser fixtures into
 # another folder's module would start a second Playwright session beside the first.)
 from tests.screening.conftest import media_cases  # noqa: F401
@@ -34,8 +36,10 @@ def test_datasets_screen_lists_failed_items_with_reasons(page, media_cases, medi
     panel.locator("table").wait_for()
     assert "ok 2" in panel.inner_text() and "failed 2" in panel.inner_text()
     assert "skipped (remote) 1" in panel.inner_text()
-    rows = {row.locator("td").first.inner_text(): row.locator("td").last.inner_text()
-            for row in panel.locator("tbody tr").all()}
+    rows = {
+        row.locator("td").first.inner_text(): row.locator("td").last.inner_text()
+        for row in panel.locator("tbody tr").all()
+    }
     assert set(rows) == {"variable-rate", "coco-truncated"}
     assert rows["variable-rate"].startswith("variable frame rate")
     assert rows["coco-truncated"].startswith("corrupt JPEG")

@@ -1,6 +1,7 @@
 """A small imported dataset for groups tests: four target modalities, each in its own
 space (different dimensions), captions from two sources, and a space whose captions
 cover only one source."""
+
 from __future__ import annotations
 
 import json
@@ -27,11 +28,15 @@ def write_bundle(root: Path, dataset: str = "groupset", seed: int = 11) -> Path:
     rng = np.random.default_rng(seed)
     root.mkdir(parents=True)
     items, embeddings = [], []
-    captions = [{"id": f"cap{i:03d}", "text": f"caption, number \"{i}\"",
-                 "source_modality": "image" if i < 30 else "audio"} for i in range(N_CAPTIONS)]
+    captions = [
+        {"id": f"cap{i:03d}", "text": f'caption, number "{i}"', "source_modality": "image" if i < 30 else "audio"}
+        for i in range(N_CAPTIONS)
+    ]
     for space, (modality, stem, n, dim) in SPACES.items():
-        rows = [{"id": f"{stem}-{i:03d}", "modality": modality, "media": f"https://example.org/{stem}/{i}"}
-                for i in range(n)]
+        rows = [
+            {"id": f"{stem}-{i:03d}", "modality": modality, "media": f"https://example.org/{stem}/{i}"}
+            for i in range(n)
+        ]
         items += rows
         vectors = rng.normal(size=(n, dim)).astype(np.float32)
         vectors[5] = vectors[2]  # an exact tie: the smaller id must rank first
@@ -40,23 +45,45 @@ def write_bundle(root: Path, dataset: str = "groupset", seed: int = 11) -> Path:
         covered = captions[:-2] if modality == "video" else captions
         np.save(root / f"{space}-captions.npy", rng.normal(size=(len(covered), dim)).astype(np.float32))
         (root / f"{space}-captions.ids.txt").write_text("".join(c["id"] + "\n" for c in covered))
-        embeddings.append({"space": space, "model": "toy", "dim": dim, "target_modality": modality,
-                           "captions": {"vectors": f"{space}-captions.npy", "ids": f"{space}-captions.ids.txt"},
-                           "items": {"vectors": f"{stem}.npy", "ids": f"{stem}.ids.txt"}})
+        embeddings.append(
+            {
+                "space": space,
+                "model": "toy",
+                "dim": dim,
+                "target_modality": modality,
+                "captions": {"vectors": f"{space}-captions.npy", "ids": f"{space}-captions.ids.txt"},
+                "items": {"vectors": f"{stem}.npy", "ids": f"{stem}.ids.txt"},
+            }
+        )
     # audio target, but caption vectors only for image-source captions
     image_captions = captions[:30]
     np.save(root / "g-audio-b-captions.npy", rng.normal(size=(30, 8)).astype(np.float32))
     (root / "g-audio-b-captions.ids.txt").write_text("".join(c["id"] + "\n" for c in image_captions))
-    embeddings.append({"space": "g-audio-b", "model": "toy", "dim": 8, "target_modality": "audio",
-                       "captions": {"vectors": "g-audio-b-captions.npy", "ids": "g-audio-b-captions.ids.txt"},
-                       "items": {"vectors": "audios.npy", "ids": "audios.ids.txt"}})
+    embeddings.append(
+        {
+            "space": "g-audio-b",
+            "model": "toy",
+            "dim": 8,
+            "target_modality": "audio",
+            "captions": {"vectors": "g-audio-b-captions.npy", "ids": "g-audio-b-captions.ids.txt"},
+            "items": {"vectors": "audios.npy", "ids": "audios.ids.txt"},
+        }
+    )
     with open(root / "items.jsonl", "w") as handle:
         handle.writelines(json.dumps(r) + "\n" for r in items)
     with open(root / "captions.jsonl", "w") as handle:
         handle.writelines(json.dumps(r) + "\n" for r in captions)
-    (root / "pairrate.json").write_text(json.dumps({
-        "dataset": dataset, "media": "local", "items": "items.jsonl", "captions": "captions.jsonl",
-        "embeddings": embeddings}))
+    (root / "pairrate.json").write_text(
+        json.dumps(
+            {
+                "dataset": dataset,
+                "media": "local",
+                "items": "items.jsonl",
+                "captions": "captions.jsonl",
+                "embeddings": embeddings,
+            }
+        )
+    )
     return root
 
 

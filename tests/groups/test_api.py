@@ -1,5 +1,6 @@
 """/api/groups/: admins start, follow, cancel, retry and download builds; bad requests
 are refused with clear field errors and change nothing."""
+
 from __future__ import annotations
 
 import hashlib
@@ -25,8 +26,11 @@ def admin():
 
 def test_admin_builds_follows_and_downloads(admin, imported_groups, settings, running_worker):
     settings.PAIRRATE_GROUPS_CAPTION_CHUNK_ROWS = 20
-    response = admin.post("/api/groups/", {"datasets": ["groupset"], "spaces": {"image": "g-image", "point_cloud":
-                                           "g-points"}, "k": 3, "name": "first"}, format="json")
+    response = admin.post(
+        "/api/groups/",
+        {"datasets": ["groupset"], "spaces": {"image": "g-image", "point_cloud": "g-points"}, "k": 3, "name": "first"},
+        format="json",
+    )
     assert response.status_code == 202, response.json()
     body = response.json()
     assert body["spaces"] == {"image": "g-image", "point_cloud": "g-points"} and body["k"] == 3
@@ -39,8 +43,12 @@ def test_admin_builds_follows_and_downloads(admin, imported_groups, settings, ru
     assert download.status_code == 200
     content = b"".join(download.streaming_content)
     assert hashlib.sha256(content).hexdigest() == record["sha256"] == download["X-Checksum-SHA256"]
-    assert content.startswith(b"encord_text_id,encord_video_id,encord_audio_id,encord_image_id,encord_points_id,"
-                              b"nn_index\n") and content.count(b"\n") == 46
+    assert (
+        content.startswith(
+            b"encord_text_id,encord_video_id,encord_audio_id,encord_image_id,encord_points_id,nn_index\n"
+        )
+        and content.count(b"\n") == 46
+    )
     for name in ("../../../etc/passwd", "csv/nn_9/data_groups.csv", str(build.output_folder / "SHA256SUMS")):
         assert admin.get(f"/api/groups/{build.pk}/download/", {"file": name}).status_code == 404
     assert admin.post(f"/api/groups/{build.pk}/cancel/").status_code == 409
@@ -53,8 +61,11 @@ def test_bad_requests_are_refused_and_change_nothing(admin, imported_groups, med
         ({"spaces": {"image": "g-audio"}}, "spaces.image", "embeds text-audio pairs, not text-image"),
         ({"spaces": {"smell": "g-audio"}}, "spaces.smell", "not a target modality"),
         ({"spaces": {"point_cloud": "g-points"}, "k": 18}, "k", "only 17 point_cloud items"),
-        ({"spaces": {"audio": "g-audio-b"}, "caption_source_modalities": ["audio"]}, "spaces.audio",
-         "no caption of the pool has a vector in space 'g-audio-b'"),
+        (
+            {"spaces": {"audio": "g-audio-b"}, "caption_source_modalities": ["audio"]},
+            "spaces.audio",
+            "no caption of the pool has a vector in space 'g-audio-b'",
+        ),
         ({"datasets": ["nope"]}, "datasets", "no dataset 'nope'"),
         ({"method": "lsh"}, "method", "one of exact, ivf"),
         ({"spaces": {}}, "spaces", "map at least one target modality"),
@@ -98,8 +109,13 @@ def test_cancel_then_retry_finishes_with_the_same_groups(admin, imported_groups,
 def test_pairs_requests_are_checked_and_store_nothing(admin, imported_groups, tmp_path, settings):
     from annotation.models import Dataset, EmbeddingSpace, Project, ProjectGroups
 
-    project = Project.objects.create(name="pairs", space=EmbeddingSpace.objects.get(name="g-image"),
-                                     target_modality="image", sample_size=1, item_cap=10)
+    project = Project.objects.create(
+        name="pairs",
+        space=EmbeddingSpace.objects.get(name="g-image"),
+        target_modality="image",
+        sample_size=1,
+        item_cap=10,
+    )
     project.caption_datasets.set(Dataset.objects.filter(name="groupset"))
     outside = admin.post("/api/groups/pairs/", {"project": project.pk, "path": "/etc/passwd"}, format="json")
     assert outside.status_code == 400 and "outside the import folders" in outside.json()["fields"]["path"][0]
@@ -107,7 +123,8 @@ def test_pairs_requests_are_checked_and_store_nothing(admin, imported_groups, tm
     pairs.write_text("caption_id,item_id,rank\ncap001,images-001,zero\n")
     bad = admin.post("/api/groups/pairs/", {"project": project.pk, "path": str(pairs)}, format="json")
     assert bad.status_code == 400 and bad.json()["errors"] == [
-        {"file": "pairs.csv", "line": 2, "column": "rank", "message": "an integer"}]
+        {"file": "pairs.csv", "line": 2, "column": "rank", "message": "an integer"}
+    ]
     pairs.write_text("caption_id,item_id\ncap001,images-001\ncap002,images-002\n")
     good = admin.post("/api/groups/pairs/", {"project": project.pk, "path": str(pairs)}, format="json")
     assert good.status_code == 202 and good.json()["counts"]["pairs"] == 2

@@ -1,4 +1,5 @@
 """Groups builds end to end on PostgreSQL + Redis + real Celery worker processes."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -66,17 +67,33 @@ def test_export_has_the_published_columns_and_captions_times_k_rows(imported_gro
     total = 0
     for nn in range(1, 5):
         rows = _read_csv(out / f"csv/nn_{nn}/data_groups.csv")
-        assert rows[0] == CSV_COLUMNS == ["encord_text_id", "encord_video_id", "encord_audio_id",
-                                          "encord_image_id", "encord_points_id", "nn_index"]
+        assert (
+            rows[0]
+            == CSV_COLUMNS
+            == [
+                "encord_text_id",
+                "encord_video_id",
+                "encord_audio_id",
+                "encord_image_id",
+                "encord_points_id",
+                "nn_index",
+            ]
+        )
         assert len(rows) - 1 == 45  # every caption has a vector in both spaces
         total += len(rows) - 1
-        expected = [[captions[c], "", external[int(a[nn - 1])], external[int(i[nn - 1])], "", str(nn)]
-                    for chunk in chunks
-                    for c, a, i in zip(chunk.caption_ids.tolist(), chunk.items["audio"][0], chunk.items["image"][0])]
+        expected = [
+            [captions[c], "", external[int(a[nn - 1])], external[int(i[nn - 1])], "", str(nn)]
+            for chunk in chunks
+            for c, a, i in zip(chunk.caption_ids.tolist(), chunk.items["audio"][0], chunk.items["image"][0])
+        ]
         assert rows[1:] == expected
         table = pq.read_table(out / f"parquet/nn_{nn}/data_groups.parquet")
-        assert table.column_names == CSV_COLUMNS + ["video_similarity", "audio_similarity", "image_similarity",
-                                                    "points_similarity"]
+        assert table.column_names == CSV_COLUMNS + [
+            "video_similarity",
+            "audio_similarity",
+            "image_similarity",
+            "points_similarity",
+        ]
         assert table.num_rows == 45 and table.column("nn_index").to_pylist() == [nn] * 45
         assert table.column("encord_image_id").to_pylist() == [r[3] for r in expected]
         sims = np.concatenate([c.items["image"][1][:, nn - 1] for c in chunks])
@@ -118,8 +135,19 @@ def test_command_builds_in_process_when_celery_is_eager(imported_groups, monkeyp
     from tasks.celery_app import app
 
     monkeypatch.setitem(app.conf, "task_always_eager", True)
-    call_command("build_groups", "--datasets", "groupset", "--space", "audio=g-audio", "--space", "video=g-video",
-                 "--k", "2", "--name", "eager")
+    call_command(
+        "build_groups",
+        "--datasets",
+        "groupset",
+        "--space",
+        "audio=g-audio",
+        "--space",
+        "video=g-video",
+        "--k",
+        "2",
+        "--name",
+        "eager",
+    )
     build = GroupsBuild.objects.get(name="eager")
     assert build.state == "succeeded" and build.counts["captions"] == 43
     assert "succeeded: 43 captions x 2 in video, audio" in capsys.readouterr().out

@@ -1,5 +1,6 @@
 """Importing the E-MM1 100M layout: an export re-imports to the same groups, and bad
 files are refused with file, line and column, storing nothing."""
+
 from __future__ import annotations
 
 import shutil
@@ -36,8 +37,10 @@ def test_export_reimports_to_the_same_groups(built, settings):
     assert len(loaded) == 7
     assert (np.concatenate([c.caption_ids for c in original]) == np.concatenate([c.caption_ids for c in loaded])).all()
     for modality in built.modalities:
-        assert (np.concatenate([c.items[modality][0] for c in original])
-                == np.concatenate([c.items[modality][0] for c in loaded])).all()
+        assert (
+            np.concatenate([c.items[modality][0] for c in original])
+            == np.concatenate([c.items[modality][0] for c in loaded])
+        ).all()
         assert np.isnan(np.concatenate([c.items[modality][1] for c in loaded])).all()
     csv_files = [name for name in built.files if name.startswith("csv/")]
     assert len(csv_files) == 3 + 5
@@ -55,13 +58,16 @@ def test_bad_layout_is_refused_with_file_line_and_column(built, tmp_path):
     lines[4] = ",".join(fields)
     path.write_text("\n".join(lines))
     (copy / "nn_3" / "data_groups.csv").write_text(
-        (copy / "nn_3" / "data_groups.csv").read_text().replace(",3\n", ",4\n", 1))
+        (copy / "nn_3" / "data_groups.csv").read_text().replace(",3\n", ",4\n", 1)
+    )
     before = set(GroupsBuild.objects.values_list("pk", flat=True))
     with pytest.raises(BundleError) as caught:
         import_groups(copy, ["groupset"])
     messages = [str(e) for e in caught.value.errors]
-    assert "nn_2/data_groups.csv, line 5, column 'encord_image_id': no image item 'no-such-image' in the datasets" \
-        in messages, messages
+    assert (
+        "nn_2/data_groups.csv, line 5, column 'encord_image_id': no image item 'no-such-image' in the datasets"
+        in messages
+    ), messages
     assert "nn_3/data_groups.csv, line 2, column 'nn_index': nn_index must be 3 in nn_3/" in messages, messages
     shutil.rmtree(copy / "nn_2")
     with pytest.raises(BundleError, match="nn_2: missing"):

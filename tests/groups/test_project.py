@@ -1,4 +1,5 @@
 """A rating project launched from a groups build rates exactly pairs of the build."""
+
 from __future__ import annotations
 
 import time
@@ -16,8 +17,14 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 def _project(name: str, build, **fields) -> Project:
     space = EmbeddingSpace.objects.get(name="g-image")
-    defaults = {"target_modality": "image", "sample_size": 20, "item_cap": 100, "seed": 3, "nsfw_backend": "none",
-                "candidates_per_task": 3}
+    defaults = {
+        "target_modality": "image",
+        "sample_size": 20,
+        "item_cap": 100,
+        "seed": 3,
+        "nsfw_backend": "none",
+        "candidates_per_task": 3,
+    }
     project = Project.objects.create(name=name, space=space, **{**defaults, **fields})
     project.caption_datasets.set(Dataset.objects.filter(name="groupset"))
     ProjectGroups.objects.create(project=project, build=build)
@@ -67,8 +74,9 @@ def test_project_from_groups_without_its_modality_is_refused(imported_groups, ru
     with pytest.raises(launch_runner.LaunchError) as caught:
         launch_runner.launch(project.id)
     assert "has no image groups" in caught.value.fields["groups"][0]
-    assert caught.value.fields["candidates_per_task"] == [f"groups build {build.pk} holds 2 items per caption; "
-                                                          "cannot choose 3"]
+    assert caught.value.fields["candidates_per_task"] == [
+        f"groups build {build.pk} holds 2 items per caption; cannot choose 3"
+    ]
     project.refresh_from_db()
     assert project.state == "draft" and not project.stages.exists()
 
@@ -93,9 +101,15 @@ def test_project_from_a_list_of_pairs_rates_exactly_those_pairs(imported_groups,
     from annotation.groups.pairs import project_from_pairs
     from annotation.importing.errors import BundleError
 
-    project = Project.objects.create(name="from-pairs", space=EmbeddingSpace.objects.get(name="g-image"),
-                                     target_modality="image", sample_size=1, item_cap=100, nsfw_backend="none",
-                                     candidates_per_task=2)
+    project = Project.objects.create(
+        name="from-pairs",
+        space=EmbeddingSpace.objects.get(name="g-image"),
+        target_modality="image",
+        sample_size=1,
+        item_cap=100,
+        nsfw_backend="none",
+        candidates_per_task=2,
+    )
     project.caption_datasets.set(Dataset.objects.filter(name="groupset"))
     bad = tmp_path / "bad.csv"
     bad.write_text("caption_id,item_id\ncap001,images-003\ncap002,videos-001\nnobody,images-001\n")
@@ -103,11 +117,16 @@ def test_project_from_a_list_of_pairs_rates_exactly_those_pairs(imported_groups,
         project_from_pairs(bad, project)
     assert [str(e) for e in caught.value.errors] == [
         "bad.csv, line 3, column 'item_id': no image item 'videos-001' in the project's datasets",
-        "bad.csv, line 4, column 'caption_id': no caption 'nobody' in the project's datasets"]
+        "bad.csv, line 4, column 'caption_id': no caption 'nobody' in the project's datasets",
+    ]
     assert not ProjectGroups.objects.exists() and not project.tasks.exists()
 
-    given = {"cap001": ["images-007", "images-003"], "cap010": ["images-001", "images-030", "images-002"],
-             "cap040": ["images-004", "images-005"], "cap041": ["images-009"]}  # one pair: too few for a task
+    given = {
+        "cap001": ["images-007", "images-003"],
+        "cap010": ["images-001", "images-030", "images-002"],
+        "cap040": ["images-004", "images-005"],
+        "cap041": ["images-009"],
+    }  # one pair: too few for a task
     path = tmp_path / "pairs.jsonl"
     import json
 
@@ -117,8 +136,10 @@ def test_project_from_a_list_of_pairs_rates_exactly_those_pairs(imported_groups,
     launch_runner.launch(project.id)
     project = _wait_launched(project)
     assert project.state == "ready", {s.name: s.error for s in project.stages.exclude(error="")}
-    rated = {t.caption.external_id: [c.item.external_id for c in t.candidates.order_by("slot")]
-             for t in project.tasks.select_related("caption")}
+    rated = {
+        t.caption.external_id: [c.item.external_id for c in t.candidates.order_by("slot")]
+        for t in project.tasks.select_related("caption")
+    }
     # candidates are the given pairs, the most similar first (similarities from the space)
     assert rated.keys() == {"cap001", "cap010", "cap040"}
     assert all(len(items) == 2 and set(items) <= set(given[c]) for c, items in rated.items())

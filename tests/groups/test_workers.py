@@ -1,5 +1,6 @@
 """Parts spread over worker processes: two workers both take parts, and a worker killed
 mid-build changes nothing; outputs are byte-identical to a one-worker build."""
+
 from __future__ import annotations
 
 import time
@@ -39,8 +40,9 @@ def _checksums(build: GroupsBuild) -> dict:
     return {name: record["sha256"] for name, record in build.files.items()}
 
 
-def test_two_workers_share_the_parts_and_match_one_worker(imported_groups, running_worker, worker_env, settings,
-                                                          tmp_path):
+def test_two_workers_share_the_parts_and_match_one_worker(
+    imported_groups, running_worker, worker_env, settings, tmp_path
+):
     _small_parts(settings)
     reference = wait_settled(_build(settings), 240)
     assert reference.state == "succeeded", reference.error

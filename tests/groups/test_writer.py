@@ -1,5 +1,6 @@
 """The groups CSV writer gives the bytes Python's csv module would write, on both of its
 paths (fixed-width ids gathered by numpy; any ids joined by Arrow), "no item" included."""
+
 from __future__ import annotations
 
 import csv
@@ -21,9 +22,11 @@ def reference(texts, ids, positions, k) -> dict[int, bytes]:
         writer = csv.writer(buffer, lineterminator="\n")
         writer.writerow(CSV_COLUMNS)
         for row, text in enumerate(texts):
+
             def item(m):
                 p = positions[m][row, nn - 1]
                 return ids[m][p] if p < len(ids[m]) else ""
+
             writer.writerow([text, "", item("audio"), item("image"), "", nn])
         out[nn] = buffer.getvalue().encode()
     return out
@@ -48,8 +51,12 @@ def test_csv_bytes_equal_the_csv_module(tmp_path, kind):
     writer = GroupsWriter(tmp_path, k, MODALITIES, raw, escaped, ("csv",))
     for start in range(0, n, 16):  # chunks of 16 captions
         chunk = slice(start, start + 16)
-        writer.write(pa.array(texts[chunk]), csv_fields(texts[chunk]), {m: p[chunk] for m, p in positions.items()},
-                     {m: s[chunk] for m, s in scores.items()})
+        writer.write(
+            pa.array(texts[chunk]),
+            csv_fields(texts[chunk]),
+            {m: p[chunk] for m, p in positions.items()},
+            {m: s[chunk] for m, s in scores.items()},
+        )
     files = writer.close()
     expected = reference(texts, ids, positions, k)
     for nn in range(1, k + 1):

@@ -1,5 +1,6 @@
 """Import tests: the bundle builders and database/media snapshots of tests/annotation, and
 both write paths."""
+
 import pytest
 
 from annotation.importing import writers

@@ -2,6 +2,7 @@
 limits: zip-slip, links and special files, too many members, too many bytes and bomb-like
 ratios are refused with their own messages; the database and media storage stay unchanged and
 the uploaded and unpacked files are gone when the run ends."""
+
 from __future__ import annotations
 
 import io
@@ -81,11 +82,14 @@ def test_keep_setting_retains_the_files_for_debugging(make_bundle, settings):
     assert archive.is_file() and list(Path(settings.PAIRRATE_UPLOAD_ROOT).glob("unpacked-*/b/bundle/pairrate.json"))
 
 
-@pytest.mark.parametrize("member, words", [
-    ("../evil.txt", "archive member '../evil.txt' contains '..'"),
-    ("bundle/../../evil.txt", "contains '..'"),
-    ("/tmp/evil.txt", "archive member '/tmp/evil.txt' is absolute"),
-])
+@pytest.mark.parametrize(
+    "member, words",
+    [
+        ("../evil.txt", "archive member '../evil.txt' contains '..'"),
+        ("bundle/../../evil.txt", "contains '..'"),
+        ("/tmp/evil.txt", "archive member '/tmp/evil.txt' is absolute"),
+    ],
+)
 def test_zip_slip_is_refused(make_bundle, imported_once, snapshot, settings, member, words):
     archive = zip_of(make_bundle("csv"), upload_folder(settings) / "b.zip", [(zipfile.ZipInfo(member), b"x")])
     assert_refused(archive, snapshot, imported_once, settings, words)
@@ -101,16 +105,28 @@ def test_tar_slip_is_refused(make_bundle, imported_once, snapshot, settings):
 
 def link_member(kind: str):
     info = tarfile.TarInfo("bundle/media/img9.jpg")
-    info.type = {"symlink": tarfile.SYMTYPE, "hardlink": tarfile.LNKTYPE, "device": tarfile.CHRTYPE,
-                 "fifo": tarfile.FIFOTYPE}[kind]
+    info.type = {
+        "symlink": tarfile.SYMTYPE,
+        "hardlink": tarfile.LNKTYPE,
+        "device": tarfile.CHRTYPE,
+        "fifo": tarfile.FIFOTYPE,
+    }[kind]
     info.linkname = "/etc/passwd"
     return info
 
 
-@pytest.mark.parametrize("kind, words", [("symlink", "is a symbolic link"), ("hardlink", "is a hard link"),
-                                         ("device", "is a device file"), ("fifo", "is a FIFO")])
+@pytest.mark.parametrize(
+    "kind, words",
+    [
+        ("symlink", "is a symbolic link"),
+        ("hardlink", "is a hard link"),
+        ("device", "is a device file"),
+        ("fifo", "is a FIFO"),
+    ],
+)
 def test_links_and_devices_in_tar_are_refused_with_their_own_message(
-        make_bundle, imported_once, snapshot, settings, kind, words):
+    make_bundle, imported_once, snapshot, settings, kind, words
+):
     archive = tar_of(make_bundle("csv"), upload_folder(settings) / "b.tar.gz", [(link_member(kind), None)])
     run = assert_refused(archive, snapshot, imported_once, settings, words)
     assert "corrupt archive" not in run.errors[0]["message"]
@@ -124,8 +140,13 @@ def test_symlink_in_zip_is_refused(make_bundle, imported_once, snapshot, setting
     assert_refused(archive, snapshot, imported_once, settings, "'bundle/media/img9.jpg' is a symbolic link")
 
 
-@pytest.mark.parametrize("setting, value, words", [("PAIRRATE_ARCHIVE_MAX_MEMBERS", 5, "more than 5 members"),
-                                                    ("PAIRRATE_ARCHIVE_MAX_BYTES", 1000, "expands to more than 1000 bytes")])
+@pytest.mark.parametrize(
+    "setting, value, words",
+    [
+        ("PAIRRATE_ARCHIVE_MAX_MEMBERS", 5, "more than 5 members"),
+        ("PAIRRATE_ARCHIVE_MAX_BYTES", 1000, "expands to more than 1000 bytes"),
+    ],
+)
 def test_archive_over_a_limit(make_bundle, imported_once, snapshot, settings, setting, value, words):
     setattr(settings, setting, value)
     root = make_bundle("csv")

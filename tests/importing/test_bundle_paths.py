@@ -1,6 +1,7 @@
 """Every path a bundle names stays inside the bundle: manifest entries, table media
 columns, symbolic links. Refusals name where the path came from, never echo what lies
 outside, and change nothing in the database or media storage."""
+
 from __future__ import annotations
 
 import json
@@ -52,8 +53,9 @@ def set_manifest(root, change) -> None:
 @pytest.mark.parametrize("key", ["items", "captions", "embeddings[0].items.vectors", "embeddings[0].captions.ids"])
 def test_manifest_paths_outside_the_bundle(make_bundle, imported_once, snapshot, outside, key, form):
     root = make_bundle("csv")
-    target = outside / {"items": "table.csv", "captions": "table.csv"}.get(key, "vectors.npy" if "vectors" in key
-                                                                         else "ids.txt")
+    target = outside / {"items": "table.csv", "captions": "table.csv"}.get(
+        key, "vectors.npy" if "vectors" in key else "ids.txt"
+    )
     if form == "absolute":
         value = str(target)
     elif form == "dotdot":
@@ -94,8 +96,9 @@ def test_symlinked_media_pointing_outside_is_refused(make_bundle, imported_once,
         line, shown = 3, "media/img1.jpg"
     else:
         (root / "elsewhere").symlink_to(outside, target_is_directory=True)
-        (root / "items.csv").write_text((root / "items.csv").read_text().replace("media/img0.jpg",
-                                                                                   "elsewhere/photo.jpg"))
+        (root / "items.csv").write_text(
+            (root / "items.csv").read_text().replace("media/img0.jpg", "elsewhere/photo.jpg")
+        )
         line, shown = 2, "elsewhere/photo.jpg"
     errors = refused(root, snapshot, imported_once)
     assert (errors[0].file, errors[0].line, errors[0].column) == ("items.csv", line, "media")
@@ -110,8 +113,9 @@ def test_symlinked_media_inside_the_bundle_is_copied(make_bundle, media_root):
     assert (media_root / "datasets/demo-set/media/img1.jpg").read_bytes() == b"jpeg bytes 0"
 
 
-@pytest.mark.parametrize("media", ["/etc/passwd", "../secret.jpg", "images/../../secret.jpg",
-                                   "file:///etc/passwd", "a\\..\\..\\b.jpg"])
+@pytest.mark.parametrize(
+    "media", ["/etc/passwd", "../secret.jpg", "images/../../secret.jpg", "file:///etc/passwd", "a\\..\\..\\b.jpg"]
+)
 def test_remote_media_paths_must_stay_in_media_storage(make_bundle, imported_once, snapshot, media):
     root = make_bundle("csv", manifest={"media": "remote"})
     (root / "items.csv").write_text((root / "items.csv").read_text().replace("media/img1.jpg", media))
@@ -126,15 +130,20 @@ def test_remote_media_urls_and_relative_paths_are_kept(make_bundle):
     (root / "items.csv").write_text(text.replace("media/img1.jpg", "s3://bucket/b.jpg"))
     import_bundle(root)
     assert dict(Item.objects.values_list("external_id", "media")) == {
-        "img0": "https://cdn.example/a.jpg", "img1": "s3://bucket/b.jpg", "img2": "", "img3": ""}
+        "img0": "https://cdn.example/a.jpg",
+        "img1": "s3://bucket/b.jpg",
+        "img2": "",
+        "img3": "",
+    }
 
 
 def test_emm1_infos_table_symlinked_outside_is_refused(tmp_path, snapshot, outside):
     before = snapshot()
     infos = tmp_path / "release" / "infos"
     infos.mkdir(parents=True)
-    (outside / "image.csv").write_text("encord_image_id,source_dataset,dataset_license,file_name,save_folder\n"
-                                       f"{SECRET},coco,CC0,a.jpg,img\n")
+    (outside / "image.csv").write_text(
+        f"encord_image_id,source_dataset,dataset_license,file_name,save_folder\n{SECRET},coco,CC0,a.jpg,img\n"
+    )
     (infos / "image.csv").symlink_to(outside / "image.csv")
     errors = refused(tmp_path / "release", snapshot, before)
     assert errors[0].file == "infos/image.csv" and "resolves outside the bundle" in errors[0].message
@@ -144,8 +153,10 @@ def test_emm1_remote_media_with_dotdot_is_refused(tmp_path, snapshot):
     before = snapshot()
     infos = tmp_path / "release" / "infos"
     infos.mkdir(parents=True)
-    (infos / "image.csv").write_text("encord_image_id,source_dataset,dataset_license,file_name,save_folder\n"
-                                     "im0,coco,CC0,a.jpg,images\nim1,coco,CC0,passwd,../../etc\n")
+    (infos / "image.csv").write_text(
+        "encord_image_id,source_dataset,dataset_license,file_name,save_folder\n"
+        "im0,coco,CC0,a.jpg,images\nim1,coco,CC0,passwd,../../etc\n"
+    )
     with pytest.raises(BundleError) as info:
         import_bundle(tmp_path / "release")
     error = info.value.errors[0]

@@ -1,5 +1,6 @@
 """The E-MM1 layout with its embeddings imports in one command (and one API call), and an
 `emm1` export re-imports with its vectors, giving the same file when exported again."""
+
 from __future__ import annotations
 
 import io
@@ -16,8 +17,15 @@ from tests.export.test_roundtrip import LABELS, export_emm1, rate_release, write
 
 pytestmark = pytest.mark.django_db
 
-RATINGS = [("tx0", "pc0", "good"), ("tx0", "pc1", "bad"), ("tx1", "pc2", "partial"), ("tx3", "pc3", "good"),
-           ("tx4", "im3", "good"), ("tx5", "im4", "partial"), ("tx5", "im0", "bad")]
+RATINGS = [
+    ("tx0", "pc0", "good"),
+    ("tx0", "pc1", "bad"),
+    ("tx1", "pc2", "partial"),
+    ("tx3", "pc3", "good"),
+    ("tx4", "im3", "good"),
+    ("tx5", "im4", "partial"),
+    ("tx5", "im0", "bad"),
+]
 
 
 def add_embeddings(root, dim=6):
@@ -26,15 +34,26 @@ def add_embeddings(root, dim=6):
     folder = root / "embeddings"
     folder.mkdir()
     entries = []
-    for space, modality, ids in (("clip-img", "image", [f"im{i}" for i in range(5)]),
-                                 ("pts", "point_cloud", [f"pc{i}" for i in range(4)])):
+    for space, modality, ids in (
+        ("clip-img", "image", [f"im{i}" for i in range(5)]),
+        ("pts", "point_cloud", [f"pc{i}" for i in range(4)]),
+    ):
         captions = [f"tx{i}" for i in range(6)]
         for side, names in (("captions", captions), ("items", ids)):
             np.save(folder / f"{space}-{side}.npy", (rng.normal(size=(len(names), dim)) * 5).astype(np.float32))
             (folder / f"{space}-{side}.ids.txt").write_text("".join(n + "\n" for n in names))
-        entries.append({"space": space, "model": f"toy-{space}", "dim": dim, "target_modality": modality,
-                        **{side: {"vectors": f"embeddings/{space}-{side}.npy",
-                                  "ids": f"embeddings/{space}-{side}.ids.txt"} for side in ("captions", "items")}})
+        entries.append(
+            {
+                "space": space,
+                "model": f"toy-{space}",
+                "dim": dim,
+                "target_modality": modality,
+                **{
+                    side: {"vectors": f"embeddings/{space}-{side}.npy", "ids": f"embeddings/{space}-{side}.ids.txt"}
+                    for side in ("captions", "items")
+                },
+            }
+        )
     (root / "pairrate.json").write_text(json.dumps({"embeddings": entries}))
     return root
 
@@ -110,8 +129,10 @@ def test_emm1_export_reimports_with_its_vectors(tmp_path, django_user_model):
     for key, vector in after.items():
         assert np.array_equal(vector, before[key]), key  # bit for bit: unit rows are kept as they are
 
-    triplets = [line.split(",") for line in zipfile.ZipFile(io.BytesIO(first_bytes)).read(
-        "triplets.csv").decode().splitlines()[1:]]
+    triplets = [
+        line.split(",")
+        for line in zipfile.ZipFile(io.BytesIO(first_bytes)).read("triplets.csv").decode().splitlines()[1:]
+    ]
     rate_release([(t[0], t[4], LABELS[t[5].strip()]) for t in triplets])
     assert export_emm1().read_bytes() == first_bytes
 
@@ -121,8 +142,9 @@ def test_export_without_vectors_option(tmp_path):
 
     import_bundle(add_embeddings(write_release(tmp_path / "release")), "release")
     rate_release(RATINGS)
-    run = execute_run(create_run(list(Project.objects.values_list("pk", flat=True)), "emm1",
-                                 options={"vectors": "exclude"}).pk)
+    run = execute_run(
+        create_run(list(Project.objects.values_list("pk", flat=True)), "emm1", options={"vectors": "exclude"}).pk
+    )
     with zipfile.ZipFile(run.absolute_path) as archive:
         assert not [n for n in archive.namelist() if n.startswith("embeddings/") or n == "pairrate.json"]
     assert Caption.objects.count() == 6

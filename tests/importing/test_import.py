@@ -1,4 +1,5 @@
 """Importing bundles and E-MM1 folders: contents, idempotence, bulk paths."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -39,8 +40,7 @@ def test_bundle_import_loads_items_captions_and_unit_vectors(make_bundle, media_
     assert CaptionVector.objects.filter(space=space).count() == 3
 
 
-def test_reimport_is_idempotent_and_upserts(make_bundle, media_root, writer_path,
-                                            django_capture_on_commit_callbacks):
+def test_reimport_is_idempotent_and_upserts(make_bundle, media_root, writer_path, django_capture_on_commit_callbacks):
     root = make_bundle("csv")
     import_bundle(root)
     first_ids = sorted(Item.objects.values_list("id", flat=True))
@@ -54,7 +54,8 @@ def test_reimport_is_idempotent_and_upserts(make_bundle, media_root, writer_path
 
     # A changed row is updated in place, not duplicated.
     (root / "captions.csv").write_text(
-        (root / "captions.csv").read_text().replace("a photo number 1", "a corrected caption"))
+        (root / "captions.csv").read_text().replace("a photo number 1", "a corrected caption")
+    )
     import_bundle(root)
     assert Caption.objects.get(external_id="cap1").text == "a corrected caption"
     assert Caption.objects.count() == 3
@@ -65,23 +66,32 @@ def test_emm1_layout(tmp_path, writer_path):
     infos.mkdir(parents=True)
     (infos / "image.csv").write_text(
         "encord_image_id,source_dataset,dataset_license,file_name,save_folder\n"
-        "i-1,coco,CC BY 4.0,000001.jpg,coco/images\n")
+        "i-1,coco,CC BY 4.0,000001.jpg,coco/images\n"
+    )
     (infos / "audio.csv").write_text(
         "encord_audio_id,source_dataset,dataset_license,file_name,save_folder,youtube_id,start_time,end_time\n"
-        "a-1,audioset,CC BY 4.0,x.wav,audio,abcdEFG,30,40\n")
+        "a-1,audioset,CC BY 4.0,x.wav,audio,abcdEFG,30,40\n"
+    )
     (infos / "points.csv").write_text(
         "encord_points_id,source_dataset,dataset_license,file_name,save_folder,file_id\n"
-        "p-1,objaverse,ODC-By,obj.npy,points,f00d\n")
+        "p-1,objaverse,ODC-By,obj.npy,points,f00d\n"
+    )
     (infos / "text.csv").write_text(
         "encord_text_id,caption,source_dataset,dataset_license,paired_modality,encord_paired_id\n"
-        't-1,"A dog barks, twice",audiocaps,MIT,audio,a-1\n')
+        't-1,"A dog barks, twice",audiocaps,MIT,audio,a-1\n'
+    )
     import_bundle(tmp_path / "emm1")
 
     dataset = Dataset.objects.get(name="emm1")
     audio = Item.objects.get(dataset=dataset, external_id="a-1")
     assert audio.modality == "audio" and audio.media == "audio/x.wav"
-    assert audio.metadata == {"file_name": "x.wav", "save_folder": "audio", "youtube_id": "abcdEFG",
-                              "start_time": "30", "end_time": "40"}
+    assert audio.metadata == {
+        "file_name": "x.wav",
+        "save_folder": "audio",
+        "youtube_id": "abcdEFG",
+        "start_time": "30",
+        "end_time": "40",
+    }
     assert Item.objects.get(external_id="p-1").modality == "point_cloud"
     caption = Caption.objects.get(external_id="t-1")
     assert caption.text == "A dog barks, twice" and caption.paired_item == audio

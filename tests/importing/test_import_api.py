@@ -1,4 +1,5 @@
 """The admin import endpoint: uploads and server paths, run by a real Celery worker."""
+
 from __future__ import annotations
 
 import io
@@ -74,9 +75,12 @@ def test_bad_bundle_reports_file_line_column(admin_client, make_bundle, running_
     assert response.status_code == 202
     run = wait_for(response.json()["id"])
     assert run.state == "failed"
-    assert run.errors[0] == {"file": "items.csv", "line": 2, "column": "modality",
-                             "message": "unknown modality 'smell'; expected one of "
-                                        "['image', 'video', 'audio', 'point_cloud']"}
+    assert run.errors[0] == {
+        "file": "items.csv",
+        "line": 2,
+        "column": "modality",
+        "message": "unknown modality 'smell'; expected one of ['image', 'video', 'audio', 'point_cloud']",
+    }
     assert not Dataset.objects.exists()
 
 

@@ -1,4 +1,5 @@
 """Every bad bundle is refused with file/line/column, and nothing changes anywhere."""
+
 from __future__ import annotations
 
 import json

@@ -1,5 +1,6 @@
 """Defence in depth: whatever a stored media value says, code that opens media storage
 (signed media URLs, the media stage) stays inside MEDIA_ROOT."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -22,8 +23,10 @@ def outside_file(tmp_path):
     return path
 
 
-@pytest.mark.parametrize("value", ["/etc/passwd", "../x.jpg", "a/../../x.jpg", "a\x00b", "", ".", "file:///etc/passwd",
-                                   "ftp://host/x", "a\\b"])
+@pytest.mark.parametrize(
+    "value",
+    ["/etc/passwd", "../x.jpg", "a/../../x.jpg", "a\x00b", "", ".", "file:///etc/passwd", "ftp://host/x", "a\\b"],
+)
 def test_local_media_path_refuses_escapes(value):
     with pytest.raises(UnsafeMediaPath):
         local_media_path(value)
@@ -62,12 +65,26 @@ def test_media_stage_counts_unsafe_media_and_never_opens_them(media_root, outsid
     """Rows written around the importer (admin, SQL) with escaping media: not decoded."""
     (media_root / "link.wav").symlink_to(outside_file)
     dataset = Dataset.objects.create(name="raw")
-    items = [Item.objects.create(dataset=dataset, external_id=f"a{i}", modality="audio", media=media)
-             for i, media in enumerate([str(outside_file), "../" * 8 + str(outside_file)[1:], "link.wav",
-                                        "https://cdn.example/a.wav", "missing.wav"])]
+    items = [
+        Item.objects.create(dataset=dataset, external_id=f"a{i}", modality="audio", media=media)
+        for i, media in enumerate(
+            [
+                str(outside_file),
+                "../" * 8 + str(outside_file)[1:],
+                "link.wav",
+                "https://cdn.example/a.wav",
+                "missing.wav",
+            ]
+        )
+    ]
     project = new_project("stage", 1, "audio")
-    artifacts.save(project.id, "media-parts", items=np.array([i.id for i in items], np.int64),
-                   starts=np.array([0, len(items)], np.int64), modalities=np.array([2], np.int64))
+    artifacts.save(
+        project.id,
+        "media-parts",
+        items=np.array([i.id for i in items], np.int64),
+        starts=np.array([0, len(items)], np.int64),
+        modalities=np.array([2], np.int64),
+    )
     counts = stages.media_part(project, 0, lambda fraction: None)
     assert counts == {"modality": "audio", "items": 5, "remote": 1, "missing": 1, "unsafe": 3, "made": 0}
     assert not (media_root / "waveforms").exists()

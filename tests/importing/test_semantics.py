@@ -1,5 +1,6 @@
 """Exact import semantics: partial re-imports leave absent columns alone, time spans are
 checked, and every bad vector file is reported at once with per-file counts."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -16,8 +17,9 @@ def test_reimport_without_optional_columns_keeps_stored_values(make_bundle, writ
     root = make_bundle("csv")
     import_bundle(root)
     items_before = {i.external_id: (i.media, i.source_dataset, i.license, i.metadata) for i in Item.objects.all()}
-    captions_before = {c.external_id: (c.source_modality, c.paired_item_id, c.source_dataset, c.license)
-                       for c in Caption.objects.all()}
+    captions_before = {
+        c.external_id: (c.source_modality, c.paired_item_id, c.source_dataset, c.license) for c in Caption.objects.all()
+    }
     assert items_before["img0"][3] == {"photographer": "p0"}
 
     # Only the required columns (and a new license for the items): the rest stays as stored.
@@ -25,9 +27,11 @@ def test_reimport_without_optional_columns_keeps_stored_values(make_bundle, writ
     write_table(root / "captions.csv", [{"id": f"cap{i}", "text": f"new text {i}"} for i in range(3)])
     import_bundle(root)
     assert {i.external_id: (i.media, i.source_dataset, i.license, i.metadata) for i in Item.objects.all()} == {
-        key: (media, source, "CC0", metadata) for key, (media, source, _, metadata) in items_before.items()}
-    assert {c.external_id: (c.source_modality, c.paired_item_id, c.source_dataset, c.license)
-            for c in Caption.objects.all()} == captions_before
+        key: (media, source, "CC0", metadata) for key, (media, source, _, metadata) in items_before.items()
+    }
+    assert {
+        c.external_id: (c.source_modality, c.paired_item_id, c.source_dataset, c.license) for c in Caption.objects.all()
+    } == captions_before
     assert sorted(Caption.objects.values_list("text", flat=True)) == ["new text 0", "new text 1", "new text 2"]
 
     # A column that is present with an empty cell clears that value (docs/formats.md).
@@ -42,8 +46,10 @@ def emm1_audio(tmp_path, spans) -> object:
     infos.mkdir(parents=True)
     (infos / "audio.csv").write_text(
         "encord_audio_id,source_dataset,dataset_license,file_name,save_folder,youtube_id,start_time,end_time\n"
-        + "".join(f"au{i},audiocaps,CC BY 4.0,au{i}.wav,audio,yt{i},{start},{end}\n"
-                  for i, (start, end) in enumerate(spans)))
+        + "".join(
+            f"au{i},audiocaps,CC BY 4.0,au{i}.wav,audio,yt{i},{start},{end}\n" for i, (start, end) in enumerate(spans)
+        )
+    )
     return tmp_path / "release"
 
 
@@ -97,8 +103,12 @@ def test_every_bad_vector_file_is_reported_at_once(make_bundle, snapshot):
 
 def test_many_bad_rows_are_counted_and_capped(make_bundle, snapshot):
     before = snapshot()
-    root = make_bundle("csv", n_items=200, items=[{"id": f"img{i}", "modality": "image"} for i in range(200)],
-                       item_vectors=np.full((200, 8), np.nan, np.float32))
+    root = make_bundle(
+        "csv",
+        n_items=200,
+        items=[{"id": f"img{i}", "modality": "image"} for i in range(200)],
+        item_vectors=np.full((200, 8), np.nan, np.float32),
+    )
     with pytest.raises(BundleError) as info:
         import_bundle(root)
     messages = [e.message for e in info.value.errors]

@@ -1,5 +1,6 @@
 """Uploads are bounded before and while the body arrives: refused by Content-Length without
 reading a byte (413), counted as they stream in, and nothing is left on disk."""
+
 from __future__ import annotations
 
 import pytest
@@ -36,14 +37,20 @@ def admin_client():
 def test_oversized_upload_is_refused_before_the_body_is_read(admin_client, settings, snapshot, authenticated):
     before = snapshot()
     client = admin_client if authenticated else APIClient()
-    response = client.generic("POST", "/api/imports/", b"", content_type="multipart/form-data; boundary=xyz",
-                              CONTENT_LENGTH=str(settings.PAIRRATE_MAX_UPLOAD_BYTES + 1),
-                              **{"wsgi.input": UnreadableBody()})
+    response = client.generic(
+        "POST",
+        "/api/imports/",
+        b"",
+        content_type="multipart/form-data; boundary=xyz",
+        CONTENT_LENGTH=str(settings.PAIRRATE_MAX_UPLOAD_BYTES + 1),
+        **{"wsgi.input": UnreadableBody()},
+    )
     assert response.status_code == 413
     assert response.json() == {
         "code": "upload_too_large",
         "detail": f"the upload (Content-Length {settings.PAIRRATE_MAX_UPLOAD_BYTES + 1}) exceeds the limit of "
-                  f"{settings.PAIRRATE_MAX_UPLOAD_BYTES} bytes (PAIRRATE_MAX_UPLOAD_BYTES)"}
+        f"{settings.PAIRRATE_MAX_UPLOAD_BYTES} bytes (PAIRRATE_MAX_UPLOAD_BYTES)",
+    }
     assert snapshot() == before and not ImportRun.objects.exists()
     assert not any(settings.PAIRRATE_UPLOAD_ROOT.iterdir())
 
@@ -94,10 +101,14 @@ def test_oversized_upload_over_a_real_socket_gets_413_without_sending_the_body(l
     token = Token.objects.create(user=User.objects.create_user("root", password="pw", is_staff=True))
     url = urlsplit(live_server.url)
     with socket.create_connection((url.hostname, url.port), timeout=10) as connection:
-        connection.sendall((f"POST /api/imports/ HTTP/1.1\r\nHost: {url.netloc}\r\n"
-                            f"Authorization: Token {token.key}\r\n"
-                            "Content-Type: multipart/form-data; boundary=xyz\r\n"
-                            f"Content-Length: {10**12}\r\nConnection: close\r\n\r\n").encode())
+        connection.sendall(
+            (
+                f"POST /api/imports/ HTTP/1.1\r\nHost: {url.netloc}\r\n"
+                f"Authorization: Token {token.key}\r\n"
+                "Content-Type: multipart/form-data; boundary=xyz\r\n"
+                f"Content-Length: {10**12}\r\nConnection: close\r\n\r\n"
+            ).encode()
+        )
         reply = b""
         while chunk := connection.recv(65536):  # until the server closes the connection
             reply += chunk

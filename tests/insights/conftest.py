@@ -1,5 +1,6 @@
 """Launched projects (the real pipeline stages, run in-process) rated through the real
 workflow by simulated annotators with a known P(good | similarity)."""
+
 from __future__ import annotations
 
 import datetime as dt
@@ -50,8 +51,15 @@ def imported_bundle(dataset_bundle):  # noqa: F811
 def launched(imported_bundle):
     def make(name: str = "insights", **fields) -> Project:
         space = EmbeddingSpace.objects.get(name="t-image")
-        defaults = {"target_modality": "image", "sample_size": 60, "item_cap": 8, "seed": 3, "k": 16,
-                    "nsfw_backend": "none", "caption_source_modalities": ["image"]}
+        defaults = {
+            "target_modality": "image",
+            "sample_size": 60,
+            "item_cap": 8,
+            "seed": 3,
+            "k": 16,
+            "nsfw_backend": "none",
+            "caption_source_modalities": ["image"],
+        }
         project = Project.objects.create(name=name, space=space, **{**defaults, **fields})
         project.caption_datasets.set(Dataset.objects.filter(name="launchset"))
         return run_stages(project)
@@ -72,8 +80,14 @@ def truth_labels(project: Project, seed: int = 0) -> dict[int, str]:
     return {int(i): ("good" if g else "partial" if p else "bad") for i, g, p in zip(ids, good, partial)}
 
 
-def rate(project: Project, behaviour: dict[str, callable], seed: int = 0, start=None, spacing_s: float = 60.0,
-         password: str | None = None) -> None:
+def rate(
+    project: Project,
+    behaviour: dict[str, callable],
+    seed: int = 0,
+    start=None,
+    spacing_s: float = 60.0,
+    password: str | None = None,
+) -> None:
     """Each annotator (username -> f(task_index, true_label, rng) -> label) rates what the
     workflow serves them, round-robin; submissions are then spread `spacing_s` apart from
     `start` (default: hours ago), so time windows and throughput have a history."""
@@ -99,8 +113,11 @@ def rate(project: Project, behaviour: dict[str, callable], seed: int = 0, start=
             labels = {c: behaviour[name](done[name], truth[c], rng) for c in candidates}
             submit.submit(assignment.pk, users[name], submit.Submission(labels, [], 4.0 + rng.random() * 4))
             done[name] += 1
-    submitted = list(Assignment.objects.filter(project=project, state=Assignment.State.SUBMITTED)
-                     .order_by("submitted_at", "pk").values_list("pk", flat=True))
+    submitted = list(
+        Assignment.objects.filter(project=project, state=Assignment.State.SUBMITTED)
+        .order_by("submitted_at", "pk")
+        .values_list("pk", flat=True)
+    )
     start = start or timezone.now() - dt.timedelta(seconds=spacing_s * (len(submitted) + 1))
     for index, pk in enumerate(submitted):
         Assignment.objects.filter(pk=pk).update(submitted_at=start + dt.timedelta(seconds=spacing_s * index))

@@ -6,6 +6,7 @@ probability sigmoid(a + b * s + u) and good-or-partial with sigmoid(a + b * s + 
 Similarity falls with rank: s = 0.8 - 0.02 r + noise. Candidates are drawn uniformly
 from the top-k (audit tasks), so the true precision is the mean over ranks.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -48,6 +49,12 @@ def simulate(n_projects: int, n_captions: int, m: int, seed: int, sigma=SIGMA):
     good = (z + noise > 0).astype(np.int8)
     fine = (z + 1.5 + noise > 0).astype(np.int8)
     caption = np.repeat(np.arange(n), m)
-    return {"project": caption // n_captions, "caption": caption, "rank": ranks.ravel(),
-            "slot": np.tile(np.arange(m), n), "similarity": s.ravel(), "good": good.ravel(),
-            "good_or_partial": fine.ravel()}
+    return {
+        "project": caption // n_captions,
+        "caption": caption,
+        "rank": ranks.ravel(),
+        "slot": np.tile(np.arange(m), n),
+        "similarity": s.ravel(),
+        "good": good.ravel(),
+        "good_or_partial": fine.ravel(),
+    }

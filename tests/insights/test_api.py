@@ -1,5 +1,6 @@
 """The insights API on a launched, rated project: tables agree with the stored ratings,
 downloads, admin only, bad parameters refused, drift flagged on a real rating history."""
+
 from __future__ import annotations
 
 import csv
@@ -47,20 +48,26 @@ def test_precision_tables_match_the_stored_results(rated):
     assert rows[("audit", "rank", "0", "good")]["pairs"] == len(audit_rank0)
     assert all(r["rests_on_audit"] == (r["sample"] == "audit") for r in body["precision"])
     assert rows[("rated", "modality_pair", "image->image", "good")]["pairs"] == 180
-    bins = [r for r in body["precision"] if r["scope"] == "similarity_bin" and r["sample"] == "rated"
-            and r["label"] == "good"]
+    bins = [
+        r
+        for r in body["precision"]
+        if r["scope"] == "similarity_bin" and r["sample"] == "rated" and r["label"] == "good"
+    ]
     assert sum(r["pairs"] for r in bins) == 180 and len(bins) >= 5
     # the truth rises with similarity (conftest): the top bin is better than the bottom one
     assert bins[-1]["estimate"] > bins[0]["estimate"]
 
-    calibration, = body["calibration"]
+    (calibration,) = body["calibration"]
     assert calibration["modality_pair"] == "image->image" and calibration["model"]["method"] == "logistic"
     assert calibration["model"]["similarity"] > 0
     assert sum(b["pairs"] for b in calibration["reliability"]) == 180
     threshold = calibration["threshold"]
     assert threshold["sample"] == "rated" and threshold["rests_on_audit"] is False  # 90 audit pairs < 100
-    lows = [p for p in threshold["curve"] if threshold["recommended"] is not None
-            and p["threshold"] == threshold["recommended"]]
+    lows = [
+        p
+        for p in threshold["curve"]
+        if threshold["recommended"] is not None and p["threshold"] == threshold["recommended"]
+    ]
     assert threshold["recommended"] is None or lows[0]["lower"] >= threshold["target"]
 
     throughput = body["throughput"]
@@ -96,8 +103,13 @@ def test_insights_are_for_admins_only_and_bad_parameters_are_refused(rated):
     assert annotator.get(f"/api/projects/{rated.pk}/insights/precision.csv").status_code == 403
     assert APIClient().get(f"/api/projects/{rated.pk}/insights/").status_code in (401, 403)
     client = admin_client()
-    for query, field in (("target=1.5", "target"), ("n_boot=5", "n_boot"), ("label=great", "label"),
-                         ("method=spline", "method"), ("window_hours=0", "window_hours")):
+    for query, field in (
+        ("target=1.5", "target"),
+        ("n_boot=5", "n_boot"),
+        ("label=great", "label"),
+        ("method=spline", "method"),
+        ("window_hours=0", "window_hours"),
+    ):
         response = client.get(f"/api/projects/{rated.pk}/insights/?{query}")
         assert response.status_code == 400 and field in str(response.json()), (query, response.json())
     assert client.get("/api/projects/999999/insights/").status_code == 404

@@ -1,5 +1,6 @@
 """The audit share: a fraction of tasks whose candidates are drawn uniformly from the
 caption's top-k instead of the de-duplicated choice (annotation/pipeline/stages.py)."""
+
 from __future__ import annotations
 
 from collections import Counter
@@ -16,8 +17,11 @@ pytestmark = pytest.mark.django_db
 
 
 def candidates(project, audit: bool):
-    return list(TaskCandidate.objects.filter(task__project=project, task__is_audit=audit)
-                .values_list("task__caption_id", "item_id", "retrieval_rank", "similarity", "slot"))
+    return list(
+        TaskCandidate.objects.filter(task__project=project, task__is_audit=audit).values_list(
+            "task__caption_id", "item_id", "retrieval_rank", "similarity", "slot"
+        )
+    )
 
 
 def test_audit_tasks_draw_uniformly_from_the_top_k_and_the_rest_stay_deduplicated(launched):
@@ -58,8 +62,15 @@ def test_an_audit_share_outside_0_1_is_refused_and_nothing_is_stored(value):
     space = EmbeddingSpace.objects.create(name="s", model_name="toy", dim=4, target_modality="image")
     client = APIClient()
     client.force_authenticate(admin)
-    body = {"name": "p", "target_modality": "image", "space": space.pk, "caption_datasets": [dataset.pk],
-            "sample_size": 5, "item_cap": 5, "audit_share": value}
+    body = {
+        "name": "p",
+        "target_modality": "image",
+        "space": space.pk,
+        "caption_datasets": [dataset.pk],
+        "sample_size": 5,
+        "item_cap": 5,
+        "audit_share": value,
+    }
     response = client.post("/api/projects/", body, format="json")
     assert response.status_code == 400
     assert "audit_share" in str(response.json())

@@ -1,5 +1,6 @@
 """Cleaning a groups build with a rated project's threshold: kept counts match the
 threshold, the layouts are the groups export's, P(good) is the project's model."""
+
 from __future__ import annotations
 
 import csv
@@ -47,8 +48,9 @@ def test_cleaned_export_keeps_exactly_the_pairs_at_or_above_the_threshold(launch
     build = built()
     client = APIClient()
     client.force_authenticate(make_user("boss", staff=True))
-    response = client.post(f"/api/insights/groups/{build.pk}/clean/", {"projects": [project.pk], "target": 0.8},
-                           format="json")
+    response = client.post(
+        f"/api/insights/groups/{build.pk}/clean/", {"projects": [project.pk], "target": 0.8}, format="json"
+    )
     assert response.status_code == 202, response.content
     poll = response.json()["poll_url"]
     run = client.get(poll).json()  # eager: the cpu task ran inside the request
@@ -75,8 +77,11 @@ def test_cleaned_export_keeps_exactly_the_pairs_at_or_above_the_threshold(launch
         with open(folder / "csv" / f"nn_{nn}" / "data_groups.csv", newline="") as handle:
             rows = list(csv.reader(handle))
         assert rows[0] == CSV_COLUMNS
-        expected = [[external_caption[int(c)], "", "", external_item[int(i)], "", str(nn)]
-                    for c, i, keep in zip(captions, ids[:, nn - 1], kept[:, nn - 1]) if keep]
+        expected = [
+            [external_caption[int(c)], "", "", external_item[int(i)], "", str(nn)]
+            for c, i, keep in zip(captions, ids[:, nn - 1], kept[:, nn - 1])
+            if keep
+        ]
         assert rows[1:] == expected
         assert manifest["files"][f"csv/nn_{nn}/data_groups.csv"]["rows"] == len(expected)
         table = pq.read_table(folder / "parquet" / f"nn_{nn}" / "data_groups.parquet").to_pydict()
@@ -126,16 +131,24 @@ def test_cleaned_export_keeps_exactly_the_pairs_at_or_above_the_threshold(launch
 
 def test_bad_cleaning_requests_are_refused_and_nothing_is_written(launched, eager):
     project = launched("unrated-images")
-    clouds = Project.objects.create(name="clouds", space=EmbeddingSpace.objects.get(name="t-points"),
-                                    target_modality="point_cloud", sample_size=1, item_cap=1)
+    clouds = Project.objects.create(
+        name="clouds",
+        space=EmbeddingSpace.objects.get(name="t-points"),
+        target_modality="point_cloud",
+        sample_size=1,
+        item_cap=1,
+    )
     build = built(k=4)
     client = APIClient()
     client.force_authenticate(make_user("boss", staff=True))
     url = f"/api/insights/groups/{build.pk}/clean/"
-    for body, field in (({"projects": []}, "projects"), ({"projects": [999999]}, "projects"),
-                        ({"projects": [project.pk]}, "projects"),  # no rated pairs yet
-                        ({"projects": [clouds.pk]}, "projects"),  # the build has no point-cloud groups
-                        ({"projects": [project.pk], "target": 3}, "target")):
+    for body, field in (
+        ({"projects": []}, "projects"),
+        ({"projects": [999999]}, "projects"),
+        ({"projects": [project.pk]}, "projects"),  # no rated pairs yet
+        ({"projects": [clouds.pk]}, "projects"),  # the build has no point-cloud groups
+        ({"projects": [project.pk], "target": 3}, "target"),
+    ):
         response = client.post(url, body, format="json")
         assert response.status_code == 400 and field in str(response.json()), (body, response.json())
     assert not (store.folder(build.pk) / "cleaned").exists()

@@ -1,4 +1,5 @@
 """The statistics against simulated projects with known truth (sampling/statistics.py)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -101,8 +102,9 @@ def test_drift_is_flagged_within_a_bounded_delay_and_a_steady_annotator_is_not()
         delays.append(np.inf if flagged is None else flagged - change)
     delays = np.array(delays)
     assert ((delays >= 0) & (delays <= 40)).mean() >= 0.95, np.percentile(delays, [5, 50, 95])
-    false = [st.drift_flags(rng.random(1000) < 0.9, crowd=0.9, settings=settings)["flag_at"] is not None
-             for _ in range(200)]
+    false = [
+        st.drift_flags(rng.random(1000) < 0.9, crowd=0.9, settings=settings)["flag_at"] is not None for _ in range(200)
+    ]
     assert np.mean(false) <= 0.05, np.mean(false)
     steady = st.drift_flags(np.random.default_rng(1).random(1000) < 0.9, crowd=0.9, settings=settings)
     assert steady["flag_at"] is None and steady["own_flag_at"] is None and steady["crowd_flag_at"] is None

@@ -1,5 +1,6 @@
 """A small imported dataset for launch tests: images and point clouds, captions from
 two sources (some of them toxic), and two embedding spaces."""
+
 from __future__ import annotations
 
 import json
@@ -28,10 +29,12 @@ def dataset_bundle(tmp_path) -> Path:
         points = rng.normal(size=(20_000, 3)).astype(np.float32) * [1.0, 0.3 + 0.2 * i, 0.5]
         np.save(root / "media" / f"cloud{i}.npy", points)
         clouds.append({"id": f"cloud{i}", "modality": "point_cloud", "media": f"media/cloud{i}.npy"})
-    captions = [{"id": f"im-cap{i}", "text": f"a photo of thing number {i}", "source_modality": "image"}
-                for i in range(60)]
-    captions += [{"id": f"au-cap{i}", "text": f"the sound of thing number {i}", "source_modality": "audio"}
-                 for i in range(30)]
+    captions = [
+        {"id": f"im-cap{i}", "text": f"a photo of thing number {i}", "source_modality": "image"} for i in range(60)
+    ]
+    captions += [
+        {"id": f"au-cap{i}", "text": f"the sound of thing number {i}", "source_modality": "audio"} for i in range(30)
+    ]
     captions += [{"id": f"toxic{i}", "text": text, "source_modality": "image"} for i, text in enumerate(TOXIC)]
     with open(root / "items.jsonl", "w") as handle:
         handle.writelines(json.dumps(r) + "\n" for r in images + clouds)
@@ -46,12 +49,27 @@ def dataset_bundle(tmp_path) -> Path:
     for name, rows in (("captions", captions), ("images", images), ("clouds", clouds)):
         (root / f"{name}.ids.txt").write_text("".join(r["id"] + "\n" for r in rows))
     spaces = [("t-image", "image", "images"), ("t-points", "point_cloud", "clouds")]
-    (root / "pairrate.json").write_text(json.dumps({
-        "dataset": "launchset", "media": "local", "items": "items.jsonl", "captions": "captions.jsonl",
-        "embeddings": [{"space": space, "model": "toy", "dim": DIM, "target_modality": modality,
+    (root / "pairrate.json").write_text(
+        json.dumps(
+            {
+                "dataset": "launchset",
+                "media": "local",
+                "items": "items.jsonl",
+                "captions": "captions.jsonl",
+                "embeddings": [
+                    {
+                        "space": space,
+                        "model": "toy",
+                        "dim": DIM,
+                        "target_modality": modality,
                         "captions": {"vectors": "captions.npy", "ids": "captions.ids.txt"},
-                        "items": {"vectors": f"{name}.npy", "ids": f"{name}.ids.txt"}}
-                       for space, modality, name in spaces]}))
+                        "items": {"vectors": f"{name}.npy", "ids": f"{name}.ids.txt"},
+                    }
+                    for space, modality, name in spaces
+                ],
+            }
+        )
+    )
     return root
 
 

@@ -1,4 +1,5 @@
 """Launching projects end to end on PostgreSQL + Redis + a real Celery worker."""
+
 from __future__ import annotations
 
 from collections import Counter
@@ -16,6 +17,7 @@ pytestmark = pytest.mark.django_db(transaction=True)
 
 def reference_choice(bundle: Path, caption_external_ids: list[str], k: int, m: int, cap: int) -> dict:
     """Brute force: exact top-k by cosine, then one global greedy pass in descending similarity."""
+
     def load(name):
         ids = (bundle / f"{name}.ids.txt").read_text().split()
         vectors = np.load(bundle / f"{name}.npy").astype(np.float64)
@@ -35,7 +37,8 @@ def reference_choice(bundle: Path, caption_external_ids: list[str], k: int, m: i
 
 
 def test_launch_whole_pool_excludes_toxic_caps_items_and_picks_true_top(
-        make_project, imported, running_worker, wait_ready):
+    make_project, imported, running_worker, wait_ready
+):
     project = make_project("whole-pool", sample_size=92, item_cap=8)
     runner.launch(project.id)
     wait_ready(project)
@@ -93,7 +96,8 @@ def test_point_cloud_candidates_get_renders(make_project, running_worker, wait_r
 
 
 def test_worker_killed_during_render_stage_gives_the_same_tasks(
-        make_project, running_worker, worker_env, wait_ready, wait_until, task_signature, tmp_path):
+    make_project, running_worker, worker_env, wait_ready, wait_until, task_signature, tmp_path
+):
     WorkerProcess = type(running_worker)
 
     reference = make_project("uninterrupted", space="t-points", sample_size=10, k=6, item_cap=10)
@@ -108,6 +112,7 @@ def test_worker_killed_during_render_stage_gives_the_same_tasks(
     doomed = WorkerProcess(worker_env, tmp_path / "doomed.log", "doomed").start()
     project = make_project("interrupted", space="t-points", sample_size=10, k=6, item_cap=10)
     runner.launch(project.id)
+
     def rendering():
         stage = PipelineStage.objects.get(project=project, name="media")
         return stage.state == "running" and stage.counts.get("parts")

@@ -1,4 +1,5 @@
 """Launch, cancel, retry and watch through the API; bad launches change nothing."""
+
 from __future__ import annotations
 
 import pytest
@@ -23,15 +24,18 @@ def unchanged(project: Project) -> bool:
     return project.state == "draft" and not project.stages.exists() and not project.tasks.exists()
 
 
-@pytest.mark.parametrize("fields, field, words", [
-    ({"target_modality": "point_cloud"}, "target_modality", "embeds text-image pairs, not point_cloud"),
-    ({"sample_size": 1000}, "sample_size", "cannot sample 1000"),
-    ({"sample_size": 92, "item_cap": 1}, "item_cap", "need 276"),
-    ({"space": "t-points", "k": 16, "item_cap": 50}, "k", "only 6 point_cloud items"),
-    ({"candidates_per_task": 5, "k": 4}, "candidates_per_task", "cannot choose 5 candidates from the top 4"),
-    ({"nsfw_thresholds": {"profanity": 3}}, "nsfw_thresholds", "between 0 and 1"),
-    ({"curation": {"clusters": [5, 10]}}, "curation", "at most as many clusters"),
-])
+@pytest.mark.parametrize(
+    "fields, field, words",
+    [
+        ({"target_modality": "point_cloud"}, "target_modality", "embeds text-image pairs, not point_cloud"),
+        ({"sample_size": 1000}, "sample_size", "cannot sample 1000"),
+        ({"sample_size": 92, "item_cap": 1}, "item_cap", "need 276"),
+        ({"space": "t-points", "k": 16, "item_cap": 50}, "k", "only 6 point_cloud items"),
+        ({"candidates_per_task": 5, "k": 4}, "candidates_per_task", "cannot choose 5 candidates from the top 4"),
+        ({"nsfw_thresholds": {"profanity": 3}}, "nsfw_thresholds", "between 0 and 1"),
+        ({"curation": {"clusters": [5, 10]}}, "curation", "at most as many clusters"),
+    ],
+)
 def test_invalid_settings_are_refused_with_field_errors(admin, make_project, fields, field, words):
     project = make_project(**fields)
     response = admin.post(f"/api/projects/{project.id}/launch/")
@@ -65,8 +69,9 @@ def test_launch_while_running_or_after_tasks_exist_is_a_conflict(admin, make_pro
     assert admin.post("/api/projects/999999/launch/").status_code == 404
 
 
-def test_failed_stage_shows_its_error_and_retry_completes(admin, make_project, imported, running_worker,
-                                                          wait_ready, wait_until):
+def test_failed_stage_shows_its_error_and_retry_completes(
+    admin, make_project, imported, running_worker, wait_ready, wait_until
+):
     project = make_project(sample_size=20)
     shard = VectorShard.objects.get(space__name="t-image", side="captions")
     hidden = shard.absolute_path.with_suffix(".hidden")
@@ -93,8 +98,9 @@ def test_failed_stage_shows_its_error_and_retry_completes(admin, make_project, i
 def test_cancel_stops_a_launch(admin, make_project):
     project = make_project()
     Project.objects.filter(pk=project.pk).update(state="launching")
-    PipelineStage.objects.bulk_create([PipelineStage(project=project, name=n, order=i)
-                                       for i, n in enumerate(["curate", "filter"])])
+    PipelineStage.objects.bulk_create(
+        [PipelineStage(project=project, name=n, order=i) for i, n in enumerate(["curate", "filter"])]
+    )
     response = admin.post(f"/api/projects/{project.id}/cancel/")
     assert response.status_code == 202 and response.json()["state"] == "cancelled"
     assert set(project.stages.values_list("state", flat=True)) == {"cancelled"}

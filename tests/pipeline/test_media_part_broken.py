@@ -1,5 +1,6 @@
 """A media part with files that do not decode counts them instead of failing the launch
 (projects may include media that failed screening: Project.include_failed_media)."""
+
 from __future__ import annotations
 
 import shutil

@@ -1,4 +1,5 @@
 """curate -> match -> dedup end to end through `python -m sampling`, in subprocesses."""
+
 import json
 import subprocess
 import sys
@@ -13,8 +14,9 @@ REPO = Path(__file__).resolve().parents[2]
 
 
 def sampling_cli(*args, check=True):
-    result = subprocess.run([sys.executable, "-m", "sampling", *map(str, args)], cwd=REPO,
-                            capture_output=True, text=True, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-m", "sampling", *map(str, args)], cwd=REPO, capture_output=True, text=True, timeout=120
+    )
     if check:
         assert result.returncode == 0, result.stderr
     return result
@@ -49,15 +51,39 @@ def test_match_defaults_follow_the_library():
 
 def test_curate_match_dedup_pipeline(embeddings):
     folder = embeddings
-    sampling_cli("curate", folder / "captions.npy", "--target", 160, "--clusters", 40, 8,
-                 "--resampling-steps", 1, 0, "--sample-sizes", 5, 2, "--out", folder / "selected.npy")
+    sampling_cli(
+        "curate",
+        folder / "captions.npy",
+        "--target",
+        160,
+        "--clusters",
+        40,
+        8,
+        "--resampling-steps",
+        1,
+        0,
+        "--sample-sizes",
+        5,
+        2,
+        "--out",
+        folder / "selected.npy",
+    )
     selected = np.load(folder / "selected.npy")
     summary = json.loads((folder / "selected.json").read_text())
     assert selected.dtype == np.int64 and len(np.unique(selected)) == 160 == summary["selected"]
     assert summary["rows"] == 2120 and summary["clusters"] == [40, 8]
 
-    sampling_cli("match", folder / "captions.npy", folder / "items.npy", "--k", 16,
-                 "--out", folder / "candidates.npz", "--summary", folder / "match.json")
+    sampling_cli(
+        "match",
+        folder / "captions.npy",
+        folder / "items.npy",
+        "--k",
+        16,
+        "--out",
+        folder / "candidates.npz",
+        "--summary",
+        folder / "match.json",
+    )
     with np.load(folder / "candidates.npz") as candidates:
         scores, indices = candidates["scores"], candidates["indices"]
     assert scores.shape == indices.shape == (2120, 16)
@@ -76,11 +102,21 @@ def test_curate_match_dedup_pipeline(embeddings):
 def test_match_reports_bad_input_as_a_message(embeddings, tmp_path):
     np.save(tmp_path / "other.npy", np.zeros((10, 8), dtype=np.float32))
     with pytest.raises(SystemExit, match="dimension mismatch"):
-        main(["match", str(embeddings / "captions.npy"), str(tmp_path / "other.npy"), "--out",
-              str(tmp_path / "x.npz"), "--no-progress"])
+        main(
+            [
+                "match",
+                str(embeddings / "captions.npy"),
+                str(tmp_path / "other.npy"),
+                "--out",
+                str(tmp_path / "x.npz"),
+                "--no-progress",
+            ]
+        )
 
 
 def test_importing_sampling_never_imports_django():
-    code = ("import sys, sampling, sampling.kmeans, sampling.curation, sampling.retrieval, sampling.dedup, "
-            "sampling.cli_curate, sampling.cli_match, sampling.cli_dedup; assert 'django' not in sys.modules")
+    code = (
+        "import sys, sampling, sampling.kmeans, sampling.curation, sampling.retrieval, sampling.dedup, "
+        "sampling.cli_curate, sampling.cli_match, sampling.cli_dedup; assert 'django' not in sys.modules"
+    )
     subprocess.run([sys.executable, "-c", code], cwd=REPO, check=True, timeout=60)

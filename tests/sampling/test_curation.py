@@ -1,4 +1,5 @@
 """Hierarchical k-means + balanced sampling: concept coverage, water-filling, quality."""
+
 import numpy as np
 import pytest
 
@@ -50,8 +51,15 @@ def test_small_components_keep_their_share_up_the_hierarchy(seed):
     The bar: the reference implementation's best figure on the full size (0.993) minus
     0.002, and every component at >= 80 % of min(its size, an equal share)."""
     x, component, sizes = gaussian_mixture(20_000, 64, seed=0)
-    levels = hierarchical_kmeans(x, [400, 80, 20], resampling_steps=2, sample_sizes=[50, 5, 5],
-                                 strategy="closest", seed=seed, level1_init="kmeans++batched")
+    levels = hierarchical_kmeans(
+        x,
+        [400, 80, 20],
+        resampling_steps=2,
+        sample_sizes=[50, 5, 5],
+        strategy="closest",
+        seed=seed,
+        level1_init="kmeans++batched",
+    )
     selected = balanced_sample(levels, 2_000, seed=seed)
     entropy, lowest_share = balance_report(component[selected], sizes)
     assert entropy >= 0.991

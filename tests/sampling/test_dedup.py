@@ -1,4 +1,5 @@
 """Greedy de-duplication: equals the sequential greedy, respects the cap, vs brute force."""
+
 import itertools
 
 import numpy as np
@@ -74,8 +75,14 @@ def exhaustive_best_total(indices, scores, m, cap):
     options = []
     for c in range(n):
         valid = [r for r in range(k) if indices[c, r] >= 0]
-        options.append([s for size in range(min(m, len(valid)) + 1) for s in itertools.combinations(valid, size)
-                        if len({indices[c, r] for r in s}) == len(s)])
+        options.append(
+            [
+                s
+                for size in range(min(m, len(valid)) + 1)
+                for s in itertools.combinations(valid, size)
+                if len({indices[c, r] for r in s}) == len(s)
+            ]
+        )
     best = 0.0
     for choice in itertools.product(*options):
         uses = np.bincount([indices[c, r] for c, rs in enumerate(choice) for r in rs], minlength=1)

@@ -1,4 +1,5 @@
 """k-means: seeding quality, backend/precision agreement, determinism, memory maps."""
+
 import numpy as np
 import pytest
 import torch

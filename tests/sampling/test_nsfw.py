@@ -1,5 +1,6 @@
 """Caption scorers: a tiny Detoxify-format checkpoint built here, alt-profanity-check, and
 how backend labels become categories (the lexicon itself: test_nsfw_lexicon.py)."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -19,12 +20,29 @@ from sampling.nsfw import (
     with_categories,
 )
 
-UNBIASED_LABELS = ["toxicity", "severe_toxicity", "obscene", "identity_attack", "insult", "threat",
-                   "sexual_explicit"]
-VOCAB = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", "a", "cat", "on", "the", "sofa", "you", "idiot",
-         "grill", "chicken", "dog", "runs", "in", "park", "##s"]
-CAPTIONS = ["a cat on the sofa", "you idiot", "the dog runs in the park", "chicken on the grill",
-            "", "a cat " * 400]
+UNBIASED_LABELS = ["toxicity", "severe_toxicity", "obscene", "identity_attack", "insult", "threat", "sexual_explicit"]
+VOCAB = [
+    "[PAD]",
+    "[UNK]",
+    "[CLS]",
+    "[SEP]",
+    "[MASK]",
+    "a",
+    "cat",
+    "on",
+    "the",
+    "sofa",
+    "you",
+    "idiot",
+    "grill",
+    "chicken",
+    "dog",
+    "runs",
+    "in",
+    "park",
+    "##s",
+]
+CAPTIONS = ["a cat on the sofa", "you idiot", "the dog runs in the park", "chicken on the grill", "", "a cat " * 400]
 
 
 def write_detoxify_fixture(root, labels=UNBIASED_LABELS, with_vocab=True, seed=0):
@@ -33,22 +51,38 @@ def write_detoxify_fixture(root, labels=UNBIASED_LABELS, with_vocab=True, seed=0
 
     config_dir = root / "hf"
     config_dir.mkdir(parents=True, exist_ok=True)
-    config = BertConfig(vocab_size=len(VOCAB), hidden_size=32, num_hidden_layers=2, num_attention_heads=2,
-                        intermediate_size=64, max_position_embeddings=64, num_labels=len(labels))
+    config = BertConfig(
+        vocab_size=len(VOCAB),
+        hidden_size=32,
+        num_hidden_layers=2,
+        num_attention_heads=2,
+        intermediate_size=64,
+        max_position_embeddings=64,
+        num_labels=len(labels),
+    )
     config.save_pretrained(config_dir)
     if with_vocab:
         (config_dir / "vocab.txt").write_text("\n".join(VOCAB) + "\n")
     torch.manual_seed(seed)
     state_dict = BertForSequenceClassification(config).state_dict()
     checkpoint = root / "toxic.ckpt"
-    torch.save({
-        "config": {
-            "arch": {"args": {"model_type": "bert-base-uncased", "model_name": "BertForSequenceClassification",
-                              "tokenizer_name": "BertTokenizer", "num_classes": len(labels)}},
-            "dataset": {"args": {"classes": list(labels)}},
+    torch.save(
+        {
+            "config": {
+                "arch": {
+                    "args": {
+                        "model_type": "bert-base-uncased",
+                        "model_name": "BertForSequenceClassification",
+                        "tokenizer_name": "BertTokenizer",
+                        "num_classes": len(labels),
+                    }
+                },
+                "dataset": {"args": {"classes": list(labels)}},
+            },
+            "state_dict": state_dict,
         },
-        "state_dict": state_dict,
-    }, checkpoint)
+        checkpoint,
+    )
     return checkpoint, config_dir, state_dict
 
 
@@ -167,14 +201,15 @@ def test_profanity_backend_orders_captions_sensibly():
 
 
 def test_filter_mask_drops_any_label_strictly_over_its_threshold():
-    scores = {"toxicity": np.array([0.1, 0.9, 0.5, 0.2], np.float32),
-              "threat": np.array([0.0, 0.0, 0.0, 0.95], np.float32)}
+    scores = {
+        "toxicity": np.array([0.1, 0.9, 0.5, 0.2], np.float32),
+        "threat": np.array([0.0, 0.0, 0.0, 0.95], np.float32),
+    }
     keep = filter_mask(scores, {"toxicity": 0.5, "threat": 0.9})
     np.testing.assert_array_equal(keep, [True, False, True, False])
     # Labels without a threshold are not used.
     np.testing.assert_array_equal(filter_mask(scores, {"toxicity": 0.5}), [True, False, True, True])
-    np.testing.assert_array_equal(filter_mask(scores, default_thresholds(scores, 0.3)),
-                                  [True, False, False, False])
+    np.testing.assert_array_equal(filter_mask(scores, default_thresholds(scores, 0.3)), [True, False, False, False])
     with pytest.raises(ScorerConfigError, match="obscene"):
         filter_mask(scores, {"obscene": 0.5})
 
@@ -205,8 +240,7 @@ def test_original_detoxify_model_has_no_sexual_category(tmp_path):
 
 
 def test_drop_reasons_name_every_exceeded_threshold_and_matched_words():
-    scores = {"sexual": np.array([0.92, 0.1, 0.7], np.float32),
-              "profanity": np.array([0.95, 0.0, 0.2], np.float32)}
+    scores = {"sexual": np.array([0.92, 0.1, 0.7], np.float32), "profanity": np.array([0.95, 0.0, 0.2], np.float32)}
     matches = [[("sexual", "naked", 0.92), ("profanity", "fucking", 0.95)], [], [("sexual", "breasts", 0.7)]]
     reasons = drop_reasons(scores, {"sexual": 0.5, "profanity": 0.5}, matches)
     assert reasons == ["profanity 0.95 > 0.5 (fucking); sexual 0.92 > 0.5 (naked)", "", "sexual 0.70 > 0.5 (breasts)"]
@@ -224,7 +258,9 @@ def test_calibrate_reports_precision_recall_and_suggests_the_highest_threshold_w
     assert entry["false_positive_rate"] == pytest.approx(1 / 3, abs=1e-4)
     # Recall 0.95 needs the 0.3 caption: the threshold must sit just below it.
     assert 0.29 <= entry["suggested_threshold"] < 0.3
-    assert entry["suggested"]["recall"] == 1.0 and entry["suggested"]["false_positive_rate"] == pytest.approx(1 / 3, abs=1e-4)
+    assert entry["suggested"]["recall"] == 1.0 and entry["suggested"]["false_positive_rate"] == pytest.approx(
+        1 / 3, abs=1e-4
+    )
     assert report["hate"]["positives"] == 1 and report["hate"]["recall"] == 0.0
     # With a lower target the suggestion rises and loses no clean caption.
     lenient = calibrate({"sexual": sexual}, labels, {}, target_recall=0.6)["sexual"]

@@ -1,6 +1,7 @@
 """The default NSFW backend on the evaluation set in tests/data/nsfw (see its README):
 explicit captions written for this test, clean captions full of traps, and every real
 COCO and AudioCaps caption shipped in ../shared/data as clean."""
+
 from __future__ import annotations
 
 import csv
@@ -63,8 +64,12 @@ def test_sexual_recall_at_least_95_percent(scorer, name):
 
 def test_sexual_recall_on_captions_without_swear_words(scorer):
     swearing = {"fuck", "fucking", "cock", "dick", "pussy", "tits", "boobs", "cunt", "shit"}
-    texts = [t for name in ("sexual_dev", "sexual_heldout") for t in lines(name)
-             if swearing.isdisjoint(t.lower().replace("'", " ").split())]
+    texts = [
+        t
+        for name in ("sexual_dev", "sexual_heldout")
+        for t in lines(name)
+        if swearing.isdisjoint(t.lower().replace("'", " ").split())
+    ]
     assert len(texts) >= 180
     assert flagged(scorer, texts, "sexual").mean() >= 0.95
 
@@ -82,42 +87,70 @@ def test_trap_captions_mostly_kept(scorer):
     assert hit.mean() <= 0.02, [t for t, h in zip(texts, hit) if h]
 
 
-@pytest.mark.parametrize("name,category", [("profanity", "profanity"), ("hate", "hate"),
-                                           ("violence", "violence_graphic")])
+@pytest.mark.parametrize(
+    "name,category", [("profanity", "profanity"), ("hate", "hate"), ("violence", "violence_graphic")]
+)
 def test_other_categories_catch_their_set(scorer, name, category):
     texts = lines(name)
     assert flagged(scorer, texts, category).mean() >= 0.9
 
 
-@pytest.mark.parametrize("text,category", [
-    ("a naked woman on a bed", "sexual"),
-    ("a couple having sex", "sexual"),
-    ("s3x video", "sexual"),
-    ("a p0rn site", "sexual"),
-    ("p o r n clip", "sexual"),
-    ("she is sucking his cock", "sexual"),
-    ("a man humping a woman", "sexual"),
-    ("f*ck this", "profanity"),
-    ("fuuuuck", "profanity"),
-    ("sh!t happens", "profanity"),
-    ("a woman's breasts exposed", "sexual"),
-    ("a body covered in blood", "violence_graphic"),
-])
+@pytest.mark.parametrize(
+    "text,category",
+    [
+        ("a naked woman on a bed", "sexual"),
+        ("a couple having sex", "sexual"),
+        ("s3x video", "sexual"),
+        ("a p0rn site", "sexual"),
+        ("p o r n clip", "sexual"),
+        ("she is sucking his cock", "sexual"),
+        ("a man humping a woman", "sexual"),
+        ("f*ck this", "profanity"),
+        ("fuuuuck", "profanity"),
+        ("sh!t happens", "profanity"),
+        ("a woman's breasts exposed", "sexual"),
+        ("a body covered in blood", "violence_graphic"),
+    ],
+)
 def test_explicit_words_in_context_and_in_disguise(scorer, text, category):
     assert scorer.score([text])[category][0] > DEFAULT_THRESHOLD
 
 
-@pytest.mark.parametrize("text", [
-    "grilled chicken breasts", "a cock crows at dawn", "shooting a basketball", "a naked mole rat",
-    "the nipple of a baby bottle", "a baby's pacifier", "a sex education class", "two frogs mating",
-    "a dog humping a pillow", "nude colored heels", "summa cum laude", "a blue tit at the feeder",
-    "blue-footed boobies", "a blood orange", "yoga corpse pose", "make love not war banner",
-    "a vacuum cleaner sucks up dust", "a rooster and hens; the cock crowing", "the sex of the chicks",
-    "a weapon cocks and fires", "a strip mall", "a kick-ass trick", "it is hard on the knees", "strap on a helmet",
-    # found on general English text: markdown bold, hex digits read as leetspeak, statistics, self-boosting insults
-    "**Do not** open it", "fingerprint A21F B008 8AA3", "baseline variables: age, sex, body mass index",
-    "the dumb http transport", "fixed a stupid compilation error",
-])
+@pytest.mark.parametrize(
+    "text",
+    [
+        "grilled chicken breasts",
+        "a cock crows at dawn",
+        "shooting a basketball",
+        "a naked mole rat",
+        "the nipple of a baby bottle",
+        "a baby's pacifier",
+        "a sex education class",
+        "two frogs mating",
+        "a dog humping a pillow",
+        "nude colored heels",
+        "summa cum laude",
+        "a blue tit at the feeder",
+        "blue-footed boobies",
+        "a blood orange",
+        "yoga corpse pose",
+        "make love not war banner",
+        "a vacuum cleaner sucks up dust",
+        "a rooster and hens; the cock crowing",
+        "the sex of the chicks",
+        "a weapon cocks and fires",
+        "a strip mall",
+        "a kick-ass trick",
+        "it is hard on the knees",
+        "strap on a helmet",
+        # found on general English text: markdown bold, hex digits read as leetspeak, statistics, self-boosting insults
+        "**Do not** open it",
+        "fingerprint A21F B008 8AA3",
+        "baseline variables: age, sex, body mass index",
+        "the dumb http transport",
+        "fixed a stupid compilation error",
+    ],
+)
 def test_trap_words_stay_clean(scorer, text):
     scores = scorer.score([text])
     assert max(float(scores[c][0]) for c in CATEGORIES) <= DEFAULT_THRESHOLD, nsfw_lexicon.explain([text])

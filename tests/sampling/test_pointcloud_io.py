@@ -1,4 +1,5 @@
 """Point-cloud readers: fixtures written here in every format, plus assimp's test models if installed."""
+
 from __future__ import annotations
 
 import struct
@@ -86,9 +87,11 @@ def test_numpy_formats(tmp_path):
 
 
 def _pcd_header(fields, sizes, types, n, data):
-    return (f"# .PCD v0.7 - Point Cloud Data file format\nVERSION 0.7\nFIELDS {' '.join(fields)}\n"
-            f"SIZE {' '.join(map(str, sizes))}\nTYPE {' '.join(types)}\nCOUNT {' '.join('1' * len(fields))}\n"
-            f"WIDTH {n}\nHEIGHT 1\nVIEWPOINT 0 0 0 1 0 0 0\nPOINTS {n}\nDATA {data}\n").encode()
+    return (
+        f"# .PCD v0.7 - Point Cloud Data file format\nVERSION 0.7\nFIELDS {' '.join(fields)}\n"
+        f"SIZE {' '.join(map(str, sizes))}\nTYPE {' '.join(types)}\nCOUNT {' '.join('1' * len(fields))}\n"
+        f"WIDTH {n}\nHEIGHT 1\nVIEWPOINT 0 0 0 1 0 0 0\nPOINTS {n}\nDATA {data}\n"
+    ).encode()
 
 
 def _packed_rgb():
@@ -100,7 +103,7 @@ def _lzf_literals(data: bytes) -> bytes:
     """Valid LZF made of literal runs only (max 32 bytes each)."""
     out = bytearray()
     for i in range(0, len(data), 32):
-        chunk = data[i:i + 32]
+        chunk = data[i : i + 32]
         out += bytes([len(chunk) - 1]) + chunk
     return bytes(out)
 
@@ -145,17 +148,20 @@ def test_non_finite_points_are_dropped(tmp_path):
     assert load_point_cloud(tmp_path / "nan.npy").points.shape == (489, 3)
 
 
-@pytest.mark.parametrize("name, content, reason", [
-    ("empty.ply", b"", "cannot parse"),
-    ("garbage.ply", b"ply\nformat ascii 1.0\nelement vertex 5\nproperty float x\nend_header\n1\n", "cannot parse"),
-    # trimesh either fails to parse these bytes or returns an empty scene, depending on which
-    # of its optional dependencies are installed: either way the error names the file.
-    ("garbage.stl", bytes(range(256)) * 3, "cannot parse|no geometry"),
-    ("garbage.pcd", b"hello world\n", "not a PCD"),
-    ("short.pcd", _pcd_header(["x", "y", "z"], [4, 4, 4], ["F"] * 3, 100, "binary") + b"\0" * 12, "truncated"),
-    ("empty.pcd", _pcd_header(["x", "y", "z"], [4, 4, 4], ["F"] * 3, 0, "ascii"), "no points"),
-    ("cloud.xyzw", b"1 2 3", "unsupported format"),
-])
+@pytest.mark.parametrize(
+    "name, content, reason",
+    [
+        ("empty.ply", b"", "cannot parse"),
+        ("garbage.ply", b"ply\nformat ascii 1.0\nelement vertex 5\nproperty float x\nend_header\n1\n", "cannot parse"),
+        # trimesh either fails to parse these bytes or returns an empty scene, depending on which
+        # of its optional dependencies are installed: either way the error names the file.
+        ("garbage.stl", bytes(range(256)) * 3, "cannot parse|no geometry"),
+        ("garbage.pcd", b"hello world\n", "not a PCD"),
+        ("short.pcd", _pcd_header(["x", "y", "z"], [4, 4, 4], ["F"] * 3, 100, "binary") + b"\0" * 12, "truncated"),
+        ("empty.pcd", _pcd_header(["x", "y", "z"], [4, 4, 4], ["F"] * 3, 0, "ascii"), "no points"),
+        ("cloud.xyzw", b"1 2 3", "unsupported format"),
+    ],
+)
 def test_corrupt_or_empty_files_raise_naming_the_file(tmp_path, name, content, reason):
     path = tmp_path / name
     path.write_bytes(content)
@@ -181,8 +187,16 @@ def test_directories_expand_to_supported_files(tmp_path):
 
 @pytest.mark.skipif(not ASSIMP_MODELS.is_dir(), reason="Debian package assimp-testmodels not installed")
 def test_assimp_test_models():
-    good = ["PLY/cube.ply", "PLY/points.ply", "PLY/float-color.ply", "OFF/Cube.off", "STL/Spider_binary.stl",
-            "OBJ/spider.obj", "OBJ/cube_with_vertexcolors.obj", "OBJ/point_cloud.obj"]
+    good = [
+        "PLY/cube.ply",
+        "PLY/points.ply",
+        "PLY/float-color.ply",
+        "OFF/Cube.off",
+        "STL/Spider_binary.stl",
+        "OBJ/spider.obj",
+        "OBJ/cube_with_vertexcolors.obj",
+        "OBJ/point_cloud.obj",
+    ]
     for name in good:
         cloud = load_point_cloud(ASSIMP_MODELS / name, n_points=1000)
         assert cloud.points.shape[1] == 3 and len(cloud.points) > 0, name
@@ -190,7 +204,13 @@ def test_assimp_test_models():
     assert load_point_cloud(ASSIMP_MODELS / "OBJ/cube_with_vertexcolors.obj", n_points=100).colors is not None
     # UV coordinates but no texture image: no colours rather than trimesh's flat placeholder grey.
     assert load_point_cloud(ASSIMP_MODELS / "PLY/Wuson.ply", n_points=100).colors is None
-    for name in ["invalid/empty.off", "invalid/empty.ply", "invalid/empty.obj", "invalid/malformed.obj",
-                 "invalid/OutOfMemory.off", "PLY/pond.0.ply"]:
+    for name in [
+        "invalid/empty.off",
+        "invalid/empty.ply",
+        "invalid/empty.obj",
+        "invalid/malformed.obj",
+        "invalid/OutOfMemory.off",
+        "PLY/pond.0.ply",
+    ]:
         with pytest.raises(PointCloudError):
             load_point_cloud(ASSIMP_MODELS / name, n_points=100)

@@ -1,4 +1,5 @@
 """Z-buffer renderer: geometry of the picture, occlusion, shading, determinism, files."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -57,8 +58,9 @@ def test_front_point_occludes_point_behind_and_is_brighter():
     front, back = [0.0, 0.0, 0.5], [0.0, 0.0, -0.5]
     colors = np.array([[1, 0, 0], [0, 1, 0]], np.float32)
     for points, cols in [([front, back], colors), ([back, front], colors[::-1])]:
-        img = render_views(np.array(points, np.float32), cols, views=2, size=32, elevation=0.0,
-                           point_radius=0, device="cpu").numpy()
+        img = render_views(
+            np.array(points, np.float32), cols, views=2, size=32, elevation=0.0, point_radius=0, device="cpu"
+        ).numpy()
         r0, g0, _ = img[0, 16, 16]
         r1, g1, _ = img[1, 16, 16]
         assert r0 > 0 and g0 == 0, "front (red) point hides the green one"
@@ -101,8 +103,9 @@ def test_rendering_is_deterministic_and_independent_of_batching_and_point_order(
 
 def test_colours_are_shaded_and_background_is_configurable():
     sphere = unit_sphere(20_000)
-    img = render_views(sphere, np.tile([[1.0, 0.0, 0.0]], (20_000, 1)), views=1, size=64,
-                       background=(0, 0, 0))[0].numpy()
+    img = render_views(sphere, np.tile([[1.0, 0.0, 0.0]], (20_000, 1)), views=1, size=64, background=(0, 0, 0))[
+        0
+    ].numpy()
     mask = img.sum(axis=-1) > 0
     assert np.all(img[mask][:, 1:] == 0) and img[mask][:, 0].max() > 200
     assert np.all(img[~mask] == 0)

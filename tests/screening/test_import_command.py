@@ -1,4 +1,5 @@
 """`manage.py import_dataset` screens what it imported, as an API import does."""
+
 from __future__ import annotations
 
 import json
@@ -22,8 +23,9 @@ def test_command_line_import_screens_its_media_in_process(media_cases, tmp_path,
         rows.append({"id": name, "modality": modality, "media": f"media/{name}{path.suffix}"})
     (bundle / "items.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
     (bundle / "captions.jsonl").write_text(json.dumps({"id": "c1", "text": "a caption"}) + "\n")
-    (bundle / "pairrate.json").write_text(json.dumps({"dataset": "screened-cli", "media": "local",
-                                                      "items": "items.jsonl", "captions": "captions.jsonl"}))
+    (bundle / "pairrate.json").write_text(
+        json.dumps({"dataset": "screened-cli", "media": "local", "items": "items.jsonl", "captions": "captions.jsonl"})
+    )
     call_command("import_dataset", str(bundle), "--no-progress")
     statuses = dict(Item.objects.values_list("external_id", "screen_status"))
     for name, (_, _, expected) in media_cases.items():

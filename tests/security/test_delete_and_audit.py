@@ -1,4 +1,5 @@
 """A project with ratings needs a confirmed delete; admin actions land in the audit log."""
+
 from __future__ import annotations
 
 import pytest
@@ -30,8 +31,14 @@ def test_project_with_ratings_is_not_deleted_by_one_unconfirmed_request(rated):
     assert admin.delete(f"/api/projects/{project.pk}/?confirm=rated%20one").status_code == 204
     assert not Project.objects.filter(pk=project.pk).exists() and Rating.objects.count() == 0
     entry = AuditEntry.objects.get()
-    assert (entry.actor.username, entry.actor_name, entry.action, entry.target_type, entry.target_id,
-            entry.target_repr) == ("boss", "boss", "project.delete", "project", project.pk, "rated one")
+    assert (
+        entry.actor.username,
+        entry.actor_name,
+        entry.action,
+        entry.target_type,
+        entry.target_id,
+        entry.target_repr,
+    ) == ("boss", "boss", "project.delete", "project", project.pk, "rated one")
     assert entry.details == {"ratings": 1, "tasks": 2} and entry.created_at is not None
 
 
@@ -55,9 +62,11 @@ def test_admin_actions_are_recorded(rated):
     started = admin.post(f"/api/projects/{project.pk}/exports/", {"format": "jsonl"}, format="json")
     assert started.status_code == 202
     actions = list(AuditEntry.objects.order_by("id").values_list("action", "target_type", "details"))
-    assert actions == [("members.add", "project", {"usernames": ["newbie"]}),
-                       ("members.pause", "project", {"usernames": ["newbie"]}),
-                       ("export.start", "exportrun", {"format": "jsonl", "projects": [project.pk]})]
+    assert actions == [
+        ("members.add", "project", {"usernames": ["newbie"]}),
+        ("members.pause", "project", {"usernames": ["newbie"]}),
+        ("export.start", "exportrun", {"format": "jsonl", "projects": [project.pk]}),
+    ]
 
 
 def test_audit_log_is_read_only_in_the_admin(rated, client):
@@ -85,4 +94,8 @@ def test_pipeline_actions_from_the_django_admin_are_recorded(client):
         client.post("/admin/annotation/project/", {"action": "cancel", "_selected_action": [project.pk]})
     entry = AuditEntry.objects.get()
     assert (entry.action, entry.target_id, entry.actor_name, entry.details) == (
-        "pipeline.cancel", running.pk, "root", {"via": "admin"})
+        "pipeline.cancel",
+        running.pk,
+        "root",
+        {"via": "admin"},
+    )

@@ -1,5 +1,6 @@
 """/api/docs/ (Swagger UI) and /api/redoc/ load their scripts and styles from this server
 (drf-spectacular-sidecar), not from a CDN: the docs work without internet."""
+
 from __future__ import annotations
 
 import re

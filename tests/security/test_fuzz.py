@@ -4,6 +4,7 @@ no 5xx, and every response conforms to the published schema (bench/fuzz_api.py r
 PAIRRATE_FUZZ_EXAMPLES sets the examples per operation and generation mode (default 4),
 PAIRRATE_FUZZ_SEED the hypothesis seed (default 0: the same requests every run).
 """
+
 from __future__ import annotations
 
 import json
@@ -33,8 +34,14 @@ def world(settings, tmp_path):
     leased = next_task(client, project).json()
     run = ExportRun.objects.create(format="jsonl", created_by=admin)
     run.projects.set([project])
-    ids = {"projects": project.pk, "assignments": leased["id"], "pair": PairResult.objects.first().pk,
-           "exports": run.pk, "datasets": project.caption_datasets.get().pk, "spaces": project.space_id}
+    ids = {
+        "projects": project.pk,
+        "assignments": leased["id"],
+        "pair": PairResult.objects.first().pk,
+        "exports": run.pk,
+        "datasets": project.caption_datasets.get().pk,
+        "spaces": project.space_id,
+    }
     tokens = {user.username: Token.objects.get_or_create(user=user)[0].key for user in (admin, annotator)}
     return ids, tokens
 
@@ -64,9 +71,22 @@ def test_fuzz_whole_schema_as_annotator_then_admin(world):
         print(report.summary())
     if os.environ.get("PAIRRATE_FUZZ_REPORT"):
         with open(os.environ["PAIRRATE_FUZZ_REPORT"], "w") as out:
-            json.dump([{"role": r.role, "operations": r.operations, "requests": r.requests, "seconds": r.seconds,
-                        "unsent": r.unsent, "statuses": dict(r.statuses), "failures": r.failures}
-                       for r in reports], out, indent=1)
+            json.dump(
+                [
+                    {
+                        "role": r.role,
+                        "operations": r.operations,
+                        "requests": r.requests,
+                        "seconds": r.seconds,
+                        "unsent": r.unsent,
+                        "statuses": dict(r.statuses),
+                        "failures": r.failures,
+                    }
+                    for r in reports
+                ],
+                out,
+                indent=1,
+            )
     failures = [f for r in reports for f in r.failures]
     assert all(r.operations > 30 and r.requests > r.operations for r in reports)
     assert not [code for r in reports for code in r.statuses if code >= 500]

@@ -1,4 +1,5 @@
 """Failed logins are limited per (username, address) and per address, on every login path."""
+
 from __future__ import annotations
 
 import pytest
@@ -23,8 +24,9 @@ def limits(settings):
 
 
 def token(username, password, address="10.0.0.1"):
-    return APIClient().post("/api/auth/token/", {"username": username, "password": password},
-                            format="json", REMOTE_ADDR=address)
+    return APIClient().post(
+        "/api/auth/token/", {"username": username, "password": password}, format="json", REMOTE_ADDR=address
+    )
 
 
 def test_token_endpoint_refuses_after_failures_even_the_right_password(limits):

@@ -4,6 +4,7 @@ The worker shares nothing with the test process but PostgreSQL, Redis and the bu
 own MEDIA_ROOT, upload folder and cache. Only one worker consumes the test broker at a
 time, so tests using these do not also use the shared `running_worker`.
 """
+
 from __future__ import annotations
 
 import time
@@ -24,9 +25,14 @@ def start_worker(worker_env: dict, store_env: dict, folder: Path, name: str, **e
     stop_other_workers()
     app.control.purge()
     folder.mkdir(parents=True, exist_ok=True)
-    env = {**worker_env, **{k: v for k, v in store_env.items() if k.isupper()},
-           "PAIRRATE_MEDIA_ROOT": str(folder / "media"), "PAIRRATE_UPLOAD_ROOT": str(folder / "uploads"),
-           "PAIRRATE_STORAGE_CACHE_DIR": str(folder / "cache"), **extra}
+    env = {
+        **worker_env,
+        **{k: v for k, v in store_env.items() if k.isupper()},
+        "PAIRRATE_MEDIA_ROOT": str(folder / "media"),
+        "PAIRRATE_UPLOAD_ROOT": str(folder / "uploads"),
+        "PAIRRATE_STORAGE_CACHE_DIR": str(folder / "cache"),
+        **extra,
+    }
     worker = WorkerProcess(env, folder / "worker.log", name)
     worker.media_root = folder / "media"
     return worker.start()
@@ -40,8 +46,12 @@ def stop_other_workers(timeout: float = 30) -> None:
     others = [name for reply in app.control.ping(timeout=0.5) for name in reply]
     if others:
         app.control.shutdown(destination=others)
-        wait_for(lambda: [n for reply in app.control.ping(timeout=0.5) for n in reply if n in others],
-                 lambda alive: not alive, timeout, "the other workers to stop")
+        wait_for(
+            lambda: [n for reply in app.control.ping(timeout=0.5) for n in reply if n in others],
+            lambda alive: not alive,
+            timeout,
+            "the other workers to stop",
+        )
 
 
 def point_settings_at(settings, monkeypatch, store_env: dict) -> None:

@@ -2,6 +2,7 @@
 but PostgreSQL, Redis and the bucket: each export is one object holding exactly the bytes
 the same export gives on the local file system (its sha256 kept with it), and a download
 is a redirect to a presigned URL of that object."""
+
 from __future__ import annotations
 
 import hashlib
@@ -35,12 +36,23 @@ def test_worker_export_is_one_object_equal_to_the_local_export(object_store, wor
     admin = admin_client()
     worker = start_worker(worker_env, object_store, tmp_path / "worker", "s3-export")
     try:
-        started = [admin.post("/api/exports/", {"format": fmt, "options": options,
-                                                "projects": [p.pk for p in projects]}, format="json")
-                   for fmt, options in CASES]
+        started = [
+            admin.post(
+                "/api/exports/",
+                {"format": fmt, "options": options, "projects": [p.pk for p in projects]},
+                format="json",
+            )
+            for fmt, options in CASES
+        ]
         assert all(r.status_code == 202 for r in started), [r.content for r in started]
-        done = [wait_for(lambda r=r: admin.get(f"/api/exports/{r.json()['id']}/").json(),
-                         lambda d: d["state"] in ("succeeded", "failed"), what="export") for r in started]
+        done = [
+            wait_for(
+                lambda r=r: admin.get(f"/api/exports/{r.json()['id']}/").json(),
+                lambda d: d["state"] in ("succeeded", "failed"),
+                what="export",
+            )
+            for r in started
+        ]
     finally:
         worker.stop()
     from annotation.models import ExportRun
@@ -52,8 +64,12 @@ def test_worker_export_is_one_object_equal_to_the_local_export(object_store, wor
         run = ExportRun.objects.get(pk=data["id"])
         stored, metadata = object_bytes(object_store, run.file_path)
         assert stored == body and metadata["sha256"] == sha256, fmt
-        downloaded = presigned_download(admin, f"/api/exports/{run.pk}/download/",
-                                        object_store["PAIRRATE_S3_ENDPOINT_URL"], storage.media_url_seconds())
+        downloaded = presigned_download(
+            admin,
+            f"/api/exports/{run.pk}/download/",
+            object_store["PAIRRATE_S3_ENDPOINT_URL"],
+            storage.media_url_seconds(),
+        )
         assert downloaded == body, fmt
         assert admin.get(f"/api/exports/{run.pk}/download/")["X-Checksum-SHA256"] == sha256
     assert not (tmp_path / "web-scratch" / "exports").exists()

@@ -5,6 +5,7 @@ run (recorded, retry-able), and the retried run is complete and identical.
 
 Runs on its own SeaweedFS instance, never the shared one: 17xxx ports, clear of the shared
 store's and tests/faults' instance's (each also listens on its ports + 10000 for gRPC)."""
+
 from __future__ import annotations
 
 import os
@@ -26,8 +27,9 @@ PAUSE_SECONDS = 3  # the worker holds the export this long before writing (the d
 
 @pytest.fixture
 def own_store(tmp_path):
-    server = SeaweedServer(tmp_path / "weed", s3_port=17433, master_port=17333, volume_port=17080,
-                           filer_port=17888).start()
+    server = SeaweedServer(
+        tmp_path / "weed", s3_port=17433, master_port=17333, volume_port=17080, filer_port=17888
+    ).start()
     bucket = new_bucket(server.endpoint)
     env = dict(storage_env(server.endpoint, bucket, "outage", tmp_path / "web-cache"), bucket=bucket, prefix="outage")
     try:
@@ -44,8 +46,9 @@ def crash(server: SeaweedServer) -> None:
     server.stop()  # waits until the port is closed
 
 
-def test_export_rides_out_a_store_restart_and_a_failed_run_is_retried(own_store, worker_env, settings, monkeypatch,
-                                                                     tmp_path):
+def test_export_rides_out_a_store_restart_and_a_failed_run_is_retried(
+    own_store, worker_env, settings, monkeypatch, tmp_path
+):
     server, env = own_store
     world = build_world()
     reference = execute_run(create_run([world.three.pk], "jsonl").pk)  # the local backend
@@ -67,8 +70,9 @@ def test_export_rides_out_a_store_restart_and_a_failed_run_is_retried(own_store,
     settings.PAIRRATE_STORAGE_RETRY_SECONDS = 60.0
 
     # Retried on a worker whose publish meets a store stopped and started again.
-    worker = start_worker(worker_env, env, tmp_path / "worker", "s3-outage",
-                          PAIRRATE_FAULT_DRILL_PAUSE=f"export={PAUSE_SECONDS}")
+    worker = start_worker(
+        worker_env, env, tmp_path / "worker", "s3-outage", PAIRRATE_FAULT_DRILL_PAUSE=f"export={PAUSE_SECONDS}"
+    )
     try:
         assert admin.post(f"/api/exports/{failed.pk}/retry/").status_code == 202
         wait_for(lambda: ExportRun.objects.get(pk=failed.pk).state, lambda s: s == "running", what="running")
@@ -79,8 +83,11 @@ def test_export_rides_out_a_store_restart_and_a_failed_run_is_retried(own_store,
         assert admin.get(f"/api/exports/{failed.pk}/download/").status_code == 409
         assert admin.get(f"/api/projects/{world.three.pk}/exports/").json()[0]["state"] == "running"
         server.start()
-        done = wait_for(lambda: admin.get(f"/api/exports/{failed.pk}/").json(),
-                        lambda d: d["state"] in ("succeeded", "failed"), what="the export")
+        done = wait_for(
+            lambda: admin.get(f"/api/exports/{failed.pk}/").json(),
+            lambda d: d["state"] in ("succeeded", "failed"),
+            what="the export",
+        )
     finally:
         worker.stop()
     assert done["state"] == "succeeded", done

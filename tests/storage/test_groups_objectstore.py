@@ -3,6 +3,7 @@ bucket: this process plans and searches, a worker with its own MEDIA_ROOT and ca
 the caption chunks (reading the search parts from the bucket) and writes the E-MM1 100M
 layout export. Every output object is byte-identical to the same build on the local file
 system, and downloads are presigned redirects to those objects."""
+
 from __future__ import annotations
 
 import pytest
@@ -31,7 +32,8 @@ def build_in_process(monkeypatch) -> GroupsBuild:
 
 
 def test_groups_build_and_layout_export_on_the_bucket_equal_the_local_ones(
-        object_store, worker_env, settings, monkeypatch, tmp_path):
+    object_store, worker_env, settings, monkeypatch, tmp_path
+):
     from annotation.importing import import_bundle
 
     groups_bundle = write_bundle(tmp_path / "bundle")
@@ -62,12 +64,17 @@ def test_groups_build_and_layout_export_on_the_bucket_equal_the_local_ones(
     merged_by = {w.split("@", 1)[0] for w in build.parts.filter(kind="merge").values_list("worker", flat=True)}
     assert merged_by == {"s3-groups"}
     assert {n: r["sha256"] for n, r in build.files.items()} == {n: r["sha256"] for n, r in reference.files.items()}
-    assert set(storage.list_folder(build.output_path)) == {f"{build.output_path}/{n}"
-                                                           for n in [*build.files, "SHA256SUMS"]}
+    assert set(storage.list_folder(build.output_path)) == {
+        f"{build.output_path}/{n}" for n in [*build.files, "SHA256SUMS"]
+    }
     assert storage.list_folder(f"groups/{build.pk}/parts") == []  # merged, then removed from the bucket
     admin = admin_client()
     for name, body in expected.items():
-        downloaded = presigned_download(admin, f"/api/groups/{build.pk}/download/?file={name}",
-                                        object_store["PAIRRATE_S3_ENDPOINT_URL"], storage.media_url_seconds())
+        downloaded = presigned_download(
+            admin,
+            f"/api/groups/{build.pk}/download/?file={name}",
+            object_store["PAIRRATE_S3_ENDPOINT_URL"],
+            storage.media_url_seconds(),
+        )
         assert downloaded == body, name
     assert not (tmp_path / "web-scratch" / "groups").exists()

@@ -6,6 +6,7 @@ MEDIA_ROOT; media and shards become objects that any process reads back through 
 a failing re-import leaves every object as it was; vector files are split into shards of
 at most PAIRRATE_SHARD_ROWS rows, with the same vectors as on the local backend.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -35,8 +36,10 @@ def objects(object_store) -> dict[str, tuple[str, str]]:
     for page in s3.get_paginator("list_objects_v2").paginate(Bucket=bucket, Prefix=prefix + "/"):
         for entry in page.get("Contents", []):
             got = s3.get_object(Bucket=bucket, Key=entry["Key"])
-            found[entry["Key"][len(prefix) + 1:]] = (hashlib.sha256(got["Body"].read()).hexdigest(),
-                                                     got["Metadata"].get("sha256", ""))
+            found[entry["Key"][len(prefix) + 1 :]] = (
+                hashlib.sha256(got["Body"].read()).hexdigest(),
+                got["Metadata"].get("sha256", ""),
+            )
     return found
 
 
@@ -49,8 +52,9 @@ def forget_cached_copies() -> None:
 
 
 @pytest.mark.django_db
-def test_failing_reimport_leaves_objects_and_rows_unchanged(object_store, make_bundle, monkeypatch, media_root,
-                                                            django_capture_on_commit_callbacks):
+def test_failing_reimport_leaves_objects_and_rows_unchanged(
+    object_store, make_bundle, monkeypatch, media_root, django_capture_on_commit_callbacks
+):
     from annotation.importing import BundleError, import_bundle
     from annotation.importing.staging import ObjectStaging
     from tests.annotation.conftest import database_snapshot
@@ -158,15 +162,22 @@ def bucket_worker(worker_env, object_store, tmp_path):
     shares nothing with this process but the database, the broker and the bucket."""
     from tests.storage.s3_workers import start_worker
 
-    worker = start_worker(worker_env, object_store, tmp_path / "worker", "bucket-worker",
-                          PAIRRATE_SHARD_ROWS="2", PAIRRATE_SCREEN_AFTER_IMPORT="0")
+    worker = start_worker(
+        worker_env,
+        object_store,
+        tmp_path / "worker",
+        "bucket-worker",
+        PAIRRATE_SHARD_ROWS="2",
+        PAIRRATE_SCREEN_AFTER_IMPORT="0",
+    )
     yield worker
     worker.stop()
 
 
 @pytest.mark.django_db(transaction=True)
-def test_uploaded_bundle_is_imported_by_a_worker_sharing_only_the_bucket(bucket_worker, object_store, tmp_path,
-                                                                         make_bundle, media_root, settings):
+def test_uploaded_bundle_is_imported_by_a_worker_sharing_only_the_bucket(
+    bucket_worker, object_store, tmp_path, make_bundle, media_root, settings
+):
     from django.contrib.auth.models import User
     from rest_framework.test import APIClient
 
@@ -196,8 +207,7 @@ def test_uploaded_bundle_is_imported_by_a_worker_sharing_only_the_bucket(bucket_
     # This process reads the same vectors from the bucket.
     ids, vectors = item_vectors(space)
     external = dict(Item.objects.values_list("id", "external_id"))
-    np.testing.assert_array_equal(vectors, normalised(random_vectors(4, seed=1))[
-        [int(external[i][3:]) for i in ids]])
+    np.testing.assert_array_equal(vectors, normalised(random_vectors(4, seed=1))[[int(external[i][3:]) for i in ids]])
     _, captions = caption_vectors(space, space.captionvector_set.values_list("caption_id", flat=True))
     assert captions.shape == (3, 8)
     assert storage.local_media(Item.objects.get(external_id="img0").media).read_bytes() == b"jpeg bytes 0"
@@ -212,8 +222,9 @@ def test_uploaded_bundle_is_imported_by_a_worker_sharing_only_the_bucket(bucket_
 
 
 @pytest.mark.django_db
-def test_embed_run_reads_media_and_writes_plan_and_shards_as_objects(object_store, media_root, encoder_roots,
-                                                                     eager, settings):
+def test_embed_run_reads_media_and_writes_plan_and_shards_as_objects(
+    object_store, media_root, encoder_roots, eager, settings
+):
     from annotation.embedding import runs
     from annotation.models import Caption, Dataset, EmbedRun, Item, VectorShard
     from sampling.encoders import load_encoder
@@ -239,8 +250,9 @@ def test_embed_run_reads_media_and_writes_plan_and_shards_as_objects(object_stor
     assert not (media_root / "vectors").exists() and not (media_root / "embedding").exists()
     forget_cached_copies()
     _, vectors = stored(space, "items")
-    np.testing.assert_array_equal(vectors, load_encoder("clip", encoder_roots["clip"], batch_size=4)
-                                  .embed_media(photos)[1])
+    np.testing.assert_array_equal(
+        vectors, load_encoder("clip", encoder_roots["clip"], batch_size=4).embed_media(photos)[1]
+    )
 
 
 @pytest.fixture

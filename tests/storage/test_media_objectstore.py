@@ -1,6 +1,7 @@
 """Media on the object store: derived media made by a worker that shares only the bucket,
 annotators' signed links answered with presigned URLs, media referenced in place in the
 bucket (s3://bucket/key) screened and served without being copied under pairrate's prefix."""
+
 from __future__ import annotations
 
 import io
@@ -40,8 +41,7 @@ def bucket_worker(request, worker_env, object_store, tmp_path):
     env = {k: v for k, v in object_store.items() if k.isupper()}
     media_root = tmp_path / "worker-scratch"
     env.update(PAIRRATE_MEDIA_ROOT=str(media_root), PAIRRATE_STORAGE_CACHE_DIR=str(tmp_path / "worker-cache"))
-    worker = WorkerProcess(dict(worker_env, **env),
-                           tmp_path / "bucket-worker.log", "bucket-media").start()
+    worker = WorkerProcess(dict(worker_env, **env), tmp_path / "bucket-worker.log", "bucket-media").start()
     worker.media_root = media_root
     yield worker
     worker.stop()
@@ -73,8 +73,11 @@ def stored(name: str, source: Path) -> str:
 def names_under_prefix(object_store) -> set[str]:
     s3 = s3_client(object_store["PAIRRATE_S3_ENDPOINT_URL"])
     prefix = object_store["prefix"] + "/"
-    return {item["Key"][len(prefix):] for page in s3.get_paginator("list_objects_v2").paginate(
-        Bucket=object_store["bucket"], Prefix=prefix) for item in page.get("Contents", [])}
+    return {
+        item["Key"][len(prefix) :]
+        for page in s3.get_paginator("list_objects_v2").paginate(Bucket=object_store["bucket"], Prefix=prefix)
+        for item in page.get("Contents", [])
+    }
 
 
 def fetch(client, url: str) -> bytes:
@@ -98,7 +101,8 @@ def wait_for(predicate, what: str, log: Path, timeout: float = 120):
 
 @pytest.mark.django_db(transaction=True)
 def test_worker_makes_derived_media_as_objects_and_annotators_get_them_from_the_bucket(
-        bucket_worker, object_store, in_place, media_root, tmp_path):
+    bucket_worker, object_store, in_place, media_root, tmp_path
+):
     from annotation.models import Dataset, Item, PipelineStage, Project, ScreeningRun
     from annotation.pipeline import runner
     from annotation.screening import runs
@@ -107,37 +111,55 @@ def test_worker_makes_derived_media_as_objects_and_annotators_get_them_from_the_
     np.save(tmp_path / "cloud.npy", rng.normal(size=(3000, 3)).astype(np.float32))
     np.save(tmp_path / "placed.npy", rng.normal(size=(2000, 3)).astype(np.float32) * [1, 0.3, 0.5])
     make_clip(tmp_path / "clip.mp4", [40] * 30)
-    sources = {"media/cloud.npy": tmp_path / "cloud.npy", "media/clip.mp4": tmp_path / "clip.mp4",
-               "media/bell.oga": SOUNDS / "bell.oga"}
+    sources = {
+        "media/cloud.npy": tmp_path / "cloud.npy",
+        "media/clip.mp4": tmp_path / "clip.mp4",
+        "media/bell.oga": SOUNDS / "bell.oga",
+    }
     for name, path in sources.items():
         stored(name, path)
     placed_cloud = in_place("clouds/placed.npy", (tmp_path / "placed.npy").read_bytes())
 
     project = make_project(n_tasks=1, candidates=6, per_task=1, modality="point_cloud", state="launching")
     items = list(Item.objects.filter(dataset__name="ds").order_by("id"))
-    media = [("point_cloud", "media/cloud.npy"), ("point_cloud", placed_cloud), ("video", "media/clip.mp4"),
-             ("audio", "media/bell.oga"), ("video", "https://example.org/clip.mp4"),
-             ("point_cloud", "../outside.npy")]
+    media = [
+        ("point_cloud", "media/cloud.npy"),
+        ("point_cloud", placed_cloud),
+        ("video", "media/clip.mp4"),
+        ("audio", "media/bell.oga"),
+        ("video", "https://example.org/clip.mp4"),
+        ("point_cloud", "../outside.npy"),
+    ]
     for item, (modality, value) in zip(items, media):
         Item.objects.filter(pk=item.pk).update(modality=modality, media=value)
     cloud, placed, clip, bell = (item.id for item in items[:4])
     PipelineStage.objects.create(project=project, name="media", order=0)
 
     runner.dispatch_stage(project.id, "media")
-    wait_for(lambda: Project.objects.get(pk=project.pk).state != Project.State.LAUNCHING, "the media stage",
-             bucket_worker.log_path)
+    wait_for(
+        lambda: Project.objects.get(pk=project.pk).state != Project.State.LAUNCHING,
+        "the media stage",
+        bucket_worker.log_path,
+    )
     stage = PipelineStage.objects.get(project=project, name="media")
     assert Project.objects.get(pk=project.pk).state == Project.State.READY, stage.error
     assert {k: stage.counts[k] for k in ("items", "made", "remote", "unsafe", "missing")} == {
-        "items": 6, "made": 4, "remote": 1, "unsafe": 1, "missing": 0}, stage.counts
+        "items": 6,
+        "made": 4,
+        "remote": 1,
+        "unsafe": 1,
+        "missing": 0,
+    }, stage.counts
 
     names = names_under_prefix(object_store)
     for item_id in (cloud, placed):  # the in-place cloud is rendered from the bucket, its renders are ours
         assert {f"renders/{item_id}/{f}" for f in ("sheet.webp", "points.npy", "view_00.webp", "view_07.webp")} <= names
     assert {f"posters/{clip}.jpg", f"previews/{clip}.mp4", f"waveforms/{bell}.png"} <= names
     assert not any(n.startswith("clouds/") or n.endswith("placed.npy") for n in names)  # not copied in
-    assert not any(root.exists() for root in (media_root / "renders", bucket_worker.media_root / "renders",
-                                              bucket_worker.media_root / "posters"))
+    assert not any(
+        root.exists()
+        for root in (media_root / "renders", bucket_worker.media_root / "renders", bucket_worker.media_root / "posters")
+    )
 
     # The annotator's payload: every signed URL is a redirect to the bucket, with the right bytes.
     annotator = make_user("rater")
@@ -161,15 +183,21 @@ def test_worker_makes_derived_media_as_objects_and_annotators_get_them_from_the_
 
     # Screening on the worker reads in-place media through its cache; URLs stay unprobed.
     screened = Dataset.objects.create(name="placed")
-    cases = {"photo": in_place("photos/ok.jpg", PHOTO.read_bytes()),
-             "cut": in_place("photos/cut.jpg", truncated(PHOTO, tmp_path / "cut.jpg").read_bytes()),
-             "gone": f"s3://{object_store['bucket']}/{object_store['prefix']}-in-place/photos/none.jpg",
-             "web": "https://example.org/a.jpg", "escape": "../../etc/passwd"}
+    cases = {
+        "photo": in_place("photos/ok.jpg", PHOTO.read_bytes()),
+        "cut": in_place("photos/cut.jpg", truncated(PHOTO, tmp_path / "cut.jpg").read_bytes()),
+        "gone": f"s3://{object_store['bucket']}/{object_store['prefix']}-in-place/photos/none.jpg",
+        "web": "https://example.org/a.jpg",
+        "escape": "../../etc/passwd",
+    }
     for name, value in cases.items():
         Item.objects.create(dataset=screened, external_id=name, modality="image", media=value)
     run = runs.start(screened)
-    wait_for(lambda: ScreeningRun.objects.get(pk=run.pk).state in ("succeeded", "failed"), "screening",
-             bucket_worker.log_path)
+    wait_for(
+        lambda: ScreeningRun.objects.get(pk=run.pk).state in ("succeeded", "failed"),
+        "screening",
+        bucket_worker.log_path,
+    )
     result = {i.external_id: (i.screen_status, i.screen_reason) for i in screened.items.all()}
     assert result["photo"] == ("ok", "")
     assert result["cut"][0] == "failed" and "truncated" in result["cut"][1]
@@ -181,7 +209,8 @@ def test_worker_makes_derived_media_as_objects_and_annotators_get_them_from_the_
 
 @pytest.mark.django_db
 def test_signed_links_on_the_object_store_redirect_to_presigned_urls_until_they_expire(
-        object_store, in_place, settings):
+    object_store, in_place, settings
+):
     client = Client()
     stored("media/bell.oga", SOUNDS / "bell.oga")
     placed = in_place("sounds/bell.oga", (SOUNDS / "bell.oga").read_bytes())

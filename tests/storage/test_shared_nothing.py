@@ -7,6 +7,7 @@ single machine runs), then on the object store. Both give the same tasks; an exp
 same ratings is byte-identical on both; annotators' media and downloads come from the
 bucket through presigned URLs.
 """
+
 from __future__ import annotations
 
 import hashlib
@@ -47,11 +48,26 @@ def _bundle(root: Path) -> Path:
     np.save(root / "clouds.npy", rng.normal(size=(len(items), DIM)).astype(np.float32))
     (root / "captions.ids.txt").write_text("".join(r["id"] + "\n" for r in captions))
     (root / "clouds.ids.txt").write_text("".join(r["id"] + "\n" for r in items))
-    (root / "pairrate.json").write_text(json.dumps({
-        "dataset": "shared-nothing", "media": "local", "items": "items.jsonl", "captions": "captions.jsonl",
-        "embeddings": [{"space": "sn-points", "model": "toy", "dim": DIM, "target_modality": "point_cloud",
+    (root / "pairrate.json").write_text(
+        json.dumps(
+            {
+                "dataset": "shared-nothing",
+                "media": "local",
+                "items": "items.jsonl",
+                "captions": "captions.jsonl",
+                "embeddings": [
+                    {
+                        "space": "sn-points",
+                        "model": "toy",
+                        "dim": DIM,
+                        "target_modality": "point_cloud",
                         "captions": {"vectors": "captions.npy", "ids": "captions.ids.txt"},
-                        "items": {"vectors": "clouds.npy", "ids": "clouds.ids.txt"}}]}))
+                        "items": {"vectors": "clouds.npy", "ids": "clouds.ids.txt"},
+                    }
+                ],
+            }
+        )
+    )
     return root
 
 
@@ -101,29 +117,42 @@ def _run_path(admin: APIClient, annotator: APIClient, bundle: Path, name: str):
 
     run = admin.post("/api/imports/", {"bundle": _zipped(bundle)}, format="multipart")
     assert run.status_code == 202, run.content
-    status = _wait(lambda: admin.get(f"/api/imports/{run.json()['id']}/").json(),
-                   lambda s: s["state"] in ("succeeded", "failed"), what="import")
+    status = _wait(
+        lambda: admin.get(f"/api/imports/{run.json()['id']}/").json(),
+        lambda s: s["state"] in ("succeeded", "failed"),
+        what="import",
+    )
     assert status["state"] == "succeeded", status
-    project = Project.objects.create(name=name, space=EmbeddingSpace.objects.get(name="sn-points"),
-                                     target_modality="point_cloud", sample_size=6, item_cap=8, seed=5, k=4,
-                                     candidates_per_task=2, annotators_per_task=1)
+    project = Project.objects.create(
+        name=name,
+        space=EmbeddingSpace.objects.get(name="sn-points"),
+        target_modality="point_cloud",
+        sample_size=6,
+        item_cap=8,
+        seed=5,
+        k=4,
+        candidates_per_task=2,
+        annotators_per_task=1,
+    )
     project.caption_datasets.set(Dataset.objects.filter(name="shared-nothing"))
     from annotation.models import ProjectMember
 
     ProjectMember.objects.create(project=project, user=get_user_model().objects.get(username="rater"))
     assert admin.post(f"/api/projects/{project.id}/launch/").status_code == 202
-    _wait(lambda: Project.objects.get(pk=project.pk).state, lambda s: s != Project.State.LAUNCHING,
-          what="launch")
+    _wait(lambda: Project.objects.get(pk=project.pk).state, lambda s: s != Project.State.LAUNCHING, what="launch")
     project.refresh_from_db()
     assert project.state == Project.State.READY, {s.name: s.error for s in project.stages.all()}
     payloads = []
     while (response := annotator.post(f"/api/projects/{project.id}/assignments/next/")).status_code == 200:
         payload = response.json()
         payloads.append(payload)
-        ratings = [{"candidate": c["id"], "label": ("good", "bad")[slot % 2]}
-                   for slot, c in enumerate(payload["candidates"])]
-        assert annotator.post(f"/api/assignments/{payload['id']}/submit/", {"ratings": ratings},
-                              format="json").status_code == 200
+        ratings = [
+            {"candidate": c["id"], "label": ("good", "bad")[slot % 2]} for slot, c in enumerate(payload["candidates"])
+        ]
+        assert (
+            annotator.post(f"/api/assignments/{payload['id']}/submit/", {"ratings": ratings}, format="json").status_code
+            == 200
+        )
     assert len(payloads) == 6
     return project, payloads
 
@@ -131,8 +160,11 @@ def _run_path(admin: APIClient, annotator: APIClient, bundle: Path, name: str):
 def _export(admin: APIClient, project, fmt: str) -> tuple[bytes, str]:
     response = admin.post(f"/api/projects/{project.pk}/exports/", {"format": fmt}, format="json")
     assert response.status_code == 202, response.content
-    data = _wait(lambda: admin.get(f"/api/exports/{response.json()['id']}/").json(),
-                 lambda d: d["state"] in ("succeeded", "failed"), what="export")
+    data = _wait(
+        lambda: admin.get(f"/api/exports/{response.json()['id']}/").json(),
+        lambda d: d["state"] in ("succeeded", "failed"),
+        what="export",
+    )
     assert data["state"] == "succeeded", data
     body = _fetch(admin, f"/api/exports/{data['id']}/download/")
     assert hashlib.sha256(body).hexdigest() == data["sha256"]
@@ -140,7 +172,8 @@ def _export(admin: APIClient, project, fmt: str) -> tuple[bytes, str]:
 
 
 def test_import_launch_rate_export_share_nothing_but_database_broker_and_bucket(
-        running_worker, worker_env, object_store, settings, tmp_path):
+    running_worker, worker_env, object_store, settings, tmp_path
+):
     from annotation.models import Project
     from tasks.celery_app import app
     from tests.conftest import WorkerProcess
@@ -149,8 +182,10 @@ def test_import_launch_rate_export_share_nothing_but_database_broker_and_bucket(
     User = get_user_model()
     admin = _client(User.objects.create_user("boss", is_staff=True))
     annotator = _client(User.objects.create_user("rater"))
-    s3_settings = {name: getattr(settings, name) for name in (
-        "PAIRRATE_STORAGE_URL", "PAIRRATE_S3_ENDPOINT_URL", "PAIRRATE_STORAGE_CACHE_DIR")}
+    s3_settings = {
+        name: getattr(settings, name)
+        for name in ("PAIRRATE_STORAGE_URL", "PAIRRATE_S3_ENDPOINT_URL", "PAIRRATE_STORAGE_CACHE_DIR")
+    }
 
     # 1. One machine: the local backend, web and worker on one folder (today's deployment).
     settings.PAIRRATE_STORAGE_URL = ""
@@ -165,15 +200,26 @@ def test_import_launch_rate_export_share_nothing_but_database_broker_and_bucket(
         setattr(settings, name, value)
     env = {k: v for k, v in object_store.items() if k.isupper()}
     app.control.purge()
-    worker = WorkerProcess({**worker_env, **env, "PAIRRATE_MEDIA_ROOT": str(tmp_path / "worker-scratch"),
-                            "PAIRRATE_UPLOAD_ROOT": str(tmp_path / "worker-uploads"),
-                            "PAIRRATE_STORAGE_CACHE_DIR": str(tmp_path / "worker-cache")},
-                           tmp_path / "s3-worker.log", "s3-worker").start()
+    worker = WorkerProcess(
+        {
+            **worker_env,
+            **env,
+            "PAIRRATE_MEDIA_ROOT": str(tmp_path / "worker-scratch"),
+            "PAIRRATE_UPLOAD_ROOT": str(tmp_path / "worker-uploads"),
+            "PAIRRATE_STORAGE_CACHE_DIR": str(tmp_path / "worker-cache"),
+        },
+        tmp_path / "s3-worker.log",
+        "s3-worker",
+    ).start()
     try:
         bucket_project, payloads = _run_path(admin, annotator, bundle, "in-bucket")
         same_ratings = {fmt: _export(admin, local_project, fmt) for fmt in FORMATS}
-        stats = app.control.broadcast("storage_cache", reply=True, timeout=5, destination=[
-            n for reply in app.control.ping(timeout=1) for n in reply if "s3-worker" in n])
+        stats = app.control.broadcast(
+            "storage_cache",
+            reply=True,
+            timeout=5,
+            destination=[n for reply in app.control.ping(timeout=1) for n in reply if "s3-worker" in n],
+        )
     finally:
         worker.stop()
 
@@ -201,8 +247,12 @@ def test_import_launch_rate_export_share_nothing_but_database_broker_and_bucket(
     assert Project.objects.get(pk=bucket_project.pk).state == Project.State.READY
     # The credentials never show: not in the worker's log, not in what the API answers.
     assert SECRET_KEY not in (tmp_path / "s3-worker.log").read_text()
-    for url in (f"/api/projects/{bucket_project.pk}/", f"/api/projects/{bucket_project.pk}/pipeline/",
-                "/api/exports/", "/api/imports/"):
+    for url in (
+        f"/api/projects/{bucket_project.pk}/",
+        f"/api/projects/{bucket_project.pk}/pipeline/",
+        "/api/exports/",
+        "/api/imports/",
+    ):
         response = admin.get(url)
         assert response.status_code == 200 and SECRET_KEY.encode() not in response.content, url
 
@@ -212,7 +262,8 @@ def storage_names(object_store) -> list[str]:
 
     s3 = client(object_store["PAIRRATE_S3_ENDPOINT_URL"])
     names = []
-    for page in s3.get_paginator("list_objects_v2").paginate(Bucket=object_store["bucket"],
-                                                             Prefix=object_store["prefix"] + "/"):
-        names += [item["Key"][len(object_store["prefix"]) + 1:] for item in page.get("Contents", [])]
+    for page in s3.get_paginator("list_objects_v2").paginate(
+        Bucket=object_store["bucket"], Prefix=object_store["prefix"] + "/"
+    ):
+        names += [item["Key"][len(object_store["prefix"]) + 1 :] for item in page.get("Contents", [])]
     return names

@@ -1,4 +1,5 @@
 """The storage layer on both backends: the local media root and a real S3 API (SeaweedFS)."""
+
 from __future__ import annotations
 
 import urllib.error
@@ -70,6 +71,7 @@ def test_object_reads_go_through_a_bounded_cache(object_store, settings):
     cache = store.cache
     for entry in list(cache.root.glob("*/*")):  # forget the writer's copies: read as another machine would
         import shutil
+
         shutil.rmtree(entry)
     before = cache.stats()
     first = storage.local_path("shards/0.bin")
@@ -93,7 +95,8 @@ def test_an_object_rewritten_elsewhere_is_read_fresh(object_store):
     assert storage.local_path("pipeline/1/match.npz").read_bytes() == b"first"
     store = storage.get_store()
     client(object_store["PAIRRATE_S3_ENDPOINT_URL"]).put_object(  # another machine's write
-        Bucket=store.bucket, Key=store.key("pipeline/1/match.npz"), Body=b"second")
+        Bucket=store.bucket, Key=store.key("pipeline/1/match.npz"), Body=b"second"
+    )
     assert storage.local_path("pipeline/1/match.npz").read_bytes() == b"second"
 
 
@@ -109,6 +112,7 @@ def test_downloads_are_presigned_and_expire(object_store, settings):
         assert "attachment" in got.headers["Content-Disposition"]
     settings.PAIRRATE_MEDIA_URL_SECONDS = 1
     import time
+
     url = storage.file_response("exports/2/pairs.csv", "pairs.csv")["Location"]
     time.sleep(2.5)
     with pytest.raises(urllib.error.HTTPError) as refused:
@@ -143,11 +147,14 @@ def test_unreachable_store_fails_fast_with_a_clear_message(settings, tmp_path, m
     assert "did not answer" in str(failed.value) and SECRET_KEY not in str(failed.value)
 
 
-@pytest.mark.parametrize("url, message", [
-    ("s3://key:secret@bucket/p", "must not carry credentials"),
-    ("gs://bucket/p", "s3://bucket/prefix"),
-    ("s3:///p", "names no bucket"),
-])
+@pytest.mark.parametrize(
+    "url, message",
+    [
+        ("s3://key:secret@bucket/p", "must not carry credentials"),
+        ("gs://bucket/p", "s3://bucket/prefix"),
+        ("s3:///p", "names no bucket"),
+    ],
+)
 def test_bad_storage_urls_are_refused_without_echoing_secrets(settings, url, message):
     from django.core.exceptions import ImproperlyConfigured
 

@@ -9,6 +9,7 @@
 The build runs on the Celery workers (in-process where Celery is eager, as in the
 demo); the command shows a progress bar until it settles (`--no-wait` returns at once).
 """
+
 from __future__ import annotations
 
 import time
@@ -31,25 +32,42 @@ class Command(BaseCommand):
 
     def add_arguments(self, parser):
         parser.add_argument("--datasets", nargs="+", default=[], help="caption datasets (names or ids)")
-        parser.add_argument("--space", action="append", default=[], metavar="MODALITY=SPACE",
-                            help="one embedding space per target modality (video, audio, image, point_cloud)")
+        parser.add_argument(
+            "--space",
+            action="append",
+            default=[],
+            metavar="MODALITY=SPACE",
+            help="one embedding space per target modality (video, audio, image, point_cloud)",
+        )
         parser.add_argument("--k", type=int, default=16)
         parser.add_argument("--method", default="exact", help="exact or ivf")
         parser.add_argument("--nlist", type=int, default=None)
         parser.add_argument("--nprobe", type=int, default=16)
         parser.add_argument("--seed", type=int, default=0)
         parser.add_argument("--name", default="")
-        parser.add_argument("--source-modality", action="append", default=[], dest="sources",
-                            help="only captions of this source modality (repeatable)")
+        parser.add_argument(
+            "--source-modality",
+            action="append",
+            default=[],
+            dest="sources",
+            help="only captions of this source modality (repeatable)",
+        )
         parser.add_argument("--source-dataset", action="append", default=[], dest="source_datasets")
         parser.add_argument("--retry", type=int, metavar="BUILD", help="run a failed or cancelled build on")
         parser.add_argument("--cancel", type=int, metavar="BUILD")
         parser.add_argument("--no-wait", action="store_true", help="return once the build is queued")
-        parser.add_argument("--import", dest="import_path", metavar="FOLDER",
-                            help="load nn_1/data_groups.csv ... nn_k/data_groups.csv (captions and items of --datasets)")
+        parser.add_argument(
+            "--import",
+            dest="import_path",
+            metavar="FOLDER",
+            help="load nn_1/data_groups.csv ... nn_k/data_groups.csv (captions and items of --datasets)",
+        )
         parser.add_argument("--link", type=int, metavar="BUILD", help="a draft --project takes candidates from BUILD")
-        parser.add_argument("--pairs", metavar="FILE", help="a draft --project rates these pairs (CSV/JSONL/Parquet, "
-                                                             "E-MM1 triplets.csv)")
+        parser.add_argument(
+            "--pairs",
+            metavar="FILE",
+            help="a draft --project rates these pairs (CSV/JSONL/Parquet, E-MM1 triplets.csv)",
+        )
         parser.add_argument("--project", help="project id or name (with --link or --pairs)")
 
     def handle(self, *args, **options):
@@ -68,8 +86,10 @@ class Command(BaseCommand):
                     build = import_groups(Path(options["import_path"]), options["datasets"], name=options["name"])
                 except BundleError as exc:
                     raise CommandError("\n".join(str(e) for e in exc.errors)) from exc
-                self.stdout.write(f"groups build {build.pk} imported: {build.counts['captions']} captions x "
-                                  f"{build.k} in {', '.join(build.modalities)}")
+                self.stdout.write(
+                    f"groups build {build.pk} imported: {build.counts['captions']} captions x "
+                    f"{build.k} in {', '.join(build.modalities)}"
+                )
                 return
             if options["cancel"]:
                 build = runner.cancel(options["cancel"])
@@ -84,10 +104,18 @@ class Command(BaseCommand):
                     if not sep:
                         raise CommandError(f"--space {pair!r}: write MODALITY=SPACE")
                     spaces[modality] = space
-                build = create_build(options["datasets"], spaces, k=options["k"], method=options["method"],
-                                     nlist=options["nlist"], nprobe=options["nprobe"], seed=options["seed"],
-                                     name=options["name"], caption_source_modalities=options["sources"],
-                                     caption_source_datasets=options["source_datasets"])
+                build = create_build(
+                    options["datasets"],
+                    spaces,
+                    k=options["k"],
+                    method=options["method"],
+                    nlist=options["nlist"],
+                    nprobe=options["nprobe"],
+                    seed=options["seed"],
+                    name=options["name"],
+                    caption_source_modalities=options["sources"],
+                    caption_source_datasets=options["source_datasets"],
+                )
                 runner.start(build.pk)
         except GroupsBuild.DoesNotExist:
             raise CommandError("no such groups build") from None
@@ -114,8 +142,10 @@ class Command(BaseCommand):
             build = project_from_pairs(path, project)
         except BundleError as exc:
             raise CommandError("\n".join(str(e) for e in exc.errors)) from exc
-        self.stdout.write(f"project {project.name!r} takes its candidates from {build.counts['pairs']} pairs "
-                          f"(groups build {build.pk}); launch it with launch_project")
+        self.stdout.write(
+            f"project {project.name!r} takes its candidates from {build.counts['pairs']} pairs "
+            f"(groups build {build.pk}); launch it with launch_project"
+        )
 
     def _link(self, build_id: int, key: str | None) -> None:
         from annotation.groups.candidates import link_project
@@ -125,8 +155,9 @@ class Command(BaseCommand):
         self.stdout.write(f"project {project.name!r} takes its candidates from groups build {build_id}")
 
     def _watch(self, build: GroupsBuild) -> None:
-        bar = tqdm(total=100, desc=f"groups {build.pk}", file=self.stderr._out,
-                   bar_format="{desc} {bar} {n:3.0f}% {postfix}")
+        bar = tqdm(
+            total=100, desc=f"groups {build.pk}", file=self.stderr._out, bar_format="{desc} {bar} {n:3.0f}% {postfix}"
+        )
         while True:
             build.refresh_from_db()
             bar.n = round(build.progress * 100)
@@ -136,9 +167,14 @@ class Command(BaseCommand):
             time.sleep(0.5)
         bar.close()
         if build.state != GroupsBuild.State.SUCCEEDED:
-            raise CommandError(f"groups build {build.pk} {build.state}: {build.error.splitlines()[0] if build.error else ''}")
-        self.stdout.write(f"groups build {build.pk} succeeded: {build.counts.get('captions', 0)} captions x "
-                          f"{build.k} in {', '.join(build.modalities)}; files in {build.output_path}")
+            raise CommandError(
+                f"groups build {build.pk} {build.state}: {build.error.splitlines()[0] if build.error else ''}"
+            )
+        self.stdout.write(
+            f"groups build {build.pk} succeeded: {build.counts.get('captions', 0)} captions x "
+            f"{build.k} in {', '.join(build.modalities)}; files in {build.output_path}"
+        )
         for modality, figures in build.recall.items():
-            self.stdout.write(f"  {modality}: recall@{figures['k']} {figures['recall_at_k']} "
-                              f"on {figures['sample']} captions")
+            self.stdout.write(
+                f"  {modality}: recall@{figures['k']} {figures['recall_at_k']} on {figures['sample']} captions"
+            )

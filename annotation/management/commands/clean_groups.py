@@ -3,6 +3,7 @@ build's pairs at or above each target modality's recommended threshold (from a r
 project of that modality) and write them with predicted P(good) into
 groups/<BUILD>/cleaned/ (docs/statistics.md), in this process, through the same run
 record as the API's background job. Prints the kept counts per modality."""
+
 from __future__ import annotations
 
 from django.core.management.base import BaseCommand, CommandError
@@ -32,8 +33,9 @@ class Command(BaseCommand):
         if not 0 < options["target"] < 1:
             raise CommandError("--target must be between 0 and 1")
         try:
-            run = cleaning_runs.start(build, projects, options["target"], options["label"], options["n_boot"],
-                                      queue=False)
+            run = cleaning_runs.start(
+                build, projects, options["target"], options["label"], options["n_boot"], queue=False
+            )
         except cleaning.CleaningError as exc:
             raise CommandError("; ".join(f"{k}: {' '.join(v)}" for k, v in exc.fields.items())) from exc
         except cleaning_runs.CleaningBusy as exc:
@@ -44,9 +46,11 @@ class Command(BaseCommand):
         manifest = run["manifest"]
         for modality, m in manifest["modalities"].items():
             threshold = "none meets the target" if m["threshold"] is None else f"similarity >= {m['threshold']:.4f}"
-            self.stdout.write(f"{modality}: {threshold} (project {m['project_name']!r}, {m['sample']} pairs); "
-                              f"kept {m['pairs_kept']} of {m['pairs_total']} pairs, "
-                              f"{m['captions_kept']} of {m['captions_total']} captions")
+            self.stdout.write(
+                f"{modality}: {threshold} (project {m['project_name']!r}, {m['sample']} pairs); "
+                f"kept {m['pairs_kept']} of {m['pairs_total']} pairs, "
+                f"{m['captions_kept']} of {m['captions_total']} captions"
+            )
         if manifest["left_out"]:
             self.stdout.write(f"left out (no project): {', '.join(manifest['left_out'])}")
         self.stdout.write(f"written to groups/{build.pk}/cleaned/ ({len(manifest['files'])} files)")

@@ -3,6 +3,7 @@
 Re-running is cheap and safe: the bundle is built once, the import upserts, users
 are created only when missing.
 """
+
 from __future__ import annotations
 
 import logging
@@ -21,6 +22,8 @@ from annotation.models import Dataset, EmbeddingSpace, Project
 TINY_DIM = 64  # the demo's random-weight encoders (sampling/encoders/tiny.py)
 CLEANING_TARGET = 0.8  # precision the cleaned demo groups' threshold must meet (lower bound)
 DEMO_USERS = [("admin", "admin-demo", True)] + [(f"annotator{i}", "annotator-demo", False) for i in (1, 2, 3)]
+
+
 class Command(BaseCommand):
     help = "Build and import the demo dataset and create the demo users."
 
@@ -28,8 +31,12 @@ class Command(BaseCommand):
         parser.add_argument("--no-input", action="store_true", help="never prompt")
         parser.add_argument("--rebuild", action="store_true", help="rebuild the bundle from its sources")
         parser.add_argument("--audiocaps", type=int, default=1500, help="AudioCaps captions to include")
-        parser.add_argument("--projects", type=int, default=len(demo_projects.PROJECTS),
-                            help="launch only the first N demo projects (the tests launch one)")
+        parser.add_argument(
+            "--projects",
+            type=int,
+            default=len(demo_projects.PROJECTS),
+            help="launch only the first N demo projects (the tests launch one)",
+        )
 
     def handle(self, *args, **options):
         log_path = Path(settings.VAR_DIR) / "demo.log"
@@ -43,20 +50,22 @@ class Command(BaseCommand):
             self.stdout.write("building the demo bundle (embeds every caption with all-MiniLM-L6-v2)...")
             build_demo_bundle(bundle, options["audiocaps"])
         summary = import_bundle(bundle)
-        self.stdout.write(f"imported {summary.items} items and {summary.captions} captions "
-                          f"into dataset {summary.dataset!r}")
+        self.stdout.write(
+            f"imported {summary.items} items and {summary.captions} captions into dataset {summary.dataset!r}"
+        )
         from annotation.screening import runs as screening  # probe every media file, as a worker would
 
         screened = screening.run_here(screening.start(Dataset.objects.get(name=summary.dataset), queue=False))
         self.stdout.write(f"screened media: {screened.counts}")
         for username, password, staff in DEMO_USERS:
             user, created = User.objects.get_or_create(
-                username=username, defaults={"is_staff": staff, "is_superuser": staff})
+                username=username, defaults={"is_staff": staff, "is_superuser": staff}
+            )
             if created:
                 user.set_password(password)
                 user.save()
         self._embed_with_tiny_encoders()
-        rated = self._launch_projects(demo_projects.PROJECTS[:options["projects"]])
+        rated = self._launch_projects(demo_projects.PROJECTS[: options["projects"]])
         build = self._build_groups()
         for project in rated:
             self._clean_groups(build, project)
@@ -72,26 +81,33 @@ class Command(BaseCommand):
 
         root = Path(settings.PAIRRATE_ENCODER_ROOTS[0])
         dataset = Dataset.objects.get(name="demo")
-        for name, family, build, modality in (("tiny-clip-image", "clip", build_clip, "image"),
-                                              ("tiny-clap-audio", "clap", build_clap, "audio")):
+        for name, family, build, modality in (
+            ("tiny-clip-image", "clip", build_clip, "image"),
+            ("tiny-clap-audio", "clap", build_clap, "audio"),
+        ):
             folder = root / name
             if not (folder / "config.json").is_file():
                 build(folder, dim=TINY_DIM)
             space, _ = EmbeddingSpace.objects.get_or_create(
-                name=name, defaults={"model_name": f"random-weight {family} (demo)", "dim": TINY_DIM,
-                                     "target_modality": modality})
+                name=name,
+                defaults={"model_name": f"random-weight {family} (demo)", "dim": TINY_DIM, "target_modality": modality},
+            )
             runs.configure_space(space, family, str(folder))
             run = runs.start(dataset, space)
             run.refresh_from_db()
-            self.stdout.write(f"space {name!r}: embedded {run.counts.get('items_embedded', 0)} {modality} items and "
-                              f"{run.counts.get('captions_embedded', 0)} captions ({run.state})")
+            self.stdout.write(
+                f"space {name!r}: embedded {run.counts.get('items_embedded', 0)} {modality} items and "
+                f"{run.counts.get('captions_embedded', 0)} captions ({run.state})"
+            )
 
     def _build_groups(self):
         """Retrieval groups for every demo caption in the four minilm spaces (in-process);
         the admin downloads them from /api/groups/ or the admin site. Built once."""
         build = demo_groups.build_groups()
-        self.stdout.write(f"groups {build.pk}: {build.state}, {build.counts.get('captions', 0)} captions x {build.k} "
-                          f"in {', '.join(build.modalities)}")
+        self.stdout.write(
+            f"groups {build.pk}: {build.state}, {build.counts.get('captions', 0)} captions x {build.k} "
+            f"in {', '.join(build.modalities)}"
+        )
         return build
 
     def _launch_projects(self, specs: list[dict]) -> list[Project]:
@@ -102,9 +118,12 @@ class Command(BaseCommand):
             self.stdout.write(f"project {project.name!r}: {project.state}, {project.tasks.count()} tasks")
             if spec.get("simulated_ratings") and project.state == Project.State.READY:
                 submitted = ratings.simulate(project)
-                self.stdout.write(f"SIMULATED ratings: {', '.join(ratings.SIMULATED)} (not people; a seeded rule, "
-                                  f"docs/demo.md) submitted {submitted} tasks of {project.name!r}"
-                                  if submitted else f"SIMULATED ratings of {project.name!r}: already there")
+                self.stdout.write(
+                    f"SIMULATED ratings: {', '.join(ratings.SIMULATED)} (not people; a seeded rule, "
+                    f"docs/demo.md) submitted {submitted} tasks of {project.name!r}"
+                    if submitted
+                    else f"SIMULATED ratings of {project.name!r}: already there"
+                )
                 rated.append(project)
         return rated
 
@@ -127,8 +146,10 @@ class Command(BaseCommand):
             return
         m = run["manifest"]["modalities"][project.target_modality]
         threshold = "no threshold meets the target" if m["threshold"] is None else f"similarity >= {m['threshold']:.3f}"
-        self.stdout.write(f"groups {build.pk} cleaned with the simulated ratings (precision >= {CLEANING_TARGET:.0%}): "
-                          f"{project.target_modality} {threshold}, kept {m['pairs_kept']} of {m['pairs_total']} pairs")
+        self.stdout.write(
+            f"groups {build.pk} cleaned with the simulated ratings (precision >= {CLEANING_TARGET:.0%}): "
+            f"{project.target_modality} {threshold}, kept {m['pairs_kept']} of {m['pairs_total']} pairs"
+        )
 
 
 # Our own code logs warnings to the console; libraries (faiss's loader, kombu, Celery's task
@@ -155,10 +176,15 @@ class _ConsoleHandler(logging.Handler):
 
     def emit(self, record: logging.LogRecord) -> None:
         if record.getMessage() == "stage finished":
-            counts = ", ".join(f"{k} {v}" for k, v in (getattr(record, "counts", None) or {}).items()
-                               if isinstance(v, (int, float, str)))
-            self.out.write(f"  project {getattr(record, 'project', '?')}: stage {getattr(record, 'stage', '?')} "
-                           f"done{': ' + counts if counts else ''}")
+            counts = ", ".join(
+                f"{k} {v}"
+                for k, v in (getattr(record, "counts", None) or {}).items()
+                if isinstance(v, (int, float, str))
+            )
+            self.out.write(
+                f"  project {getattr(record, 'project', '?')}: stage {getattr(record, 'stage', '?')} "
+                f"done{': ' + counts if counts else ''}"
+            )
         else:
             self.out.write(f"{record.levelname.lower()}: {record.name}: {record.getMessage()}")
 

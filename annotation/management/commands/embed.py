@@ -1,4 +1,5 @@
 """`python manage.py embed --dataset D --space S [--family F --checkpoint DIR]`: embed on the workers."""
+
 from __future__ import annotations
 
 import time
@@ -12,17 +13,23 @@ from annotation.models import Dataset, EmbeddingSpace, EmbedRun
 
 
 class Command(BaseCommand):
-    help = ("Embed a dataset's captions and items that lack vectors in a space, with the space's encoder "
-            "(sampling/encoders), on the gpu queue's workers; shows progress until done.")
+    help = (
+        "Embed a dataset's captions and items that lack vectors in a space, with the space's encoder "
+        "(sampling/encoders), on the gpu queue's workers; shows progress until done."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--dataset", required=True, help="dataset name")
         parser.add_argument("--space", required=True, help="embedding space name")
-        parser.add_argument("--family", help="configure the space's encoder family first (clip, clap, "
-                                             "clip-video, points-torchscript)")
+        parser.add_argument(
+            "--family", help="configure the space's encoder family first (clip, clap, clip-video, points-torchscript)"
+        )
         parser.add_argument("--checkpoint", help="the encoder's local checkpoint folder (with --family)")
-        parser.add_argument("--create", action="store_true",
-                            help="create the space when missing (needs --family, --checkpoint and --dim)")
+        parser.add_argument(
+            "--create",
+            action="store_true",
+            help="create the space when missing (needs --family, --checkpoint and --dim)",
+        )
         parser.add_argument("--dim", type=int, help="the space's dimension (with --create)")
         parser.add_argument("--no-wait", action="store_true", help="return once the run is queued")
 
@@ -35,9 +42,12 @@ class Command(BaseCommand):
         space = EmbeddingSpace.objects.filter(name=options["space"]).first()
         if space is None and options["create"]:
             if not (options["family"] in FAMILIES and options["checkpoint"] and options["dim"]):
-                raise CommandError("--create needs --family (one of " + ", ".join(FAMILIES) + "), --checkpoint and --dim")
-            space = EmbeddingSpace(name=options["space"], model_name="", dim=options["dim"],
-                                   target_modality=FAMILIES[options["family"]])
+                raise CommandError(
+                    "--create needs --family (one of " + ", ".join(FAMILIES) + "), --checkpoint and --dim"
+                )
+            space = EmbeddingSpace(
+                name=options["space"], model_name="", dim=options["dim"], target_modality=FAMILIES[options["family"]]
+            )
         if space is None:
             raise CommandError(f"no embedding space {options['space']!r} (use --create)")
         try:
@@ -70,7 +80,9 @@ class Command(BaseCommand):
         if run.state == EmbedRun.State.FAILED:
             raise CommandError(f"embed run {run.pk} failed: {'; '.join(run.errors)}")
         counts = run.counts
-        self.stdout.write(f"embedded {counts.get('captions_embedded', 0)} captions and "
-                          f"{counts.get('items_embedded', 0)} items; {counts.get('items_failed', 0)} items skipped")
+        self.stdout.write(
+            f"embedded {counts.get('captions_embedded', 0)} captions and "
+            f"{counts.get('items_embedded', 0)} items; {counts.get('items_failed', 0)} items skipped"
+        )
         for failure in runs.failures(run)[:20]:
             self.stdout.write(f"  skipped {failure['external_id']}: {failure['reason']}")

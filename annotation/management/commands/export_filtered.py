@@ -1,4 +1,5 @@
 """`python manage.py export_filtered [--project ID ...] [--output filtered.csv]`."""
+
 from __future__ import annotations
 
 import io
@@ -12,8 +13,10 @@ from annotation.nsfw_calibration import write_filtered_csv
 
 
 class Command(BaseCommand):
-    help = ("Export the captions the launch's NSFW filter dropped, with their category scores and "
-            "reason, as CSV (project, dataset, caption_id, caption, reason, scores).")
+    help = (
+        "Export the captions the launch's NSFW filter dropped, with their category scores and "
+        "reason, as CSV (project, dataset, caption_id, caption, reason, scores)."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--project", type=int, action="append", help="project id (repeatable; default all)")
@@ -22,8 +25,9 @@ class Command(BaseCommand):
     def handle(self, *args, **options):
         rows = FilteredCaption.objects.all()
         if options["project"]:
-            missing = set(options["project"]) - set(Project.objects.filter(
-                pk__in=options["project"]).values_list("pk", flat=True))
+            missing = set(options["project"]) - set(
+                Project.objects.filter(pk__in=options["project"]).values_list("pk", flat=True)
+            )
             if missing:
                 raise CommandError(f"no project {sorted(missing)}")
             rows = rows.filter(project_id__in=options["project"])

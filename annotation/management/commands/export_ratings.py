@@ -1,4 +1,5 @@
 """`python manage.py export_ratings --project ID [--project ID ...] --format FMT [filters]`."""
+
 from __future__ import annotations
 
 import json
@@ -29,17 +30,32 @@ class Command(BaseCommand):
         parser.add_argument("--min-agreement", type=float)
         parser.add_argument("--max-agreement", type=float)
         parser.add_argument("--gold", choices=GOLD_CHOICES)
-        parser.add_argument("--option", action="append", default=[], metavar="KEY=VALUE",
-                            help="format option, e.g. partial=positive or class_key=category")
+        parser.add_argument(
+            "--option",
+            action="append",
+            default=[],
+            metavar="KEY=VALUE",
+            help="format option, e.g. partial=positive or class_key=category",
+        )
         parser.add_argument("--output", help="also copy the finished file here")
         parser.add_argument("--no-progress", action="store_true")
 
     def handle(self, *args, **options):
-        filters = {key: options[name] for key, name in (
-            ("labels", "label"), ("states", "state"), ("modality_pairs", "modality_pair"),
-            ("source_datasets", "source_dataset"), ("date_from", "date_from"), ("date_to", "date_to"),
-            ("min_agreement", "min_agreement"), ("max_agreement", "max_agreement"), ("gold", "gold"),
-        ) if options[name] is not None}
+        filters = {
+            key: options[name]
+            for key, name in (
+                ("labels", "label"),
+                ("states", "state"),
+                ("modality_pairs", "modality_pair"),
+                ("source_datasets", "source_dataset"),
+                ("date_from", "date_from"),
+                ("date_to", "date_to"),
+                ("min_agreement", "min_agreement"),
+                ("max_agreement", "max_agreement"),
+                ("gold", "gold"),
+            )
+            if options[name] is not None
+        }
         format_options = dict(_key_value(o) for o in options["option"])
         try:
             run = create_run(options["project"], options["format"], filters, format_options)
@@ -51,8 +67,10 @@ class Command(BaseCommand):
         try:
             run = execute_run(run.pk, progress)
         except Exception as exc:  # recorded on the run (failed, retry-able); one clear line here
-            raise CommandError(f"export {run.pk} failed: {type(exc).__name__}: {_first_line(exc)} "
-                               f"(the run is recorded as failed; run the command again to retry)") from None
+            raise CommandError(
+                f"export {run.pk} failed: {type(exc).__name__}: {_first_line(exc)} "
+                f"(the run is recorded as failed; run the command again to retry)"
+            ) from None
         finally:
             if progress:
                 progress.close()
@@ -64,8 +82,11 @@ class Command(BaseCommand):
             with atomic_file(Path(options["output"]).resolve()) as temp:
                 storage.fetch(run.file_path, temp)  # a copy, or a download past the cache
         where = run.file_path if storage.is_object_store() else str(run.absolute_path)
-        self.stdout.write(json.dumps({"id": run.pk, "rows": run.row_count, "path": where,
-                                      "sha256": run.sha256, "bytes": run.size_bytes}))
+        self.stdout.write(
+            json.dumps(
+                {"id": run.pk, "rows": run.row_count, "path": where, "sha256": run.sha256, "bytes": run.size_bytes}
+            )
+        )
 
 
 def _first_line(exc: Exception) -> str:

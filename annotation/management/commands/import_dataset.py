@@ -2,6 +2,7 @@
 
 BUNDLE is a bundle folder (pairrate.json, or an E-MM1 infos/ folder with its embeddings) or
 a .zip/.tar/.tar.gz of one, unpacked within the archive limits into a temporary folder."""
+
 from __future__ import annotations
 
 import json
@@ -23,11 +24,17 @@ class Command(BaseCommand):
     def add_arguments(self, parser):
         parser.add_argument("bundle", help="bundle directory (pairrate.json or infos/) or an archive of one")
         parser.add_argument("--dataset", help="dataset name (default: from the manifest)")
-        parser.add_argument("--media", choices=["local", "remote"],
-                            help="local: copy media from the bundle; remote: keep paths/URLs as given")
+        parser.add_argument(
+            "--media",
+            choices=["local", "remote"],
+            help="local: copy media from the bundle; remote: keep paths/URLs as given",
+        )
         parser.add_argument("--no-progress", action="store_true")
-        parser.add_argument("--no-screen", action="store_true",
-                            help="do not screen the media afterwards (default: PAIRRATE_SCREEN_AFTER_IMPORT)")
+        parser.add_argument(
+            "--no-screen",
+            action="store_true",
+            help="do not screen the media afterwards (default: PAIRRATE_SCREEN_AFTER_IMPORT)",
+        )
 
     def handle(self, *args, **options):
         source, scratch = Path(options["bundle"]), None

@@ -1,4 +1,5 @@
 """`python manage.py launch_project PROJECT` (id or name): start, watch, or retry a launch."""
+
 from __future__ import annotations
 
 import time
@@ -37,8 +38,14 @@ class Command(BaseCommand):
             project.refresh_from_db()
             for stage in project.stages.order_by("order"):
                 bar = bars.get(stage.name) or bars.setdefault(
-                    stage.name, tqdm(total=100, desc=f"{stage.order + 1}. {stage.name}", file=self.stderr._out,
-                                     bar_format="{desc:<16} {bar} {n:3.0f}% {postfix}"))
+                    stage.name,
+                    tqdm(
+                        total=100,
+                        desc=f"{stage.order + 1}. {stage.name}",
+                        file=self.stderr._out,
+                        bar_format="{desc:<16} {bar} {n:3.0f}% {postfix}",
+                    ),
+                )
                 bar.n = round(stage.progress * 100)
                 bar.set_postfix_str(stage.state)
             if project.state != Project.State.LAUNCHING:

@@ -1,4 +1,5 @@
 """`python manage.py nsfw_calibrate [--import labels.csv] [--project ID] [--target-recall 0.95]`."""
+
 from __future__ import annotations
 
 import json
@@ -10,15 +11,21 @@ from annotation.nsfw_calibration import LabelImportError, import_labels, report,
 
 
 class Command(BaseCommand):
-    help = ("Report the caption filter's precision/recall per category on captions people labelled "
-            "(CaptionSafetyLabel) and suggest per-category thresholds; --import adds labels from a CSV "
-            "with columns dataset, caption_id, label (clean, sexual, profanity, hate, violence_graphic).")
+    help = (
+        "Report the caption filter's precision/recall per category on captions people labelled "
+        "(CaptionSafetyLabel) and suggest per-category thresholds; --import adds labels from a CSV "
+        "with columns dataset, caption_id, label (clean, sexual, profanity, hate, violence_graphic)."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--import", dest="import_path", help="CSV of labels to store first")
         parser.add_argument("--project", type=int, help="use this project's backend and thresholds")
-        parser.add_argument("--target-recall", type=float, default=0.95,
-                            help="suggest the highest threshold reaching this recall (default 0.95)")
+        parser.add_argument(
+            "--target-recall",
+            type=float,
+            default=0.95,
+            help="suggest the highest threshold reaching this recall (default 0.95)",
+        )
         parser.add_argument("--json", action="store_true", help="print the full report as JSON")
 
     def handle(self, *args, **options):
