@@ -70,3 +70,51 @@ def test_import_staging_on_a_full_disk_stores_nothing_and_succeeds_once_space_is
     again.refresh_from_db()
     assert again.state == "succeeded", again.errors
     assert Caption.objects.count() == sum(1 for _ in open(dataset_bundle / "captions.jsonl"))
+
+
+@pytest.fixture
+def small_file_system(tmp_path):
+    """A 200 kB tmpfs: a real full disk (ENOSPC), where this machine lets the tests mount."""
+    import os
+    import subprocess
+
+    mount = tmp_path / "small"
+    mount.mkdir()
+    mounted = (
+        os.geteuid() == 0
+        and subprocess.run(
+            ["mount", "-t", "tmpfs", "-o", "size=200k", "tmpfs", str(mount)], capture_output=True
+        ).returncode
+        == 0
+    )
+    if not mounted:
+        pytest.skip("mounting a small file system needs root (the RLIMIT_FSIZE tests above cover the same paths)")
+    yield mount
+    subprocess.run(["umount", "-l", str(mount)], capture_output=True)
+
+
+def test_import_on_a_really_full_file_system_stores_nothing_and_succeeds_once_it_grows(
+    dataset_bundle, start_worker, settings, small_file_system
+):
+    import subprocess
+
+    from annotation.models import Dataset, ImportRun, Item, VectorShard
+    from tasks.cpu import import_dataset
+
+    settings.MEDIA_ROOT = small_file_system
+    start_worker("enospc", PAIRRATE_MEDIA_ROOT=str(small_file_system))
+    run = ImportRun.objects.create(dataset_name="", source=str(dataset_bundle))
+    import_dataset.delay(run.pk)
+    _wait(lambda: ImportRun.objects.get(pk=run.pk).state == "failed", "the import to fail")
+    run.refresh_from_db()
+    assert any("No space left on device" in e["message"] for e in run.errors), run.errors
+    assert not Dataset.objects.exists() and not Item.objects.exists() and not VectorShard.objects.exists()
+    assert not (small_file_system / ".staging").exists() and not list(small_file_system.rglob("*.npy"))
+
+    subprocess.run(["mount", "-o", "remount,size=64m", str(small_file_system)], check=True)  # space is back
+    again = ImportRun.objects.create(dataset_name="", source=str(dataset_bundle))
+    import_dataset.delay(again.pk)
+    _wait(lambda: ImportRun.objects.get(pk=again.pk).state in ("succeeded", "failed"), "the second import")
+    again.refresh_from_db()
+    assert again.state == "succeeded", again.errors
+    assert VectorShard.objects.exists() and all(shard.absolute_path.is_file() for shard in VectorShard.objects.all())
