@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import time
+
 import pytest
 
 from tests.faults.conftest import history_events, wait_stage, wait_state
@@ -73,3 +75,35 @@ def test_broker_restart_mid_export_worker_survives_and_lost_export_is_redispatch
     assert "sweeper: export %d: re-dispatched" % lost.pk in worker.log_path.read_text()
     reference = execute_run(create_run([world.three.id], "jsonl").pk)
     assert busy.sha256 == lost.sha256 == reference.sha256
+
+
+def test_broker_restart_mid_groups_build_worker_survives_and_lost_parts_are_redispatched(
+    start_worker, broker, tmp_path
+):
+    """A search part is held on the worker while the others wait in the queue; the broker
+    restarts without them. The build's heartbeat goes stale once the held part is done, the
+    sweeper sends its plan again, and the build ends with the outputs of a calm build."""
+    from annotation.groups import create_build, runner
+    from annotation.importing import import_bundle
+    from annotation.models import GroupsBuild, GroupsPart
+    from tests.groups.conftest import four_spaces, wait_settled, write_bundle
+    from tests.pipeline.conftest import _wait_until
+
+    import_bundle(write_bundle(tmp_path / "bundle"))
+    worker = start_worker("busy", PAIRRATE_FAULT_DRILL_PAUSE="groups_search=2")  # one search part per space
+    build = create_build(["groupset"], four_spaces(), k=4)
+    runner.start(build.pk)
+    _wait_until(lambda: GroupsPart.objects.filter(build=build).exists(), 60, 0.05, "the plan")
+    time.sleep(0.8)  # inside the first search part's 2 s hold, the other parts queued
+    assert not GroupsPart.objects.filter(build=build, state="done").exists()
+    broker.restart()  # the queued parts go with the broker
+    build = wait_settled(build, 240)
+    assert build.state == GroupsBuild.State.SUCCEEDED, build.error
+    assert worker.process.poll() is None, "the worker survived the broker restart"
+    assert f"sweeper: groups build {build.pk}: re-dispatched" in worker.log_path.read_text()
+
+    calm = create_build(["groupset"], four_spaces(), k=4)
+    runner.start(calm.pk)
+    calm = wait_settled(calm, 240)
+    checksums = lambda b: {name: record["sha256"] for name, record in b.files.items()}  # noqa: E731
+    assert checksums(build) == checksums(calm) and checksums(calm)

@@ -33,7 +33,7 @@ def test_annotators_rate_through_a_restart_and_every_accepted_submit_is_stored_o
     from annotation.models import Assignment, Rating
     from tests.annotation.workflow_setup import join, make_project, make_user, next_task, rate_all
 
-    n_annotators, n_tasks, candidates = 12, 80, 2
+    n_annotators, n_tasks, candidates = 30, 120, 2  # the 30 annotators
     project = make_project(
         n_tasks=n_tasks, candidates=candidates, per_task=3, consensus_rule="majority", contested_route="exclude"
     )
