@@ -15,6 +15,7 @@ import logging
 import mimetypes
 import os
 import posixpath
+import shutil
 import tempfile
 import time
 import uuid
@@ -210,8 +211,6 @@ class ObjectStore:
             for stale in set(self.list_folder(name)) - written:
                 self.delete(stale)
         finally:
-            import shutil
-
             shutil.rmtree(temp, ignore_errors=True)
 
     def publish(self, local: Path, name: str, sha256: str = "", cache: bool = True) -> None:

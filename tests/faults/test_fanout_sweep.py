@@ -9,17 +9,9 @@ import time
 import pytest
 
 from tests.groups.conftest import four_spaces, wait_settled, write_bundle
+from tests.pipeline.conftest import _wait_until
 
 pytestmark = [pytest.mark.django_db(transaction=True), pytest.mark.worker]
-
-
-def _wait_for(predicate, timeout: float, what: str):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.1)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def test_groups_build_of_a_killed_worker_is_swept_and_finishes(start_worker, fault_env, settings, tmp_path):
@@ -34,9 +26,10 @@ def test_groups_build_of_a_killed_worker_is_swept_and_finishes(start_worker, fau
     build = create_build(["groupset"], four_spaces(), k=4)
     runner.start(build.pk)
     # A search part is being held (beating): the build's heartbeat is fresh while it waits.
-    _wait_for(
+    _wait_until(
         lambda: GroupsBuild.objects.filter(pk=build.pk, heartbeat_at__isnull=False, state="running").exists(),
         60,
+        0.1,
         "a search part to start",
     )
     time.sleep(1.0)
