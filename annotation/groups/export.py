@@ -300,6 +300,8 @@ def export_build(build: GroupsBuild) -> tuple[str, dict]:
     for leftover in sorted(s for s in stale if s.lstrip(".").startswith(("out-", "tmp-out-"))):
         storage.delete_folder(f"{root}/{leftover}")
     output = f"{root}/out-{secrets.token_hex(8)}"
-    with storage.writing_folder(output) as temp:
+    known: dict[str, str] = {}  # hashed while written: the upload need not hash them again
+    with storage.writing_folder(output, known) as temp:
         files = write_outputs(build, temp)
+        known.update({name: record["sha256"] for name, record in files.items()})
     return output, files

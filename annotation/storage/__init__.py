@@ -97,8 +97,8 @@ def writing(name: str):
     return get_store().writing(name)
 
 
-def writing_folder(name: str):
-    return get_store().writing_folder(name)
+def writing_folder(name: str, checksums: dict | None = None):
+    return get_store().writing_folder(name, checksums)
 
 
 def publish(local: Path, name: str, sha256: str = "", cache: bool = True) -> None:

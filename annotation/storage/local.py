@@ -66,7 +66,8 @@ class LocalStore:
             Path(temp).unlink(missing_ok=True)
 
     @contextmanager
-    def writing_folder(self, name: str) -> Iterator[Path]:
+    def writing_folder(self, name: str, checksums: dict | None = None) -> Iterator[Path]:
+        """`checksums` is for object stores (kept with each object); here nothing is hashed."""
         final = self.path(name)
         final.parent.mkdir(parents=True, exist_ok=True)
         temp = final.with_name(f".{final.name}-{uuid.uuid4().hex[:12]}")

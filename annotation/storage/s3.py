@@ -195,9 +195,11 @@ class ObjectStore:
             Path(temp).unlink(missing_ok=True)
 
     @contextmanager
-    def writing_folder(self, name: str) -> Iterator[Path]:
+    def writing_folder(self, name: str, checksums: dict | None = None) -> Iterator[Path]:
         """A local folder whose files replace the objects under `name/` when the block ends
-        (uploaded first, then the stale ones deleted; the database says when it is done)."""
+        (uploaded first, then the stale ones deleted; the database says when it is done).
+        `checksums` (path in the folder -> sha256), filled by the caller inside the block,
+        spares hashing files it already hashed while writing them."""
         self.key(name)
         temp = self.scratch / uuid.uuid4().hex
         temp.mkdir(parents=True)
@@ -205,8 +207,9 @@ class ObjectStore:
             yield temp
             written = set()
             for path in sorted(p for p in temp.rglob("*") if p.is_file()):
-                relative = f"{name}/{path.relative_to(temp).as_posix()}"
-                self.publish(path, relative)
+                inside = path.relative_to(temp).as_posix()
+                relative = f"{name}/{inside}"
+                self.publish(path, relative, (checksums or {}).get(inside, ""))
                 written.add(relative)
             for stale in set(self.list_folder(name)) - written:
                 self.delete(stale)

@@ -68,6 +68,8 @@ def test_groups_build_and_layout_export_on_the_bucket_equal_the_local_ones(
         f"{build.output_path}/{n}" for n in [*build.files, "SHA256SUMS"]
     }
     assert storage.list_folder(f"groups/{build.pk}/parts") == []  # merged, then removed from the bucket
+    for name, record in build.files.items():  # the checksum kept with each object is its bytes'
+        assert storage.get_store().sha256(f"{build.output_path}/{name}") == record["sha256"], name
     admin = admin_client()
     for name, body in expected.items():
         downloaded = presigned_download(
