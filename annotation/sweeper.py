@@ -106,11 +106,22 @@ def write_with_retry(write, what: str, attempts: int | None = None) -> bool:
 @contextmanager
 def beating(model, pk: int, extra=None):
     """Touch `model(pk).heartbeat_at` now and every PAIRRATE_HEARTBEAT_INTERVAL seconds
-    until the block ends, from a thread with its own connection (with the fields `extra()`
-    returns, e.g. progress). A failed beat (database down) is logged once and retried at
-    the next beat."""
+    until the block ends (with the fields `extra()` returns, e.g. progress)."""
     model.objects.filter(pk=pk).update(heartbeat_at=timezone.now())
-    if connection.vendor == "sqlite":  # the single-writer demo: no concurrent writer thread
+
+    def touch() -> None:
+        model.objects.filter(pk=pk).update(heartbeat_at=timezone.now(), **(extra() if extra else {}))
+
+    with beating_with(touch, f"{model.__name__} {pk}"):
+        yield
+
+
+@contextmanager
+def beating_with(touch, what: str):
+    """Call `touch()` every PAIRRATE_HEARTBEAT_INTERVAL seconds until the block ends, from a
+    thread with its own connection. A failed beat (database down) is logged once and
+    retried at the next beat. SQLite (the single-writer demo) gets no thread."""
+    if connection.vendor == "sqlite":
         yield
         return
     stop = threading.Event()
@@ -124,14 +135,13 @@ def beating(model, pk: int, extra=None):
         try:
             while not stop.wait(interval):
                 try:
-                    model.objects.filter(pk=pk).update(heartbeat_at=timezone.now(), **(extra() if extra else {}))
+                    touch()
                     failing = False
                 except Error as exc:
                     if not failing:
                         logger.warning(
-                            "heartbeat of %s %s failed: %s",
-                            model.__name__,
-                            pk,
+                            "heartbeat of %s failed: %s",
+                            what,
                             str(exc).strip().splitlines()[0] if str(exc).strip() else exc,
                         )
                     failing = True
@@ -139,7 +149,7 @@ def beating(model, pk: int, extra=None):
         finally:
             own.close()
 
-    thread = threading.Thread(target=loop, name=f"heartbeat-{model.__name__}-{pk}", daemon=True)
+    thread = threading.Thread(target=loop, name=f"heartbeat-{what.replace(' ', '-')}", daemon=True)
     thread.start()
     try:
         yield

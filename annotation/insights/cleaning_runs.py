@@ -18,12 +18,10 @@ whole, so a half-written attempt is never seen.
 from __future__ import annotations
 
 import secrets
-import threading
 import time
 from contextlib import contextmanager
 
-from django.conf import settings
-from django.db import connection, transaction
+from django.db import transaction
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
@@ -76,34 +74,14 @@ def is_live(run: dict | None) -> bool:
 
 @contextmanager
 def _heartbeat(build_id: int, token: str):
-    """Beat the record every PAIRRATE_HEARTBEAT_INTERVAL from a thread on its own
-    connection while the fit and the writing run (either can outlast the stall timeout
-    between progress calls), so a duplicate message leaves the live run alone. SQLite (the
-    demo) allows one writer and has no duplicates: no thread there."""
-    if connection.vendor == "sqlite":
+    """Beat the record while the fit and the writing run (either can outlast the stall
+    timeout between progress calls), so a duplicate message leaves the live run alone."""
+
+    def touch() -> None:
+        _update(build_id, lambda r: {**r, "heartbeat_at": _now()} if r.get("token") == token else r)
+
+    with sweeper.beating_with(touch, f"cleaning of groups build {build_id}"):
         yield
-        return
-    done = threading.Event()
-
-    def beat():
-        from django.db import Error, connection as own
-
-        try:
-            while not done.wait(float(settings.PAIRRATE_HEARTBEAT_INTERVAL)):
-                try:
-                    _update(build_id, lambda r: {**r, "heartbeat_at": _now()} if r.get("token") == token else r)
-                except Error:  # the database is away: the run itself will see it too
-                    own.close()
-        finally:
-            own.close()
-
-    thread = threading.Thread(target=beat, name=f"cleaning-{build_id}-heartbeat", daemon=True)
-    thread.start()
-    try:
-        yield
-    finally:
-        done.set()
-        thread.join()
 
 
 def start(

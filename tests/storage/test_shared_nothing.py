@@ -11,21 +11,20 @@ bucket through presigned URLs.
 from __future__ import annotations
 
 import hashlib
-import io
 import json
-import time
 import urllib.request
-import zipfile
 from pathlib import Path
 
 import numpy as np
 import pytest
 from django.contrib.auth import get_user_model
-from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from tests.annotation.workflow_setup import client_for
+from tests.importing.test_import_api import zipped
 from tests.objectstore import SECRET_KEY
 from tests.pipeline.conftest import _task_signature
+from tests.storage.s3_workers import start_worker, wait_for
 
 pytestmark = pytest.mark.django_db(transaction=True)
 DIM = 16
@@ -71,34 +70,6 @@ def _bundle(root: Path) -> Path:
     return root
 
 
-def _zipped(root: Path) -> io.BytesIO:
-    buffer = io.BytesIO()
-    with zipfile.ZipFile(buffer, "w") as archive:
-        for path in sorted(root.rglob("*")):
-            if path.is_file():
-                archive.write(path, path.relative_to(root).as_posix())
-    buffer.seek(0)
-    buffer.name = "bundle.zip"
-    return buffer
-
-
-def _client(user) -> APIClient:
-    client = APIClient()
-    token, _ = Token.objects.get_or_create(user=user)
-    client.credentials(HTTP_AUTHORIZATION=f"Token {token.key}")
-    return client
-
-
-def _wait(fetch, done, timeout=180, what="work"):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = fetch()
-        if done(value):
-            return value
-        time.sleep(0.2)
-    raise AssertionError(f"timed out waiting for {what}: {value}")
-
-
 def _fetch(client: APIClient, url: str) -> bytes:
     """GET through the web app; a redirect to a presigned URL is followed outside it."""
     response = client.get(url)
@@ -115,11 +86,12 @@ def _run_path(admin: APIClient, annotator: APIClient, bundle: Path, name: str):
     """Import, launch, rate; returns the project."""
     from annotation.models import Dataset, EmbeddingSpace, Project
 
-    run = admin.post("/api/imports/", {"bundle": _zipped(bundle)}, format="multipart")
+    run = admin.post("/api/imports/", {"bundle": zipped(bundle)}, format="multipart")
     assert run.status_code == 202, run.content
-    status = _wait(
+    status = wait_for(
         lambda: admin.get(f"/api/imports/{run.json()['id']}/").json(),
         lambda s: s["state"] in ("succeeded", "failed"),
+        timeout=180,
         what="import",
     )
     assert status["state"] == "succeeded", status
@@ -139,7 +111,7 @@ def _run_path(admin: APIClient, annotator: APIClient, bundle: Path, name: str):
 
     ProjectMember.objects.create(project=project, user=get_user_model().objects.get(username="rater"))
     assert admin.post(f"/api/projects/{project.id}/launch/").status_code == 202
-    _wait(lambda: Project.objects.get(pk=project.pk).state, lambda s: s != Project.State.LAUNCHING, what="launch")
+    wait_for(lambda: Project.objects.get(pk=project.pk).state, lambda s: s != Project.State.LAUNCHING, 180, "launch")
     project.refresh_from_db()
     assert project.state == Project.State.READY, {s.name: s.error for s in project.stages.all()}
     payloads = []
@@ -160,9 +132,10 @@ def _run_path(admin: APIClient, annotator: APIClient, bundle: Path, name: str):
 def _export(admin: APIClient, project, fmt: str) -> tuple[bytes, str]:
     response = admin.post(f"/api/projects/{project.pk}/exports/", {"format": fmt}, format="json")
     assert response.status_code == 202, response.content
-    data = _wait(
+    data = wait_for(
         lambda: admin.get(f"/api/exports/{response.json()['id']}/").json(),
         lambda d: d["state"] in ("succeeded", "failed"),
+        timeout=180,
         what="export",
     )
     assert data["state"] == "succeeded", data
@@ -176,12 +149,11 @@ def test_import_launch_rate_export_share_nothing_but_database_broker_and_bucket(
 ):
     from annotation.models import Project
     from tasks.celery_app import app
-    from tests.conftest import WorkerProcess
 
     bundle = _bundle(tmp_path / "bundle")
     User = get_user_model()
-    admin = _client(User.objects.create_user("boss", is_staff=True))
-    annotator = _client(User.objects.create_user("rater"))
+    admin = client_for(User.objects.create_user("boss", is_staff=True))
+    annotator = client_for(User.objects.create_user("rater"))
     s3_settings = {
         name: getattr(settings, name)
         for name in ("PAIRRATE_STORAGE_URL", "PAIRRATE_S3_ENDPOINT_URL", "PAIRRATE_STORAGE_CACHE_DIR")
@@ -192,25 +164,12 @@ def test_import_launch_rate_export_share_nothing_but_database_broker_and_bucket(
     settings.MEDIA_ROOT = running_worker.media_root
     local_project, _ = _run_path(admin, annotator, bundle, "on-disk")
     local_exports = {fmt: _export(admin, local_project, fmt) for fmt in FORMATS}
-    running_worker.stop()  # one consumer of the test broker at a time
 
     # 2. Shared nothing: the web (this process) and the worker each have their own folder.
     settings.MEDIA_ROOT = tmp_path / "web-scratch"
     for name, value in s3_settings.items():
         setattr(settings, name, value)
-    env = {k: v for k, v in object_store.items() if k.isupper()}
-    app.control.purge()
-    worker = WorkerProcess(
-        {
-            **worker_env,
-            **env,
-            "PAIRRATE_MEDIA_ROOT": str(tmp_path / "worker-scratch"),
-            "PAIRRATE_UPLOAD_ROOT": str(tmp_path / "worker-uploads"),
-            "PAIRRATE_STORAGE_CACHE_DIR": str(tmp_path / "worker-cache"),
-        },
-        tmp_path / "s3-worker.log",
-        "s3-worker",
-    ).start()
+    worker = start_worker(worker_env, object_store, tmp_path / "s3-worker", "s3-worker")
     try:
         bucket_project, payloads = _run_path(admin, annotator, bundle, "in-bucket")
         same_ratings = {fmt: _export(admin, local_project, fmt) for fmt in FORMATS}
@@ -246,7 +205,7 @@ def test_import_launch_rate_export_share_nothing_but_database_broker_and_bucket(
             assert _fetch(annotator, sheet)[:4] in (b"\x89PNG", b"RIFF")  # a PNG or WebP sheet
     assert Project.objects.get(pk=bucket_project.pk).state == Project.State.READY
     # The credentials never show: not in the worker's log, not in what the API answers.
-    assert SECRET_KEY not in (tmp_path / "s3-worker.log").read_text()
+    assert SECRET_KEY not in worker.log_path.read_text()
     for url in (
         f"/api/projects/{bucket_project.pk}/",
         f"/api/projects/{bucket_project.pk}/pipeline/",
