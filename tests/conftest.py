@@ -178,15 +178,10 @@ def object_store(s3_endpoint, s3_bucket, settings, tmp_path_factory, monkeypatch
     (plus `bucket`, for tests that look at the objects)."""
     import uuid
 
-    from tests.objectstore import empty_prefix, storage_env
+    from tests.objectstore import empty_prefix, point_settings_at, storage_env
 
     prefix = f"t-{uuid.uuid4().hex[:12]}"
     env = storage_env(s3_endpoint, s3_bucket, prefix, tmp_path_factory.mktemp("storage-cache"))
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    settings.PAIRRATE_STORAGE_URL = env["PAIRRATE_STORAGE_URL"]
-    settings.PAIRRATE_S3_ENDPOINT_URL = s3_endpoint
-    settings.PAIRRATE_STORAGE_CACHE_DIR = Path(env["PAIRRATE_STORAGE_CACHE_DIR"])
-    settings.PAIRRATE_STORAGE_RETRY_SECONDS = 60.0
+    point_settings_at(settings, monkeypatch, env)
     yield dict(env, bucket=s3_bucket, prefix=prefix)
     empty_prefix(s3_endpoint, s3_bucket, prefix)

@@ -204,3 +204,15 @@ def storage_env(endpoint: str, bucket: str, prefix: str, cache_dir: Path) -> dic
         "PAIRRATE_STORAGE_CACHE_DIR": str(cache_dir),
         "PAIRRATE_STORAGE_RETRY_SECONDS": "60",
     }
+
+
+def point_settings_at(settings, monkeypatch, store_env: dict) -> None:
+    """Point this (the test) process at the store of `store_env`: settings, and the
+    credentials only in the environment."""
+    for name, value in store_env.items():
+        if name.isupper():
+            monkeypatch.setenv(name, value)
+    settings.PAIRRATE_STORAGE_URL = store_env["PAIRRATE_STORAGE_URL"]
+    settings.PAIRRATE_S3_ENDPOINT_URL = store_env["PAIRRATE_S3_ENDPOINT_URL"]
+    settings.PAIRRATE_STORAGE_CACHE_DIR = Path(store_env["PAIRRATE_STORAGE_CACHE_DIR"])
+    settings.PAIRRATE_STORAGE_RETRY_SECONDS = float(store_env["PAIRRATE_STORAGE_RETRY_SECONDS"])

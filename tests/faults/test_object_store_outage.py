@@ -10,7 +10,7 @@ import uuid
 import pytest
 
 from tests.faults.conftest import wait_stage, wait_state
-from tests.objectstore import SECRET_KEY, SeaweedServer, client, storage_env
+from tests.objectstore import SECRET_KEY, SeaweedServer, client, point_settings_at, storage_env
 from tests.pipeline.conftest import _task_signature
 
 pytestmark = [pytest.mark.worker, pytest.mark.django_db(transaction=True)]
@@ -22,11 +22,7 @@ def own_store(tmp_path, settings, monkeypatch):
     bucket = f"outage-{uuid.uuid4().hex[:8]}"
     client(server.endpoint).create_bucket(Bucket=bucket)
     env = storage_env(server.endpoint, bucket, "pairrate", tmp_path / "web-cache")
-    for name, value in env.items():
-        monkeypatch.setenv(name, value)
-    settings.PAIRRATE_STORAGE_URL = env["PAIRRATE_STORAGE_URL"]
-    settings.PAIRRATE_S3_ENDPOINT_URL = server.endpoint
-    settings.PAIRRATE_STORAGE_CACHE_DIR = tmp_path / "web-cache"
+    point_settings_at(settings, monkeypatch, env)
     settings.MEDIA_ROOT = tmp_path / "web-scratch"
     yield server, env
     server.stop()

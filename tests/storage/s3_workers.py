@@ -15,6 +15,8 @@ from urllib.parse import parse_qs, urlsplit
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
+from tests.objectstore import point_settings_at  # noqa: F401  (the storage tests import it from here)
+
 
 def start_worker(worker_env: dict, store_env: dict, folder: Path, name: str, **extra: str):
     """A started worker on the object store of `store_env` (the object_store fixture's
@@ -52,18 +54,6 @@ def stop_other_workers(timeout: float = 30) -> None:
             timeout,
             "the other workers to stop",
         )
-
-
-def point_settings_at(settings, monkeypatch, store_env: dict) -> None:
-    """This process on the store of `store_env` (as the object_store fixture does; the
-    credentials only in the environment)."""
-    for name, value in store_env.items():
-        if name.isupper():
-            monkeypatch.setenv(name, value)
-    settings.PAIRRATE_STORAGE_URL = store_env["PAIRRATE_STORAGE_URL"]
-    settings.PAIRRATE_S3_ENDPOINT_URL = store_env["PAIRRATE_S3_ENDPOINT_URL"]
-    settings.PAIRRATE_STORAGE_CACHE_DIR = Path(store_env["PAIRRATE_STORAGE_CACHE_DIR"])
-    settings.PAIRRATE_STORAGE_RETRY_SECONDS = float(store_env["PAIRRATE_STORAGE_RETRY_SECONDS"])
 
 
 def admin_client() -> APIClient:
