@@ -2,9 +2,9 @@
 
 Exact search is chunked GEMM + top-k in torch (on the CPU with keys in blocks),
 or faiss IndexFlatIP on CPUs where faiss's BLAS is the faster one
-(device.cpu_gemm_backend); an IVF index is the approximate option for pools too
-big to scan. Big pools can be split into shards searched separately (e.g. one per worker) and
-combined with `merge_topk`.
+(device.cpu_gemm_backend); an IVF index (sampling.ivf: batched, one GEMM per list)
+is the approximate option for pools too big to scan. Big pools can be split into
+shards searched separately (e.g. one per worker) and combined with `merge_topk`.
 """
 
 from __future__ import annotations
@@ -16,6 +16,8 @@ import torch
 
 from sampling.device import cpu_gemm_backend, resolve_device
 from sampling.gemm_topk import KeySet
+from sampling.ivf import QUERY_CHUNK as IVF_QUERY_CHUNK
+from sampling.ivf import IVFIndex
 from sampling.rows import RowChunks, as_float32_rows, check_finite, to_tensor
 
 DEFAULT_K = 16
@@ -52,25 +54,27 @@ def merge_topk(results: Sequence[tuple[np.ndarray, np.ndarray]], k: int | None =
 
 
 class _FaissSearcher:
-    def __init__(self, items: np.ndarray, method: str, nlist: int | None, nprobe: int, seed: int):
+    def __init__(self, items: np.ndarray):
         import faiss
 
-        d = items.shape[1]
-        if method == "exact":
-            self.index = faiss.IndexFlatIP(d)
-        else:
-            nlist = nlist or max(1, int(4 * np.sqrt(items.shape[0])))
-            self.index = faiss.IndexIVFFlat(faiss.IndexFlatIP(d), d, nlist, faiss.METRIC_INNER_PRODUCT)
-            rng = np.random.default_rng(seed)
-            train_rows = np.sort(rng.choice(items.shape[0], min(items.shape[0], 64 * nlist), replace=False))
-            self.index.train(np.ascontiguousarray(items[train_rows], dtype=np.float32))
-            self.index.nprobe = nprobe
+        self.index = faiss.IndexFlatIP(items.shape[1])
         for start in range(0, items.shape[0], 1 << 16):
             self.index.add(np.ascontiguousarray(items[start : start + (1 << 16)], dtype=np.float32))
 
     def __call__(self, queries: torch.Tensor, k: int):
         scores, ids = self.index.search(queries.numpy(), k)
         return np.where(ids < 0, -np.inf, scores).astype(np.float32), ids
+
+
+class _IVFSearcher:
+    """sampling.ivf: exact top-k of the probed lists, ties by the smaller of `ids`."""
+
+    def __init__(self, items: np.ndarray, ids, nlist: int | None, nprobe: int, seed: int):
+        self.index = IVFIndex(items, ids=ids, nlist=nlist, seed=seed)
+        self.nprobe = nprobe
+
+    def __call__(self, queries: torch.Tensor, k: int):
+        return self.index.search(queries, k, self.nprobe)
 
 
 class _TorchSearcher:
@@ -140,7 +144,8 @@ def search(
     """Top-k items per query by inner product: (scores float32 [n,k], ids int64 [n,k]).
 
     With `hubness_correction`, scores are 2*s - r_item (CSLS), which demotes
-    items that are close to everything. `method="ivf"` (CPU, faiss) is approximate.
+    items that are close to everything. `method="ivf"` (CPU, sampling.ivf) is approximate:
+    exact over each query's `nprobe` nearest of `nlist` k-means lists.
     """
     queries, items = as_float32_rows(queries), as_float32_rows(items)
     _validate(queries, items, k)
@@ -165,7 +170,7 @@ def search(
     if method == "ivf" or (device.type == "cpu" and cpu_gemm_backend() == "faiss"):
         # [2q, 2] . [x, -r/2] = 2 q.x - r: the bias rides along as an extra dimension
         pool = items if bias is None else _with_bias_column(items, bias / scale)
-        searcher = _FaissSearcher(pool, method, nlist, nprobe, seed)
+        searcher = _IVFSearcher(pool, None, nlist, nprobe, seed) if method == "ivf" else _FaissSearcher(pool)
         run_device = torch.device("cpu")
     else:
         searcher = _TorchSearcher(items, device, precision or "fp32", bias)
@@ -174,8 +179,10 @@ def search(
         if run_device.type == "cuda":
             chunk_rows = int(np.clip(GPU_SCORE_BUDGET // items.shape[0], 256, CPU_QUERY_CHUNK))
         else:
-            chunk_rows = TORCH_CPU_QUERY_CHUNK if isinstance(searcher, _TorchSearcher) else CPU_QUERY_CHUNK
-    append_one = bias is not None and isinstance(searcher, _FaissSearcher)
+            chunk_rows = {_TorchSearcher: TORCH_CPU_QUERY_CHUNK, _IVFSearcher: IVF_QUERY_CHUNK}.get(
+                type(searcher), CPU_QUERY_CHUNK
+            )
+    append_one = bias is not None and not isinstance(searcher, _TorchSearcher)
     return _run(queries, searcher, k, run_device, chunk_rows, scale, progress, append_one)
 
 
@@ -204,8 +211,8 @@ class PreparedPool:
 
     Exact: the same searchers as `search` (torch GEMM + top-k, TF32 on a GPU proven
     equal to fp32; faiss IndexFlatIP on CPUs where its BLAS is faster); `method="ivf"`
-    is a faiss IndexIVFFlat trained on a seeded sample. `search` returns global `ids`
-    (given, or row numbers) ordered by score, ties by the smaller id.
+    is sampling.ivf's batched IVF, its lists trained on a seeded sample. `search`
+    returns global `ids` (given, or row numbers) ordered by score, ties by the smaller id.
     """
 
     def __init__(
@@ -230,8 +237,11 @@ class PreparedPool:
         if len(self.ids) != self.size:
             raise ValueError(f"{len(self.ids)} ids for {self.size} items")
         device = resolve_device(device)
-        if method == "ivf" or (device.type == "cpu" and cpu_gemm_backend() == "faiss"):
-            self.searcher, self.device = _FaissSearcher(items, method, nlist, nprobe, seed), torch.device("cpu")
+        if method == "ivf":  # searched on the CPU, ties settled by id inside
+            self.searcher, self.device = _IVFSearcher(items, self.ids, nlist, nprobe, seed), torch.device("cpu")
+            self.chunk_rows = IVF_QUERY_CHUNK
+        elif device.type == "cpu" and cpu_gemm_backend() == "faiss":
+            self.searcher, self.device = _FaissSearcher(items), torch.device("cpu")
             self.chunk_rows = CPU_QUERY_CHUNK
         else:
             self.searcher = _TorchSearcher(
@@ -252,6 +262,8 @@ class PreparedPool:
         if not 1 <= k <= self.size:
             raise ValueError(f"k must be between 1 and the pool size ({self.size}), got {k}")
         check_finite(queries, "queries")
+        if isinstance(self.searcher, _IVFSearcher):
+            return _run(queries, self.searcher, k, self.device, self.chunk_rows, 1.0, progress, False)
         wide = min(self.size, k + TIE_MARGIN)
         scores, rows = _run(queries, self.searcher, wide, self.device, self.chunk_rows, 1.0, progress, False)
         ids = np.where(rows < 0, -1, self.ids[np.maximum(rows, 0)])

@@ -5,7 +5,7 @@ import pytest
 import torch
 
 from sampling.gemm_topk import KeySet
-from sampling.retrieval import item_hubness, merge_topk, search, search_shards
+from sampling.retrieval import PreparedPool, item_hubness, merge_topk, search, search_shards
 
 needs_cuda = pytest.mark.skipif(not torch.cuda.is_available(), reason="needs CUDA")
 
@@ -101,6 +101,24 @@ def test_ivf_is_exact_when_probing_every_list_and_approximate_otherwise(vectors)
     approx = search(queries, items, k=8, method="ivf", nlist=16, nprobe=2)[1]
     recall = np.mean([len(set(a) & set(b)) / 8 for a, b in zip(approx, exact)])
     assert 0.1 < recall < 1.0
+    # CSLS rides along as an extra dimension of the IVF pool, as it does for faiss
+    corrected = search(queries, items, k=8, hubness_correction=True)
+    ivf_corrected = search(queries, items, k=8, method="ivf", nlist=16, nprobe=16, hubness_correction=True)
+    assert (ivf_corrected[1] == corrected[1]).mean() > 0.999
+    np.testing.assert_allclose(ivf_corrected[0], corrected[0], atol=1e-4)
+
+
+def test_prepared_ivf_pool_returns_global_ids_ties_by_the_smaller_id():
+    rng = np.random.default_rng(8)
+    items = rng.integers(-2, 3, size=(3000, 6)).astype(np.float32)  # exact fp32 scores, many ties
+    queries = rng.integers(-2, 3, size=(200, 6)).astype(np.float32)
+    ids = rng.permutation(100_000)[:3000]
+    ivf = PreparedPool(items, ids=ids, method="ivf", nlist=8, nprobe=8, seed=3)
+    scores, found = ivf.search(queries, 16)
+    exact = queries.astype(np.float64) @ items.T.astype(np.float64)
+    order = np.lexsort((np.broadcast_to(ids, exact.shape), -exact), axis=1)[:, :16]
+    assert np.array_equal(found, ids[order])
+    assert np.array_equal(scores, np.take_along_axis(exact, order, 1).astype(np.float32))
 
 
 def test_low_precision_topk_is_rechecked_to_fp32():
