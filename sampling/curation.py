@@ -83,10 +83,17 @@ def _resample_level(
         extra = rng.choice(np.setdiff1d(np.arange(x.shape[0]), rows), k - len(rows), replace=False)
         rows = np.sort(np.concatenate([rows, extra]))
     sample = np.ascontiguousarray(x[rows], dtype=np.float32)
-    sample_args = {**kmeans_args, "progress": None}  # progress counts full sweeps only
+    # progress counts full sweeps only; the full run's bounds (kmeans_bounds), where it
+    # kept them, carry over to the resample's rows and back to the re-assignment, so
+    # neither starts with a full sweep
+    sample_args = {**kmeans_args, "progress": None}
+    if result.bounds is not None:
+        sample_args["bounds"] = result.bounds.subset(rows)
     centroids = kmeans(sample, k, init_centroids=result.centroids, relabel=False, **sample_args).centroids
-    labels, sq = assign(chunks, centroids, precision=kmeans_args["precision"], progress=kmeans_args["progress"])
-    return KMeansResult(centroids, labels, sq, float(sq.astype(np.float64).sum()))
+    labels, sq = assign(
+        chunks, centroids, precision=kmeans_args["precision"], bounds=result.bounds, progress=kmeans_args["progress"]
+    )
+    return KMeansResult(centroids, labels, sq, float(sq.astype(np.float64).sum()), result.bounds)
 
 
 def level_one_sweeps(iterations: int, resampling_steps: int) -> int:
@@ -110,6 +117,7 @@ def hierarchical_kmeans(
     device=None,
     precision: str | None = None,
     level1_init: str = "auto",
+    bounds: bool | None = None,
     progress: Callable[[int], None] | None = None,
 ) -> list[Level]:
     """Cluster `data`, then the centroids, level by level (`clusters` per level).
@@ -118,6 +126,7 @@ def hierarchical_kmeans(
     `level1_init` picks the first level's seeding (see kmeans.INIT_METHODS);
     the small upper levels always use exact greedy k-means++ weighted by
     `seed_weights`, which keeps small concepts from being merged at the top.
+    `bounds` as in kmeans (False: plain sweeps, for comparison).
     """
     data = as_float32_rows(data)
     _check_strategy(strategy)
@@ -136,6 +145,8 @@ def hierarchical_kmeans(
             precision=precision,
             progress=progress if level == 0 else None,
         )
+        if bounds is not None:
+            kmeans_args["bounds"] = bounds
         init = level1_init if level == 0 else "auto"
         chunks = row_chunks(x, int(k), device, precision)
         weights = None if mass is None else seed_weights(mass)

@@ -20,6 +20,7 @@ import torch
 
 from sampling.device import cpu_gemm_backend, resolve_device
 from sampling.gemm_topk import KeySet
+from sampling.kmeans_bounds import YinyangState
 from sampling.rows import RowChunks, as_float32_rows, to_tensor
 
 INIT_METHODS = ("auto", "kmeans++batched", "kmeans++greedy", "kmeans++", "random")
@@ -28,6 +29,11 @@ INIT_METHODS = ("auto", "kmeans++batched", "kmeans++greedy", "kmeans++", "random
 EXACT_INIT_MAX_WORK = 1 << 27
 INIT_SAMPLE_PER_CLUSTER = 20
 SPLIT_EPS = 1.0 / 1024
+# Yinyang bounds (kmeans_bounds) run where they pay: fp32 on the CPU with torch's GEMM,
+# at least this many centroids, and bound arrays (4 bytes per row and centroid group)
+# of at most BOUNDS_MAX_BYTES.
+BOUNDS_MIN_CLUSTERS = 400
+BOUNDS_MAX_BYTES = 1 << 30
 Progress = Callable[[int], None]
 
 
@@ -37,6 +43,7 @@ class KMeansResult:
     labels: np.ndarray  # [N] int64
     sq_distances: np.ndarray  # [N] float32, squared L2 to the assigned centroid
     inertia: float  # sum of sq_distances
+    bounds: YinyangState | None = None  # after the last sweep, to continue from (see kmeans_bounds)
 
 
 def default_precision(device: torch.device) -> str:
@@ -140,6 +147,47 @@ class _Pass:
         return self
 
 
+def _bounded_pass(
+    state: YinyangState,
+    chunks: RowChunks,
+    centroids: torch.Tensor,
+    with_sums: bool,
+    with_distances: bool,
+    progress: Progress | None,
+) -> _Pass:
+    """The same sweep as `_Pass.run` (labels, sums over the same chunks) through the
+    bounds; squared distances are filled only `with_distances` (the sweep a caller keeps)."""
+    k, dim = centroids.shape
+    sweep = _Pass(chunks, k, dim, with_sums)
+    on_block = (lambda rows: progress(len(rows))) if progress else None
+    labels, scores = state.sweep(chunks.data, centroids, on_block, with_scores=with_distances)
+    for start, x in chunks:
+        stop = start + x.shape[0]
+        sweep.labels[start:stop] = labels[start:stop].numpy()
+        if with_distances:
+            sweep.sq_distances[start:stop] = ((x * x).sum(dim=1) - 2 * scores[start:stop]).clamp_(min=0).numpy()
+        if with_sums:
+            _accumulate(sweep.sums, sweep.counts, x, labels[start:stop])
+    return sweep
+
+
+def _use_bounds(bounds, n: int, k: int, device: torch.device, precision: str, backend: str) -> bool:
+    if bounds is not None:
+        if bounds is not False and (device.type != "cpu" or precision != "fp32"):
+            raise ValueError("bounds run fp32 on the CPU only")
+        if isinstance(bounds, YinyangState) and (len(bounds.labels), bounds.k) != (n, k):
+            raise ValueError(f"bounds are for {len(bounds.labels)} rows and {bounds.k} centroids, not {n} and {k}")
+        return bounds is not False
+    groups = -(-k // 100)
+    return (
+        device.type == "cpu"
+        and precision == "fp32"
+        and backend == "torch"
+        and k >= BOUNDS_MIN_CLUSTERS
+        and n * groups * 4 <= BOUNDS_MAX_BYTES
+    )
+
+
 def row_chunks(data, k: int, device=None, precision: str | None = None, backend: str = "auto") -> RowChunks:
     """Rows chunked for sweeps against `k` centroids. Pass the result as `data` to
     several `kmeans`/`assign` calls so a GPU uploads (and caches) the rows once."""
@@ -169,18 +217,24 @@ def assign(
     precision: str | None = None,
     backend: str = "auto",
     chunk_rows: int | None = None,
+    bounds: YinyangState | None = None,
     progress: Progress | None = None,
 ) -> tuple[np.ndarray, np.ndarray]:
     """Nearest centroid (labels int64 [N]) and squared distance (float32 [N]) per row.
-    `data` is an [N, d] array or the `row_chunks` of one."""
-    _, device = _data_and_device(data, device)
+    `data` is an [N, d] array or the `row_chunks` of one. `bounds` (a k-means run's
+    `KMeansResult.bounds` on these rows) skips the distances they prove needless."""
+    rows, device = _data_and_device(data, device)
     precision = precision or default_precision(device)
     backend = _resolve_backend(backend, device, precision)
     centroids_t = to_tensor(as_float32_rows(centroids), device)
     chunks = _chunks_for(data, len(centroids_t), device, backend, chunk_rows)
-    result = _Pass(chunks, len(centroids_t), centroids_t.shape[1], False).run(
-        chunks, _Assigner(centroids_t, precision, backend), progress
-    )
+    if bounds is not None:
+        _use_bounds(bounds, rows.shape[0], len(centroids_t), device, precision, backend)
+        result = _bounded_pass(bounds, chunks, centroids_t, False, True, progress)
+    else:
+        result = _Pass(chunks, len(centroids_t), centroids_t.shape[1], False).run(
+            chunks, _Assigner(centroids_t, precision, backend), progress
+        )
     return result.labels, result.sq_distances
 
 
@@ -282,6 +336,7 @@ def kmeans(
     chunk_rows: int | None = None,
     relabel: bool = True,
     seed_weights=None,
+    bounds: bool | YinyangState | None = None,
     progress: Progress | None = None,
 ) -> KMeansResult:
     """Lloyd's k-means: `iterations` assignment+update sweeps over all rows.
@@ -289,6 +344,10 @@ def kmeans(
     With `relabel` (default) one more sweep labels every row against the final
     centroids; without it, labels and distances are those of the last sweep
     (before its update) - enough when a caller re-assigns anyway.
+    `bounds` (default: where they pay, see _use_bounds) skips distances the Yinyang
+    bounds of kmeans_bounds prove cannot change a label; results equal the plain sweeps'.
+    A `YinyangState` (an earlier run's `bounds`, or its `subset` for these rows)
+    continues from that run's bounds instead of a first full sweep.
     `progress(rows)` is called after each chunk of every sweep. `data` is an
     [N, d] array (may be memory-mapped) or the `row_chunks` of one.
     """
@@ -299,6 +358,7 @@ def kmeans(
         raise ValueError(f"k must be between 1 and the number of rows ({n}), got {k}")
     precision = precision or default_precision(device)
     backend = _resolve_backend(backend, device, precision)
+    use_bounds = _use_bounds(bounds, n, k, device, precision, backend)
     rng = np.random.default_rng(seed)
     if init_centroids is None:
         weights = None if seed_weights is None else np.asarray(seed_weights, dtype=np.float64)
@@ -310,13 +370,26 @@ def kmeans(
         if centroids.shape != (k, dim):
             raise ValueError(f"init_centroids must have shape {(k, dim)}, got {tuple(centroids.shape)}")
     chunks = _chunks_for(source, k, device, backend, chunk_rows)
+    state = None
+    if use_bounds:
+        state = bounds if isinstance(bounds, YinyangState) else YinyangState(n, centroids, seed)
+
+    def one_sweep(with_sums: bool, kept: bool) -> _Pass:
+        if state is not None:
+            return _bounded_pass(state, chunks, centroids, with_sums, kept, progress)
+        return _Pass(chunks, k, dim, with_sums).run(chunks, _Assigner(centroids, precision, backend), progress)
+
     sweep = None
-    for _ in range(iterations):
-        sweep = _Pass(chunks, k, dim, True).run(chunks, _Assigner(centroids, precision, backend), progress)
+    for iteration in range(iterations):
+        sweep = one_sweep(True, kept=not relabel and iteration == iterations - 1)
         _split_empty_clusters(sweep.sums, sweep.counts, rng)
         centroids = (sweep.sums / sweep.counts[:, None]).float()
     if relabel or sweep is None:
-        sweep = _Pass(chunks, k, dim, False).run(chunks, _Assigner(centroids, precision, backend), progress)
+        sweep = one_sweep(False, kept=True)
     return KMeansResult(
-        centroids.cpu().numpy(), sweep.labels, sweep.sq_distances, float(sweep.sq_distances.astype(np.float64).sum())
+        centroids.cpu().numpy(),
+        sweep.labels,
+        sweep.sq_distances,
+        float(sweep.sq_distances.astype(np.float64).sum()),
+        state,
     )
