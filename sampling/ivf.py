@@ -23,7 +23,6 @@ from concurrent.futures import ThreadPoolExecutor
 import numpy as np
 import torch
 
-from sampling import kmeans as kmeans_module
 from sampling.rows import as_float32_rows
 
 TRAIN_ROWS_PER_LIST = 64  # k-means sample: 64 * nlist rows (faiss's lower bound per centroid)
@@ -40,7 +39,7 @@ def default_nlist(n: int) -> int:
 
 
 class IVFIndex:
-    """Items clustered into `nlist` lists by k-means (trained on a seeded sample),
+    """Items clustered into `nlist` lists by spherical k-means (trained on a seeded sample),
     stored sorted by list; `search` probes the `nprobe` nearest lists of each query.
     The same items and seed give the same index and the same results."""
 
@@ -52,17 +51,8 @@ class IVFIndex:
         self.nlist = min(n, nlist or default_nlist(n))
         rng = np.random.default_rng(seed)
         sample = np.sort(rng.choice(n, size=min(n, TRAIN_ROWS_PER_LIST * self.nlist), replace=False))
-        trained = kmeans_module.kmeans(
-            np.ascontiguousarray(items[sample]),
-            self.nlist,
-            iterations=iterations,
-            seed=seed,
-            init="random",
-            device="cpu",
-        )
-        self.centroids = torch.from_numpy(trained.centroids)
-        # lists by nearest centroid (L2), items of a list in row order
-        labels, _ = kmeans_module.assign(items, trained.centroids, device="cpu")
+        self.centroids = spherical_kmeans(np.asarray(items[sample], dtype=np.float32), self.nlist, iterations, rng)
+        labels = nearest_centroid(items, self.centroids).numpy()
         self.rows = np.argsort(labels, kind="stable")
         self.offsets = np.zeros(self.nlist + 1, dtype=np.int64)
         np.cumsum(np.bincount(labels, minlength=self.nlist), out=self.offsets[1:])
@@ -72,8 +62,6 @@ class IVFIndex:
             self.vectors[start : start + len(part)] = torch.from_numpy(np.asarray(items[part], dtype=np.float32))
         ids = np.arange(n, dtype=np.int64) if ids is None else np.asarray(ids, dtype=np.int64)
         self.ids_t = torch.from_numpy(ids[self.rows])
-        # a query probes the lists whose centroids are nearest in L2: argmax q.c - |c|^2/2
-        self.centroid_bias = -0.5 * (self.centroids * self.centroids).sum(dim=1)
 
     def __len__(self) -> int:
         return len(self.rows)
@@ -82,9 +70,8 @@ class IVFIndex:
         return np.diff(self.offsets)
 
     def probe(self, queries: torch.Tensor, nprobe: int) -> torch.Tensor:
-        """[B, nprobe] list numbers, nearest first."""
-        coarse = torch.addmm(self.centroid_bias, queries, self.centroids.T)
-        return coarse.topk(min(nprobe, self.nlist), dim=1).indices
+        """[B, nprobe] list numbers, largest inner product with the centroid first."""
+        return (queries @ self.centroids.T).topk(min(nprobe, self.nlist), dim=1).indices
 
     def search(self, queries, k: int, nprobe: int) -> tuple[np.ndarray, np.ndarray]:
         """(scores float32 [B,k], ids int64 [B,k]) of the k best items among each query's
@@ -102,6 +89,32 @@ class IVFIndex:
             s, i = _Survivors(q, k, self).run(self.probe(q, nprobe))
             scores[start : start + len(q)], ids[start : start + len(q)] = s, i
         return scores, ids
+
+
+def nearest_centroid(rows, centroids: torch.Tensor, chunk: int = 1 << 14) -> torch.Tensor:
+    """Per row, the centroid of largest inner product (int64 [N])."""
+    labels = torch.empty(len(rows), dtype=torch.int64)
+    for start in range(0, len(rows), chunk):
+        block = torch.from_numpy(np.asarray(rows[start : start + chunk], dtype=np.float32))
+        labels[start : start + len(block)] = (block @ centroids.T).argmax(dim=1)
+    return labels
+
+
+def spherical_kmeans(sample: np.ndarray, k: int, iterations: int, rng: np.random.Generator) -> torch.Tensor:
+    """Unit centroids [k, d]: Lloyd's with assignment by inner product and each centroid
+    the normalised mean of its rows (faiss's choice for inner-product IVF). Against
+    plain k-means, lists follow directions rather than positions, and probing by inner
+    product then scans fewer items for the same recall. Seeded by `rng`; an empty
+    cluster restarts at a random row."""
+    x = torch.from_numpy(np.ascontiguousarray(sample))
+    centroids = torch.nn.functional.normalize(x[torch.from_numpy(rng.choice(len(x), k, replace=False))], dim=1)
+    for _ in range(iterations):
+        labels = nearest_centroid(sample, centroids)
+        sums = torch.zeros((k, x.shape[1]), dtype=torch.float64).index_add_(0, labels, x.double())
+        empty = np.flatnonzero(torch.bincount(labels, minlength=k).numpy() == 0)
+        sums[torch.from_numpy(empty)] = x[torch.from_numpy(rng.choice(len(x), len(empty)))].double()
+        centroids = torch.nn.functional.normalize(sums, dim=1).float()
+    return centroids
 
 
 def _group_maxima(scores: torch.Tensor, groups: int) -> torch.Tensor:
