@@ -2,13 +2,16 @@
 plain faiss IndexIVFFlat and against exact, and the E-MM1 100M export rate.
 
     python bench/bench_groups.py exact --captions 200000 --items 200000 --dim 256
-    python bench/bench_groups.py ivf --items 1000000 --queries 10000 --nlist 4096 --nprobe 32
+    python bench/bench_groups.py ivf --items 1000000 --queries 20000 --nlist 2048 --nprobe 32,64
     python bench/bench_groups.py export --captions 1000000 --k 16
     python bench/bench_groups.py exact --device cuda --captions 6700000 --items 1000000 --dim 768
 
 `exact` times sampling.retrieval.PreparedPool (what a groups part runs: chunked GEMM +
 top-k, ties by smaller id, TF32 re-checked to fp32 on a GPU) against the bare GEMMs
 of the same shapes (torch.mm of each query chunk against the items, nothing else).
+`ivf` times sampling.ivf (PreparedPool method="ivf") against exact search and against
+plain faiss IndexIVFFlat with the same nlist/nprobe, both on our lists and trained by
+faiss on the same sample, for queries around the items' concepts and around others.
 """
 
 from __future__ import annotations
@@ -68,45 +71,88 @@ def bench_exact(args) -> None:
     )
 
 
-def bench_ivf(args) -> None:
+def ivf_data(args) -> tuple[np.ndarray, dict]:
+    """The items, and the query sets: `same` drawn around the items' own concept centres
+    (as captions share their items' concepts), `other` around other centres, so that
+    queries sit near no item cluster (the adversarial case)."""
+    rows, _ = synthetic_embeddings(args.items + args.queries, args.dim, 1000, seed=1)
+    items, sets = rows[: args.items], {}
+    if "same" in args.data:
+        sets["same"] = rows[args.items :]
+    if "other" in args.data:
+        sets["other"], _ = synthetic_embeddings(args.queries, args.dim, 1000, seed=2)
+    return items, sets
+
+
+def timed_search(search, queries: np.ndarray, k: int) -> tuple[np.ndarray, float]:
+    """(ids, seconds) of one search call."""
+    start = time.perf_counter()
+    _, ids = search(queries, k)
+    return ids, time.perf_counter() - start
+
+
+def faiss_ivf_flat(items: np.ndarray, nlist: int, centroids: np.ndarray | None):
+    """Plain faiss IndexIVFFlat: trained by faiss on the same seeded sample as ours, or
+    given our centroids (then its lists, probes and answers are ours)."""
     import faiss
 
-    items, _ = synthetic_embeddings(args.items, args.dim, 1000, seed=1)
-    queries, _ = synthetic_embeddings(args.queries, args.dim, 1000, seed=2)
-    start = time.perf_counter()
+    dim = items.shape[1]
+    if centroids is None:
+        index = faiss.IndexIVFFlat(faiss.IndexFlatIP(dim), dim, nlist, faiss.METRIC_INNER_PRODUCT)
+        rows = np.sort(np.random.default_rng(0).choice(len(items), min(len(items), 64 * nlist), replace=False))
+        index.train(items[rows])
+    else:
+        quantizer = faiss.IndexFlatIP(dim)  # lists by largest inner product, as sampling.ivf's
+        quantizer.add(centroids)
+        index = faiss.IndexIVFFlat(quantizer, dim, nlist, faiss.METRIC_INNER_PRODUCT)
+        index.is_trained = True
+    for start in range(0, len(items), 1 << 16):
+        index.add(items[start : start + (1 << 16)])
+    return index
+
+
+def bench_ivf(args) -> None:
+    items, sets = ivf_data(args)
+    nprobes = [int(x) for x in str(args.nprobe).split(",")]
+    print(
+        f"IVF nlist={args.nlist}, {args.queries:,} queries x {args.items:,} items x d={args.dim}, k={args.k}, "
+        f"torch threads {torch.get_num_threads()}"
+    )
     exact = PreparedPool(items)
-    _, truth = exact.search(queries, args.k)
-    exact_s = time.perf_counter() - start
+    truth, exact_s = {}, {}
+    for name, queries in sets.items():
+        truth[name], exact_s[name] = timed_search(exact.search, queries, args.k)
+        print(f"  exact (PreparedPool), {name:5s} queries: {exact_s[name]:7.1f} s  [{load_average()}]", flush=True)
+    del exact
     start = time.perf_counter()
-    ivf = PreparedPool(items, method="ivf", nlist=args.nlist, nprobe=args.nprobe, seed=0)
-    build_s = time.perf_counter() - start
-    start = time.perf_counter()
-    _, found = ivf.search(queries, args.k)
-    ours_s = time.perf_counter() - start
-    # plain faiss, same nlist/nprobe and training sample size
-    start = time.perf_counter()
-    index = faiss.IndexIVFFlat(faiss.IndexFlatIP(args.dim), args.dim, args.nlist, faiss.METRIC_INNER_PRODUCT)
-    rows = np.sort(np.random.default_rng(0).choice(len(items), min(len(items), 64 * args.nlist), replace=False))
-    index.train(items[rows])
-    index.add(items)
-    index.nprobe = args.nprobe
-    plain_build_s = time.perf_counter() - start
-    start = time.perf_counter()
-    _, plain = index.search(queries, args.k)
-    plain_s = time.perf_counter() - start
-    print(
-        f"IVF nlist={args.nlist} nprobe={args.nprobe}, {args.queries:,} queries x {args.items:,} items x "
-        f"d={args.dim}, k={args.k}:"
-    )
-    print(f"  exact (PreparedPool)        search {exact_s:7.1f} s")
-    print(
-        f"  ours  (PreparedPool ivf)    train+add {build_s:6.1f} s  search {ours_s:6.2f} s  "
-        f"recall@{args.k} {recall_at_k(found, truth):.3f}  {exact_s / ours_s:.1f}x faster than exact"
-    )
-    print(
-        f"  faiss IndexIVFFlat          train+add {plain_build_s:6.1f} s  search {plain_s:6.2f} s  "
-        f"recall@{args.k} {recall_at_k(plain, truth):.3f}  [{load_average()}]"
-    )
+    ours = PreparedPool(items, method="ivf", nlist=args.nlist, nprobe=nprobes[0], seed=0)
+    print(f"  ours: train + add {time.perf_counter() - start:.1f} s  [{load_average()}]", flush=True)
+    baselines = {"faiss IndexIVFFlat, our lists": ours.searcher.index.centroids.numpy()}
+    if not args.no_faiss_training:
+        baselines["faiss IndexIVFFlat, own training"] = None
+    indexes = {}
+    for label, centroids in baselines.items():
+        start = time.perf_counter()
+        indexes[label] = faiss_ivf_flat(items, args.nlist, centroids)
+        print(f"  {label}: train + add {time.perf_counter() - start:.1f} s  [{load_average()}]", flush=True)
+    for nprobe in nprobes:
+        ours.searcher.nprobe = nprobe
+        for name, queries in sets.items():
+            found, ours_s = timed_search(ours.search, queries, args.k)
+            print(
+                f"  nprobe {nprobe:4d} {name:5s}: ours  search {ours_s:6.2f} s  recall@{args.k} "
+                f"{recall_at_k(found, truth[name]):.4f}  {exact_s[name] / ours_s:5.1f}x faster than exact  "
+                f"[{load_average()}]",
+                flush=True,
+            )
+            for label, index in indexes.items():
+                index.nprobe = nprobe
+                plain, plain_s = timed_search(index.search, queries, args.k)
+                print(
+                    f"  {'':18s}{label}: search {plain_s:6.2f} s  recall@{args.k} "
+                    f"{recall_at_k(plain, truth[name]):.4f}  ours {plain_s / ours_s:4.1f}x faster  [{load_average()}]",
+                    flush=True,
+                )
 
 
 def bench_export(args) -> None:
@@ -156,8 +202,10 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=10_000)
     parser.add_argument("--dim", type=int, default=256)
     parser.add_argument("--k", type=int, default=16)
-    parser.add_argument("--nlist", type=int, default=4096)
-    parser.add_argument("--nprobe", type=int, default=32)
+    parser.add_argument("--nlist", type=int, default=2048)
+    parser.add_argument("--nprobe", default="64", help="ivf: one value or several, comma-separated")
+    parser.add_argument("--data", default="same,other", help="ivf: query sets, same and/or other (see ivf_data)")
+    parser.add_argument("--no-faiss-training", action="store_true", help="ivf: only faiss on our lists")
     parser.add_argument("--chunk", type=int, default=65_536, help="export: captions per chunk")
     parser.add_argument("--device", default="cpu")
     parser.add_argument("--scratch", default=None, help="export: folder for the files (default: temp)")
