@@ -8,7 +8,8 @@ plain faiss IndexIVFFlat and against exact, and the E-MM1 100M export rate.
 
 `exact` times sampling.retrieval.PreparedPool (what a groups part runs: chunked GEMM +
 top-k, ties by smaller id, TF32 re-checked to fp32 on a GPU) against the bare GEMMs
-of the same shapes (torch.mm of each query chunk against the items, nothing else).
+of the same shapes (torch.mm of each query chunk against the items, nothing else), and
+with `--tiled-bound` on the CPU also against the same GEMMs in the threshold top-k's tiles.
 `ivf` times sampling.ivf (PreparedPool method="ivf") against exact search and against
 plain faiss IndexIVFFlat with the same nlist/nprobe, both on our lists and trained by
 faiss on the same sample, for queries around the items' concepts and around others.
@@ -51,6 +52,30 @@ def bare_gemm_seconds(queries: np.ndarray, items: np.ndarray, chunk: int, device
         torch.backends.cuda.matmul.allow_tf32 = previous
 
 
+def blocked_gemm_seconds(queries: np.ndarray, items: np.ndarray, chunk: int) -> float:
+    """The CPU threshold top-k's GEMMs alone: each query chunk in the same [query block, key
+    block] tiles (sampling.gemm_topk), on as many worker threads as torch has, one
+    torch thread each - the bound with the score traffic of those tiles, not of a whole
+    [chunk, items] matrix."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from sampling.gemm_topk import EXACT_KEY_BLOCK, EXACT_QUERY_BLOCK
+    from sampling.threshold_topk import one_torch_thread
+
+    keys, workers = torch.from_numpy(items), torch.get_num_threads()
+    start = time.perf_counter()
+    with one_torch_thread(), ThreadPoolExecutor(workers) as pool:
+        for begin in range(0, len(queries), chunk):
+            q = torch.from_numpy(queries[begin : begin + chunk])
+            tiles = [
+                (q[q0 : q0 + EXACT_QUERY_BLOCK], keys[lo : lo + EXACT_KEY_BLOCK])
+                for lo in range(0, len(keys), EXACT_KEY_BLOCK)
+                for q0 in range(0, len(q), EXACT_QUERY_BLOCK)
+            ]
+            list(pool.map(lambda w: [torch.mm(a, b.T) for a, b in tiles[w::workers]], range(workers)))
+    return time.perf_counter() - start
+
+
 def bench_exact(args) -> None:
     items, _ = synthetic_embeddings(args.items, args.dim, 1000, seed=1)
     queries, _ = synthetic_embeddings(args.captions, args.dim, 1000, seed=2)
@@ -67,8 +92,15 @@ def bench_exact(args) -> None:
         f"exact top-{args.k}: {args.captions:,} captions x {args.items:,} items x d={args.dim} on {args.device} "
         f"({type(pool.searcher).__name__}): {ours:.1f} s = {args.captions / ours:,.0f} captions/s; "
         f"bare GEMMs of the same shapes {gemm:.1f} s ({flops / gemm / 1e9:,.0f} GFLOP/s); "
-        f"ratio {ours / gemm:.2f}x  [{load_average()}]"
+        f"ratio {ours / gemm:.2f}x  [{load_average()}]",
+        flush=True,
     )
+    if args.tiled_bound and args.device == "cpu" and pool.settles_ties:  # the CPU threshold top-k's own tiles
+        tiled = blocked_gemm_seconds(queries, items, pool.chunk_rows)
+        print(
+            f"  the same GEMMs in the threshold top-k's tiles {tiled:.1f} s ({flops / tiled / 1e9:,.0f} GFLOP/s); "
+            f"ratio {ours / tiled:.2f}x  [{load_average()}]"
+        )
 
 
 def ivf_data(args) -> tuple[np.ndarray, dict]:
@@ -208,6 +240,9 @@ def main() -> None:
     parser.add_argument("--no-faiss-training", action="store_true", help="ivf: only faiss on our lists")
     parser.add_argument("--chunk", type=int, default=65_536, help="export: captions per chunk")
     parser.add_argument("--device", default="cpu")
+    parser.add_argument(
+        "--tiled-bound", action="store_true", help="exact, CPU: also time the GEMMs in the threshold top-k's tiles"
+    )
     parser.add_argument("--scratch", default=None, help="export: folder for the files (default: temp)")
     args = parser.parse_args()
     print(machine_summary(args.device), f"[{load_average()}]")

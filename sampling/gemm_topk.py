@@ -1,6 +1,8 @@
 """Exact top-k of inner products (plus an optional per-key bias) at GEMM speed.
 
-Shared by k-means assignment (k=1, bias = -|c|^2/2) and candidate retrieval.
+Shared by k-means assignment (k=1, bias = -|c|^2/2) and candidate retrieval. On the
+CPU, k > 1 in fp32 skips torch's top-k (sampling.threshold_topk): exact, every tie
+settled by the smaller index.
 On the GPU the GEMM may run in bf16 or TF32; candidates are then re-scored in
 fp32 and any row whose result the rounding error could have changed is
 recomputed in fp32, so every precision returns the fp32 answer.
@@ -9,6 +11,8 @@ recomputed in fp32, so every precision returns the fp32 answer.
 from __future__ import annotations
 
 import torch
+
+from sampling.threshold_topk import Survivors
 
 # Bound on |low-precision score - fp32 score| per unit of |q| |c|: rounding q and c
 # costs at most 2u+u^2 of sum |q_i c_i| <= |q| |c| (Cauchy-Schwarz); a bf16 GEMM also
@@ -54,8 +58,8 @@ def _topk(scores: torch.Tensor, k: int):
     return scores.topk(k, dim=1)
 
 
-# On the CPU, keys are scanned in blocks of this many, merging a running top-k: a
-# [queries, block] score matrix stays cache-friendly however big the pool is.
+# k = 1 on the CPU (k-means assignment): keys are scanned in blocks of this many, merging
+# a running best, so a [queries, block] score matrix stays bounded however big the pool is.
 CPU_KEY_BLOCK = 8192
 
 
@@ -76,6 +80,26 @@ def _blocked_topk_fp32(queries, keys, key_bias, k: int, block: int):
     return best_values, best_indices
 
 
+# k > 1 on the CPU: no top-k kernel over the score blocks (torch's costs about 2 ns a
+# score on top of the GEMM's), but sampling.threshold_topk's survivors of a running lower
+# bound on the k-th score, sorted once; blocks of [EXACT_QUERY_BLOCK, EXACT_KEY_BLOCK]
+# scores (8 MB), one GEMM each, taken by torch's threads as workers.
+EXACT_QUERY_BLOCK = 512
+EXACT_KEY_BLOCK = 4096
+
+
+def _threshold_topk_fp32(queries, keys, key_bias, k: int):
+    """fp32 top-k, ties by the smaller index (every tie settled); -inf / -1 past the keys."""
+    b, n = queries.shape[0], keys.shape[0]
+    blocks = [
+        (slice(q0, min(q0 + EXACT_QUERY_BLOCK, b)), lo, min(lo + EXACT_KEY_BLOCK, n))
+        for lo in range(0, n, EXACT_KEY_BLOCK)
+        for q0 in range(0, b, EXACT_QUERY_BLOCK)
+    ]
+    scores, indices = Survivors(queries.contiguous(), k, keys, key_bias=key_bias).run(blocks)
+    return torch.from_numpy(scores), torch.from_numpy(indices)
+
+
 class KeySet:
     """Keys prepared once (low-precision copy, norms) and searched many times."""
 
@@ -93,7 +117,8 @@ class KeySet:
         return self.keys.shape[0]
 
     def topk(self, queries: torch.Tensor, k: int, exact: bool = True):
-        """(scores fp32 [B,k], indices int64 [B,k]), best first.
+        """(scores fp32 [B,k], indices int64 [B,k]), best first. fp32 on the CPU with k > 1:
+        ties by the smaller index, exactly.
 
         In low precision the best keys of the low-precision GEMM are always re-scored
         in fp32, which settles near ties among them. With `exact` the result is fp32's
@@ -105,6 +130,8 @@ class KeySet:
         """
         queries = queries.float()
         if self.precision == "fp32":
+            if self.keys.device.type == "cpu" and k > 1:
+                return _threshold_topk_fp32(queries, self.keys, self.key_bias, k)
             if self.keys.device.type == "cpu" and len(self) > CPU_KEY_BLOCK:
                 return _blocked_topk_fp32(queries, self.keys, self.key_bias, k, CPU_KEY_BLOCK)
             return _topk(_scores_fp32(queries, self.keys, self.key_bias), k)

@@ -8,29 +8,24 @@ list's items - stored contiguously, sorted by list - are scored against all the
 queries that probe it in one GEMM, at BLAS speed.
 
 No top-k runs over the score blocks (torch's CPU top-k costs several times the GEMM):
-each query keeps a threshold that is at most its final k-th score, from elementwise
-maxima only, and an item is kept when it reaches it, found through the maxima of
-groups of 32 columns. The kept items of a query are sorted once at the end, so the
-result is exactly the top k of the probed lists' items, ties by the smaller id.
+sampling.threshold_topk keeps, per query, the items that reach a lower bound on its
+k-th score and sorts them once at the end, so the result is exactly the top k of the
+probed lists' items, ties by the smaller id. Lists go to as many worker threads as
+torch has, torch single-threaded inside.
 """
 
 from __future__ import annotations
-
-import contextlib
-import threading
-from concurrent.futures import ThreadPoolExecutor
 
 import numpy as np
 import torch
 
 from sampling.rows import as_float32_rows
+from sampling.threshold_topk import Block, Survivors
 
 TRAIN_ROWS_PER_LIST = 64  # k-means sample: 64 * nlist rows (faiss's lower bound per centroid)
 TRAIN_ITERATIONS = 10
 SCORE_BUDGET = 1 << 22  # elements of one list's [queries, items] score block (16 MB)
 QUERY_CHUNK = 1 << 15  # queries searched together (a groups part's 65,536 captions in two)
-SURVIVOR_BUDGET = 1 << 22  # (query, score, id) survivors held before compacting to each query's k best
-GROUP_SIZE = 32  # items per group whose maximum is taken before any top-k
 
 
 def default_nlist(n: int) -> int:
@@ -86,7 +81,7 @@ class IVFIndex:
         ids = np.empty((len(queries), k), dtype=np.int64)
         for start in range(0, len(queries), chunk):
             q = queries[start : start + chunk]
-            s, i = _Survivors(q, k, self).run(self.probe(q, nprobe))
+            s, i = Survivors(q, k, self.vectors, self.ids_t).run(_list_blocks(self, self.probe(q, nprobe)))
             scores[start : start + len(q)], ids[start : start + len(q)] = s, i
         return scores, ids
 
@@ -117,145 +112,23 @@ def spherical_kmeans(sample: np.ndarray, k: int, iterations: int, rng: np.random
     return centroids
 
 
-def _group_maxima(scores: torch.Tensor, groups: int) -> torch.Tensor:
-    """[B, groups] maxima of column groups {g, g + groups, g + 2 groups, ...}: strided,
-    so the reduction runs down contiguous rows of the score block."""
-    b, n = scores.shape
-    full = n // groups
-    maxima = torch.as_strided(scores, (b, full, groups), (scores.stride(0), groups, 1)).amax(1)
-    tail = n - full * groups
-    if tail:
-        torch.maximum(maxima[:, :tail], scores[:, full * groups :], out=maxima[:, :tail])
-    return maxima
-
-
-@contextlib.contextmanager
-def _one_torch_thread():
-    """Run torch ops single-threaded (the workers are the parallelism): small per-list
-    ops split over threads mostly wait for each other, the more so on a loaded machine."""
-    previous = torch.get_num_threads()
-    torch.set_num_threads(1)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(previous)
-
-
-class _Survivors:
-    """Per query, every scored item that can still reach its top k: an item survives when
-    its score is at least the query's threshold, a lower bound on its final k-th score.
-    The bound: an item's column in its list block puts it in one of k bins (column mod k,
-    since groups are strided), `best` keeps each bin's maximum per query, and k bin
-    maxima are the scores of k distinct items, so their minimum is at most the k-th
-    largest score - all from elementwise maxima, no top-k. Survivors are sorted (score,
-    then smaller id) at the end, so ties are settled exactly.
-
-    List blocks go to `torch.get_num_threads()` worker threads (torch releases the GIL
-    in its ops), each with its own survivors; `best` is updated under a lock. A worker
-    may filter with a threshold another one has since raised: still a lower bound, so
-    the answer does not depend on the interleaving."""
-
-    def __init__(self, queries: torch.Tensor, k: int, index: IVFIndex):
-        self.queries, self.k, self.index = queries, k, index
-        self.best = torch.full((len(queries), k), -torch.inf)
-        self.lock = threading.Lock()
-        self.budget = max(SURVIVOR_BUDGET, 2 * k * len(queries))
-
-    def run(self, probes: torch.Tensor):
-        blocks = self._blocks(probes)
-        workers = min(torch.get_num_threads(), len(blocks))
-        if workers <= 1:
-            return self._finish(self._work(iter(blocks)))
-        source, lock = iter(blocks), threading.Lock()
-
-        def take():
-            while True:
-                with lock:
-                    block = next(source, None)
-                if block is None:
-                    return
-                yield block
-
-        with _one_torch_thread(), ThreadPoolExecutor(workers) as pool:
-            parts = [part for done in pool.map(lambda _: self._work(take()), range(workers)) for part in done]
-        return self._finish(parts)
-
-    def _blocks(self, probes: torch.Tensor) -> list[tuple[torch.Tensor, int, int]]:
-        """(query rows, item range) per list, a list's queries split to bound the score
-        block; biggest first, so the workers finish together."""
-        index, nprobe = self.index, probes.shape[1]
-        flat = probes.reshape(-1)
-        order = torch.argsort(flat, stable=True)  # (query, probe) pairs grouped by list
-        pairs_per_list = torch.bincount(flat, minlength=index.nlist).numpy()
-        bounds = np.zeros(index.nlist + 1, dtype=np.int64)
-        np.cumsum(pairs_per_list, out=bounds[1:])
-        rows = order // nprobe
-        blocks = []
-        for lst in np.flatnonzero(pairs_per_list):
-            lo, hi = int(index.offsets[lst]), int(index.offsets[lst + 1])
-            if hi == lo:  # a list no item went to (trained on a sample)
-                continue
-            step = max(1, SCORE_BUDGET // (hi - lo))
-            for p0 in range(int(bounds[lst]), int(bounds[lst + 1]), step):
-                blocks.append((rows[p0 : min(p0 + step, int(bounds[lst + 1]))], lo, hi))
-        blocks.sort(key=lambda block: -len(block[0]) * (block[2] - block[1]))
-        return blocks
-
-    def _work(self, blocks) -> list:
-        parts, count = [], 0
-        for rows, lo, hi in blocks:
-            part = self._block(rows, lo, hi)
-            parts.append(part)
-            count += len(part[0])
-            if count > self.budget:
-                parts = [self._compact(parts)]
-                count = len(parts[0][0])
-        return parts
-
-    def _block(self, rows: torch.Tensor, lo: int, hi: int):
-        """Score one list's items for the queries `rows`, raise their thresholds; the survivors."""
-        k, n = self.k, hi - lo
-        scores = torch.mm(self.queries[rows], self.index.vectors[lo:hi].T)
-        groups = n if n <= 8 * k else max(4 * k, n // GROUP_SIZE)
-        maxima = scores if groups == n else _group_maxima(scores, groups)
-        bins = _group_maxima(maxima, k) if groups >= k else maxima
-        with self.lock:
-            best = torch.maximum(self.best[rows, : bins.shape[1]], bins)
-            self.best[rows, : bins.shape[1]] = best
-            threshold = (best if groups >= k else self.best[rows]).amin(1)
-        hit_row, hit_group = (maxima >= threshold[:, None]).nonzero(as_tuple=True)
-        if groups == n:
-            return rows[hit_row], maxima[hit_row, hit_group], self.index.ids_t[lo + hit_group]
-        cols = hit_group[:, None] + groups * torch.arange(-(-n // groups))
-        values = torch.take(scores, cols.clamp(max=n - 1) + (hit_row * n)[:, None])
-        keep = (values >= threshold[hit_row][:, None]) & (cols < n)  # a group's last member may lie past the end
-        where_row, where_col = keep.nonzero(as_tuple=True)
-        return rows[hit_row[where_row]], values[where_row, where_col], self.index.ids_t[lo + cols[where_row, where_col]]
-
-    def _sorted(self, parts):
-        """Each query's k best survivors, by score then smaller id: (query, rank, score, id)."""
-        query = torch.cat([p[0] for p in parts]).numpy()
-        score = torch.cat([p[1] for p in parts]).numpy()
-        ident = torch.cat([p[2] for p in parts]).numpy()
-        still = score >= self.best.amin(1).numpy()[query]  # thresholds only rose since
-        query, score, ident = query[still], score[still], ident[still]
-        order = np.lexsort((ident, -score, query))
-        query, score, ident = query[order], score[order], ident[order]
-        first = np.searchsorted(query, np.arange(len(self.queries)))
-        rank = np.arange(len(query)) - first[query]
-        keep = rank < self.k
-        return query[keep], rank[keep], score[keep], ident[keep]
-
-    def _compact(self, parts):
-        """One part of each query's k best survivors (by score, then id: never one of its
-        final k dropped)."""
-        query, _, score, ident = self._sorted(parts)
-        return torch.from_numpy(query), torch.from_numpy(score), torch.from_numpy(ident)
-
-    def _finish(self, parts):
-        scores = np.full((len(self.queries), self.k), -np.inf, dtype=np.float32)
-        ids = np.full((len(self.queries), self.k), -1, dtype=np.int64)
-        if parts:
-            query, rank, score, ident = self._sorted(parts)
-            scores[query, rank], ids[query, rank] = score, ident
-        return scores, ids
+def _list_blocks(index: IVFIndex, probes: torch.Tensor) -> list[Block]:
+    """(query rows, item range) per list, a list's queries split to bound the score
+    block; biggest first, so the workers finish together."""
+    nprobe = probes.shape[1]
+    flat = probes.reshape(-1)
+    order = torch.argsort(flat, stable=True)  # (query, probe) pairs grouped by list
+    pairs_per_list = torch.bincount(flat, minlength=index.nlist).numpy()
+    bounds = np.zeros(index.nlist + 1, dtype=np.int64)
+    np.cumsum(pairs_per_list, out=bounds[1:])
+    rows = order // nprobe
+    blocks = []
+    for lst in np.flatnonzero(pairs_per_list):
+        lo, hi = int(index.offsets[lst]), int(index.offsets[lst + 1])
+        if hi == lo:  # a list no item went to (trained on a sample)
+            continue
+        step = max(1, SCORE_BUDGET // (hi - lo))
+        for p0 in range(int(bounds[lst]), int(bounds[lst + 1]), step):
+            blocks.append((rows[p0 : min(p0 + step, int(bounds[lst + 1]))], lo, hi))
+    blocks.sort(key=lambda block: -len(block[0]) * (block[2] - block[1]))
+    return blocks

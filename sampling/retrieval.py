@@ -1,6 +1,7 @@
 """Candidate retrieval: top-k items per caption by inner product in one embedding space.
 
-Exact search is chunked GEMM + top-k in torch (on the CPU with keys in blocks),
+Exact search is chunked GEMM + top-k in torch (on the CPU in tiles, with
+sampling.threshold_topk's selection instead of a top-k kernel),
 or faiss IndexFlatIP on CPUs where faiss's BLAS is the faster one
 (device.cpu_gemm_backend); an IVF index (sampling.ivf: batched, one GEMM per list)
 is the approximate option for pools too big to scan. Big pools can be split into
@@ -201,18 +202,21 @@ def search_shards(queries, shards: Sequence, k: int = DEFAULT_K, **kwargs) -> tu
 
 # ---- a pool prepared once, searched by many query chunks (retrieval groups) ----
 
-# Extra candidates fetched beyond k so that ties at the k-th score are settled by the
-# smaller id (merge_topk), whichever of the tied keys the top-k kernel returned.
+# Where ties are not settled by the search itself (a GPU, faiss): extra candidates fetched
+# beyond k, so that ties at the k-th score are settled by the smaller id (merge_topk); a
+# row whose ties reach past them is searched again on the CPU, where ties are settled.
 TIE_MARGIN = 8
 
 
 class PreparedPool:
     """An item pool (one chunk of a big one) prepared once and searched many times.
 
-    Exact: the same searchers as `search` (torch GEMM + top-k, TF32 on a GPU proven
-    equal to fp32; faiss IndexFlatIP on CPUs where its BLAS is faster); `method="ivf"`
-    is sampling.ivf's batched IVF, its lists trained on a seeded sample. `search`
-    returns global `ids` (given, or row numbers) ordered by score, ties by the smaller id.
+    Exact: the same searchers as `search` (torch GEMM + threshold top-k on the CPU, TF32
+    on a GPU proven equal to fp32; faiss IndexFlatIP on CPUs where its BLAS is faster);
+    `method="ivf"` is sampling.ivf's batched IVF, its lists trained on a seeded sample.
+    `search` returns global `ids` (given, or row numbers) ordered by score, ties by the
+    smaller id however many there are: exact pools keep their rows in id order, so a
+    searcher that settles ties by the smaller row settles them by id.
     """
 
     def __init__(
@@ -237,22 +241,28 @@ class PreparedPool:
         if len(self.ids) != self.size:
             raise ValueError(f"{len(self.ids)} ids for {self.size} items")
         device = resolve_device(device)
+        self.settles_ties = True  # the searcher orders exact ties by the smaller id itself
         if method == "ivf":  # searched on the CPU, ties settled by id inside
             self.searcher, self.device = _IVFSearcher(items, self.ids, nlist, nprobe, seed), torch.device("cpu")
             self.chunk_rows = IVF_QUERY_CHUNK
-        elif device.type == "cpu" and cpu_gemm_backend() == "faiss":
+            return
+        if np.any(self.ids[1:] < self.ids[:-1]):  # rows in id order: ties by the smaller row are by the smaller id
+            order = np.argsort(self.ids, kind="stable")
+            items, self.ids = items[order], self.ids[order]
+        self.items, self._cpu_searcher = items, None
+        precision = precision or ("tf32" if device.type == "cuda" else "fp32")
+        if device.type == "cpu" and cpu_gemm_backend() == "faiss":
             self.searcher, self.device = _FaissSearcher(items), torch.device("cpu")
             self.chunk_rows = CPU_QUERY_CHUNK
+            self.settles_ties = False
         else:
-            self.searcher = _TorchSearcher(
-                items, device, precision or ("tf32" if device.type == "cuda" else "fp32"), None
-            )
-            self.device = device
+            self.searcher, self.device = _TorchSearcher(items, device, precision, None), device
             self.chunk_rows = (
                 int(np.clip(GPU_SCORE_BUDGET // self.size, 256, CPU_QUERY_CHUNK))
                 if device.type == "cuda"
                 else TORCH_CPU_QUERY_CHUNK
             )
+            self.settles_ties = device.type == "cpu" and precision == "fp32"  # KeySet's threshold top-k
 
     def search(self, queries, k: int, progress: Progress | None = None) -> tuple[np.ndarray, np.ndarray]:
         """(scores float32 [n,k], ids int64 [n,k]) of the k best items per query."""
@@ -264,10 +274,22 @@ class PreparedPool:
         check_finite(queries, "queries")
         if isinstance(self.searcher, _IVFSearcher):
             return _run(queries, self.searcher, k, self.device, self.chunk_rows, 1.0, progress, False)
+        if self.settles_ties:
+            scores, rows = _run(queries, self.searcher, k, self.device, self.chunk_rows, 1.0, progress, False)
+            return scores, self.ids[rows]
         wide = min(self.size, k + TIE_MARGIN)
         scores, rows = _run(queries, self.searcher, wide, self.device, self.chunk_rows, 1.0, progress, False)
-        ids = np.where(rows < 0, -1, self.ids[np.maximum(rows, 0)])
-        return merge_topk([(scores, ids)], k)
+        unsure = np.flatnonzero(scores[:, k - 1] == scores[:, wide - 1]) if wide < self.size else []
+        scores, ids = merge_topk([(scores, np.where(rows < 0, -1, self.ids[np.maximum(rows, 0)]))], k)
+        if len(unsure):  # the k-th score's ties may reach past the window: settle those rows on the CPU
+            if self._cpu_searcher is None:
+                self._cpu_searcher = _TorchSearcher(self.items, torch.device("cpu"), "fp32", None)
+            cpu = torch.device("cpu")
+            exact_scores, exact_rows = _run(
+                queries[unsure], self._cpu_searcher, k, cpu, TORCH_CPU_QUERY_CHUNK, 1.0, None, False
+            )
+            scores[unsure], ids[unsure] = exact_scores, self.ids[exact_rows]
+        return scores, ids
 
 
 def recall_at_k(found_ids: np.ndarray, true_ids: np.ndarray) -> float:

@@ -5,6 +5,7 @@ import pytest
 import torch
 
 import sampling.ivf as ivf
+import sampling.threshold_topk as threshold_topk
 from sampling.ivf import IVFIndex
 
 
@@ -61,14 +62,6 @@ def test_float_vectors_match_brute_force_and_every_list_probed_is_exact_search()
     assert (everything == exact).mean() > 0.999
 
 
-@pytest.fixture(params=[1, 2], ids=["one worker", "two workers"])
-def workers(request):
-    previous = torch.get_num_threads()
-    torch.set_num_threads(request.param)
-    yield request.param
-    torch.set_num_threads(previous)
-
-
 def test_split_blocks_and_compaction_give_the_same_answer(monkeypatch, workers):
     rng = np.random.default_rng(4)
     items, queries = integer_vectors(rng, 4000, 8), integer_vectors(rng, 500, 8)
@@ -76,10 +69,12 @@ def test_split_blocks_and_compaction_give_the_same_answer(monkeypatch, workers):
     want = restricted_brute_force(index, items, np.arange(4000), queries, 16, 4)
     monkeypatch.setattr(ivf, "SCORE_BUDGET", 2000)  # a list's queries scored in several blocks
     monkeypatch.setattr(ivf, "QUERY_CHUNK", 64)  # in chunks, each one's survivors compacted often
-    monkeypatch.setattr(ivf, "SURVIVOR_BUDGET", 100)
+    monkeypatch.setattr(threshold_topk, "SURVIVOR_BUDGET", 100)
     compacted = []
-    original = ivf._Survivors._compact
-    monkeypatch.setattr(ivf._Survivors, "_compact", lambda self, parts: compacted.append(1) or original(self, parts))
+    original = threshold_topk.Survivors._compact
+    monkeypatch.setattr(
+        threshold_topk.Survivors, "_compact", lambda self, parts: compacted.append(1) or original(self, parts)
+    )
     got = index.search(queries, 16, 4)
     assert compacted and torch.get_num_threads() == workers  # (restored after the search)
     assert np.array_equal(got[1], want[1]) and np.array_equal(got[0], want[0].astype(np.float32))

@@ -121,6 +121,51 @@ def test_prepared_ivf_pool_returns_global_ids_ties_by_the_smaller_id():
     assert np.array_equal(scores, np.take_along_axis(exact, order, 1).astype(np.float32))
 
 
+def by_score_then_id(queries, items, ids, k, bias=None):
+    """Brute force in float64 (exact for small integers): top-k by score, ties by the smaller id."""
+    exact = queries.astype(np.float64) @ items.T.astype(np.float64) + (0 if bias is None else bias)
+    order = np.lexsort((np.broadcast_to(ids, exact.shape), -exact), axis=1)[:, :k]
+    return np.take_along_axis(exact, order, 1).astype(np.float32), ids[order]
+
+
+@pytest.mark.parametrize(
+    "backend, precision",
+    [("torch", None), ("faiss", None), ("torch", "bf16")],
+    ids=["threshold top-k", "faiss + re-search", "bf16 + re-search"],
+)
+def test_prepared_exact_pool_settles_any_number_of_exact_ties_by_the_smaller_id(monkeypatch, backend, precision):
+    """27 distinct vectors, each ~110 times: the k-th score's ties reach far past k + TIE_MARGIN."""
+    import sampling.retrieval
+
+    monkeypatch.setattr(sampling.retrieval, "cpu_gemm_backend", lambda: backend)
+    rng = np.random.default_rng(9)
+    items = rng.integers(-1, 2, size=(3000, 3)).astype(np.float32)
+    queries = rng.integers(-2, 3, size=(300, 3)).astype(np.float32)
+    ids = rng.permutation(100_000)[:3000]  # not in row order
+    pool = PreparedPool(items, ids=ids, device="cpu", precision=precision)
+    for k in (1, 16, 40):
+        scores, found = pool.search(queries, k)
+        want_scores, want_ids = by_score_then_id(queries, items, ids, k)
+        assert np.array_equal(found, want_ids) and np.array_equal(scores, want_scores)
+
+
+def test_cpu_fp32_topk_over_many_blocks_is_exact_with_ties_and_a_bias(monkeypatch, workers):
+    import sampling.gemm_topk
+
+    monkeypatch.setattr(sampling.gemm_topk, "EXACT_QUERY_BLOCK", 64)  # 5 query blocks ...
+    monkeypatch.setattr(sampling.gemm_topk, "EXACT_KEY_BLOCK", 1000)  # ... x 5 key blocks, the last short
+    rng = np.random.default_rng(10)
+    keys = rng.integers(-2, 3, size=(4100, 6)).astype(np.float32)
+    queries = rng.integers(-2, 3, size=(300, 6)).astype(np.float32)
+    bias = rng.integers(-3, 4, size=4100).astype(np.float32)
+    for key_bias in (None, bias):
+        keyset = KeySet(torch.from_numpy(keys), None if key_bias is None else torch.from_numpy(key_bias))
+        scores, found = keyset.topk(torch.from_numpy(queries), 20)
+        want_scores, want_ids = by_score_then_id(queries, keys, np.arange(4100), 20, key_bias)
+        assert np.array_equal(found.numpy(), want_ids) and np.array_equal(scores.numpy(), want_scores)
+    assert torch.get_num_threads() == workers
+
+
 def test_low_precision_topk_is_rechecked_to_fp32():
     rng = np.random.default_rng(1)
     keys = rng.normal(size=(500, 64)).astype(np.float32)
