@@ -71,6 +71,24 @@ def plain_torch_lloyd_seconds(x: np.ndarray, k: int, precision: str, device: str
     return timer.seconds
 
 
+def count_scored_pairs() -> dict:
+    """Count the (row, centroid) pairs the Yinyang sweeps score, against all pairs."""
+    from sampling import kmeans_bounds
+
+    counts = {"scored": 0, "all": 0}
+    sweep = kmeans_bounds.YinyangState.sweep
+
+    def counted(state, x, *args, **kwargs):
+        before = state.scored_pairs
+        result = sweep(state, x, *args, **kwargs)
+        counts["scored"] += state.scored_pairs - before
+        counts["all"] += x.shape[0] * state.k
+        return result
+
+    kmeans_bounds.YinyangState.sweep = counted
+    return counts
+
+
 def time_iteration(x: np.ndarray, k: int, device: str, precision: str | None) -> float:
     """Seconds per Lloyd iteration of ours from a fixed start (on a GPU: after the first
     sweep, which also uploads the rows)."""
@@ -86,6 +104,7 @@ def time_iteration(x: np.ndarray, k: int, device: str, precision: str | None) ->
                 relabel=False,
                 device=device,
                 precision=precision,
+                bounds=False,
             )
         runs[iterations] = timer.seconds
     return (runs[3] - runs[1]) / 2 if 3 in runs else runs[2] / 2
@@ -156,6 +175,12 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--rows", type=int, default=200_000)
     parser.add_argument("--dim", type=int, default=256)
+    parser.add_argument(
+        "--data",
+        choices=("concepts", "random"),
+        default="concepts",
+        help="Zipf-sized concepts in topics (default), or uniformly random unit vectors",
+    )
     parser.add_argument("--concepts", type=int, default=5000)
     parser.add_argument("--topics", type=int, default=20, help="concepts come in this many Zipf-sized topics")
     parser.add_argument("--clusters", type=int, nargs="+", default=[2000, 200, 20])
@@ -171,6 +196,7 @@ def main() -> None:
         help="only time single k-means sweeps against the 2*N*K*d bound (for the 1M run)",
     )
     parser.add_argument("--skip-baseline", action="store_true")
+    parser.add_argument("--skip-plain", action="store_true", help="do not rerun curate without bounds")
     parser.add_argument(
         "--faiss-iterations",
         type=int,
@@ -205,7 +231,10 @@ def main() -> None:
     )
     with Timer() as generate:
         x, concept = synthetic_embeddings(args.rows, args.dim, args.concepts, device=args.device, topics=args.topics)
-    print(f"generated {args.rows}x{args.dim} in {generate.seconds:.1f} s (not timed below)")
+        if args.data == "random":
+            x = np.random.default_rng(0).normal(size=x.shape).astype(np.float32)
+            x /= np.linalg.norm(x, axis=1, keepdims=True)
+    print(f"generated {args.rows}x{args.dim} {args.data} in {generate.seconds:.1f} s (not timed below)")
     n, d, k1 = args.rows, args.dim, args.clusters[0]
     bound = 2.0 * n * k1 * d / (rate * 1e9)
 
@@ -226,8 +255,8 @@ def main() -> None:
             print(f"faiss.Kmeans 1 iteration (incl. its init): {seconds:.2f} s")
         return
 
-    with Timer() as ours:
-        levels = hierarchical_kmeans(
+    def curate(bounds):
+        return hierarchical_kmeans(
             x,
             args.clusters,
             args.resampling_steps,
@@ -236,8 +265,30 @@ def main() -> None:
             seed=0,
             device=args.device,
             precision=precision,
+            bounds=bounds,
         )
+
+    scored = count_scored_pairs()
+    with Timer() as ours:
+        levels = curate(None)
         selected = balanced_sample(levels, int(args.target_fraction * n), seed=0)
+    if scored["all"]:
+        print(
+            f"Yinyang bounds scored {scored['scored'] / scored['all']:.3f} of the (row, centroid) pairs "
+            f"of the level-1 sweeps ({scored['scored'] / (n * k1):.1f} full sweeps' worth)"
+        )
+    if not gpu and not args.skip_plain:
+        with Timer() as plain_timer:
+            plain = curate(False)
+            plain_selected = balanced_sample(plain, int(args.target_fraction * n), seed=0)
+        same = all(
+            np.array_equal(a.labels, b.labels) and np.array_equal(a.centroids, b.centroids)
+            for a, b in zip(levels, plain)
+        ) and np.array_equal(selected, plain_selected)
+        print(
+            f"curate with plain fp32 sweeps (bounds=False): {plain_timer.seconds:.2f} s; "
+            f"labels, centroids and sample identical to the bounded run: {same}"
+        )
     inertia = float(levels[0].sq_distances.astype(np.float64).sum())
     random_sample = np.random.default_rng(0).choice(n, len(selected), replace=False)
     print(
@@ -245,7 +296,8 @@ def main() -> None:
         f"{args.iterations} iterations: {ours.seconds:.2f} s (sample {len(selected)} rows)"
     )
     topic = concept * args.topics // args.concepts
-    for name, labels, count in (("topics", topic, args.topics), ("concepts", concept, args.concepts)):
+    concept_sets = (("topics", topic, args.topics), ("concepts", concept, args.concepts))
+    for name, labels, count in concept_sets if args.data == "concepts" else ():  # random vectors have none
         print(
             f"coverage, normalised entropy over {count} {name}: curated "
             f"{normalised_entropy(labels[selected], count):.4f}, random "
