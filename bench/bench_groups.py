@@ -159,8 +159,8 @@ def bench_ivf(args) -> None:
     start = time.perf_counter()
     ours = PreparedPool(items, method="ivf", nlist=args.nlist, nprobe=nprobes[0], seed=0)
     print(f"  ours: train + add {time.perf_counter() - start:.1f} s  [{load_average()}]", flush=True)
-    baselines = {"faiss IndexIVFFlat, our lists": ours.searcher.index.centroids.numpy()}
-    if not args.no_faiss_training:
+    baselines = {} if args.no_faiss else {"faiss IndexIVFFlat, our lists": ours.searcher.index.centroids.numpy()}
+    if not (args.no_faiss or args.no_faiss_training):
         baselines["faiss IndexIVFFlat, own training"] = None
     indexes = {}
     for label, centroids in baselines.items():
@@ -238,6 +238,7 @@ def main() -> None:
     parser.add_argument("--nprobe", default="64", help="ivf: one value or several, comma-separated")
     parser.add_argument("--data", default="same,other", help="ivf: query sets, same and/or other (see ivf_data)")
     parser.add_argument("--no-faiss-training", action="store_true", help="ivf: only faiss on our lists")
+    parser.add_argument("--no-faiss", action="store_true", help="ivf: ours against exact only")
     parser.add_argument("--chunk", type=int, default=65_536, help="export: captions per chunk")
     parser.add_argument("--device", default="cpu")
     parser.add_argument(

@@ -70,7 +70,7 @@ class _FaissSearcher:
 class _IVFSearcher:
     """sampling.ivf: exact top-k of the probed lists, ties by the smaller of `ids`."""
 
-    def __init__(self, items: np.ndarray, ids, nlist: int | None, nprobe: int, seed: int):
+    def __init__(self, items: np.ndarray, ids, nlist: int | None, nprobe: int | None, seed: int):
         self.index = IVFIndex(items, ids=ids, nlist=nlist, seed=seed)
         self.nprobe = nprobe
 
@@ -134,7 +134,7 @@ def search(
     device=None,
     method: str = "exact",
     nlist: int | None = None,
-    nprobe: int = 16,
+    nprobe: int | None = None,
     hubness_correction: bool = False,
     hubness_k: int = DEFAULT_K,
     precision: str | None = None,
@@ -146,7 +146,8 @@ def search(
 
     With `hubness_correction`, scores are 2*s - r_item (CSLS), which demotes
     items that are close to everything. `method="ivf"` (CPU, sampling.ivf) is approximate:
-    exact over each query's `nprobe` nearest of `nlist` k-means lists.
+    exact over each query's `nprobe` nearest of `nlist` k-means lists (defaults: 2 sqrt(n)
+    lists, nlist / 32 of them probed, at least 16; sampling.ivf).
     """
     queries, items = as_float32_rows(queries), as_float32_rows(items)
     _validate(queries, items, k)
@@ -227,7 +228,7 @@ class PreparedPool:
         device=None,
         precision: str | None = None,
         nlist: int | None = None,
-        nprobe: int = 16,
+        nprobe: int | None = None,
         seed: int = 0,
     ):
         items = as_float32_rows(items)

@@ -80,8 +80,15 @@ class GroupsRequestSerializer(serializers.Serializer):
     )
     k = serializers.IntegerField(required=False, default=16)
     method = serializers.CharField(required=False, default="exact")
-    nlist = serializers.IntegerField(required=False, allow_null=True, default=None)
-    nprobe = serializers.IntegerField(required=False, default=16)
+    nlist = serializers.IntegerField(
+        required=False, allow_null=True, default=None, help_text="ivf: lists per item chunk; blank = 2 sqrt(n)"
+    )
+    nprobe = serializers.IntegerField(
+        required=False,
+        allow_null=True,
+        default=None,
+        help_text="ivf: lists searched per caption; blank = nlist / 32, >= 16",
+    )
     seed = serializers.IntegerField(required=False, default=0)
     name = serializers.CharField(required=False, allow_blank=True, default="", max_length=200)
     caption_source_modalities = serializers.ListField(child=serializers.CharField(), required=False, default=list)

@@ -88,7 +88,7 @@ def create_build(
     k: int = 16,
     method: str = "exact",
     nlist: int | None = None,
-    nprobe: int = 16,
+    nprobe: int | None = None,
     seed: int = 0,
     name: str = "",
     caption_source_modalities=None,

@@ -52,8 +52,10 @@ class GroupsBuild(models.Model):
     modalities = models.JSONField(default=list)
     k = models.PositiveSmallIntegerField(default=16, validators=[MinValueValidator(1), MaxValueValidator(256)])
     method = models.CharField(max_length=8, choices=Method.choices, default=Method.EXACT)
-    nlist = models.PositiveIntegerField(null=True, blank=True, help_text="IVF lists per item chunk; blank = 4 sqrt(n)")
-    nprobe = models.PositiveIntegerField(default=16)
+    nlist = models.PositiveIntegerField(null=True, blank=True, help_text="IVF lists per item chunk; blank = 2 sqrt(n)")
+    nprobe = models.PositiveIntegerField(
+        null=True, blank=True, help_text="IVF lists searched per caption; blank = nlist / 32, at least 16"
+    )
     seed = models.BigIntegerField(default=0)
     # Memory bounds, copied from settings when the build is created.
     caption_chunk_rows = models.PositiveIntegerField()

@@ -1126,9 +1126,10 @@ export interface components {
             readonly modalities: unknown;
             readonly k: number;
             readonly method: components["schemas"]["MethodEnum"];
-            /** @description IVF lists per item chunk; blank = 4 sqrt(n) */
+            /** @description IVF lists per item chunk; blank = 2 sqrt(n) */
             readonly nlist: number | null;
-            readonly nprobe: number;
+            /** @description IVF lists searched per caption; blank = nlist / 32, at least 16 */
+            readonly nprobe: number | null;
             readonly seed: number;
             readonly caption_chunk_rows: number;
             readonly item_chunk_rows: number;
@@ -1163,9 +1164,10 @@ export interface components {
             k: number;
             /** @default exact */
             method: string;
+            /** @description ivf: lists per item chunk; blank = 2 sqrt(n) */
             nlist?: number | null;
-            /** @default 16 */
-            nprobe: number;
+            /** @description ivf: lists searched per caption; blank = nlist / 32, >= 16 */
+            nprobe?: number | null;
             /** @default 0 */
             seed: number;
             /** @default  */

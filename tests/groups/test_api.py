@@ -34,6 +34,7 @@ def test_admin_builds_follows_and_downloads(admin, imported_groups, settings, ru
     assert response.status_code == 202, response.json()
     body = response.json()
     assert body["spaces"] == {"image": "g-image", "point_cloud": "g-points"} and body["k"] == 3
+    assert (body["method"], body["nlist"], body["nprobe"]) == ("exact", None, None)  # IVF's defaults: blank
     build = wait_settled(GroupsBuild.objects.get(pk=body["id"]))
     assert build.state == "succeeded", build.error
     detail = admin.get(f"/api/groups/{build.pk}/").json()

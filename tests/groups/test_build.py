@@ -115,11 +115,14 @@ def test_export_has_the_published_columns_and_captions_times_k_rows(imported_gro
     assert not list(out.parent.glob(".tmp-*")), "no half-written folder left behind"
 
 
-def test_ivf_build_reports_recall_against_exact(imported_groups, settings):
+@pytest.mark.parametrize("nlist, nprobe", [(2, 2), (None, None)], ids=["given", "defaults"])
+def test_ivf_build_reports_recall_against_exact(imported_groups, settings, nlist, nprobe):
     settings.PAIRRATE_GROUPS_CAPTION_CHUNK_ROWS = 20
-    # every list probed: IVF scans everything, so it must find the exact groups (recall 1)
-    build = wait_settled(build_groups(k=4, spaces={"image": "g-image"}, method="ivf", nlist=2, nprobe=2))
+    # every list probed (as the defaults do for a pool this small, fewer than 16 lists): IVF
+    # scans everything, so it must find the exact groups (recall 1)
+    build = wait_settled(build_groups(k=4, spaces={"image": "g-image"}, method="ivf", nlist=nlist, nprobe=nprobe))
     assert build.state == "succeeded", build.error
+    assert (build.nlist, build.nprobe) == (nlist, nprobe)
     assert build.recall == {"image": {"recall_at_k": 1.0, "sample": 45, "k": 4}}
     chunks = list(iter_chunks(build))
     external = dict(Caption.objects.values_list("pk", "external_id"))

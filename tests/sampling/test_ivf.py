@@ -90,6 +90,19 @@ def test_the_same_seed_gives_the_same_index_and_results():
         assert np.array_equal(x, y)
 
 
+def test_defaults_probe_a_32nd_of_the_lists_and_at_least_16():
+    assert [ivf.default_nlist(n) for n in (1, 10, 500_000, 1_000_000)] == [1, 6, 1414, 2000]
+    assert [ivf.default_nprobe(nlist) for nlist in (6, 100, 1414, 2000)] == [6, 16, 44, 62]
+    rng = np.random.default_rng(7)
+    items, queries = rng.normal(size=(40_000, 8)).astype(np.float32), rng.normal(size=(50, 8)).astype(np.float32)
+    index = IVFIndex(items, seed=0, iterations=2)
+    assert index.nlist == 400 and ivf.default_nprobe(400) == 16
+    unset = index.search(queries, 8)
+    for got, want in zip(unset, index.search(queries, 8, 16)):
+        assert np.array_equal(got, want)
+    assert not np.array_equal(unset[1], index.search(queries, 8, 4)[1])
+
+
 def test_bad_input():
     items = np.random.default_rng(6).normal(size=(100, 8)).astype(np.float32)
     with pytest.raises(ValueError, match="empty"):

@@ -41,8 +41,8 @@ class Command(BaseCommand):
         )
         parser.add_argument("--k", type=int, default=16)
         parser.add_argument("--method", default="exact", help="exact or ivf")
-        parser.add_argument("--nlist", type=int, default=None)
-        parser.add_argument("--nprobe", type=int, default=16)
+        parser.add_argument("--nlist", type=int, default=None, help="ivf: lists per item chunk (default 2 sqrt(n))")
+        parser.add_argument("--nprobe", type=int, default=None, help="ivf: lists searched (default nlist/32, >= 16)")
         parser.add_argument("--seed", type=int, default=0)
         parser.add_argument("--name", default="")
         parser.add_argument(
