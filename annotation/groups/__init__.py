@@ -2,8 +2,8 @@
 
 A build (annotation.models.GroupsBuild) names a caption pool (datasets, source
 filters), one embedding space per target modality (any subset of video, audio,
-image, point_cloud), k and the search (exact, or faiss IVF with its recall@k
-against exact on a sample in `build.recall`). `create_build` checks a request,
+image, point_cloud), k and the search (exact, or the batched IVF of sampling.ivf
+with its recall@k against exact on a sample in `build.recall`). `create_build` checks a request,
 `runner` drives it through plan -> search parts (gpu queue) -> merges (cpu) ->
 finish (outputs, `export`), `importing` loads the E-MM1 100M layout or a list of
 pairs as a build of its own (`source="imported"`, similarities NaN where unknown).
