@@ -112,10 +112,6 @@ class YinyangState:
         part.scored_pairs = part.needed_pairs = 0
         return part
 
-    def _tolerance(self, x_norm: torch.Tensor, centroids: torch.Tensor) -> torch.Tensor:
-        c_max = float(centroids.norm(dim=1).max())
-        return ROUNDING * (self.dim + 4) * (x_norm + c_max) ** 2
-
     def _loosen(self, centroids: torch.Tensor) -> None:
         """Widen every bound by how far the centroids moved since the bounds were set."""
         drift = (centroids.double() - self.previous.double()).norm(dim=1)
