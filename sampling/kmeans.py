@@ -20,6 +20,7 @@ import torch
 
 from sampling.device import cpu_gemm_backend, resolve_device
 from sampling.gemm_topk import KeySet
+from sampling import kmeans_bounds
 from sampling.kmeans_bounds import YinyangState
 from sampling.rows import RowChunks, as_float32_rows, to_tensor
 
@@ -178,7 +179,7 @@ def _use_bounds(bounds, n: int, k: int, device: torch.device, precision: str, ba
         if isinstance(bounds, YinyangState) and (len(bounds.labels), bounds.k) != (n, k):
             raise ValueError(f"bounds are for {len(bounds.labels)} rows and {bounds.k} centroids, not {n} and {k}")
         return bounds is not False
-    groups = -(-k // 100)
+    groups = -(-k // kmeans_bounds.GROUP_SIZE)
     return (
         device.type == "cpu"
         and precision == "fp32"

@@ -139,13 +139,13 @@ class YinyangState:
         key_bias = torch.where(self.centroid_at >= 0, bias[slots], -torch.inf)
         c_max = float(centroids.norm(dim=1).max())
         scores = torch.empty(x.shape[0]) if with_scores else None
-        if self.sq_norms is None:
+        fill_norms = self.sq_norms is None  # row norms do not change: computed in the first sweep only
+        if fill_norms:
             self.sq_norms = torch.empty(x.shape[0])
-            for start in range(0, x.shape[0], BLOCK_ROWS):
-                rows = to_tensor(x[start : start + BLOCK_ROWS], torch.device("cpu"))
-                self.sq_norms[start : start + len(rows)] = torch.einsum("ij,ij->i", rows, rows)
         for start in range(0, x.shape[0], BLOCK_ROWS):
             rows = to_tensor(x[start : start + BLOCK_ROWS], torch.device("cpu"))
+            if fill_norms:
+                self.sq_norms[start : start + len(rows)] = torch.einsum("ij,ij->i", rows, rows)
             block = _Block(self, start, rows, c_max)
             if first:
                 block.score_all(keys, key_bias)
