@@ -72,16 +72,18 @@ def plain_torch_lloyd_seconds(x: np.ndarray, k: int, precision: str, device: str
 
 
 def count_scored_pairs() -> dict:
-    """Count the (row, centroid) pairs the Yinyang sweeps score, against all pairs."""
+    """Count the (row, centroid) pairs the Yinyang sweeps score in fp32 and screen in
+    bf16, against all pairs."""
     from sampling import kmeans_bounds
 
-    counts = {"scored": 0, "all": 0}
+    counts = {"scored": 0, "screened": 0, "all": 0}
     sweep = kmeans_bounds.YinyangState.sweep
 
     def counted(state, x, *args, **kwargs):
-        before = state.scored_pairs
+        before, screened = state.scored_pairs, state.screened_pairs
         result = sweep(state, x, *args, **kwargs)
         counts["scored"] += state.scored_pairs - before
+        counts["screened"] += state.screened_pairs - screened
         counts["all"] += x.shape[0] * state.k
         return result
 
@@ -198,6 +200,9 @@ def main() -> None:
     parser.add_argument("--skip-baseline", action="store_true")
     parser.add_argument("--skip-plain", action="store_true", help="do not rerun curate without bounds")
     parser.add_argument(
+        "--faiss-sweeps", action="store_true", help="also time curate with faiss's plain sweeps (backend faiss)"
+    )
+    parser.add_argument(
         "--faiss-iterations",
         type=int,
         default=None,
@@ -255,7 +260,7 @@ def main() -> None:
             print(f"faiss.Kmeans 1 iteration (incl. its init): {seconds:.2f} s")
         return
 
-    def curate(bounds):
+    def curate(bounds, backend="auto"):
         return hierarchical_kmeans(
             x,
             args.clusters,
@@ -266,6 +271,7 @@ def main() -> None:
             device=args.device,
             precision=precision,
             bounds=bounds,
+            backend=backend,
         )
 
     scored = count_scored_pairs()
@@ -275,20 +281,26 @@ def main() -> None:
     if scored["all"]:
         print(
             f"Yinyang bounds scored {scored['scored'] / scored['all']:.3f} of the (row, centroid) pairs "
-            f"of the level-1 sweeps ({scored['scored'] / (n * k1):.1f} full sweeps' worth)"
+            f"of the level-1 sweeps in fp32 ({scored['scored'] / (n * k1):.1f} full sweeps' worth) and screened "
+            f"{scored['screened'] / scored['all']:.3f} in bf16 ({scored['screened'] / (n * k1):.1f}), "
+            f"of {scored['all'] / (n * k1):.1f} sweeps' worth"
         )
     if not gpu and not args.skip_plain:
         with Timer() as plain_timer:
-            plain = curate(False)
+            plain = curate(False, "torch")
             plain_selected = balanced_sample(plain, int(args.target_fraction * n), seed=0)
         same = all(
             np.array_equal(a.labels, b.labels) and np.array_equal(a.centroids, b.centroids)
             for a, b in zip(levels, plain)
         ) and np.array_equal(selected, plain_selected)
         print(
-            f"curate with plain fp32 sweeps (bounds=False): {plain_timer.seconds:.2f} s; "
+            f"curate with plain fp32 sweeps (bounds=False, torch GEMM): {plain_timer.seconds:.2f} s; "
             f"labels, centroids and sample identical to the bounded run: {same}"
         )
+    if args.faiss_sweeps and not gpu:
+        with Timer() as faiss_timer:
+            balanced_sample(curate(False, "faiss"), int(args.target_fraction * n), seed=0)
+        print(f"curate with faiss's plain fp32 sweeps (bounds=False, backend faiss): {faiss_timer.seconds:.2f} s")
     inertia = float(levels[0].sq_distances.astype(np.float64).sum())
     random_sample = np.random.default_rng(0).choice(n, len(selected), replace=False)
     print(

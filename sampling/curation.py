@@ -91,7 +91,12 @@ def _resample_level(
         sample_args["bounds"] = result.bounds.subset(rows)
     centroids = kmeans(sample, k, init_centroids=result.centroids, relabel=False, **sample_args).centroids
     labels, sq = assign(
-        chunks, centroids, precision=kmeans_args["precision"], bounds=result.bounds, progress=kmeans_args["progress"]
+        chunks,
+        centroids,
+        precision=kmeans_args["precision"],
+        backend=kmeans_args["backend"],
+        bounds=result.bounds,
+        progress=kmeans_args["progress"],
     )
     return KMeansResult(centroids, labels, sq, float(sq.astype(np.float64).sum()), result.bounds)
 
@@ -118,6 +123,7 @@ def hierarchical_kmeans(
     precision: str | None = None,
     level1_init: str = "auto",
     bounds: bool | None = None,
+    backend: str = "auto",
     progress: Callable[[int], None] | None = None,
 ) -> list[Level]:
     """Cluster `data`, then the centroids, level by level (`clusters` per level).
@@ -126,7 +132,8 @@ def hierarchical_kmeans(
     `level1_init` picks the first level's seeding (see kmeans.INIT_METHODS);
     the small upper levels always use exact greedy k-means++ weighted by
     `seed_weights`, which keeps small concepts from being merged at the top.
-    `bounds` as in kmeans (False: plain sweeps, for comparison).
+    `bounds` and `backend` as in kmeans (bounds=False, backend="torch": the plain fp32
+    sweeps that bounded runs equal bit for bit).
     """
     data = as_float32_rows(data)
     _check_strategy(strategy)
@@ -143,12 +150,13 @@ def hierarchical_kmeans(
             seed=seed + level,
             device=device,
             precision=precision,
+            backend=backend,
             progress=progress if level == 0 else None,
         )
         if bounds is not None:
             kmeans_args["bounds"] = bounds
         init = level1_init if level == 0 else "auto"
-        chunks = row_chunks(x, int(k), device, precision)
+        chunks = row_chunks(x, int(k), device, precision, backend)
         weights = None if mass is None else seed_weights(mass)
         runs = UPPER_LEVEL_RUNS if level > 0 and x.shape[0] * int(k) <= RESTART_MAX_WORK else 1
         result = min(

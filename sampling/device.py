@@ -35,3 +35,18 @@ def cpu_gemm_backend() -> str:
     faster. Decided from the hardware, not by timing, so results never depend on load.
     """
     return "torch" if _cpu_vendor() == "GenuineIntel" and torch.backends.mkl.is_available() else "faiss"
+
+
+@functools.cache
+def cpu_has_fast_bf16() -> bool:
+    """Whether the CPU multiplies bf16 in hardware (AVX-512 BF16 or AMX), where a bf16
+    GEMM runs about twice the fp32 rate (docs/benchmarks.md); elsewhere it is emulated."""
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            for line in cpuinfo:
+                if line.startswith("flags"):
+                    flags = set(line.split(":", 1)[1].split())
+                    return bool(flags & {"avx512_bf16", "amx_bf16"})
+    except OSError:
+        pass
+    return False

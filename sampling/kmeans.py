@@ -18,7 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from sampling.device import cpu_gemm_backend, resolve_device
+from sampling.device import cpu_gemm_backend, cpu_has_fast_bf16, resolve_device
 from sampling.gemm_topk import KeySet
 from sampling import kmeans_bounds
 from sampling.kmeans_bounds import YinyangState
@@ -31,8 +31,7 @@ EXACT_INIT_MAX_WORK = 1 << 27
 INIT_SAMPLE_PER_CLUSTER = 20
 SPLIT_EPS = 1.0 / 1024
 # Yinyang bounds (kmeans_bounds) run where they pay: fp32 on the CPU with torch's GEMM,
-# at least this many centroids, and bound arrays (4 bytes per row and centroid group)
-# of at most BOUNDS_MAX_BYTES.
+# at least this many centroids, and their arrays (see _use_bounds) of at most BOUNDS_MAX_BYTES.
 BOUNDS_MIN_CLUSTERS = 400
 BOUNDS_MAX_BYTES = 1 << 30
 Progress = Callable[[int], None]
@@ -172,20 +171,24 @@ def _bounded_pass(
     return sweep
 
 
-def _use_bounds(bounds, n: int, k: int, device: torch.device, precision: str, backend: str) -> bool:
+def _use_bounds(bounds, n: int, k: int, dim: int, device: torch.device, precision: str, backend: str) -> bool:
+    """`backend` as the caller asked for it: bounds score with torch's GEMM, which is the
+    fast one where cpu_gemm_backend says so or where bf16 screening runs (kmeans_bounds).
+    Their memory: 4 bytes per row and centroid group, and a bf16 copy of the rows."""
     if bounds is not None:
-        if bounds is not False and (device.type != "cpu" or precision != "fp32"):
-            raise ValueError("bounds run fp32 on the CPU only")
+        if bounds is not False and (device.type != "cpu" or precision != "fp32" or backend == "faiss"):
+            raise ValueError("bounds run fp32 on the CPU with torch's GEMM only")
         if isinstance(bounds, YinyangState) and (len(bounds.labels), bounds.k) != (n, k):
             raise ValueError(f"bounds are for {len(bounds.labels)} rows and {bounds.k} centroids, not {n} and {k}")
         return bounds is not False
     groups = -(-k // kmeans_bounds.GROUP_SIZE)
+    fast_gemm = backend == "torch" or (backend == "auto" and (cpu_gemm_backend() == "torch" or cpu_has_fast_bf16()))
     return (
         device.type == "cpu"
         and precision == "fp32"
-        and backend == "torch"
+        and fast_gemm
         and k >= BOUNDS_MIN_CLUSTERS
-        and n * groups * 4 <= BOUNDS_MAX_BYTES
+        and n * (groups * 4 + dim * 2) <= BOUNDS_MAX_BYTES
     )
 
 
@@ -226,11 +229,12 @@ def assign(
     `KMeansResult.bounds` on these rows) skips the distances they prove needless."""
     rows, device = _data_and_device(data, device)
     precision = precision or default_precision(device)
-    backend = _resolve_backend(backend, device, precision)
     centroids_t = to_tensor(as_float32_rows(centroids), device)
+    if bounds is not None:
+        _use_bounds(bounds, rows.shape[0], *centroids_t.shape, device, precision, backend)
+    backend = "torch" if bounds is not None else _resolve_backend(backend, device, precision)
     chunks = _chunks_for(data, len(centroids_t), device, backend, chunk_rows)
     if bounds is not None:
-        _use_bounds(bounds, rows.shape[0], len(centroids_t), device, precision, backend)
         result = _bounded_pass(bounds, chunks, centroids_t, False, True, progress)
     else:
         result = _Pass(chunks, len(centroids_t), centroids_t.shape[1], False).run(
@@ -358,8 +362,8 @@ def kmeans(
     if not 1 <= k <= n:
         raise ValueError(f"k must be between 1 and the number of rows ({n}), got {k}")
     precision = precision or default_precision(device)
-    backend = _resolve_backend(backend, device, precision)
-    use_bounds = _use_bounds(bounds, n, k, device, precision, backend)
+    use_bounds = _use_bounds(bounds, n, k, dim, device, precision, backend)
+    backend = "torch" if use_bounds else _resolve_backend(backend, device, precision)
     rng = np.random.default_rng(seed)
     if init_centroids is None:
         weights = None if seed_weights is None else np.asarray(seed_weights, dtype=np.float64)

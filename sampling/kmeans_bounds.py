@@ -4,18 +4,23 @@ Ding et al. 2015 ("Yinyang K-means"): centroids are split once into groups of ne
 centroids; each row keeps an upper bound on the distance to its own centroid and, per
 group, a lower bound on the distance to every other centroid of the group. When the
 centroids move, the bounds loosen by how far they moved (triangle inequality). A row
-scores only the groups whose bound fails; rows needing the same groups are scored
-together in tiles, one GEMM each, so the work left still runs at GEMM speed. On the
-curation bench (200k x 256, K=2000, then two resampling steps) this scores about 44 %
-of the (row, centroid) pairs the plain sweeps score.
+scores only the groups whose bound fails, one GEMM per group over the rows that need it,
+so the work left still runs at GEMM speed.
+
+Where the CPU multiplies bf16 natively (AVX-512 BF16, AMX), rows that need several
+groups are screened first with a bf16 GEMM (about twice the fp32 rate there): with a
+proven bound on its rounding error, only the groups that could still hold the winner
+are scored in fp32; the others get lower bounds from the bf16 scores.
 
 Exactness: every result equals the plain fp32 sweep's bit for bit. Bounds are widened
 by the fp32 rounding error of a GEMM distance (`ROUNDING`), so a label is kept only
 when every other centroid is farther by more than what rounding could change; every
-score that is computed is a GEMM entry computed as the plain sweep's GEMM computes it
-(see _gemm_scores; a row's own group is always scored with the groups it needs); and
-centroid sums are accumulated over the plain sweep's row chunks. Only exactly tied
-scores may resolve to another of the tied centroids.
+fp32 score that is computed is a GEMM entry computed as the plain sweep's GEMM computes
+it (see _gemm_scores), and a row's own group is scored with the groups it needs unless
+the bf16 screen rules it out; bf16 scores only ever rule groups out, by more than their
+error bound plus the fp32 rounding; and centroid sums are accumulated over the plain
+sweep's row chunks. Only exactly tied scores may
+resolve to another of the tied centroids.
 """
 
 from __future__ import annotations
@@ -25,23 +30,34 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
+from sampling.device import cpu_has_fast_bf16
 from sampling.rows import to_tensor
 
 # Centroids per group: big enough that a group's GEMM runs near full speed, small
 # enough that most groups are pruned once the centroids settle.
 GROUP_SIZE = 100
-# Rows are processed in blocks of this many; the rows of a block that need scoring are
-# sorted by the set of groups they need and scored in tiles of TILE_ROWS against the
-# union of their sets, so each row is gathered once per sweep, not once per group.
-# First sweeps score every group, in tiles that keep the score matrix at FULL_TILE_ELEMENTS.
+# Rows are processed in blocks of this many; within a block each group is scored in one
+# GEMM over the rows that need it.
 BLOCK_ROWS = 1 << 16
-TILE_ROWS = 512
-FULL_TILE_ELEMENTS = 1 << 23
+# Rows needing at least this many groups are screened in bf16 first (where it is fast);
+# a first sweep screens every row against all keys in pieces of SCREEN_ROWS rows.
+SCREEN_MIN_GROUPS = 3
+SCREEN_ROWS = 2048
+# Rows needing at least this share of the groups are screened against all keys at once.
+WIDE_SCREEN_GROUPS = 0.5
 # Relative fp32 error of a d-term dot product, per term, doubled for safety: the
 # computed squared distance is within ROUNDING * (d + 4) * (|x| + |c|_max)^2 of the true.
 ROUNDING = 2.0 * 2.0**-24
 # fp32 bound arithmetic rounds; widen each update by this relative amount.
 WIDEN = 2.0**-20
+# bf16 unit roundoff (8 significant bits). A bf16 GEMM score x^.c^ + b^ differs from the
+# fp32 values' x.c + b by at most: rounding x and c, (2u + u^2) |x||c| (Cauchy-Schwarz);
+# rounding b, u|b|; rounding the output (once, or twice where the bias is added after a
+# rounded product), 2u(|x||c| + |b|); fp32 accumulation, gamma_d (|x||c| + |b|). The
+# factors below carry those terms with room to spare (measured errors stay under 1/5).
+BF16_UNIT = 2.0**-8
+SCREEN_NORM_ERROR = 5 * BF16_UNIT + 10 * BF16_UNIT**2
+SCREEN_BIAS_ERROR = 4 * BF16_UNIT + 8 * BF16_UNIT**2
 
 
 def centroid_groups(centroids: torch.Tensor, group_size: int, seed: int) -> torch.Tensor:
@@ -80,10 +96,13 @@ class YinyangState:
     `upper[i]` >= distance of row i to its centroid, `lower[i, g]` <= distance of row i
     to every centroid of group g other than its own; `labels` index the caller's centroids.
     Centroids sit in `slots`, group after group, each group padded to `group_size` with
-    slots that never win (bias -inf), so a tile's scores reshape to [rows, groups, size].
+    slots that never win (bias -inf), so scores of all keys reshape to [rows, groups, size].
+    `screen` (default: where the CPU has fast bf16) screens rows in bf16 before fp32.
     """
 
-    def __init__(self, n: int, centroids: torch.Tensor, seed: int, group_size: int | None = None):
+    def __init__(
+        self, n: int, centroids: torch.Tensor, seed: int, group_size: int | None = None, screen: bool | None = None
+    ):
         group_size = group_size or GROUP_SIZE
         self.k, self.dim = centroids.shape
         self.n_groups = -(-self.k // group_size)
@@ -94,13 +113,15 @@ class YinyangState:
         self.slot_of = torch.empty(self.k, dtype=torch.int64)
         self.slot_of[order] = torch.arange(self.k)
         self.group_of = self.slot_of // self.group_size
+        self.screen = cpu_has_fast_bf16() if screen is None else screen
         self.labels = torch.zeros(n, dtype=torch.int64)
         self.upper = torch.zeros(n, dtype=torch.float32)
         self.lower = torch.zeros((n, self.n_groups), dtype=torch.float32)
         self.previous: torch.Tensor | None = None  # centroids the bounds refer to
-        self.scored_pairs = 0  # (row, centroid) distances computed, for the benchmark
-        self.needed_pairs = 0  # of those, in groups the rows needed (the rest: tile unions)
+        self.scored_pairs = 0  # (row, centroid) distances computed in fp32, for the benchmark
+        self.screened_pairs = 0  # of those screened in bf16
         self.sq_norms: torch.Tensor | None = None  # |x|^2 per row, from the first sweep on
+        self.rows16: torch.Tensor | None = None  # the rows in bf16 (screening), from the first sweep on
 
     def subset(self, rows: np.ndarray) -> YinyangState:
         """The bounds of some rows only (e.g. a resample), to continue from on those rows."""
@@ -109,7 +130,8 @@ class YinyangState:
         index = torch.from_numpy(np.asarray(rows, dtype=np.int64))
         part.labels, part.upper, part.lower = self.labels[index], self.upper[index], self.lower[index]
         part.sq_norms = None if self.sq_norms is None else self.sq_norms[index]
-        part.scored_pairs = part.needed_pairs = 0
+        part.rows16 = None if self.rows16 is None else self.rows16[index]
+        part.scored_pairs = part.screened_pairs = 0
         return part
 
     def _loosen(self, centroids: torch.Tensor) -> None:
@@ -133,24 +155,23 @@ class YinyangState:
         first = self.previous is None
         if not first:
             self._loosen(centroids)
-        bias = -0.5 * (centroids * centroids).sum(dim=1)
-        slots = self.centroid_at.clamp(min=0)
-        keys = centroids[slots]
-        key_bias = torch.where(self.centroid_at >= 0, bias[slots], -torch.inf)
-        c_max = float(centroids.norm(dim=1).max())
+        keys = _Keys(self, centroids)
         scores = torch.empty(x.shape[0]) if with_scores else None
         fill_norms = self.sq_norms is None  # row norms do not change: computed in the first sweep only
         if fill_norms:
             self.sq_norms = torch.empty(x.shape[0])
+            self.rows16 = torch.empty((x.shape[0], self.dim), dtype=torch.bfloat16) if self.screen else None
         for start in range(0, x.shape[0], BLOCK_ROWS):
             rows = to_tensor(x[start : start + BLOCK_ROWS], torch.device("cpu"))
             if fill_norms:
                 self.sq_norms[start : start + len(rows)] = torch.einsum("ij,ij->i", rows, rows)
-            block = _Block(self, start, rows, c_max)
+                if self.screen:
+                    self.rows16[start : start + len(rows)] = rows
+            block = _Block(self, start, rows, keys)
             if first:
-                block.score_all(keys, key_bias)
+                block.score_all()
             else:
-                block.score_unsure(keys, key_bias, with_scores)
+                block.score_unsure(with_scores)
             if scores is not None:
                 scores[start : start + len(rows)] = block.own_scores
             if on_block:
@@ -159,27 +180,53 @@ class YinyangState:
         return self.labels, scores
 
 
-class _Block:
-    """One block of rows in a sweep: views of their bounds, and the tiles that score them."""
+class _Keys:
+    """One sweep's centroids in slot order: fp32 keys and biases -|c|^2/2 (padding slots
+    -inf), and for screening their bf16 copies and per-group error factors."""
 
-    def __init__(self, state: YinyangState, start: int, rows: torch.Tensor, c_max: float):
-        self.state, self.rows = state, rows
+    def __init__(self, state: YinyangState, centroids: torch.Tensor):
+        bias = -0.5 * (centroids * centroids).sum(dim=1)
+        slots = state.centroid_at.clamp(min=0)
+        real = state.centroid_at >= 0
+        self.keys = centroids[slots]
+        self.bias = torch.where(real, bias[slots], -torch.inf)
+        self.c_max = float(centroids.norm(dim=1).max())
+        if state.screen:
+            self.keys16, self.bias16 = self.keys.bfloat16(), self.bias.bfloat16()
+            # per group: the largest |c| and |b|, scaled by the bf16 error factors
+            norms = torch.where(real, self.keys.norm(dim=1), 0).view(state.n_groups, -1).amax(dim=1)
+            biases = torch.where(real, self.bias.abs(), 0).view(state.n_groups, -1).amax(dim=1)
+            accumulation = (state.dim + 2) * 2.0**-24
+            self.norm_error = norms * (SCREEN_NORM_ERROR + 2 * accumulation)
+            self.bias_error = biases * (SCREEN_BIAS_ERROR + 2 * accumulation)
+
+    def group(self, g: int, size: int) -> slice:
+        return slice(g * size, (g + 1) * size)
+
+
+class _Block:
+    """One block of rows in a sweep: views of their bounds, and the GEMMs that score them.
+    Rows are given as `index` (block positions), or None for all of the block's rows."""
+
+    def __init__(self, state: YinyangState, start: int, rows: torch.Tensor, keys: _Keys):
+        self.state, self.rows, self.keys = state, rows, keys
         at = slice(start, start + rows.shape[0])
+        self.rows16 = state.rows16[at] if state.screen else None
         self.labels, self.upper, self.lower = state.labels[at], state.upper[at], state.lower[at]
         self.sq_norm = state.sq_norms[at]
-        self.tolerance = ROUNDING * (state.dim + 4) * (self.sq_norm.sqrt() + c_max) ** 2
+        self.tolerance = ROUNDING * (state.dim + 4) * (self.sq_norm.sqrt() + keys.c_max) ** 2
         self.own_scores = torch.full((rows.shape[0],), torch.nan)
 
-    def score_all(self, keys: torch.Tensor, key_bias: torch.Tensor) -> None:
-        self._score(None, None, keys, key_bias, max(TILE_ROWS, FULL_TILE_ELEMENTS // len(keys)))
+    def score_all(self) -> None:
+        self._exact(None, self._screen(None, None) if self.state.screen else None)
 
-    def score_unsure(self, keys: torch.Tensor, key_bias: torch.Tensor, with_scores: bool) -> None:
+    def score_unsure(self, with_scores: bool) -> None:
         state, upper, lower = self.state, self.upper, self.lower
         # a row is settled when every group's bound beats its own by the rounding error
         unsure = (upper * upper + 2 * self.tolerance >= lower.min(dim=1).values ** 2).nonzero().squeeze(1)
         need = torch.zeros((0, state.n_groups), dtype=torch.bool)
         if len(unsure):  # tighten the upper bound with the exact own distance, test again
-            own_score = self._own_scores(keys, key_bias)[unsure]
+            own_score = self._own_scores()[unsure]
             state.scored_pairs += len(unsure)
             tolerance = self.tolerance[unsure]
             tight = (self.sq_norm[unsure] - 2 * own_score + tolerance).clamp_(min=0).sqrt_()
@@ -198,70 +245,129 @@ class _Block:
         # the own group is always scored, so every decision compares GEMM scores computed
         # exactly as the plain sweep computes them (see _gemm_scores)
         need[torch.arange(len(unsure)), state.group_of[self.labels[unsure]]] = True
-        state.needed_pairs += int(need.sum()) * state.group_size
-        # rows needing the same groups side by side, so a tile's union is close to each row's needs
-        pattern = (need[:, :62].long() << torch.arange(min(state.n_groups, 62))).sum(dim=1)
-        order = torch.argsort(pattern, stable=True)
-        self._score(unsure[order], need[order], keys, key_bias, TILE_ROWS)
+        if state.screen:
+            many = (need.sum(dim=1) >= SCREEN_MIN_GROUPS).nonzero().squeeze(1)
+            if len(many):
+                need[many] = self._screen(unsure[many], need[many])
+        self._exact(unsure, need)
 
-    def _own_scores(self, keys: torch.Tensor, key_bias: torch.Tensor) -> torch.Tensor:
+    def _own_scores(self) -> torch.Tensor:
         """x.c - |c|^2/2 for each row's own centroid (a row-wise dot, in cache-sized pieces)."""
         slots = self.state.slot_of[self.labels]
         out = torch.empty(self.rows.shape[0])
         for begin in range(0, len(out), 2048):
             piece = slice(begin, begin + 2048)
             own = slots[piece]
-            out[piece] = torch.linalg.vecdot(self.rows[piece], keys.index_select(0, own)) + key_bias[own]
+            out[piece] = torch.linalg.vecdot(self.rows[piece], self.keys.keys.index_select(0, own))
+            out[piece] += self.keys.bias[own]
         return out
 
-    def _score(self, index, need, keys: torch.Tensor, key_bias: torch.Tensor, tile_rows: int) -> None:
-        """Score rows (`index`: block positions in tile order, or None for all rows) in tiles
-        of `tile_rows`, each on the groups its rows `need` (None: all), and set their new
-        labels, exact upper bounds and exact lower bounds for the scored groups."""
-        state, size = self.state, self.state.group_size
-        every = index is None
-        # index_select: a row gather at memory speed (plain indexing is ~1.6x slower here)
-        x = self.rows if every else self.rows.index_select(0, index)
-        sq_norm = self.sq_norm if every else self.sq_norm.index_select(0, index)
-        tolerance = self.tolerance if every else self.tolerance.index_select(0, index)
-        lower = torch.empty((len(x), state.n_groups)) if every else self.lower.index_select(0, index)
-        best, slot = torch.empty(len(x)), torch.empty(len(x), dtype=torch.int64)
-        columns = None  # consecutive tiles often need the same groups: gather their keys once
-        for begin in range(0, len(x), tile_rows):
-            tile = slice(begin, begin + tile_rows)
-            groups = torch.arange(state.n_groups) if need is None else need[tile].any(dim=0).nonzero().squeeze(1)
-            if columns is None or not torch.equal(groups, columns[0]):
-                slots = (groups[:, None] * size + torch.arange(size)).reshape(-1)
-                columns = (groups, slots, keys.index_select(0, slots), key_bias[slots])
-            _, slots, tile_keys, tile_bias = columns
-            scores = _gemm_scores(x[tile], tile_keys, tile_bias)
-            n = scores.shape[0]
-            state.scored_pairs += scores.numel()
-            by_group = scores.view(n, len(groups), size)
-            group_best = by_group.amax(dim=2)
-            best[tile], winning = group_best.max(dim=1)
-            # the winner's group: its best other centroid is its bound (the winner is not in it)
-            winner_group = by_group[torch.arange(n), winning]  # [n, size], a copy
-            position = winner_group.argmax(dim=1)
-            winner_group[torch.arange(n), position] = -torch.inf
-            group_best[torch.arange(n), winning] = winner_group.amax(dim=1)
-            slot[tile] = slots[winning * size + position]
-            fresh = (sq_norm[tile, None] - 2 * group_best - tolerance[tile, None]).clamp_(min=0).sqrt_()
-            if len(groups) == state.n_groups:
-                lower[tile] = fresh
-            else:
-                lower[tile][:, groups] = fresh
-        labels = state.centroid_at[slot]
-        upper = (sq_norm - 2 * best + tolerance).clamp_(min=0).sqrt_()
-        if every:
-            self.labels[:], self.upper[:], self.lower[:], self.own_scores[:] = labels, upper, lower, best
+    def _pick(self, values: torch.Tensor, index: torch.Tensor | None, which: torch.Tensor | None = None):
+        """`values` (per block row) of rows `index`, or of `index[which]`: a gather at
+        memory speed (index_select; plain indexing is ~1.6x slower here), none for all rows."""
+        if index is None:
+            return values if which is None else values.index_select(0, which)
+        return values.index_select(0, index if which is None else index.index_select(0, which))
+
+    def _screen(self, index: torch.Tensor | None, need: torch.Tensor | None) -> torch.Tensor:
+        """bf16 scores of rows `index` on the groups they `need` (None: all): returns the
+        groups that may hold the fp32 winner, and sets the others' lower bounds from the
+        bf16 group maxima plus their error bound."""
+        state, keys, size = self.state, self.keys, self.state.group_size
+        n, n_groups = self.rows.shape[0] if index is None else len(index), state.n_groups
+        approx = torch.full((n, n_groups), -torch.inf)
+        # rows needing most groups: one wide GEMM on all keys per piece of rows (a row
+        # gathered once); the others: one GEMM per group over the rows that need it
+        wide = torch.arange(n) if need is None else (need.sum(dim=1) >= WIDE_SCREEN_GROUPS * n_groups).nonzero()[:, 0]
+        for begin in range(0, len(wide), SCREEN_ROWS):
+            which = wide[begin : begin + SCREEN_ROWS]
+            rows = self._pick(self.rows16, index, which)
+            scores = torch.addmm(keys.bias16, rows, keys.keys16.T).float()  # bf16 reductions are slow
+            approx[which] = scores.view(len(rows), n_groups, size).amax(dim=2)
+        state.screened_pairs += len(wide) * n_groups * size
+        if need is not None and len(wide) < n:
+            narrow = need.clone()
+            narrow[wide] = False
+            for g in range(n_groups):
+                which = narrow[:, g].nonzero()[:, 0]
+                if not len(which):
+                    continue
+                cols = keys.group(g, size)
+                rows = self._pick(self.rows16, index, which)
+                for begin in range(0, len(which), SCREEN_ROWS):
+                    part = slice(begin, begin + SCREEN_ROWS)
+                    scores = torch.addmm(keys.bias16[cols], rows[part], keys.keys16[cols].T).float()
+                    approx[which[part], g] = scores.amax(dim=1)
+                state.screened_pairs += len(which) * size
+        sq_norm, tolerance = self._pick(self.sq_norm, index), self._pick(self.tolerance, index)
+        error = sq_norm.sqrt()[:, None] * keys.norm_error + keys.bias_error
+        highest = approx + error  # no score of the group is above this
+        lowest = (approx - error).amax(dim=1)  # some centroid scores at least this
+        candidate = highest >= (lowest - tolerance)[:, None]
+        ruled_out = torch.isfinite(approx) & ~candidate
+        bound = (sq_norm[:, None] - 2 * highest - tolerance[:, None]).clamp_(min=0).sqrt_()
+        self._store(self.lower, index, torch.where(ruled_out, bound, self._pick(self.lower, index)))
+        return candidate
+
+    def _exact(self, index: torch.Tensor | None, need: torch.Tensor | None) -> None:
+        """fp32 GEMM scores of rows `index` on the groups they `need` (None: all), per
+        group; sets their labels, exact upper bounds, and exact lower bounds for the
+        scored groups."""
+        state, keys, size = self.state, self.keys, self.state.group_size
+        n, n_groups = self.rows.shape[0] if index is None else len(index), state.n_groups
+        best = torch.full((n, n_groups), -torch.inf)
+        second = torch.full((n, n_groups), -torch.inf)
+        arg = torch.zeros((n, n_groups), dtype=torch.int64)
+        for g in range(n_groups):
+            which = None if need is None else need[:, g].nonzero().squeeze(1)
+            if which is not None and not len(which):
+                continue
+            top, runner_up, position = _group_scores(self._pick(self.rows, index, which), keys, g, size)
+            state.scored_pairs += len(top) * size
+            at = slice(None) if which is None else which
+            best[at, g], second[at, g], arg[at, g] = top, runner_up, position + g * size
+        winner, group = best.max(dim=1)
+        everyone = torch.arange(n)
+        slot = arg[everyone, group]
+        best[everyone, group] = second[everyone, group]  # the winner's group: its best other centroid
+        sq_norm, tolerance = self._pick(self.sq_norm, index), self._pick(self.tolerance, index)
+        fresh = (sq_norm[:, None] - 2 * best - tolerance[:, None]).clamp_(min=0).sqrt_()
+        self._store(
+            self.lower, index, fresh if need is None else torch.where(need, fresh, self._pick(self.lower, index))
+        )
+        self._store(self.labels, index, state.centroid_at[slot])
+        self._store(self.upper, index, (sq_norm - 2 * winner + tolerance).clamp_(min=0).sqrt_())
+        self._store(self.own_scores, index, winner)
+
+    @staticmethod
+    def _store(target: torch.Tensor, index: torch.Tensor | None, values: torch.Tensor) -> None:
+        if index is None:
+            target[:] = values
         else:
-            self.labels[index], self.upper[index], self.lower[index], self.own_scores[index] = (
-                labels,
-                upper,
-                lower,
-                best,
-            )
+            target[index] = values
+
+
+# fp32 group scores are computed in GEMMs of at most this many rows (taller ones with
+# only GROUP_SIZE columns run at about 2/3 of the rate here).
+EXACT_ROWS = 2048
+
+
+def _group_scores(rows: torch.Tensor, keys: _Keys, g: int, size: int):
+    """Per row, group g's best fp32 GEMM score, second best, and the best one's position
+    in the group (the first, if tied: as max(dim) picks). amax and comparisons only:
+    torch's max-with-index runs ~10x slower than amax on the CPU."""
+    cols = keys.group(g, size)
+    top, runner_up = torch.empty(len(rows)), torch.empty(len(rows))
+    position = torch.empty(len(rows), dtype=torch.int64)
+    countdown = torch.arange(size, 0, -1, dtype=torch.float32)  # size ... 1: the first maximum wins
+    for begin in range(0, len(rows), EXACT_ROWS):
+        part = slice(begin, begin + EXACT_ROWS)
+        scores = _gemm_scores(rows[part], keys.keys[cols], keys.bias[cols])
+        best = scores.amax(dim=1)
+        first = size - ((scores == best[:, None]) * countdown).amax(dim=1).long()
+        scores[torch.arange(len(scores)), first] = -torch.inf
+        top[part], runner_up[part], position[part] = best, scores.amax(dim=1), first
+    return top, runner_up, position
 
 
 # MKL computes a GEMM entry the same way whatever the matrix shapes, except with very

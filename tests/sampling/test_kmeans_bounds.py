@@ -3,7 +3,8 @@
 "The same" is bit for bit: labels, centroids and squared distances of a bounded run
 equal the plain fp32 run's, because every label the bounds keep is proven by more than
 the rounding error and every score they compute is a GEMM entry computed as the plain
-sweep's GEMM computes it.
+sweep's GEMM computes it. The bf16 screen runs in both settings on any CPU (emulated
+where the CPU lacks bf16), so these hold wherever the suite runs.
 """
 
 import numpy as np
@@ -12,6 +13,7 @@ import torch
 
 from sampling.curation import hierarchical_kmeans
 from sampling.kmeans import assign, kmeans
+from sampling import kmeans_bounds
 from sampling.kmeans_bounds import YinyangState
 
 
@@ -72,7 +74,7 @@ def test_curation_with_bounds_equals_curation_without():
     x = clustered(n=8000, d=32, centers=300, seed=2)
     args = dict(clusters=[400, 40, 8], resampling_steps=2, sample_sizes=[10, 5, 5], iterations=5, seed=1)
     with_bounds = hierarchical_kmeans(x, bounds=True, **args)
-    without = hierarchical_kmeans(x, bounds=False, **args)
+    without = hierarchical_kmeans(x, bounds=False, backend="torch", **args)
     for ours, plain in zip(with_bounds, without):
         assert np.array_equal(ours.labels, plain.labels)
         assert np.array_equal(ours.centroids, plain.centroids)
@@ -88,3 +90,55 @@ def test_bounds_are_refused_where_they_do_not_apply():
         kmeans(x, 400, bounds=state, init_centroids=x[:400])
     with pytest.raises(ValueError, match="2000 rows"):
         assign(x, x[:400], bounds=state)
+
+
+@pytest.mark.parametrize("screen", [False, True])
+def test_bounds_with_and_without_the_bf16_screen_equal_plain_sweeps(screen):
+    x = clustered(n=9000, d=48, centers=200, seed=4)
+    start = x[np.random.default_rng(4).choice(len(x), 420, replace=False)]
+    plain = kmeans(x, 420, iterations=7, init_centroids=start, bounds=False, backend="torch")
+    state = YinyangState(len(x), torch.from_numpy(start.copy()), seed=0, screen=screen)
+    bounded = kmeans(x, 420, iterations=7, init_centroids=start, bounds=state)
+    assert_same(plain, bounded)
+    assert (state.screened_pairs > 0) == screen
+    assert state.scored_pairs < 0.6 * 8 * len(x) * 420  # fp32 work skipped, by bounds and screen
+
+
+def test_the_bf16_screen_error_bound_holds_for_every_pair():
+    """The bound the screen rules groups out with covers the true error of the bf16 GEMM
+    on rows and centroids of very different norms (the factors scale with both)."""
+    rng = np.random.default_rng(5)
+    rows = rng.normal(size=(3000, 96)) * rng.lognormal(0, 2, size=(3000, 1))
+    centroids = rng.normal(size=(300, 96)) * rng.lognormal(0, 2, size=(300, 1))
+    rows, centroids = torch.from_numpy(rows.astype(np.float32)), torch.from_numpy(centroids.astype(np.float32))
+    state = YinyangState(len(rows), centroids, seed=0, screen=True)
+    keys = kmeans_bounds._Keys(state, centroids)
+    approx = torch.addmm(keys.bias16, rows.bfloat16(), keys.keys16.T).double()
+    exact = rows.double() @ keys.keys.double().T + keys.bias.double()
+    group = torch.arange(approx.shape[1]) // state.group_size
+    bound = rows.norm(dim=1).double()[:, None] * keys.norm_error.double()[group] + keys.bias_error.double()[group]
+    real = state.centroid_at >= 0
+    error = (approx - exact).abs()[:, real]
+    assert bool((error <= bound[:, real]).all())
+    assert float((error / bound[:, real]).max()) > 0.02  # and it is not vacuous
+
+
+def test_faiss_and_torch_fp32_labels_differ_only_within_rounding():
+    """On CPUs where faiss's sweep is the plain default, bounded runs (torch GEMM) may pick
+    another centroid only where two are within fp32 rounding of each other: rows placed
+    halfway between two centroids (up to 1e-7) split between faiss and torch, the
+    others agree."""
+    rng = np.random.default_rng(6)
+    centroids = rng.normal(size=(500, 64)).astype(np.float32)
+    pairs = rng.choice(500, size=(4000, 2))
+    pairs = pairs[pairs[:, 0] != pairs[:, 1]]
+    halfway = (centroids[pairs[:, 0]] + centroids[pairs[:, 1]]) / 2 + rng.normal(scale=1e-7, size=(len(pairs), 64))
+    x = np.concatenate([clustered(n=4000, d=64, seed=6) * 4, halfway]).astype(np.float32)
+    faiss_labels, _ = assign(x, centroids, backend="faiss")
+    torch_labels, _ = assign(x, centroids, backend="torch")
+    differ = np.flatnonzero(faiss_labels != torch_labels)
+    assert len(differ) > 0 and differ.min() >= 4000  # only near-ties differ
+    x64, c64 = x.astype(np.float64), centroids.astype(np.float64)
+    for row in differ:
+        a, b = ((x64[row] - c64[[faiss_labels[row], torch_labels[row]]]) ** 2).sum(axis=1)
+        assert abs(a - b) <= 1e-5 * (a + b)
