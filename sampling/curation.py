@@ -156,7 +156,7 @@ def hierarchical_kmeans(
         if bounds is not None:
             kmeans_args["bounds"] = bounds
         init = level1_init if level == 0 else "auto"
-        chunks = row_chunks(x, int(k), device, precision, backend)
+        chunks = row_chunks(x, int(k), device, precision, backend, bounds)
         weights = None if mass is None else seed_weights(mass)
         runs = UPPER_LEVEL_RUNS if level > 0 and x.shape[0] * int(k) <= RESTART_MAX_WORK else 1
         result = min(
@@ -179,6 +179,8 @@ def hierarchical_kmeans(
         levels.append(Level(result.centroids, result.labels, result.sq_distances))
         mass = np.bincount(result.labels, weights=mass, minlength=int(k))
         x = result.centroids
+        if result.bounds is not None:  # bounds score with torch's GEMM: the levels above do too,
+            backend = "torch"  # so the whole hierarchy equals a plain backend="torch" run
     return levels
 
 

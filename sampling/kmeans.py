@@ -192,12 +192,23 @@ def _use_bounds(bounds, n: int, k: int, dim: int, device: torch.device, precisio
     )
 
 
-def row_chunks(data, k: int, device=None, precision: str | None = None, backend: str = "auto") -> RowChunks:
+def row_chunks(
+    data, k: int, device=None, precision: str | None = None, backend: str = "auto", bounds: bool | None = None
+) -> RowChunks:
     """Rows chunked for sweeps against `k` centroids. Pass the result as `data` to
-    several `kmeans`/`assign` calls so a GPU uploads (and caches) the rows once."""
-    device = resolve_device(device)
-    backend = _resolve_backend(backend, device, precision or default_precision(device))
-    return RowChunks(as_float32_rows(data), device, _chunk_rows(k, device, backend))
+    several `kmeans`/`assign` calls (with the same `bounds`) so a GPU uploads (and caches)
+    the rows once; the chunks are the ones the plain sweep of the same GEMM would use,
+    which keeps centroid sums, and so bounded runs, equal to it."""
+    rows, device = as_float32_rows(data), resolve_device(device)
+    precision = precision or default_precision(device)
+    _, backend = _sweep_backend(bounds, rows.shape[0], k, rows.shape[1], device, precision, backend)
+    return RowChunks(rows, device, _chunk_rows(k, device, backend))
+
+
+def _sweep_backend(bounds, n: int, k: int, dim: int, device, precision: str, backend: str) -> tuple[bool, str]:
+    """(whether the sweeps run through bounds, the GEMM backend they use)."""
+    use_bounds = _use_bounds(bounds, n, k, dim, device, precision, backend)
+    return use_bounds, "torch" if use_bounds else _resolve_backend(backend, device, precision)
 
 
 def _chunks_for(data, k: int, device: torch.device, backend: str, chunk_rows: int | None) -> RowChunks:
@@ -362,8 +373,7 @@ def kmeans(
     if not 1 <= k <= n:
         raise ValueError(f"k must be between 1 and the number of rows ({n}), got {k}")
     precision = precision or default_precision(device)
-    use_bounds = _use_bounds(bounds, n, k, dim, device, precision, backend)
-    backend = "torch" if use_bounds else _resolve_backend(backend, device, precision)
+    use_bounds, backend = _sweep_backend(bounds, n, k, dim, device, precision, backend)
     rng = np.random.default_rng(seed)
     if init_centroids is None:
         weights = None if seed_weights is None else np.asarray(seed_weights, dtype=np.float64)

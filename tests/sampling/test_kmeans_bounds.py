@@ -70,9 +70,13 @@ def test_assign_continues_from_a_runs_bounds():
     assert run.bounds.scored_pairs - before < 0.5 * len(x) * 400
 
 
-def test_curation_with_bounds_equals_curation_without():
-    x = clustered(n=8000, d=32, centers=300, seed=2)
-    args = dict(clusters=[400, 40, 8], resampling_steps=2, sample_sizes=[10, 5, 5], iterations=5, seed=1)
+@pytest.mark.parametrize("resampling_steps", [0, 2])
+def test_curation_with_bounds_equals_curation_without(resampling_steps):
+    # more rows than one chunk of the plain sweep (2^23 / 400 rows), so its centroid sums
+    # come from several chunks, as the bounded run's must; without resampling the level-1
+    # centroids are the main run's, whose sums show any other chunking
+    x = clustered(n=45000, d=16, centers=300, seed=2)
+    args = dict(clusters=[400, 40, 8], resampling_steps=resampling_steps, sample_sizes=[10, 5, 5], iterations=5, seed=1)
     with_bounds = hierarchical_kmeans(x, bounds=True, **args)
     without = hierarchical_kmeans(x, bounds=False, backend="torch", **args)
     for ours, plain in zip(with_bounds, without):
