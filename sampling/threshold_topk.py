@@ -95,8 +95,15 @@ class Survivors:
                     return
                 yield block
 
+        def work(_):
+            # a new thread starts with the default thread count: MKL then splits a block's
+            # small GEMM over threads, differently from run to run (last-bit differences,
+            # seen on AMD EPYC), and the workers oversubscribe the cores
+            torch.set_num_threads(1)
+            return self._work(take())
+
         with one_torch_thread(), ThreadPoolExecutor(workers) as pool:
-            parts = [part for done in pool.map(lambda _: self._work(take()), range(workers)) for part in done]
+            parts = [part for done in pool.map(work, range(workers)) for part in done]
         return self._finish(parts)
 
     def _work(self, blocks) -> list:
