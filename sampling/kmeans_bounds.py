@@ -4,8 +4,8 @@ Ding et al. 2015 ("Yinyang K-means"): centroids are split once into groups of ne
 centroids; each row keeps an upper bound on the distance to its own centroid and, per
 group, a lower bound on the distance to every other centroid of the group. When the
 centroids move, the bounds loosen by how far they moved (triangle inequality). A row
-scores only the groups whose bound fails, one GEMM per group over the rows that need it,
-so the work left still runs at GEMM speed.
+scores only the groups whose bound fails; rows needing the same groups are scored
+together in tiles, one GEMM each, so the work left still runs at GEMM speed.
 
 Where the CPU multiplies bf16 natively (AVX-512 BF16, AMX), rows that need several
 groups are screened first with a bf16 GEMM (about twice the fp32 rate there): with a
@@ -36,9 +36,13 @@ from sampling.rows import to_tensor
 # Centroids per group: big enough that a group's GEMM runs near full speed, small
 # enough that most groups are pruned once the centroids settle.
 GROUP_SIZE = 100
-# Rows are processed in blocks of this many; within a block each group is scored in one
-# GEMM over the rows that need it.
+# Rows are processed in blocks of this many; the rows of a block that need scoring are
+# sorted by the set of groups they need and scored in tiles of TILE_ROWS against the
+# union of their sets. First sweeps without the screen score every group, in tiles that
+# keep the score matrix at FULL_TILE_ELEMENTS.
 BLOCK_ROWS = 1 << 16
+TILE_ROWS = 512
+FULL_TILE_ELEMENTS = 1 << 23
 # Rows needing at least this many groups are screened in bf16 first (where it is fast);
 # a first sweep screens every row against all keys in pieces of SCREEN_ROWS rows.
 SCREEN_MIN_GROUPS = 3
@@ -310,34 +314,57 @@ class _Block:
         return candidate
 
     def _exact(self, index: torch.Tensor | None, need: torch.Tensor | None) -> None:
-        """fp32 GEMM scores of rows `index` on the groups they `need` (None: all), per
-        group; sets their labels, exact upper bounds, and exact lower bounds for the
-        scored groups."""
-        state, keys, size = self.state, self.keys, self.state.group_size
-        n, n_groups = self.rows.shape[0] if index is None else len(index), state.n_groups
-        best = torch.full((n, n_groups), -torch.inf)
-        second = torch.full((n, n_groups), -torch.inf)
-        arg = torch.zeros((n, n_groups), dtype=torch.int64)
-        for g in range(n_groups):
-            which = None if need is None else need[:, g].nonzero().squeeze(1)
-            if which is not None and not len(which):
-                continue
-            top, runner_up, position = _group_scores(self._pick(self.rows, index, which), keys, g, size)
-            state.scored_pairs += len(top) * size
-            at = slice(None) if which is None else which
-            best[at, g], second[at, g], arg[at, g] = top, runner_up, position + g * size
-        winner, group = best.max(dim=1)
-        everyone = torch.arange(n)
-        slot = arg[everyone, group]
-        best[everyone, group] = second[everyone, group]  # the winner's group: its best other centroid
+        """fp32 GEMM scores of rows `index` on the groups they `need` (None: all); sets
+        their labels, exact upper bounds, and exact lower bounds for the scored groups.
+        Rows needing the same groups are put side by side and scored in tiles of
+        TILE_ROWS against the union of their groups: a row is gathered once, and after
+        the bounds and the screen most rows need one to three groups, often the same."""
+        if need is None:
+            self._tiles(index, None, max(TILE_ROWS, FULL_TILE_ELEMENTS // len(self.keys.keys)))
+            return
+        if index is None:
+            index = torch.arange(self.rows.shape[0])
+        groups = min(self.state.n_groups, 62)
+        pattern = (need[:, :groups].long() << torch.arange(groups)).sum(dim=1)
+        order = torch.argsort(pattern, stable=True)
+        self._tiles(index[order], need[order], TILE_ROWS)
+
+    def _tiles(self, index: torch.Tensor | None, need: torch.Tensor | None, tile_rows: int) -> None:
+        state, size, keys = self.state, self.state.group_size, self.keys
+        every = index is None
+        x = self._pick(self.rows, index)
         sq_norm, tolerance = self._pick(self.sq_norm, index), self._pick(self.tolerance, index)
-        fresh = (sq_norm[:, None] - 2 * best - tolerance[:, None]).clamp_(min=0).sqrt_()
-        self._store(
-            self.lower, index, fresh if need is None else torch.where(need, fresh, self._pick(self.lower, index))
-        )
+        lower = torch.empty((len(x), state.n_groups)) if every else self.lower.index_select(0, index)
+        best, slot = torch.empty(len(x)), torch.empty(len(x), dtype=torch.int64)
+        columns = None  # consecutive tiles often need the same groups: gather their keys once
+        for begin in range(0, len(x), tile_rows):
+            tile = slice(begin, begin + tile_rows)
+            groups = torch.arange(state.n_groups) if need is None else need[tile].any(dim=0).nonzero()[:, 0]
+            if columns is None or not torch.equal(groups, columns[0]):
+                slots = (groups[:, None] * size + torch.arange(size)).reshape(-1)
+                columns = (groups, slots, keys.keys.index_select(0, slots), keys.bias[slots])
+            _, slots, tile_keys, tile_bias = columns
+            scores = _gemm_scores(x[tile], tile_keys, tile_bias)
+            n = scores.shape[0]
+            state.scored_pairs += scores.numel()
+            by_group = scores.view(n, len(groups), size)
+            group_best = by_group.amax(dim=2)
+            best[tile], winning = group_best.max(dim=1)
+            # the winner's group: its best other centroid is its bound (the winner is not in it)
+            winner_group = by_group[torch.arange(n), winning]  # [n, size], a copy
+            position = winner_group.argmax(dim=1)
+            winner_group[torch.arange(n), position] = -torch.inf
+            group_best[torch.arange(n), winning] = winner_group.amax(dim=1)
+            slot[tile] = slots[winning * size + position]
+            fresh = (sq_norm[tile, None] - 2 * group_best - tolerance[tile, None]).clamp_(min=0).sqrt_()
+            if len(groups) == state.n_groups:
+                lower[tile] = fresh
+            else:
+                lower[tile][:, groups] = fresh
         self._store(self.labels, index, state.centroid_at[slot])
-        self._store(self.upper, index, (sq_norm - 2 * winner + tolerance).clamp_(min=0).sqrt_())
-        self._store(self.own_scores, index, winner)
+        self._store(self.upper, index, (sq_norm - 2 * best + tolerance).clamp_(min=0).sqrt_())
+        self._store(self.lower, index, lower)
+        self._store(self.own_scores, index, best)
 
     @staticmethod
     def _store(target: torch.Tensor, index: torch.Tensor | None, values: torch.Tensor) -> None:
@@ -345,29 +372,6 @@ class _Block:
             target[:] = values
         else:
             target[index] = values
-
-
-# fp32 group scores are computed in GEMMs of at most this many rows (taller ones with
-# only GROUP_SIZE columns run at about 2/3 of the rate here).
-EXACT_ROWS = 2048
-
-
-def _group_scores(rows: torch.Tensor, keys: _Keys, g: int, size: int):
-    """Per row, group g's best fp32 GEMM score, second best, and the best one's position
-    in the group (the first, if tied: as max(dim) picks). amax and comparisons only:
-    torch's max-with-index runs ~10x slower than amax on the CPU."""
-    cols = keys.group(g, size)
-    top, runner_up = torch.empty(len(rows)), torch.empty(len(rows))
-    position = torch.empty(len(rows), dtype=torch.int64)
-    countdown = torch.arange(size, 0, -1, dtype=torch.float32)  # size ... 1: the first maximum wins
-    for begin in range(0, len(rows), EXACT_ROWS):
-        part = slice(begin, begin + EXACT_ROWS)
-        scores = _gemm_scores(rows[part], keys.keys[cols], keys.bias[cols])
-        best = scores.amax(dim=1)
-        first = size - ((scores == best[:, None]) * countdown).amax(dim=1).long()
-        scores[torch.arange(len(scores)), first] = -torch.inf
-        top[part], runner_up[part], position[part] = best, scores.amax(dim=1), first
-    return top, runner_up, position
 
 
 # MKL computes a GEMM entry the same way whatever the matrix shapes, except with very

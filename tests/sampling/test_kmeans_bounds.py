@@ -105,7 +105,7 @@ def test_bounds_with_and_without_the_bf16_screen_equal_plain_sweeps(screen):
     bounded = kmeans(x, 420, iterations=7, init_centroids=start, bounds=state)
     assert_same(plain, bounded)
     assert (state.screened_pairs > 0) == screen
-    assert state.scored_pairs < 0.6 * 8 * len(x) * 420  # fp32 work skipped, by bounds and screen
+    assert state.scored_pairs < 0.75 * 8 * len(x) * 420  # fp32 work skipped, by bounds and screen
 
 
 def test_the_bf16_screen_error_bound_holds_for_every_pair():
