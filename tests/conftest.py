@@ -29,6 +29,22 @@ class WorkerProcess:
         self.env, self.log_path, self.name = env, log_path, name
         self.process = None
 
+    def wait_until_idle(self, timeout: float = 30) -> None:
+        """Until the worker reports no task running or reserved (a solo-pool worker
+        answers only between tasks), twice in a row, or `timeout` seconds."""
+        import socket
+        import time
+
+        from tasks.celery_app import app
+
+        inspect = app.control.inspect(destination=[f"{self.name}@{socket.gethostname()}"], timeout=1)
+        deadline, quiet = time.monotonic() + timeout, 0
+        while time.monotonic() < deadline and quiet < 2:
+            active, reserved = inspect.active() or {}, inspect.reserved() or {}
+            idle = bool(active) and not any(active.values()) and not any(reserved.values())
+            quiet = quiet + 1 if idle else 0
+            time.sleep(0.05)
+
     def start(self, timeout: float = 60) -> "WorkerProcess":
         import subprocess
         import sys
@@ -145,12 +161,17 @@ def celery_worker(worker_env, tmp_path_factory):
 
 
 @pytest.fixture
-def running_worker(celery_worker, settings):
-    """The shared worker, running, with this test's media storage pointed at its own."""
+def running_worker(transactional_db, celery_worker, settings):
+    """The shared worker, running, with this test's media storage pointed at its own.
+    Afterwards it waits for the worker to finish what the test set off (tasks that an
+    import or a launch chains on): the database flush between tests would otherwise
+    deadlock with a task's transaction."""
     if celery_worker.process.poll() is not None:
         celery_worker.start()
     settings.MEDIA_ROOT = celery_worker.media_root
-    return celery_worker
+    yield celery_worker
+    if celery_worker.process.poll() is None:
+        celery_worker.wait_until_idle()
 
 
 @pytest.fixture(scope="session")

@@ -80,10 +80,13 @@ def test_rate_three_tasks_with_keyboard_undo_network_error_and_done(page, screen
     page.locator(".broken-note:not([hidden]) button").click()
     assert page.locator("#flag-media_broken").is_checked()
     page.locator(".card").first.focus()
+    # the flag's re-render may land after focus() on a loaded machine: keys go to the cards only
+    page.wait_for_function("() => document.activeElement?.classList.contains('card')")
 
     # Network failure on submit: the ratings stay, Retry (keyboard) sends them again.
     page.route("**/submit/", lambda route: route.abort())
     rate_with_keys(page, ["good", "bad", "partial"])
+    page.wait_for_function("() => [...document.querySelectorAll('.card')].every((card) => card.dataset.label)")
     page.keyboard.press("Enter")
     page.wait_for_selector(".banner.error:not([hidden])")
     screenshot("05-network-error")
