@@ -110,10 +110,15 @@ def test_bounds_with_and_without_the_bf16_screen_equal_plain_sweeps(screen):
 
 def test_the_bf16_screen_error_bound_holds_for_every_pair():
     """The bound the screen rules groups out with covers the true error of the bf16 GEMM
-    on rows and centroids of very different norms (the factors scale with both)."""
+    on rows and centroids of very different norms (the factors scale with both). It
+    assumes one rounding of the output, as oneDNN does (see kmeans_bounds)."""
     rng = np.random.default_rng(5)
     rows = rng.normal(size=(3000, 96)) * rng.lognormal(0, 2, size=(3000, 1))
     centroids = rng.normal(size=(300, 96)) * rng.lognormal(0, 2, size=(300, 1))
+    # scores of every sign and size: rows halfway to a centroid (x.c cancels -|c|^2/2) and
+    # rows opposite one (x.c and -|c|^2/2 add up)
+    rows[:300] = centroids / 2 + rng.normal(scale=1e-3, size=centroids.shape)
+    rows[300:600] = -centroids
     rows, centroids = torch.from_numpy(rows.astype(np.float32)), torch.from_numpy(centroids.astype(np.float32))
     state = YinyangState(len(rows), centroids, seed=0, screen=True)
     keys = kmeans_bounds._Keys(state, centroids)
