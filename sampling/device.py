@@ -15,15 +15,20 @@ def resolve_device(device: str | torch.device | None = None) -> torch.device:
     return torch.device(device)
 
 
-def _cpu_vendor() -> str:
+def _cpuinfo(field: str) -> str | None:
+    """The value of the first `field` line of /proc/cpuinfo (None where there is none)."""
     try:
         with open("/proc/cpuinfo") as cpuinfo:
             for line in cpuinfo:
-                if line.startswith("vendor_id"):
+                if line.startswith(field):
                     return line.split(":", 1)[1].strip()
     except OSError:
         pass
-    return platform.processor()
+    return None
+
+
+def _cpu_vendor() -> str:
+    return _cpuinfo("vendor_id") or platform.processor()
 
 
 @functools.cache
@@ -41,12 +46,4 @@ def cpu_gemm_backend() -> str:
 def cpu_has_fast_bf16() -> bool:
     """Whether the CPU multiplies bf16 in hardware (AVX-512 BF16 or AMX), where a bf16
     GEMM runs about twice the fp32 rate (docs/benchmarks.md); elsewhere it is emulated."""
-    try:
-        with open("/proc/cpuinfo") as cpuinfo:
-            for line in cpuinfo:
-                if line.startswith("flags"):
-                    flags = set(line.split(":", 1)[1].split())
-                    return bool(flags & {"avx512_bf16", "amx_bf16"})
-    except OSError:
-        pass
-    return False
+    return bool(set((_cpuinfo("flags") or "").split()) & {"avx512_bf16", "amx_bf16"})

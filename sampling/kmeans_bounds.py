@@ -248,8 +248,8 @@ class _Block:
             need = torch.cat([need, torch.zeros((len(settled), state.n_groups), dtype=torch.bool)])
         if not len(unsure):
             return
-        # the own group is always scored, so every decision compares GEMM scores computed
-        # exactly as the plain sweep computes them (see _gemm_scores)
+        # the own group is scored with the others (unless the bf16 screen rules it out), so
+        # every decision compares GEMM scores computed as the plain sweep computes them
         need[torch.arange(len(unsure)), state.group_of[self.labels[unsure]]] = True
         if state.screen:
             many = (need.sum(dim=1) >= SCREEN_MIN_GROUPS).nonzero().squeeze(1)
@@ -336,7 +336,7 @@ class _Block:
         order = torch.argsort(pattern, stable=True)
         self._tiles(index[order], need[order], TILE_ROWS)
 
-    def _per_group(self, index: torch.Tensor | None, need: torch.Tensor | None) -> None:
+    def _per_group(self, index: torch.Tensor | None, need: torch.Tensor) -> None:
         """`_exact` as one GEMM per group over the rows that need it (no tile unions)."""
         state, keys, size = self.state, self.keys, self.state.group_size
         n, n_groups = self.rows.shape[0] if index is None else len(index), state.n_groups
@@ -344,27 +344,26 @@ class _Block:
         second = torch.full((n, n_groups), -torch.inf)
         arg = torch.zeros((n, n_groups), dtype=torch.int64)
         for g in range(n_groups):
-            which = None if need is None else need[:, g].nonzero().squeeze(1)
-            if which is not None and not len(which):
+            which = need[:, g].nonzero().squeeze(1)
+            if not len(which):
                 continue
             top, runner_up, position = _group_scores(self._pick(self.rows, index, which), keys, g, size)
             state.scored_pairs += len(top) * size
-            at = slice(None) if which is None else which
-            best[at, g], second[at, g], arg[at, g] = top, runner_up, position + g * size
+            best[which, g], second[which, g], arg[which, g] = top, runner_up, position + g * size
         winner, group = best.max(dim=1)
         everyone = torch.arange(n)
         slot = arg[everyone, group]
         best[everyone, group] = second[everyone, group]  # the winner's group: its best other centroid
         sq_norm, tolerance = self._pick(self.sq_norm, index), self._pick(self.tolerance, index)
         fresh = (sq_norm[:, None] - 2 * best - tolerance[:, None]).clamp_(min=0).sqrt_()
-        self._store(
-            self.lower, index, fresh if need is None else torch.where(need, fresh, self._pick(self.lower, index))
-        )
+        self._store(self.lower, index, torch.where(need, fresh, self._pick(self.lower, index)))
         self._store(self.labels, index, state.centroid_at[slot])
         self._store(self.upper, index, (sq_norm - 2 * winner + tolerance).clamp_(min=0).sqrt_())
         self._store(self.own_scores, index, winner)
 
     def _tiles(self, index: torch.Tensor | None, need: torch.Tensor | None, tile_rows: int) -> None:
+        """`_exact` in tiles of `tile_rows` consecutive rows of `index` (already in tile
+        order), each scored in one GEMM on the union of the groups its rows need."""
         state, size, keys = self.state, self.state.group_size, self.keys
         every = index is None
         x = self._pick(self.rows, index)
