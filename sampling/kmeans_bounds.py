@@ -55,15 +55,22 @@ WIDE_SCREEN_GROUPS = 0.5
 ROUNDING = 2.0 * 2.0**-24
 # fp32 bound arithmetic rounds; widen each update by this relative amount.
 WIDEN = 2.0**-20
-# bf16 unit roundoff (8 significant bits). A bf16 GEMM score x^.c^ + b^ differs from the
-# fp32 values' x.c + b by at most: rounding x and c, (2u + u^2) |x||c| (Cauchy-Schwarz);
-# rounding b, u|b|; rounding the output once, u(|x||c| + |b|) (oneDNN, like cuBLAS and as
-# gemm_topk assumes on the GPU, accumulates in fp32 and adds the bias before it rounds;
-# test_kmeans_bounds checks the bound, cancelling rows included); fp32 accumulation,
-# gamma_d (|x||c| + |b|), added per state. u^2 terms carry the products of roundings.
+# bf16 unit roundoff (8 significant bits). oneDNN's bf16 GEMM (like cuBLAS, and as
+# gemm_topk assumes on the GPU) multiplies the bf16 values x^, c^ exactly, accumulates in
+# fp32, adds the bias b^ and rounds the output o once, so the true score s = x.c + b of the
+# fp32 values satisfies |s - o| <= u|o| + E with
+#   E = |x - x^| |c| + |x^| |c - c^| + |b - b^| + gamma (|x^||c^| + |b^|) + denormals,
+# the rounding residuals measured on the actual rows and centroids (Cauchy-Schwarz on
+# (x^ - x).c + x^.(c^ - c)), typically ~0.4u of the norms against the worst case u.
+# o -> o +- u|o| is monotone, so a group's bounds need only its largest o.
+# test_kmeans_bounds checks the bound, cancelling rows included.
 BF16_UNIT = 2.0**-8
-SCREEN_NORM_ERROR = 3 * BF16_UNIT + 4 * BF16_UNIT**2
-SCREEN_BIAS_ERROR = 2 * BF16_UNIT + 2 * BF16_UNIT**2
+# Margins for the bound's own fp32 arithmetic: on u|o|, and on E (factors rounded up).
+OUTPUT_ROUNDING = BF16_UNIT * (1 + 2.0**-6)
+ROUND_UP = 1 + 2.0**-18
+# VDPBF16PS treats bf16 denormals as zero and flushes denormal results: at most the
+# smallest normal times the other factor per term, and the smallest normal per step.
+TINY = float(torch.finfo(torch.float32).tiny)
 
 
 def centroid_groups(centroids: torch.Tensor, group_size: int, seed: int) -> torch.Tensor:
@@ -128,6 +135,8 @@ class YinyangState:
         self.screened_pairs = 0  # of those screened in bf16
         self.sq_norms: torch.Tensor | None = None  # |x|^2 per row, from the first sweep on
         self.rows16: torch.Tensor | None = None  # the rows in bf16 (screening), from the first sweep on
+        self.residuals16: torch.Tensor | None = None  # |x - x^| per row (screening)
+        self.norms16: torch.Tensor | None = None  # |x^| per row (screening)
 
     def subset(self, rows: np.ndarray) -> YinyangState:
         """The bounds of some rows only (e.g. a resample), to continue from on those rows."""
@@ -136,9 +145,23 @@ class YinyangState:
         index = torch.from_numpy(np.asarray(rows, dtype=np.int64))
         part.labels, part.upper, part.lower = self.labels[index], self.upper[index], self.lower[index]
         part.sq_norms = None if self.sq_norms is None else self.sq_norms[index]
-        part.rows16 = None if self.rows16 is None else self.rows16[index]
+        if self.rows16 is not None:
+            part.rows16, part.residuals16, part.norms16 = (
+                self.rows16[index],
+                self.residuals16[index],
+                self.norms16[index],
+            )
         part.scored_pairs = part.screened_pairs = 0
         return part
+
+    def _fill_rows16(self, at: slice, rows: torch.Tensor) -> None:
+        """The rows in bf16 with |x - x^| and |x^| (float64, rounded up to fp32), which
+        scale the screen's error bound."""
+        rows16 = rows.bfloat16()
+        self.rows16[at] = rows16
+        rows64, rows16_64 = rows.double(), rows16.double()
+        self.residuals16[at] = ((rows64 - rows16_64).norm(dim=1) * ROUND_UP).float()
+        self.norms16[at] = (rows16_64.norm(dim=1) * ROUND_UP).float()
 
     def _loosen(self, centroids: torch.Tensor) -> None:
         """Widen every bound by how far the centroids moved since the bounds were set."""
@@ -166,13 +189,15 @@ class YinyangState:
         fill_norms = self.sq_norms is None  # row norms do not change: computed in the first sweep only
         if fill_norms:
             self.sq_norms = torch.empty(x.shape[0])
-            self.rows16 = torch.empty((x.shape[0], self.dim), dtype=torch.bfloat16) if self.screen else None
+            if self.screen:
+                self.rows16 = torch.empty((x.shape[0], self.dim), dtype=torch.bfloat16)
+                self.residuals16, self.norms16 = torch.empty(x.shape[0]), torch.empty(x.shape[0])
         for start in range(0, x.shape[0], BLOCK_ROWS):
             rows = to_tensor(x[start : start + BLOCK_ROWS], torch.device("cpu"))
             if fill_norms:
                 self.sq_norms[start : start + len(rows)] = torch.einsum("ij,ij->i", rows, rows)
                 if self.screen:
-                    self.rows16[start : start + len(rows)] = rows
+                    self._fill_rows16(slice(start, start + len(rows)), rows)
             block = _Block(self, start, rows, keys)
             if first:
                 block.score_all()
@@ -199,12 +224,25 @@ class _Keys:
         self.c_max = float(centroids.norm(dim=1).max())
         if state.screen:
             self.keys16, self.bias16 = self.keys.bfloat16(), self.bias.bfloat16()
-            # per group: the largest |c| and |b|, scaled by the bf16 error factors
-            norms = torch.where(real, self.keys.norm(dim=1), 0).view(state.n_groups, -1).amax(dim=1)
-            biases = torch.where(real, self.bias.abs(), 0).view(state.n_groups, -1).amax(dim=1)
-            accumulation = (state.dim + 2) * 2.0**-24
-            self.norm_error = norms * (SCREEN_NORM_ERROR + 2 * accumulation)
-            self.bias_error = biases * (SCREEN_BIAS_ERROR + 2 * accumulation)
+            self._screen_error_factors(state, real)
+
+    def _screen_error_factors(self, state: YinyangState, real: torch.Tensor) -> None:
+        """Per group, the factors of the bf16 error E (module docstring) that multiply a
+        row's |x - x^| and |x^|, and its constant part: group maxima, in float64, rounded up."""
+        keys, keys16 = self.keys.double(), self.keys16.double()
+        bias, bias16 = torch.where(real, self.bias, 0).double(), torch.where(real, self.bias16.float(), 0).double()
+        gamma = 2 * (state.dim + 2) * 2.0**-24  # fp32 accumulation of d products and the bias, doubled
+
+        def group_max(values: torch.Tensor) -> torch.Tensor:
+            return torch.where(real, values, 0).view(state.n_groups, -1).amax(dim=1)
+
+        c_norm, c16_norm = group_max(keys.norm(dim=1)), group_max(keys16.norm(dim=1))
+        c_residual = group_max((keys - keys16).norm(dim=1))
+        flushed = state.dim**0.5 * TINY  # per unit of |x^| or |c^|, for flushed denormal inputs
+        constant = group_max((bias - bias16).abs()) + gamma * group_max(bias16.abs())
+        self.residual_factor = (c_norm * ROUND_UP).float()
+        self.norm_factor = ((c_residual + gamma * c16_norm + flushed) * ROUND_UP).float()
+        self.constant_error = ((constant + flushed * c16_norm + (state.dim + 3) * TINY) * ROUND_UP).float()
 
     def group(self, g: int, size: int) -> slice:
         return slice(g * size, (g + 1) * size)
@@ -218,6 +256,8 @@ class _Block:
         self.state, self.rows, self.keys = state, rows, keys
         at = slice(start, start + rows.shape[0])
         self.rows16 = state.rows16[at] if state.screen else None
+        self.residuals16 = state.residuals16[at] if state.screen else None
+        self.norms16 = state.norms16[at] if state.screen else None
         self.labels, self.upper, self.lower = state.labels[at], state.upper[at], state.lower[at]
         self.sq_norm = state.sq_norms[at]
         self.tolerance = ROUNDING * (state.dim + 4) * (self.sq_norm.sqrt() + keys.c_max) ** 2
@@ -306,9 +346,11 @@ class _Block:
                     approx[which[part], g] = scores.amax(dim=1)
                 state.screened_pairs += len(which) * size
         sq_norm, tolerance = self._pick(self.sq_norm, index), self._pick(self.tolerance, index)
-        error = sq_norm.sqrt()[:, None] * keys.norm_error + keys.bias_error
-        highest = approx + error  # no score of the group is above this
-        lowest = (approx - error).amax(dim=1)  # some centroid scores at least this
+        residual, norm = self._pick(self.residuals16, index), self._pick(self.norms16, index)
+        error = residual[:, None] * keys.residual_factor + norm[:, None] * keys.norm_factor + keys.constant_error
+        rounding = OUTPUT_ROUNDING * approx.sign()  # o(1 +- u sign o): -inf (not screened) stays -inf
+        highest = approx * (1 + rounding) + error  # no score of the group is above this
+        lowest = (approx * (1 - rounding) - error).amax(dim=1)  # some centroid scores at least this
         candidate = highest >= (lowest - tolerance)[:, None]
         ruled_out = torch.isfinite(approx) & ~candidate
         bound = (sq_norm[:, None] - 2 * highest - tolerance[:, None]).clamp_(min=0).sqrt_()
