@@ -137,6 +137,7 @@ class YinyangState:
         self.previous: torch.Tensor | None = None  # centroids the bounds refer to
         self.scored_pairs = 0  # (row, centroid) distances computed in fp32, for the benchmark
         self.screened_pairs = 0  # of those screened in bf16
+        self.decided_rows = 0  # rows whose label the bf16 screen settled alone
         self.sq_norms: torch.Tensor | None = None  # |x|^2 per row, from the first sweep on
         self.rows16: torch.Tensor | None = None  # the rows in bf16 (screening), from the first sweep on
         self.residuals16: torch.Tensor | None = None  # |x - x^| per row (screening)
@@ -155,7 +156,7 @@ class YinyangState:
                 self.residuals16[index],
                 self.norms16[index],
             )
-        part.scored_pairs = part.screened_pairs = 0
+        part.scored_pairs = part.screened_pairs = part.decided_rows = 0
         return part
 
     def _fill_rows16(self, at: slice, rows: torch.Tensor) -> None:
@@ -204,7 +205,7 @@ class YinyangState:
                     self._fill_rows16(slice(start, start + len(rows)), rows)
             block = _Block(self, start, rows, keys)
             if first:
-                block.score_all()
+                block.score_all(with_scores)
             else:
                 block.score_unsure(with_scores)
             if scores is not None:
@@ -213,6 +214,15 @@ class YinyangState:
                 on_block(rows)
         self.previous = centroids.clone()
         return self.labels, scores
+
+
+def _pack_bf16_keys(keys16: torch.Tensor):
+    """The keys in oneDNN's blocked layout for its GEMM (packed once, not per call: 1.15x
+    faster at WIDE_SCREEN_ROWS rows here), or None where this torch build cannot."""
+    try:
+        return torch.ops.mkldnn._reorder_linear_weight(keys16, WIDE_SCREEN_ROWS)
+    except (AttributeError, RuntimeError):
+        return None
 
 
 class _Keys:
@@ -228,7 +238,16 @@ class _Keys:
         self.c_max = float(centroids.norm(dim=1).max())
         if state.screen:
             self.keys16, self.bias16 = self.keys.bfloat16(), self.bias.bfloat16()
+            self.packed16 = _pack_bf16_keys(self.keys16)
             self._screen_error_factors(state, real)
+
+    def scores16(self, rows16: torch.Tensor) -> torch.Tensor:
+        """bf16 GEMM scores x^.c^ + b^ of `rows16` on all keys, as fp32 (bf16 reductions are
+        slow): through the keys oneDNN packed once per sweep where it could, else addmm
+        (the same oneDNN GEMM, which then packs the keys on every call)."""
+        if self.packed16 is not None:
+            return torch.ops.mkldnn._linear_pointwise(rows16, self.packed16, self.bias16, "none", [], "").float()
+        return torch.addmm(self.bias16, rows16, self.keys16.T).float()
 
     def _screen_error_factors(self, state: YinyangState, real: torch.Tensor) -> None:
         """Per group, the factors of the bf16 error E (module docstring) that multiply a
@@ -267,8 +286,13 @@ class _Block:
         self.tolerance = ROUNDING * (state.dim + 4) * (self.sq_norm.sqrt() + keys.c_max) ** 2
         self.own_scores = torch.full((rows.shape[0],), torch.nan)
 
-    def score_all(self) -> None:
-        self._exact(None, self._screen(None, None) if self.state.screen else None)
+    def score_all(self, with_scores: bool) -> None:
+        if not self.state.screen:
+            self._exact(None, None)
+            return
+        candidate, decided = self._screen(None, None, decide=not with_scores)
+        left = (~decided).nonzero().squeeze(1)
+        self._exact(left, candidate[left])
 
     def score_unsure(self, with_scores: bool) -> None:
         state, upper, lower = self.state, self.upper, self.lower
@@ -298,8 +322,12 @@ class _Block:
         if state.screen:
             many = (need.sum(dim=1) >= SCREEN_MIN_GROUPS).nonzero().squeeze(1)
             if len(many):
-                need[many] = self._screen(unsure[many], need[many])
-        self._exact(unsure, need)
+                need[many], decided = self._screen(unsure[many], need[many], decide=not with_scores)
+                left = torch.ones(len(unsure), dtype=torch.bool)
+                left[many[decided]] = False
+                unsure, need = unsure[left], need[left]
+        if len(unsure):
+            self._exact(unsure, need)
 
     def _own_scores(self) -> torch.Tensor:
         """x.c - |c|^2/2 for each row's own centroid (a row-wise dot, in cache-sized pieces)."""
@@ -319,21 +347,34 @@ class _Block:
             return values if which is None else values.index_select(0, which)
         return values.index_select(0, index if which is None else index.index_select(0, which))
 
-    def _screen(self, index: torch.Tensor | None, need: torch.Tensor | None) -> torch.Tensor:
-        """bf16 scores of rows `index` on the groups they `need` (None: all): returns the
+    def _screen(
+        self, index: torch.Tensor | None, need: torch.Tensor | None, decide: bool
+    ) -> tuple[torch.Tensor, torch.Tensor]:
+        """bf16 scores of rows `index` on the groups they `need` (None: all). Returns the
         groups that may hold the fp32 winner, and sets the others' lower bounds from the
-        bf16 group maxima plus their error bound."""
+        bf16 group maxima plus their error bound. With `decide`, rows screened on all keys
+        whose best bf16 centroid beats every other by more than both error bounds get
+        their label and bounds here, with no fp32 scoring (most rows of random vectors);
+        returns which rows those are too."""
         state, keys, size = self.state, self.keys, self.state.group_size
         n, n_groups = self.rows.shape[0] if index is None else len(index), state.n_groups
         approx = torch.full((n, n_groups), -torch.inf)
         # rows needing most groups: one wide GEMM on all keys per piece of rows (a row
         # gathered once); the others: one GEMM per group over the rows that need it
         wide = torch.arange(n) if need is None else (need.sum(dim=1) >= WIDE_SCREEN_GROUPS * n_groups).nonzero()[:, 0]
+        best_group = torch.empty(len(wide), dtype=torch.int64) if decide else None
+        best_scores = torch.empty((len(wide), size)) if decide else None  # that group's bf16 scores
         for begin in range(0, len(wide), WIDE_SCREEN_ROWS):
             which = wide[begin : begin + WIDE_SCREEN_ROWS]
             rows = self._pick(self.rows16, index, which)
-            scores = torch.addmm(keys.bias16, rows, keys.keys16.T).float()  # bf16 reductions are slow
-            approx[which] = scores.view(len(rows), n_groups, size).amax(dim=2)
+            scores = keys.scores16(rows)
+            by_group = scores.view(len(rows), n_groups, size)
+            maxima = by_group.amax(dim=2)
+            approx[which] = maxima
+            if decide:
+                part = slice(begin, begin + len(which))
+                best_group[part] = group = maxima.argmax(dim=1)
+                best_scores[part] = by_group[torch.arange(len(rows)), group]
         state.screened_pairs += len(wide) * n_groups * size
         if need is not None and len(wide) < n:
             narrow = need.clone()
@@ -352,14 +393,40 @@ class _Block:
         sq_norm, tolerance = self._pick(self.sq_norm, index), self._pick(self.tolerance, index)
         residual, norm = self._pick(self.residuals16, index), self._pick(self.norms16, index)
         error = residual[:, None] * keys.residual_factor + norm[:, None] * keys.norm_factor + keys.constant_error
-        rounding = OUTPUT_ROUNDING * approx.sign()  # o(1 +- u sign o): -inf (not screened) stays -inf
-        highest = approx * (1 + rounding) + error  # no score of the group is above this
-        lowest = (approx * (1 - rounding) - error).amax(dim=1)  # some centroid scores at least this
+        highest = _above(approx) + error  # no score of the group is above this
+        lowest = (_below(approx) - error).amax(dim=1)  # some centroid scores at least this
         candidate = highest >= (lowest - tolerance)[:, None]
         ruled_out = torch.isfinite(approx) & ~candidate
         bound = (sq_norm[:, None] - 2 * highest - tolerance[:, None]).clamp_(min=0).sqrt_()
         self._store(self.lower, index, torch.where(ruled_out, bound, self._pick(self.lower, index)))
-        return candidate
+        decided = torch.zeros(n, dtype=torch.bool)
+        if decide and len(wide):
+            decided[wide] = self._decide(index, wide, best_group, best_scores, approx, error, highest)
+        return candidate, decided
+
+    def _decide(self, index, wide, group, scores, approx, error, highest) -> torch.Tensor:
+        """Rows `wide` (positions in `index`) whose best bf16 centroid, in `group` (its
+        bf16 `scores`), wins for sure: its score's lower bound beats every other centroid's
+        upper bound (the other groups' `highest`, its own group's runner-up) by more than
+        the fp32 tolerance, so the plain sweep's fp32 GEMM picks it too. Sets their label
+        and bounds; returns them."""
+        state, size = self.state, self.state.group_size
+        everyone = torch.arange(len(wide))
+        _, runner_up, position = _top_two(scores)
+        best_slot = group * size + position
+        group_error = error[wide, group]
+        sure = _below(approx[wide, group]) - group_error  # the winner's score is at least this
+        others = highest[wide]  # [rows, groups]: no other centroid scores above this
+        others[everyone, group] = _above(runner_up) + group_error
+        tolerance, sq_norm = self._pick(self.tolerance, index, wide), self._pick(self.sq_norm, index, wide)
+        won = sure - tolerance > others.amax(dim=1)
+        at = wide[won] if index is None else index[wide[won]]
+        self.labels[at] = state.centroid_at[best_slot[won]]
+        self.upper[at] = (sq_norm[won] - 2 * sure[won] + tolerance[won]).clamp_(min=0).sqrt_()
+        fresh = (sq_norm[won, None] - 2 * others[won] - tolerance[won, None]).clamp_(min=0).sqrt_()
+        self.lower[at] = torch.maximum(self.lower[at], fresh)  # both are lower bounds
+        state.decided_rows += len(at)
+        return won
 
     def _exact(self, index: torch.Tensor | None, need: torch.Tensor | None) -> None:
         """fp32 GEMM scores of rows `index` on the groups they `need` (None: all); sets
@@ -454,6 +521,25 @@ class _Block:
             target[index] = values
 
 
+def _above(scores: torch.Tensor) -> torch.Tensor:
+    """o + u|o| (the bf16 output's rounding, upwards; monotone in o): -inf stays -inf."""
+    return scores * (1 + OUTPUT_ROUNDING * scores.sign())
+
+
+def _below(scores: torch.Tensor) -> torch.Tensor:
+    """o - u|o| (downwards; monotone in o): -inf stays -inf."""
+    return scores * (1 - OUTPUT_ROUNDING * scores.sign())
+
+
+def _top_two(scores: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Per row of `scores` (modified): the best, the second best, and the best one's
+    position (the first, if tied, as max(dim) documents; 6x faster here than finding it
+    with comparisons)."""
+    best, first = scores.max(dim=1)
+    scores[torch.arange(len(scores)), first] = -torch.inf
+    return best, scores.amax(dim=1), first
+
+
 # fp32 group scores are computed in GEMMs of at most this many rows (taller ones with
 # only GROUP_SIZE columns run at about 2/3 of the rate here).
 EXACT_ROWS = 2048
@@ -461,19 +547,15 @@ EXACT_ROWS = 2048
 
 def _group_scores(rows: torch.Tensor, keys: _Keys, g: int, size: int):
     """Per row, group g's best fp32 GEMM score, second best, and the best one's position
-    in the group (the first, if tied: as max(dim) picks). amax and comparisons only:
-    torch's max-with-index runs ~10x slower than amax on the CPU."""
+    in the group (see _top_two)."""
     cols = keys.group(g, size)
     top, runner_up = torch.empty(len(rows)), torch.empty(len(rows))
     position = torch.empty(len(rows), dtype=torch.int64)
-    countdown = torch.arange(size, 0, -1, dtype=torch.float32)  # size ... 1: the first maximum wins
     for begin in range(0, len(rows), EXACT_ROWS):
         part = slice(begin, begin + EXACT_ROWS)
-        scores = _gemm_scores(rows[part], keys.keys[cols], keys.bias[cols])
-        best = scores.amax(dim=1)
-        first = size - ((scores == best[:, None]) * countdown).amax(dim=1).long()
-        scores[torch.arange(len(scores)), first] = -torch.inf
-        top[part], runner_up[part], position[part] = best, scores.amax(dim=1), first
+        top[part], runner_up[part], position[part] = _top_two(
+            _gemm_scores(rows[part], keys.keys[cols], keys.bias[cols])
+        )
     return top, runner_up, position
 
 

@@ -105,6 +105,7 @@ def test_bounds_with_and_without_the_bf16_screen_equal_plain_sweeps(screen):
     bounded = kmeans(x, 420, iterations=7, init_centroids=start, bounds=state)
     assert_same(plain, bounded)
     assert (state.screened_pairs > 0) == screen
+    assert (state.decided_rows > 0) == screen  # labels the bf16 screen settled without fp32
     assert state.scored_pairs < 0.75 * 8 * len(x) * 420  # fp32 work skipped, by bounds and screen
 
 
@@ -128,7 +129,7 @@ def test_the_bf16_screen_error_bound_holds_for_every_pair():
     state.residuals16, state.norms16 = torch.empty(len(rows)), torch.empty(len(rows))
     state._fill_rows16(slice(0, len(rows)), rows)
     keys = kmeans_bounds._Keys(state, centroids)
-    approx = torch.addmm(keys.bias16, state.rows16, keys.keys16.T).double()
+    approx = keys.scores16(state.rows16).double()  # the screen's GEMM
     exact = rows.double() @ keys.keys.double().T + keys.bias.double()
     group = torch.arange(approx.shape[1]) // state.group_size
     error_bound = (
