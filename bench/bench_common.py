@@ -40,7 +40,7 @@ def _timed_mm(a, b, repeats: int, cuda: bool) -> float:
 
 def sgemm_gflops(device: str = "cpu", m: int = 8192, k: int = 256, n: int = 2048, repeats: int = 5) -> dict:
     """Measured GEMM speed: torch.mm on `device` (on a GPU also TF32 and bf16, at a GPU-sized
-    shape), and numpy on the CPU (OpenBLAS, which faiss also uses)."""
+    shape), and on the CPU numpy (OpenBLAS, which faiss also uses) and _cpu_torch_gemms."""
     import torch
 
     cuda = device.startswith("cuda")
@@ -64,6 +64,32 @@ def sgemm_gflops(device: str = "cpu", m: int = 8192, k: int = 256, n: int = 2048
         for _ in range(repeats):
             a_np @ b_np
         results["numpy"] = flops * repeats / (time.perf_counter() - start) / 1e9
+        results.update(_cpu_torch_gemms(a, b, flops, repeats))
+    return results
+
+
+def _cpu_torch_gemms(a, b, flops: float, repeats: int) -> dict:
+    """torch's other CPU GEMMs: fp32 through oneDNN on packed keys (sampling.fp32_gemm),
+    where this build has it, and bf16 (the k-means screen's; not an fp32 rate)."""
+    import torch
+
+    from sampling.device import _has_onednn_fp32_gemm
+    from sampling.fp32_gemm import BEST_ROWS, Fp32Keys
+
+    def rate(run) -> float:
+        run()
+        start = time.perf_counter()
+        for _ in range(repeats):
+            run()
+        return flops * repeats / (time.perf_counter() - start) / 1e9
+
+    results = {}
+    if _has_onednn_fp32_gemm():
+        keys = Fp32Keys(b.T.contiguous(), torch.zeros(b.shape[1]), "onednn")
+        pieces = range(0, len(a), BEST_ROWS)  # cache-sized calls, as the sweeps make them
+        results["torch oneDNN"] = rate(lambda: [keys.scores(a[start : start + BEST_ROWS]) for start in pieces])
+    a16, b16 = a.bfloat16(), b.bfloat16()
+    results["torch bf16"] = rate(lambda: a16 @ b16)
     return results
 
 

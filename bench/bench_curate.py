@@ -232,7 +232,7 @@ def main() -> None:
     rate = (
         gflops[{"fp32": "torch", "tf32": "torch tf32", "bf16": "torch bf16"}[precision]]
         if gpu
-        else max(gflops.values())
+        else max(value for name, value in gflops.items() if name != "torch bf16")
     )
     with Timer() as generate:
         x, concept = synthetic_embeddings(args.rows, args.dim, args.concepts, device=args.device, topics=args.topics)

@@ -47,3 +47,23 @@ def cpu_has_fast_bf16() -> bool:
     """Whether the CPU multiplies bf16 in hardware (AVX-512 BF16 or AMX), where a bf16
     GEMM runs about twice the fp32 rate (docs/benchmarks.md); elsewhere it is emulated."""
     return bool(set((_cpuinfo("flags") or "").split()) & {"avx512_bf16", "amx_bf16"})
+
+
+def _has_onednn_fp32_gemm() -> bool:
+    try:
+        keys = torch.ones(16, 16)
+        packed = torch.ops.mkldnn._reorder_linear_weight(keys, 16)
+        torch.ops.mkldnn._linear_pointwise(keys, packed, torch.zeros(16), "none", [], "")
+        return True
+    except (AttributeError, RuntimeError):
+        return False
+
+
+@functools.cache
+def cpu_fp32_gemm() -> str:
+    """ "onednn" where torch's fp32 GEMM should run through oneDNN (AVX-512 on a CPU
+    that is not Intel's: MKL runs its AVX2 code there, 2.4x slower on the AMD EPYC VM of
+    docs/benchmarks.md), else "mkl" (addmm). Decided from the hardware (sampling.fp32_gemm)."""
+    flags = set((_cpuinfo("flags") or "").split())
+    fast = "avx512f" in flags and _cpu_vendor() != "GenuineIntel" and torch.backends.mkldnn.is_available()
+    return "onednn" if fast and _has_onednn_fp32_gemm() else "mkl"

@@ -18,7 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from sampling.device import cpu_gemm_backend, cpu_has_fast_bf16, resolve_device
+from sampling.device import cpu_fp32_gemm, cpu_gemm_backend, cpu_has_fast_bf16, resolve_device
+from sampling.fp32_gemm import Fp32Keys
 from sampling.gemm_topk import KeySet
 from sampling import kmeans_bounds
 from sampling.kmeans_bounds import YinyangState
@@ -67,11 +68,15 @@ class _Assigner:
     def __init__(self, centroids: torch.Tensor, precision: str, backend: str):
         self.backend = backend
         self.centroids = centroids
+        self.fp32_keys = None
         if backend == "faiss":
             self.centroids_np = centroids.cpu().numpy()
         else:
             bias = -0.5 * (centroids * centroids).sum(dim=1)
-            self.keys = KeySet(centroids, bias, precision)
+            if centroids.device.type == "cpu" and precision == "fp32":  # the GEMM bounded sweeps use
+                self.fp32_keys = Fp32Keys(centroids, bias)
+            else:
+                self.keys = KeySet(centroids, bias, precision)
 
     def __call__(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         if self.backend == "faiss":
@@ -79,14 +84,23 @@ class _Assigner:
 
             distances, labels = faiss.knn(x.numpy(), self.centroids_np, 1)
             return torch.from_numpy(labels[:, 0]), torch.from_numpy(distances[:, 0])
+        if self.fp32_keys is not None:
+            best, labels = self.fp32_keys.best(x)
+            return labels, ((x * x).sum(dim=1) - 2 * best).clamp_(min=0)
         best, labels = self.keys.topk(x, 1, exact=False)  # see KeySet.topk: near-equidistant is fine
         sq = ((x * x).sum(dim=1) - 2 * best[:, 0]).clamp_(min=0)
         return labels[:, 0], sq
 
 
+def _cpu_fp32_backend() -> str:
+    """The plain CPU fp32 sweep's GEMM: torch's where oneDNN runs it (sampling.fp32_gemm),
+    else whichever BLAS device.cpu_gemm_backend finds faster."""
+    return "torch" if cpu_fp32_gemm() == "onednn" else cpu_gemm_backend()
+
+
 def _resolve_backend(backend: str, device: torch.device, precision: str) -> str:
     if backend == "auto":
-        return cpu_gemm_backend() if device.type == "cpu" and precision == "fp32" else "torch"
+        return _cpu_fp32_backend() if device.type == "cpu" and precision == "fp32" else "torch"
     if backend == "faiss" and (device.type != "cpu" or precision != "fp32"):
         raise ValueError("the faiss backend runs fp32 on the CPU only")
     if backend not in ("faiss", "torch"):
@@ -182,7 +196,7 @@ def _use_bounds(bounds, n: int, k: int, dim: int, device: torch.device, precisio
             raise ValueError(f"bounds are for {len(bounds.labels)} rows and {bounds.k} centroids, not {n} and {k}")
         return bounds is not False
     groups = -(-k // kmeans_bounds.GROUP_SIZE)
-    fast_gemm = backend == "torch" or (backend == "auto" and (cpu_gemm_backend() == "torch" or cpu_has_fast_bf16()))
+    fast_gemm = backend == "torch" or (backend == "auto" and (_cpu_fp32_backend() == "torch" or cpu_has_fast_bf16()))
     return (
         device.type == "cpu"
         and precision == "fp32"

@@ -17,11 +17,11 @@ Exactness: every result equals the plain fp32 sweep's bit for bit. Bounds are wi
 by the fp32 rounding error of a GEMM distance (`ROUNDING`), so a label is kept only
 when every other centroid is farther by more than what rounding could change; every
 fp32 score that is computed is a GEMM entry computed as the plain sweep's GEMM computes
-it (see _gemm_scores), and a row's own group is scored with the groups it needs unless
-the bf16 screen rules it out; bf16 scores only ever rule groups out, by more than their
-error bound plus the fp32 rounding; and centroid sums are accumulated over the plain
-sweep's row chunks. Only exactly tied scores may
-resolve to another of the tied centroids.
+it (sampling.fp32_gemm, the same GEMM), and a row's own group is scored with the groups
+it needs unless the bf16 screen rules it out; bf16 scores only ever rule groups out, or
+settle a row, by more than their error bound plus the fp32 rounding; and centroid sums
+are accumulated over the plain sweep's row chunks. Only exactly tied scores may resolve
+to another of the tied centroids.
 """
 
 from __future__ import annotations
@@ -32,6 +32,7 @@ import numpy as np
 import torch
 
 from sampling.device import cpu_has_fast_bf16
+from sampling.fp32_gemm import Fp32Keys
 from sampling.rows import to_tensor
 
 # Centroids per group: big enough that a group's GEMM runs near full speed, small
@@ -236,6 +237,9 @@ class _Keys:
         self.keys = centroids[slots]
         self.bias = torch.where(real, bias[slots], -torch.inf)
         self.c_max = float(centroids.norm(dim=1).max())
+        self.size = state.group_size
+        self._group_fp32: dict[int, Fp32Keys] = {}
+        self._fp32: Fp32Keys | None = None
         if state.screen:
             self.keys16, self.bias16 = self.keys.bfloat16(), self.bias.bfloat16()
             self.packed16 = _pack_bf16_keys(self.keys16)
@@ -269,6 +273,23 @@ class _Keys:
 
     def group(self, g: int, size: int) -> slice:
         return slice(g * size, (g + 1) * size)
+
+    @property
+    def fp32(self) -> Fp32Keys:
+        """All keys, prepared for the fp32 GEMM (sampling.fp32_gemm)."""
+        if self._fp32 is None:
+            self._fp32 = Fp32Keys(self.keys, self.bias)
+        return self._fp32
+
+    def fp32_of(self, slots: torch.Tensor) -> Fp32Keys:
+        return Fp32Keys(self.keys.index_select(0, slots), self.bias[slots])
+
+    def group_fp32(self, g: int) -> Fp32Keys:
+        """Group g's keys for the fp32 GEMM, prepared once per sweep."""
+        if g not in self._group_fp32:
+            cols = self.group(g, self.size)
+            self._group_fp32[g] = Fp32Keys(self.keys[cols], self.bias[cols])
+        return self._group_fp32[g]
 
 
 class _Block:
@@ -489,9 +510,10 @@ class _Block:
             groups = torch.arange(state.n_groups) if need is None else need[tile].any(dim=0).nonzero()[:, 0]
             if columns is None or not torch.equal(groups, columns[0]):
                 slots = (groups[:, None] * size + torch.arange(size)).reshape(-1)
-                columns = (groups, slots, keys.keys.index_select(0, slots), keys.bias[slots])
-            _, slots, tile_keys, tile_bias = columns
-            scores = _gemm_scores(x[tile], tile_keys, tile_bias)
+                every_group = len(groups) == state.n_groups
+                columns = (groups, slots, keys.fp32 if every_group else keys.fp32_of(slots))
+            _, slots, tile_keys = columns
+            scores = tile_keys.scores(x[tile])
             n = scores.shape[0]
             state.scored_pairs += scores.numel()
             by_group = scores.view(n, len(groups), size)
@@ -548,25 +570,10 @@ EXACT_ROWS = 2048
 def _group_scores(rows: torch.Tensor, keys: _Keys, g: int, size: int):
     """Per row, group g's best fp32 GEMM score, second best, and the best one's position
     in the group (see _top_two)."""
-    cols = keys.group(g, size)
+    group_keys = keys.group_fp32(g)
     top, runner_up = torch.empty(len(rows)), torch.empty(len(rows))
     position = torch.empty(len(rows), dtype=torch.int64)
     for begin in range(0, len(rows), EXACT_ROWS):
         part = slice(begin, begin + EXACT_ROWS)
-        top[part], runner_up[part], position[part] = _top_two(
-            _gemm_scores(rows[part], keys.keys[cols], keys.bias[cols])
-        )
+        top[part], runner_up[part], position[part] = _top_two(group_keys.scores(rows[part]))
     return top, runner_up, position
-
-
-# MKL computes a GEMM entry the same way whatever the matrix shapes, except with very
-# few rows or columns (other kernels): pad to this many so every score is bit-identical
-# to the one the plain sweep's big GEMM computes.
-MIN_GEMM_ROWS = 16
-
-
-def _gemm_scores(x: torch.Tensor, keys: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
-    if len(x) >= MIN_GEMM_ROWS:
-        return torch.addmm(bias, x, keys.T)
-    padded = torch.cat([x, x[:1].expand(MIN_GEMM_ROWS - len(x), -1)])
-    return torch.addmm(bias, padded, keys.T)[: len(x)]

@@ -1,0 +1,54 @@
+"""fp32 GEMM scores x.c + b on the CPU, through the faster of torch's two GEMMs.
+
+torch multiplies fp32 with Intel MKL (addmm), which on AMD CPUs runs its AVX2 code:
+167 GFLOP/s on the 2-core AMD EPYC (Zen 5) VM of docs/benchmarks.md, where oneDNN's
+AVX-512 GEMM on keys packed once (the layout torch's inductor uses) runs 400.
+`device.cpu_fp32_gemm` picks one from the hardware, so results never depend on load.
+
+Exactness across calls: k-means with bounds (kmeans_bounds) equals the plain sweep bit
+for bit only if a score is computed the same way whatever the GEMM's shape. oneDNN's
+entries are (any rows, any subset of keys, tested in test_fp32_gemm); MKL's are from
+MIN_ROWS rows up (fewer rows take other kernels), so fewer are padded.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from sampling.device import cpu_fp32_gemm
+
+MIN_ROWS = 16
+# oneDNN picks its kernel for this many rows when packing (any count gives the same entries)
+PACK_ROWS = 2048
+# `best` multiplies this many rows per call: a [512, 2000] score matrix stays in cache,
+# 2x the rate of one call on 8192 rows here (oneDNN; MKL's rate does not change)
+BEST_ROWS = 512
+
+
+class Fp32Keys:
+    """Keys [K, d] and a per-key bias [K], prepared once for many `scores` calls."""
+
+    def __init__(self, keys: torch.Tensor, bias: torch.Tensor, gemm: str | None = None):
+        self.keys, self.bias = keys.float().contiguous(), bias.float().contiguous()
+        self.gemm = gemm or cpu_fp32_gemm()
+        self.packed = torch.ops.mkldnn._reorder_linear_weight(self.keys, PACK_ROWS) if self.gemm == "onednn" else None
+
+    def __len__(self) -> int:
+        return self.keys.shape[0]
+
+    def scores(self, rows: torch.Tensor) -> torch.Tensor:
+        """[rows, K] fp32: rows . keys + bias."""
+        if self.packed is not None:
+            return torch.ops.mkldnn._linear_pointwise(rows, self.packed, self.bias, "none", [], "")
+        if len(rows) >= MIN_ROWS:
+            return torch.addmm(self.bias, rows, self.keys.T)
+        padded = torch.cat([rows, rows[:1].expand(MIN_ROWS - len(rows), -1)])
+        return torch.addmm(self.bias, padded, self.keys.T)[: len(rows)]
+
+    def best(self, rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """Per row, the best score and its key (the first, if tied), in cache-sized pieces."""
+        values, keys = torch.empty(len(rows)), torch.empty(len(rows), dtype=torch.int64)
+        for begin in range(0, len(rows), BEST_ROWS):
+            part = slice(begin, begin + BEST_ROWS)
+            values[part], keys[part] = self.scores(rows[part]).max(dim=1)
+        return values, keys
