@@ -142,6 +142,11 @@ def test_the_bf16_screen_error_bound_holds_for_every_pair():
     error = (approx - exact).abs()[:, real]
     assert bool((error <= bound[:, real]).all())
     assert float((error / bound[:, real]).max()) > 0.1  # and it is not vacuous
+    # the per-group screen (its own packed keys) stays within the same bound
+    cols = slice(state.group_size, 2 * state.group_size)
+    group_approx = keys.group_scores16(1, state.rows16).double()
+    group_bound = kmeans_bounds.BF16_UNIT * group_approx.abs() + error_bound[:, cols]
+    assert bool(((group_approx - exact[:, cols]).abs() <= group_bound).all())
 
     # against the worst case on the same group maxima, 3u |x| max|c| + 2u max|b|
     # (rounding x, c, the bias and the output)
