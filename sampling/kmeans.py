@@ -292,10 +292,21 @@ def _d2_sample(weights: np.ndarray, count: int, rng: np.random.Generator) -> np.
 
 
 def _update_min_sq_distance(min_sq, sample, sample_sq_norms, new_centers):
-    keys = KeySet(new_centers, -0.5 * (new_centers * new_centers).sum(dim=1), "fp32")
+    bias = -0.5 * (new_centers * new_centers).sum(dim=1)
+    if new_centers.device.type == "cpu":  # the sweeps' fp32 GEMM (sampling.fp32_gemm)
+        keys = Fp32Keys(new_centers, bias)
+
+        def best_scores(rows):
+            return keys.best(rows)[0]
+    else:
+        keys = KeySet(new_centers, bias, "fp32")
+
+        def best_scores(rows):
+            return keys.topk(rows, 1)[0][:, 0]
+
     for start in range(0, sample.shape[0], 1 << 14):
-        best, _ = keys.topk(sample[start : start + (1 << 14)], 1)
-        sq = (sample_sq_norms[start : start + (1 << 14)] - 2 * best[:, 0]).clamp_(min=0)
+        best = best_scores(sample[start : start + (1 << 14)])
+        sq = (sample_sq_norms[start : start + (1 << 14)] - 2 * best).clamp_(min=0)
         torch.minimum(min_sq[start : start + len(sq)], sq, out=min_sq[start : start + len(sq)])
 
 
