@@ -69,12 +69,12 @@ def sgemm_gflops(device: str = "cpu", m: int = 8192, k: int = 256, n: int = 2048
 
 
 def _cpu_torch_gemms(a, b, flops: float, repeats: int) -> dict:
-    """torch's other CPU GEMMs: fp32 through oneDNN on packed keys (sampling.fp32_gemm),
+    """torch's other CPU GEMMs: fp32 through oneDNN on packed keys (sampling.cpu_gemm),
     where this build has it, and bf16 (the k-means screen's; not an fp32 rate)."""
     import torch
 
     from sampling.device import _has_onednn_fp32_gemm
-    from sampling.fp32_gemm import BEST_ROWS, Fp32Keys
+    from sampling.cpu_gemm import BEST_ROWS, Fp32Keys
 
     def rate(run) -> float:
         run()

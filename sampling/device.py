@@ -63,7 +63,7 @@ def _has_onednn_fp32_gemm() -> bool:
 def cpu_fp32_gemm() -> str:
     """ "onednn" where torch's fp32 GEMM should run through oneDNN (AVX-512 on a CPU
     that is not Intel's: MKL runs its AVX2 code there, 2.4x slower on the AMD EPYC VM of
-    docs/benchmarks.md), else "mkl" (addmm). Decided from the hardware (sampling.fp32_gemm)."""
+    docs/benchmarks.md), else "mkl" (addmm). Decided from the hardware (sampling.cpu_gemm)."""
     flags = set((_cpuinfo("flags") or "").split())
     fast = "avx512f" in flags and _cpu_vendor() != "GenuineIntel" and torch.backends.mkldnn.is_available()
     return "onednn" if fast and _has_onednn_fp32_gemm() else "mkl"

@@ -19,7 +19,7 @@ import numpy as np
 import torch
 
 from sampling.device import cpu_fp32_gemm, cpu_gemm_backend, cpu_has_fast_bf16, resolve_device
-from sampling.fp32_gemm import Fp32Keys
+from sampling.cpu_gemm import Fp32Keys
 from sampling.gemm_topk import KeySet
 from sampling import kmeans_bounds
 from sampling.kmeans_bounds import YinyangState
@@ -93,7 +93,7 @@ class _Assigner:
 
 
 def _cpu_fp32_backend() -> str:
-    """The plain CPU fp32 sweep's GEMM: torch's where oneDNN runs it (sampling.fp32_gemm),
+    """The plain CPU fp32 sweep's GEMM: torch's where oneDNN runs it (sampling.cpu_gemm),
     else whichever BLAS device.cpu_gemm_backend finds faster."""
     return "torch" if cpu_fp32_gemm() == "onednn" else cpu_gemm_backend()
 
@@ -293,7 +293,7 @@ def _d2_sample(weights: np.ndarray, count: int, rng: np.random.Generator) -> np.
 
 def _update_min_sq_distance(min_sq, sample, sample_sq_norms, new_centers):
     bias = -0.5 * (new_centers * new_centers).sum(dim=1)
-    if new_centers.device.type == "cpu":  # the sweeps' fp32 GEMM (sampling.fp32_gemm)
+    if new_centers.device.type == "cpu":  # the sweeps' fp32 GEMM (sampling.cpu_gemm)
         keys = Fp32Keys(new_centers, bias)
 
         def best_scores(rows):

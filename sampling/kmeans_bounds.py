@@ -17,7 +17,7 @@ Exactness: every result equals the plain fp32 sweep's bit for bit. Bounds are wi
 by the fp32 rounding error of a GEMM distance (`ROUNDING`), so a label is kept only
 when every other centroid is farther by more than what rounding could change; every
 fp32 score that is computed is a GEMM entry computed as the plain sweep's GEMM computes
-it (sampling.fp32_gemm, the same GEMM), and a row's own group is scored with the groups
+it (sampling.cpu_gemm, the same GEMM), and a row's own group is scored with the groups
 it needs unless the bf16 screen rules it out; bf16 scores only ever rule groups out, or
 settle a row, by more than their error bound plus the fp32 rounding; and centroid sums
 are accumulated over the plain sweep's row chunks. Only exactly tied scores may resolve
@@ -32,7 +32,7 @@ import numpy as np
 import torch
 
 from sampling.device import cpu_has_fast_bf16
-from sampling.fp32_gemm import Fp32Keys
+from sampling.cpu_gemm import Fp32Keys, onednn_pack, onednn_scores
 from sampling.rows import to_tensor
 
 # Centroids per group: big enough that a group's GEMM runs near full speed, small
@@ -217,20 +217,12 @@ class YinyangState:
         return self.labels, scores
 
 
-def _pack_bf16_keys(keys16: torch.Tensor, rows: int):
-    """The keys in oneDNN's blocked layout for its GEMM on `rows` rows a call (packed
-    once, not per call: 1.15x faster at WIDE_SCREEN_ROWS rows on all keys here), or None
-    where this torch build cannot."""
-    try:
-        return torch.ops.mkldnn._reorder_linear_weight(keys16.contiguous(), rows)
-    except (AttributeError, RuntimeError):
-        return None
-
-
 def _bf16_scores(rows16: torch.Tensor, packed, keys16: torch.Tensor, bias16: torch.Tensor) -> torch.Tensor:
-    if packed is not None:
-        return torch.ops.mkldnn._linear_pointwise(rows16, packed, bias16, "none", [], "").float()
-    return torch.addmm(bias16, rows16, keys16.T).float()
+    """bf16 GEMM scores as fp32 (bf16 reductions are slow): on keys oneDNN packed once
+    where it could (1.15-1.35x addmm here), else addmm (the same oneDNN GEMM, which then
+    packs the keys on every call)."""
+    scores = torch.addmm(bias16, rows16, keys16.T) if packed is None else onednn_scores(rows16, packed, bias16)
+    return scores.float()
 
 
 class _Keys:
@@ -250,7 +242,7 @@ class _Keys:
         self._fp32: Fp32Keys | None = None
         if state.screen:
             self.keys16, self.bias16 = self.keys.bfloat16(), self.bias.bfloat16()
-            self.packed16 = _pack_bf16_keys(self.keys16, WIDE_SCREEN_ROWS)
+            self.packed16 = onednn_pack(self.keys16, WIDE_SCREEN_ROWS)
             self._screen_error_factors(state, real)
 
     def scores16(self, rows16: torch.Tensor) -> torch.Tensor:
@@ -262,9 +254,9 @@ class _Keys:
     def group_scores16(self, g: int, rows16: torch.Tensor) -> torch.Tensor:
         """`scores16` on group g's keys only (packed once per sweep: 1.35x addmm at
         SCREEN_ROWS rows here)."""
-        cols = self.group(g, self.size)
+        cols = self.group(g)
         if g not in self._group16:
-            self._group16[g] = _pack_bf16_keys(self.keys16[cols], SCREEN_ROWS)
+            self._group16[g] = onednn_pack(self.keys16[cols], SCREEN_ROWS)
         return _bf16_scores(rows16, self._group16[g], self.keys16[cols], self.bias16[cols])
 
     def _screen_error_factors(self, state: YinyangState, real: torch.Tensor) -> None:
@@ -285,12 +277,12 @@ class _Keys:
         self.norm_factor = ((c_residual + gamma * c16_norm + flushed) * ROUND_UP).float()
         self.constant_error = ((constant + flushed * c16_norm + (state.dim + 3) * TINY) * ROUND_UP).float()
 
-    def group(self, g: int, size: int) -> slice:
-        return slice(g * size, (g + 1) * size)
+    def group(self, g: int) -> slice:
+        return slice(g * self.size, (g + 1) * self.size)
 
     @property
     def fp32(self) -> Fp32Keys:
-        """All keys, prepared for the fp32 GEMM (sampling.fp32_gemm)."""
+        """All keys, prepared for the fp32 GEMM (sampling.cpu_gemm)."""
         if self._fp32 is None:
             self._fp32 = Fp32Keys(self.keys, self.bias)
         return self._fp32
@@ -301,7 +293,7 @@ class _Keys:
     def group_fp32(self, g: int) -> Fp32Keys:
         """Group g's keys for the fp32 GEMM, prepared once per sweep."""
         if g not in self._group_fp32:
-            cols = self.group(g, self.size)
+            cols = self.group(g)
             self._group_fp32[g] = Fp32Keys(self.keys[cols], self.bias[cols])
         return self._group_fp32[g]
 
@@ -493,7 +485,7 @@ class _Block:
             which = need[:, g].nonzero().squeeze(1)
             if not len(which):
                 continue
-            top, runner_up, position = _group_scores(self._pick(self.rows, index, which), keys, g, size)
+            top, runner_up, position = _group_scores(self._pick(self.rows, index, which), keys, g)
             state.scored_pairs += len(top) * size
             best[which, g], second[which, g], arg[which, g] = top, runner_up, position + g * size
         winner, group = best.max(dim=1)
@@ -579,7 +571,7 @@ def _top_two(scores: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor, torch.Te
 EXACT_ROWS = 2048
 
 
-def _group_scores(rows: torch.Tensor, keys: _Keys, g: int, size: int):
+def _group_scores(rows: torch.Tensor, keys: _Keys, g: int):
     """Per row, group g's best fp32 GEMM score, second best, and the best one's position
     in the group (see _top_two)."""
     group_keys = keys.group_fp32(g)

@@ -1,4 +1,4 @@
-"""The CPU fp32 GEMM of k-means sweeps (sampling/fp32_gemm.py): whichever of torch's GEMMs
+"""The CPU fp32 GEMM of k-means sweeps (sampling/cpu_gemm.py): whichever of torch's GEMMs
 runs it, a score is computed the same way whatever the call's shape, which is what lets
 bounded sweeps (kmeans_bounds) equal plain ones bit for bit."""
 
@@ -6,9 +6,9 @@ import numpy as np
 import pytest
 import torch
 
-import sampling.fp32_gemm
+import sampling.cpu_gemm
 from sampling.device import _has_onednn_fp32_gemm
-from sampling.fp32_gemm import Fp32Keys
+from sampling.cpu_gemm import Fp32Keys
 from sampling.kmeans import kmeans
 
 GEMMS = ["mkl"] + (["onednn"] if _has_onednn_fp32_gemm() else [])
@@ -30,7 +30,7 @@ def test_a_score_does_not_depend_on_the_gemm_shape(gemm, dim):
 
 @pytest.mark.parametrize("gemm", GEMMS)
 def test_bounded_kmeans_equals_plain_sweeps_with_either_gemm(gemm, monkeypatch):
-    monkeypatch.setattr(sampling.fp32_gemm, "cpu_fp32_gemm", lambda: gemm)
+    monkeypatch.setattr(sampling.cpu_gemm, "cpu_fp32_gemm", lambda: gemm)
     rng = np.random.default_rng(3)
     x = (rng.normal(size=(400, 40))[rng.integers(0, 400, 8000)] + 0.4 * rng.normal(size=(8000, 40))).astype(np.float32)
     plain = kmeans(x, 410, iterations=6, seed=1, bounds=False, backend="torch")

@@ -1,4 +1,5 @@
-"""fp32 GEMM scores x.c + b on the CPU, through the faster of torch's two GEMMs.
+"""GEMM scores x.c + b on the CPU: fp32 through the faster of torch's two GEMMs, and
+oneDNN's GEMM on keys packed once (fp32 here, bf16 for kmeans_bounds' screen).
 
 torch multiplies fp32 with Intel MKL (addmm), which on AMD CPUs runs its AVX2 code:
 167 GFLOP/s on the 2-core AMD EPYC (Zen 5) VM of docs/benchmarks.md, where oneDNN's
@@ -7,7 +8,7 @@ AVX-512 GEMM on keys packed once (the layout torch's inductor uses) runs 400.
 
 Exactness across calls: k-means with bounds (kmeans_bounds) equals the plain sweep bit
 for bit only if a score is computed the same way whatever the GEMM's shape. oneDNN's
-entries are (any rows, any subset of keys, tested in test_fp32_gemm); MKL's are from
+entries are (any rows, any subset of keys, tested in test_cpu_gemm); MKL's are from
 MIN_ROWS rows up (fewer rows take other kernels), so fewer are padded.
 """
 
@@ -25,13 +26,27 @@ PACK_ROWS = 2048
 BEST_ROWS = 512
 
 
+def onednn_pack(keys: torch.Tensor, rows: int):
+    """`keys` [K, d] (fp32 or bf16) in oneDNN's blocked layout for GEMMs of about `rows`
+    rows a call, or None where this torch build cannot (callers then use addmm)."""
+    try:
+        return torch.ops.mkldnn._reorder_linear_weight(keys.contiguous(), rows)
+    except (AttributeError, RuntimeError):
+        return None
+
+
+def onednn_scores(rows: torch.Tensor, packed: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
+    """rows . keys + bias on `onednn_pack`ed keys, in the dtype of `rows`."""
+    return torch.ops.mkldnn._linear_pointwise(rows, packed, bias, "none", [], "")
+
+
 class Fp32Keys:
     """Keys [K, d] and a per-key bias [K], prepared once for many `scores` calls."""
 
     def __init__(self, keys: torch.Tensor, bias: torch.Tensor, gemm: str | None = None):
         self.keys, self.bias = keys.float().contiguous(), bias.float().contiguous()
         self.gemm = gemm or cpu_fp32_gemm()
-        self.packed = torch.ops.mkldnn._reorder_linear_weight(self.keys, PACK_ROWS) if self.gemm == "onednn" else None
+        self.packed = onednn_pack(self.keys, PACK_ROWS) if self.gemm == "onednn" else None
 
     def __len__(self) -> int:
         return self.keys.shape[0]
@@ -39,7 +54,7 @@ class Fp32Keys:
     def scores(self, rows: torch.Tensor) -> torch.Tensor:
         """[rows, K] fp32: rows . keys + bias."""
         if self.packed is not None:
-            return torch.ops.mkldnn._linear_pointwise(rows, self.packed, self.bias, "none", [], "")
+            return onednn_scores(rows, self.packed, self.bias)
         if len(rows) >= MIN_ROWS:
             return torch.addmm(self.bias, rows, self.keys.T)
         padded = torch.cat([rows, rows[:1].expand(MIN_ROWS - len(rows), -1)])
