@@ -42,7 +42,7 @@ GROUP_SIZE = 100
 # sorted by the set of groups they need and scored in tiles of TILE_ROWS against the
 # union of their sets. First sweeps without the screen score every group, in tiles that
 # keep the score matrix at FULL_TILE_ELEMENTS.
-BLOCK_ROWS = 1 << 16
+BLOCK_ROWS = 1 << 17
 TILE_ROWS = 512
 FULL_TILE_ELEMENTS = 1 << 23
 # Rows needing at least this many groups are screened in bf16 first (where it is fast),
