@@ -45,11 +45,7 @@ class Fp32Keys:
 
     def __init__(self, keys: torch.Tensor, bias: torch.Tensor, gemm: str | None = None):
         self.keys, self.bias = keys.float().contiguous(), bias.float().contiguous()
-        self.gemm = gemm or cpu_fp32_gemm()
-        self.packed = onednn_pack(self.keys, PACK_ROWS) if self.gemm == "onednn" else None
-
-    def __len__(self) -> int:
-        return self.keys.shape[0]
+        self.packed = onednn_pack(self.keys, PACK_ROWS) if (gemm or cpu_fp32_gemm()) == "onednn" else None
 
     def scores(self, rows: torch.Tensor) -> torch.Tensor:
         """[rows, K] fp32: rows . keys + bias."""

@@ -68,15 +68,10 @@ class _Assigner:
     def __init__(self, centroids: torch.Tensor, precision: str, backend: str):
         self.backend = backend
         self.centroids = centroids
-        self.fp32_keys = None
         if backend == "faiss":
             self.centroids_np = centroids.cpu().numpy()
         else:
-            bias = -0.5 * (centroids * centroids).sum(dim=1)
-            if centroids.device.type == "cpu" and precision == "fp32":  # the GEMM bounded sweeps use
-                self.fp32_keys = Fp32Keys(centroids, bias)
-            else:
-                self.keys = KeySet(centroids, bias, precision)
+            self.best = _best_keys(centroids, -0.5 * (centroids * centroids).sum(dim=1), precision)
 
     def __call__(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         if self.backend == "faiss":
@@ -84,12 +79,23 @@ class _Assigner:
 
             distances, labels = faiss.knn(x.numpy(), self.centroids_np, 1)
             return torch.from_numpy(labels[:, 0]), torch.from_numpy(distances[:, 0])
-        if self.fp32_keys is not None:
-            best, labels = self.fp32_keys.best(x)
-            return labels, ((x * x).sum(dim=1) - 2 * best).clamp_(min=0)
-        best, labels = self.keys.topk(x, 1, exact=False)  # see KeySet.topk: near-equidistant is fine
-        sq = ((x * x).sum(dim=1) - 2 * best[:, 0]).clamp_(min=0)
-        return labels[:, 0], sq
+        best, labels = self.best(x)
+        return labels, ((x * x).sum(dim=1) - 2 * best).clamp_(min=0)
+
+
+def _best_keys(keys: torch.Tensor, bias: torch.Tensor, precision: str) -> Callable:
+    """rows -> (best score x.c + b per row, its key): in fp32 on the CPU the GEMM bounded
+    sweeps use (sampling.cpu_gemm), elsewhere KeySet's (in TF32/bf16 near-equidistant
+    keys may settle either way: see KeySet.topk, fine for k-means)."""
+    if keys.device.type == "cpu" and precision == "fp32":
+        return Fp32Keys(keys, bias).best
+    key_set = KeySet(keys, bias, precision)
+
+    def best(rows: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        values, indices = key_set.topk(rows, 1, exact=False)
+        return values[:, 0], indices[:, 0]
+
+    return best
 
 
 def _cpu_fp32_backend() -> str:
@@ -292,20 +298,9 @@ def _d2_sample(weights: np.ndarray, count: int, rng: np.random.Generator) -> np.
 
 
 def _update_min_sq_distance(min_sq, sample, sample_sq_norms, new_centers):
-    bias = -0.5 * (new_centers * new_centers).sum(dim=1)
-    if new_centers.device.type == "cpu":  # the sweeps' fp32 GEMM (sampling.cpu_gemm)
-        keys = Fp32Keys(new_centers, bias)
-
-        def best_scores(rows):
-            return keys.best(rows)[0]
-    else:
-        keys = KeySet(new_centers, bias, "fp32")
-
-        def best_scores(rows):
-            return keys.topk(rows, 1)[0][:, 0]
-
+    best_keys = _best_keys(new_centers, -0.5 * (new_centers * new_centers).sum(dim=1), "fp32")
     for start in range(0, sample.shape[0], 1 << 14):
-        best = best_scores(sample[start : start + (1 << 14)])
+        best, _ = best_keys(sample[start : start + (1 << 14)])
         sq = (sample_sq_norms[start : start + (1 << 14)] - 2 * best).clamp_(min=0)
         torch.minimum(min_sq[start : start + len(sq)], sq, out=min_sq[start : start + len(sq)])
 

@@ -426,15 +426,17 @@ class _Block:
         self._store(self.lower, index, torch.where(ruled_out, bound, self._pick(self.lower, index)))
         decided = torch.zeros(n, dtype=torch.bool)
         if decide and len(wide):
-            decided[wide] = self._decide(index, wide, best_group, best_scores, approx, error, highest)
+            decided[wide] = self._decide(
+                index, wide, best_group, best_scores, approx, error, highest, sq_norm[wide], tolerance[wide]
+            )
         return candidate, decided
 
-    def _decide(self, index, wide, group, scores, approx, error, highest) -> torch.Tensor:
+    def _decide(self, index, wide, group, scores, approx, error, highest, sq_norm, tolerance) -> torch.Tensor:
         """Rows `wide` (positions in `index`) whose best bf16 centroid, in `group` (its
         bf16 `scores`), wins for sure: its score's lower bound beats every other centroid's
         upper bound (the other groups' `highest`, its own group's runner-up) by more than
-        the fp32 tolerance, so the plain sweep's fp32 GEMM picks it too. Sets their label
-        and bounds; returns them."""
+        the fp32 tolerance, so the plain sweep's fp32 GEMM picks it too (`sq_norm`,
+        `tolerance`: those rows'). Sets their label and bounds; returns them."""
         state, size = self.state, self.state.group_size
         everyone = torch.arange(len(wide))
         _, runner_up, position = _top_two(scores)
@@ -443,7 +445,6 @@ class _Block:
         sure = _below(approx[wide, group]) - group_error  # the winner's score is at least this
         others = highest[wide]  # [rows, groups]: no other centroid scores above this
         others[everyone, group] = _above(runner_up) + group_error
-        tolerance, sq_norm = self._pick(self.tolerance, index, wide), self._pick(self.sq_norm, index, wide)
         won = sure - tolerance > others.amax(dim=1)
         at = wide[won] if index is None else index[wide[won]]
         self.labels[at] = state.centroid_at[best_slot[won]]
