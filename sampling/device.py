@@ -49,6 +49,13 @@ def cpu_has_fast_bf16() -> bool:
     return bool(set((_cpuinfo("flags") or "").split()) & {"avx512_bf16", "amx_bf16"})
 
 
+@functools.cache
+def cpu_has_amx() -> bool:
+    """Whether the CPU has AMX tiles for bf16 (Intel Xeon since Sapphire Rapids): oneDNN's
+    bf16 GEMM runs 6-7x the fp32 one there, against about 2x with AVX-512 BF16 alone."""
+    return "amx_bf16" in (_cpuinfo("flags") or "").split()
+
+
 def _has_onednn_fp32_gemm() -> bool:
     try:
         keys = torch.ones(16, 16)

@@ -31,7 +31,7 @@ from collections.abc import Callable
 import numpy as np
 import torch
 
-from sampling.device import cpu_has_fast_bf16
+from sampling.device import cpu_has_amx, cpu_has_fast_bf16
 from sampling.cpu_gemm import Fp32Keys, onednn_pack, onednn_scores
 from sampling.rows import to_tensor
 
@@ -47,13 +47,16 @@ TILE_ROWS = 512
 FULL_TILE_ELEMENTS = 1 << 23
 # Rows needing at least this many groups are screened in bf16 first (where it is fast),
 # against all keys in pieces of WIDE_SCREEN_ROWS rows (a first sweep screens every row so;
-# small pieces keep the score matrix in cache: 1.3x faster than 2048 rows here), or one
-# group at a time in pieces of SCREEN_ROWS rows.
+# small pieces keep the score matrix in cache: 256 rows ran 1.3x faster than 2048 on the
+# AMD EPYC VM of docs/benchmarks.md; AMX tiles want taller calls: 512 rows ran 1.2x
+# faster than 256 on the Intel Xeon VM), or one group at a time in pieces of SCREEN_ROWS.
 SCREEN_MIN_GROUPS = 3
-WIDE_SCREEN_ROWS = 256
+WIDE_SCREEN_ROWS = 512 if cpu_has_amx() else 256
 SCREEN_ROWS = 2048
 # Rows needing at least this share of the groups are screened against all keys at once.
-WIDE_SCREEN_GROUPS = 0.5
+# With AMX, a wide screen costs less than gathering a row for each group it needs (0.9x
+# the time on concept data there), so every screened row is screened wide.
+WIDE_SCREEN_GROUPS = 0.0 if cpu_has_amx() else 0.5
 # Relative fp32 error of a d-term dot product, per term, doubled for safety: the
 # computed squared distance is within ROUNDING * (d + 4) * (|x| + |c|_max)^2 of the true.
 ROUNDING = 2.0 * 2.0**-24

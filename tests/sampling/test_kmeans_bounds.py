@@ -96,8 +96,14 @@ def test_bounds_are_refused_where_they_do_not_apply():
         assign(x, x[:400], bounds=state)
 
 
-@pytest.mark.parametrize("screen", [False, True])
-def test_bounds_with_and_without_the_bf16_screen_equal_plain_sweeps(screen):
+@pytest.mark.parametrize(
+    ("screen", "wide_share"),
+    [(False, 0.5), (True, 0.0), (True, 0.5), (True, 1.1)],
+    ids=["plain", "wide", "mixed", "narrow"],
+)
+def test_bounds_with_and_without_the_bf16_screen_equal_plain_sweeps(screen, wide_share, monkeypatch):
+    # rows screened on all keys at once (wide), one group at a time (narrow), or by share
+    monkeypatch.setattr(kmeans_bounds, "WIDE_SCREEN_GROUPS", wide_share)
     x = clustered(n=9000, d=48, centers=200, seed=4)
     start = x[np.random.default_rng(4).choice(len(x), 420, replace=False)]
     plain = kmeans(x, 420, iterations=7, init_centroids=start, bounds=False, backend="torch")
