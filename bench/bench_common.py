@@ -73,8 +73,7 @@ def _cpu_torch_gemms(a, b, flops: float, repeats: int) -> dict:
     where this build has it, and bf16 (the k-means screen's; not an fp32 rate)."""
     import torch
 
-    from sampling.device import _has_onednn_fp32_gemm
-    from sampling.cpu_gemm import BEST_ROWS, Fp32Keys
+    from sampling.cpu_gemm import BEST_ROWS, Fp32Keys, has_onednn_gemm
 
     def rate(run) -> float:
         run()
@@ -84,7 +83,7 @@ def _cpu_torch_gemms(a, b, flops: float, repeats: int) -> dict:
         return flops * repeats / (time.perf_counter() - start) / 1e9
 
     results = {}
-    if _has_onednn_fp32_gemm():
+    if has_onednn_gemm():
         keys = Fp32Keys(b.T.contiguous(), torch.zeros(b.shape[1]), "onednn")
         pieces = range(0, len(a), BEST_ROWS)  # cache-sized calls, as the sweeps make them
         results["torch oneDNN"] = rate(lambda: [keys.scores(a[start : start + BEST_ROWS]) for start in pieces])

@@ -4,7 +4,7 @@ oneDNN's GEMM on keys packed once (fp32 here, bf16 for kmeans_bounds' screen).
 torch multiplies fp32 with Intel MKL (addmm), which on AMD CPUs runs its AVX2 code:
 167 GFLOP/s on the 2-core AMD EPYC (Zen 5) VM of docs/benchmarks.md, where oneDNN's
 AVX-512 GEMM on keys packed once (the layout torch's inductor uses) runs 400.
-`device.cpu_fp32_gemm` picks one from the hardware, so results never depend on load.
+`cpu_fp32_gemm` picks one from the hardware, so results never depend on load.
 
 Exactness across calls: k-means with bounds (kmeans_bounds) equals the plain sweep bit
 for bit only if a score is computed the same way whatever the GEMM's shape. oneDNN's
@@ -14,9 +14,11 @@ MIN_ROWS rows up (fewer rows take other kernels), so fewer are padded.
 
 from __future__ import annotations
 
+import functools
+
 import torch
 
-from sampling.device import cpu_fp32_gemm
+from sampling.device import cpu_flags, cpu_is_intel
 
 MIN_ROWS = 16
 # oneDNN picks its kernel for this many rows when packing (any count gives the same entries)
@@ -38,6 +40,28 @@ def onednn_pack(keys: torch.Tensor, rows: int):
 def onednn_scores(rows: torch.Tensor, packed: torch.Tensor, bias: torch.Tensor) -> torch.Tensor:
     """rows . keys + bias on `onednn_pack`ed keys, in the dtype of `rows`."""
     return torch.ops.mkldnn._linear_pointwise(rows, packed, bias, "none", [], "")
+
+
+def has_onednn_gemm() -> bool:
+    """Whether this torch build runs oneDNN's GEMM on packed keys (`onednn_pack`)."""
+    keys = torch.ones(16, 16)
+    packed = onednn_pack(keys, 16)
+    if packed is None:
+        return False
+    try:
+        onednn_scores(keys, packed, torch.zeros(16))
+    except RuntimeError:
+        return False
+    return True
+
+
+@functools.cache
+def cpu_fp32_gemm() -> str:
+    """ "onednn" where torch's fp32 GEMM should run through oneDNN (AVX-512 on a CPU
+    that is not Intel's: MKL runs its AVX2 code there, 2.4x slower on the AMD EPYC VM of
+    docs/benchmarks.md), else "mkl" (addmm). Decided from the hardware, not by timing."""
+    fast = "avx512f" in cpu_flags() and not cpu_is_intel() and torch.backends.mkldnn.is_available()
+    return "onednn" if fast and has_onednn_gemm() else "mkl"
 
 
 class Fp32Keys:

@@ -1,4 +1,5 @@
-"""Pick the torch device, and the CPU's fastest GEMM, the same way everywhere in sampling/."""
+"""Pick the torch device, and read what the CPU can do (its GEMM backend, bf16, AMX), the
+same way everywhere in sampling/ (sampling.cpu_gemm picks torch's fp32 GEMM from these)."""
 
 from __future__ import annotations
 
@@ -39,38 +40,27 @@ def cpu_gemm_backend() -> str:
     OpenBLAS that faiss-cpu bundles; on AMD EPYC faiss's fused search was as fast or
     faster. Decided from the hardware, not by timing, so results never depend on load.
     """
-    return "torch" if _cpu_vendor() == "GenuineIntel" and torch.backends.mkl.is_available() else "faiss"
+    return "torch" if cpu_is_intel() and torch.backends.mkl.is_available() else "faiss"
+
+
+@functools.cache
+def cpu_flags() -> frozenset[str]:
+    """The CPU's feature flags (/proc/cpuinfo; empty where there is none)."""
+    return frozenset((_cpuinfo("flags") or "").split())
+
+
+def cpu_is_intel() -> bool:
+    return _cpu_vendor() == "GenuineIntel"
 
 
 @functools.cache
 def cpu_has_fast_bf16() -> bool:
     """Whether the CPU multiplies bf16 in hardware (AVX-512 BF16 or AMX), where a bf16
     GEMM runs about twice the fp32 rate (docs/benchmarks.md); elsewhere it is emulated."""
-    return bool(set((_cpuinfo("flags") or "").split()) & {"avx512_bf16", "amx_bf16"})
+    return bool(cpu_flags() & {"avx512_bf16", "amx_bf16"})
 
 
-@functools.cache
 def cpu_has_amx() -> bool:
     """Whether the CPU has AMX tiles for bf16 (Intel Xeon since Sapphire Rapids): oneDNN's
     bf16 GEMM runs 6-7x the fp32 one there, against about 2x with AVX-512 BF16 alone."""
-    return "amx_bf16" in (_cpuinfo("flags") or "").split()
-
-
-def _has_onednn_fp32_gemm() -> bool:
-    try:
-        keys = torch.ones(16, 16)
-        packed = torch.ops.mkldnn._reorder_linear_weight(keys, 16)
-        torch.ops.mkldnn._linear_pointwise(keys, packed, torch.zeros(16), "none", [], "")
-        return True
-    except (AttributeError, RuntimeError):
-        return False
-
-
-@functools.cache
-def cpu_fp32_gemm() -> str:
-    """ "onednn" where torch's fp32 GEMM should run through oneDNN (AVX-512 on a CPU
-    that is not Intel's: MKL runs its AVX2 code there, 2.4x slower on the AMD EPYC VM of
-    docs/benchmarks.md), else "mkl" (addmm). Decided from the hardware (sampling.cpu_gemm)."""
-    flags = set((_cpuinfo("flags") or "").split())
-    fast = "avx512f" in flags and _cpu_vendor() != "GenuineIntel" and torch.backends.mkldnn.is_available()
-    return "onednn" if fast and _has_onednn_fp32_gemm() else "mkl"
+    return "amx_bf16" in cpu_flags()

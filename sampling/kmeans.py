@@ -18,8 +18,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
-from sampling.device import cpu_fp32_gemm, cpu_gemm_backend, cpu_has_fast_bf16, resolve_device
-from sampling.cpu_gemm import Fp32Keys
+from sampling.cpu_gemm import Fp32Keys, cpu_fp32_gemm
+from sampling.device import cpu_gemm_backend, cpu_has_fast_bf16, resolve_device
 from sampling.gemm_topk import KeySet
 from sampling import kmeans_bounds
 from sampling.kmeans_bounds import YinyangState

@@ -7,11 +7,11 @@ import pytest
 import torch
 
 import sampling.cpu_gemm
-from sampling.device import _has_onednn_fp32_gemm
+from sampling.cpu_gemm import has_onednn_gemm
 from sampling.cpu_gemm import Fp32Keys
 from sampling.kmeans import kmeans
 
-GEMMS = ["mkl"] + (["onednn"] if _has_onednn_fp32_gemm() else [])
+GEMMS = ["mkl"] + (["onednn"] if has_onednn_gemm() else [])
 
 
 @pytest.mark.parametrize("gemm", GEMMS)
