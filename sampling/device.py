@@ -49,6 +49,7 @@ def cpu_flags() -> frozenset[str]:
     return frozenset((_cpuinfo("flags") or "").split())
 
 
+@functools.cache
 def cpu_is_intel() -> bool:
     return _cpu_vendor() == "GenuineIntel"
 
