@@ -14,6 +14,7 @@ import os
 import numpy as np
 from bench_common import Timer, machine_summary, sgemm_gflops, synthetic_embeddings
 
+from sampling.allocator import keep_freed_memory
 from sampling.curation import balanced_sample, hierarchical_kmeans
 from sampling.kmeans import kmeans
 from sampling.synthetic import balance_report, gaussian_mixture
@@ -218,8 +219,10 @@ def main() -> None:
         "--mixture", action="store_true", help="only the balance check on issue 18's Gaussian mixture (seeds 0-4)"
     )
     args = parser.parse_args()
+    kept = keep_freed_memory()  # as a worker does at start-up, before any data (sampling.allocator)
 
     print(machine_summary(args.device))
+    print(f"freed memory kept for reuse (glibc thresholds raised): {kept}")
     print(f"load average at start: {' '.join(f'{v:.2f}' for v in os.getloadavg())}")
     gpu = args.device.startswith("cuda")
     precision = args.precision or ("tf32" if gpu else "fp32")

@@ -10,6 +10,8 @@ import argparse
 import importlib
 import sys
 
+from sampling.allocator import keep_freed_memory
+
 SUBCOMMANDS = ("curate", "nsfw", "match", "dedup", "render")
 
 
@@ -22,6 +24,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    keep_freed_memory()  # before any data is read (sampling.allocator)
     args = build_parser().parse_args(argv)
     return int(args.func(args) or 0)
 

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from sampling.allocator import keep_freed_memory
 from sampling.cpu_gemm import Fp32Keys, cpu_fp32_gemm
 from sampling.device import cpu_gemm_backend, cpu_has_fast_bf16, resolve_device
 from sampling.gemm_topk import KeySet
@@ -258,6 +259,7 @@ def assign(
     """Nearest centroid (labels int64 [N]) and squared distance (float32 [N]) per row.
     `data` is an [N, d] array or the `row_chunks` of one. `bounds` (a k-means run's
     `KMeansResult.bounds` on these rows) skips the distances they prove needless."""
+    keep_freed_memory()
     rows, device = _data_and_device(data, device)
     precision = precision or default_precision(device)
     centroids_t = to_tensor(as_float32_rows(centroids), device)
@@ -386,7 +388,9 @@ def kmeans(
     continues from that run's bounds instead of a first full sweep.
     `progress(rows)` is called after each chunk of every sweep. `data` is an
     [N, d] array (may be memory-mapped) or the `row_chunks` of one.
+    Freed memory is kept for reuse from then on (sampling.allocator).
     """
+    keep_freed_memory()
     source = data
     data, device = _data_and_device(data, device)
     n, dim = data.shape

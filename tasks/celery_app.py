@@ -78,6 +78,15 @@ def start_sweeper(**_):
 
 
 @worker_init.connect
+def keep_freed_memory(**_):
+    """Workers run the numeric core: glibc keeps their freed memory for reuse from the
+    start, before data is loaded (sampling.allocator; forked children inherit it)."""
+    from sampling.allocator import keep_freed_memory as keep
+
+    keep()
+
+
+@worker_init.connect
 def require_storage(**_):
     """A worker that cannot reach its object store says so and exits, instead of failing
     every task later (Celery logs and swallows a signal handler's Exception: hence SystemExit)."""
