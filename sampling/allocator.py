@@ -6,14 +6,14 @@ beyond its trim threshold. So every k-means sweep's big temporaries (score matri
 gathered rows, per-row bounds) come back as new zero-filled pages: 0.5-0.8 million page
 faults and 1.5-2.2 s of system time in one 200,000-row curate on the 2-core VM of
 docs/benchmarks.md. Raising both thresholds (what MALLOC_MMAP_THRESHOLD_ and
-MALLOC_TRIM_THRESHOLD_ set at start-up) keeps that memory in the heap: 0.83-0.91x the
-time. The price: the process keeps its peak heap after a run instead of
-shrinking, which suits worker processes. Without glibc this does nothing.
+MALLOC_TRIM_THRESHOLD_ set at start-up) keeps that memory in the heap. The price: the
+process keeps its peak heap after a run instead of shrinking, which suits worker
+processes. Without glibc this does nothing.
 
 Set as early as possible (the Celery worker at start-up, `python -m sampling`, and
-kmeans/assign for other callers): set before the data is loaded, the faults of a curate
-run fell to 1,900 and its time by another 5 %, against 130,000 faults when set on the
-first k-means call.
+kmeans/assign for other callers): set before the data is loaded, a curate run had 1,900
+faults and took 0.84-0.86x the time; set on the first k-means call, 130,000 faults and
+0.89-0.99x.
 """
 
 from __future__ import annotations
